@@ -1,0 +1,348 @@
+//! The terminal evaluation protocol (`../shared/faces/PROTOCOL.md`), to the letter.
+//!
+//! Identities are the dataset's sub-folders not starting with `_` or `.`, sorted by byte
+//! order; even positions are employees (first image that enrols is their only template,
+//! the others are genuine probes), odd positions are strangers (every image an impostor
+//! probe). Every image goes through the full pipeline on one thread.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use serde::Serialize;
+
+use super::embed::Embedding;
+use super::gallery::{Decision, Gallery, MatchRule};
+use super::pipeline::{Accepted, FacePipeline, PipelineError};
+use crate::reason::Reason;
+
+const IMAGE_EXTENSIONS: [&str; 6] = ["jpg", "jpeg", "png", "pgm", "ppm", "bmp"];
+
+/// The protocol's metrics, printed as one JSON object.
+#[derive(Debug, Clone, Serialize)]
+pub struct EvalReport {
+    pub embedder: String,
+    pub tar: f64,
+    pub misid: f64,
+    pub fta: f64,
+    pub far: f64,
+    pub rank1: f64,
+    pub tar_at_far1: f64,
+    pub ms_per_image: f64,
+    pub identities: usize,
+    pub enrolled: usize,
+    pub genuine_probes: usize,
+    pub impostor_probes: usize,
+    pub tolerance: f32,
+    pub margin: f32,
+    /// Threshold that `tar_at_far1` used (1 % quantile of impostors' nearest distances).
+    pub far1_threshold: Option<f32>,
+    /// For every probe not accepted as an employee: why (`unknown` after matching, or
+    /// the reason it was rejected before matching).
+    pub fail_reasons: BTreeMap<String, usize>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum EvalError {
+    #[error("cannot read dataset {0}: {1}")]
+    Io(PathBuf, std::io::Error),
+    #[error("dataset {0} has no identities")]
+    Empty(PathBuf),
+}
+
+/// An identity folder and its images, in protocol order.
+#[derive(Debug, Clone)]
+pub struct Identity {
+    pub name: String,
+    pub images: Vec<PathBuf>,
+}
+
+/// Lists identities and their images exactly as the protocol orders them.
+pub fn list_dataset(dir: &Path) -> Result<Vec<Identity>, EvalError> {
+    let io = |e| EvalError::Io(dir.to_path_buf(), e);
+    let mut ids = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(io)? {
+        let entry = entry.map_err(io)?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with('_') || name.starts_with('.') || !entry.path().is_dir() {
+            continue;
+        }
+        let mut images: Vec<(Vec<u8>, PathBuf)> = Vec::new();
+        for img in std::fs::read_dir(entry.path()).map_err(io)? {
+            let img = img.map_err(io)?;
+            let fname = img.file_name();
+            let lower = fname.to_string_lossy().to_lowercase();
+            let is_image = lower
+                .rsplit_once('.')
+                .is_some_and(|(_, ext)| IMAGE_EXTENSIONS.contains(&ext));
+            if is_image && img.path().is_file() {
+                images.push((fname.as_encoded_bytes().to_vec(), img.path()));
+            }
+        }
+        images.sort();
+        ids.push((
+            name.as_bytes().to_vec(),
+            Identity {
+                name,
+                images: images.into_iter().map(|(_, p)| p).collect(),
+            },
+        ));
+    }
+    ids.sort_by(|a, b| a.0.cmp(&b.0));
+    if ids.is_empty() {
+        return Err(EvalError::Empty(dir.to_path_buf()));
+    }
+    Ok(ids.into_iter().map(|(_, i)| i).collect())
+}
+
+/// What the pipeline made of one probe image: an embedding, or why not.
+pub type Outcome = Result<Embedding, Reason>;
+
+/// One identity after processing, in protocol terms.
+#[derive(Debug, Clone)]
+pub struct Processed {
+    pub name: String,
+    /// Even position in the sorted list: enrolled (if any image enrols).
+    pub employee: bool,
+    /// The enrolment embeddings of the employee's first usable image.
+    pub template: Option<Vec<Embedding>>,
+    /// Every other image, in order.
+    pub probes: Vec<Outcome>,
+}
+
+fn accept(pipeline: &FacePipeline, path: &Path) -> Result<Accepted, Reason> {
+    let bytes = std::fs::read(path).map_err(|_| Reason::BadImage)?;
+    pipeline.accept(&bytes).map_err(|e| match e {
+        PipelineError::Decode(_) => Reason::BadImage,
+        PipelineError::Rejected(r) => r.reason(),
+    })
+}
+
+/// Runs the protocol over `dir` with the pipeline's embedder and the given rule.
+pub fn evaluate(
+    pipeline: &FacePipeline,
+    dir: &Path,
+    rule: MatchRule,
+) -> Result<EvalReport, EvalError> {
+    let identities = list_dataset(dir)?;
+    let embedder = pipeline.embedder();
+    let started = Instant::now();
+    let mut images = 0usize;
+    let mut processed = Vec::with_capacity(identities.len());
+    for (pos, id) in identities.iter().enumerate() {
+        let employee = pos % 2 == 0;
+        let mut template = None;
+        let mut probes = Vec::new();
+        for path in &id.images {
+            images += 1;
+            let outcome = accept(pipeline, path);
+            match outcome {
+                Ok(a) if employee && template.is_none() => template = Some(embedder.enrol(&a.crop)),
+                other => probes.push(other.map(|a| embedder.embed(&a.crop))),
+            }
+        }
+        processed.push(Processed {
+            name: id.name.clone(),
+            employee,
+            template,
+            probes,
+        });
+    }
+    let ms = if images == 0 {
+        0.0
+    } else {
+        started.elapsed().as_secs_f64() * 1000.0 / images as f64
+    };
+    let mut report = score(&processed, embedder.dim(), rule);
+    report.embedder = embedder.name().to_owned();
+    report.ms_per_image = ms;
+    Ok(report)
+}
+
+/// The protocol's matching and metrics over processed identities.
+pub fn score(identities: &[Processed], dim: usize, rule: MatchRule) -> EvalReport {
+    // (true employee for genuine probes, outcome)
+    let mut probes: Vec<(Option<&str>, &Outcome)> = Vec::new();
+    let mut gallery = Gallery::new(dim);
+    let mut enrolled = 0;
+    for id in identities {
+        if !id.employee {
+            probes.extend(id.probes.iter().map(|o| (None, o)));
+            continue;
+        }
+        // An employee whose images all fail to enrol is left out.
+        let Some(template) = &id.template else {
+            continue;
+        };
+        for e in template {
+            // The dimension is the embedder's own: cannot mismatch.
+            let _ = gallery.add(&id.name, e);
+        }
+        enrolled += 1;
+        probes.extend(id.probes.iter().map(|o| (Some(id.name.as_str()), o)));
+    }
+
+    let mut fail_reasons: BTreeMap<String, usize> = BTreeMap::new();
+    let mut fail = |r: Reason| *fail_reasons.entry(r.as_str().to_owned()).or_default() += 1;
+    let (mut ng, mut ni) = (0usize, 0usize);
+    let (mut accepted_right, mut misid, mut fta, mut far, mut rank1) = (0, 0, 0, 0, 0);
+    let mut impostor_nearest: Vec<f32> = Vec::new();
+    // Genuine probes that reached matching, to re-decide at the FAR-1 % threshold.
+    let mut genuine_nearest = Vec::new();
+
+    for (truth, outcome) in probes {
+        match truth {
+            Some(_) => ng += 1,
+            None => ni += 1,
+        }
+        let e = match outcome {
+            Ok(e) => e,
+            Err(r) => {
+                if truth.is_some() {
+                    fta += 1;
+                }
+                fail(*r);
+                continue;
+            }
+        };
+        let nearest = gallery.nearest(e);
+        let decision = rule.decide(nearest.clone());
+        match truth {
+            Some(truth) => {
+                if nearest.as_ref().is_some_and(|n| n.employee_id == truth) {
+                    rank1 += 1;
+                }
+                match decision {
+                    Decision::Match { employee_id, .. } if employee_id == truth => {
+                        accepted_right += 1
+                    }
+                    Decision::Match { .. } => misid += 1,
+                    Decision::Unknown { .. } => fail(Reason::Unknown),
+                }
+                genuine_nearest.push((truth, nearest));
+            }
+            None => {
+                if let Some(n) = &nearest {
+                    impostor_nearest.push(n.distance);
+                }
+                match decision {
+                    Decision::Match { .. } => far += 1,
+                    Decision::Unknown { .. } => fail(Reason::Unknown),
+                }
+            }
+        }
+    }
+
+    let far1_threshold = quantile(&mut impostor_nearest, 0.01);
+    let tar_at_far1 = far1_threshold.map_or(0, |threshold| {
+        let at_far1 = MatchRule { threshold, ..rule };
+        genuine_nearest
+            .into_iter()
+            .filter(|(truth, n)| {
+                matches!(at_far1.decide(n.clone()),
+                    Decision::Match { employee_id, .. } if employee_id == *truth)
+            })
+            .count()
+    });
+
+    let rate = |k: usize, n: usize| if n == 0 { 0.0 } else { k as f64 / n as f64 };
+    EvalReport {
+        embedder: String::new(),
+        tar: rate(accepted_right, ng),
+        misid: rate(misid, ng),
+        fta: rate(fta, ng),
+        far: rate(far, ni),
+        rank1: rate(rank1, ng),
+        tar_at_far1: rate(tar_at_far1, ng),
+        ms_per_image: 0.0,
+        identities: identities.len(),
+        enrolled,
+        genuine_probes: ng,
+        impostor_probes: ni,
+        tolerance: rule.threshold,
+        margin: rule.margin,
+        far1_threshold,
+        fail_reasons,
+    }
+}
+
+/// Linear-interpolated quantile (numpy's default), or None for no values.
+fn quantile(values: &mut [f32], q: f64) -> Option<f32> {
+    if values.is_empty() {
+        return None;
+    }
+    values.sort_by(f32::total_cmp);
+    let pos = (values.len() - 1) as f64 * q;
+    let lo = pos.floor() as usize;
+    let hi = pos.ceil() as usize;
+    let frac = (pos - lo as f64) as f32;
+    Some(values[lo] + (values[hi] - values[lo]) * frac)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn e(v: &[f32]) -> Outcome {
+        Ok(Embedding::normalised(v.to_vec()))
+    }
+
+    fn id(
+        name: &str,
+        employee: bool,
+        template: Option<Outcome>,
+        probes: Vec<Outcome>,
+    ) -> Processed {
+        Processed {
+            name: name.into(),
+            employee,
+            template: template.map(|t| vec![t.unwrap()]),
+            probes,
+        }
+    }
+
+    #[test]
+    fn score_follows_the_protocol() {
+        let rule = MatchRule {
+            threshold: 0.5,
+            margin: 0.0,
+        };
+        // A: first image failed (an fta probe), second enrolled, third is close to it.
+        // B: stranger; one image near A (accepted: far), one far away.
+        // C: employee who never enrolled: left out entirely.
+        let ids = [
+            id(
+                "A",
+                true,
+                Some(e(&[1.0, 0.0, 0.0])),
+                vec![Err(Reason::NoFace), e(&[0.95, 0.1, 0.0])],
+            ),
+            id(
+                "B",
+                false,
+                None,
+                vec![e(&[0.9, 0.2, 0.0]), e(&[0.0, 0.0, 1.0])],
+            ),
+            id("C", true, None, vec![Err(Reason::BadQuality)]),
+        ];
+        let r = score(&ids, 3, rule);
+        assert_eq!((r.enrolled, r.genuine_probes, r.impostor_probes), (1, 2, 2));
+        assert_eq!((r.tar, r.fta, r.misid, r.rank1), (0.5, 0.5, 0.0, 0.5));
+        assert_eq!(r.far, 0.5);
+        assert_eq!(r.fail_reasons.get("no_face"), Some(&1));
+        assert_eq!(r.fail_reasons.get("unknown"), Some(&1));
+        assert_eq!(r.fail_reasons.get("bad_quality"), None);
+        // 1 % quantile of impostor distances is the smaller one (~0.22): the genuine
+        // probe (~0.11) is still accepted.
+        assert_eq!(r.tar_at_far1, 0.5);
+    }
+
+    #[test]
+    fn quantile_matches_numpy_linear() {
+        let mut v = vec![5.0, 1.0, 3.0, 2.0, 4.0];
+        assert_eq!(quantile(&mut v, 0.0), Some(1.0));
+        assert_eq!(quantile(&mut v, 0.5), Some(3.0));
+        assert!((quantile(&mut v, 0.01).unwrap() - 1.04).abs() < 1e-6);
+        assert_eq!(quantile(&mut [], 0.5), None);
+    }
+}

@@ -1,0 +1,120 @@
+//! One photo in, one usable face (or the reason there is none) out.
+
+use std::sync::Arc;
+
+use image::imageops::FilterType;
+use image::{GrayImage, RgbImage};
+use serde::{Deserialize, Serialize};
+
+use super::crop::FaceCrop;
+use super::decode::{DecodeError, DecodeLimits, decode};
+use super::detect::{DetectorConfig, detect};
+use super::embed::Embedder;
+use super::geometry::FaceBox;
+use super::quality::{FaceQuality, QualityConfig, Rejection, assess};
+
+/// Everything that tunes detection and the gates (not the embedder).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PipelineConfig {
+    pub detector: DetectorConfig,
+    pub quality: QualityConfig,
+    /// Frames larger than this on their long side are downscaled first: a 12 MP phone
+    /// photo holds no more face than its 1280 px copy, at a tenth of the cost.
+    pub working_max_side: u32,
+}
+
+impl Default for PipelineConfig {
+    fn default() -> Self {
+        Self {
+            detector: DetectorConfig::default(),
+            quality: QualityConfig::default(),
+            working_max_side: 1280,
+        }
+    }
+}
+
+/// A frame that passed every gate.
+#[derive(Debug, Clone)]
+pub struct Accepted {
+    pub face: FaceBox,
+    pub quality: FaceQuality,
+    pub crop: FaceCrop,
+}
+
+/// The analysis of one frame: every face found, and the verdict.
+#[derive(Debug, Clone)]
+pub struct Analysis {
+    pub faces: Vec<FaceBox>,
+    pub frame_size: (u32, u32),
+    pub verdict: Result<Accepted, Rejection>,
+}
+
+/// Why bytes did not yield a usable face.
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    #[error(transparent)]
+    Decode(#[from] DecodeError),
+    #[error("rejected: {0:?}")]
+    Rejected(Rejection),
+}
+
+/// Detection, gates and embedding, shared by every request and the camera loop.
+#[derive(Clone)]
+pub struct FacePipeline {
+    pub config: PipelineConfig,
+    pub limits: DecodeLimits,
+    embedder: Arc<dyn Embedder>,
+}
+
+impl FacePipeline {
+    pub fn new(config: PipelineConfig, limits: DecodeLimits, embedder: Arc<dyn Embedder>) -> Self {
+        Self {
+            config,
+            limits,
+            embedder,
+        }
+    }
+
+    pub fn embedder(&self) -> &Arc<dyn Embedder> {
+        &self.embedder
+    }
+
+    /// Detects and checks faces on a decoded frame.
+    pub fn analyse(&self, frame: &RgbImage) -> Analysis {
+        let (w, h) = frame.dimensions();
+        let max = self.config.working_max_side.max(64);
+        let resized;
+        let (work, back) = if w.max(h) > max {
+            let k = max as f32 / w.max(h) as f32;
+            let (nw, nh) = (
+                ((w as f32 * k).round() as u32).max(1),
+                ((h as f32 * k).round() as u32).max(1),
+            );
+            resized = image::imageops::resize(frame, nw, nh, FilterType::Triangle);
+            (&resized, w as f32 / nw as f32)
+        } else {
+            (frame, 1.0)
+        };
+        let gray: GrayImage = image::DynamicImage::ImageRgb8(work.clone()).into_luma8();
+        let faces = detect(&gray, &self.config.detector);
+        let verdict = assess(&gray, &faces, &self.config.quality).map(|(face, quality)| Accepted {
+            face: face.scaled(back),
+            quality,
+            crop: FaceCrop::from_frame(work, &face),
+        });
+        Analysis {
+            faces: faces.iter().map(|f| f.scaled(back)).collect(),
+            frame_size: (w, h),
+            verdict,
+        }
+    }
+
+    /// Decode and analyse an uploaded photo: its one usable face, or why there is none.
+    pub fn accept(&self, bytes: &[u8]) -> Result<Accepted, PipelineError> {
+        let frame = decode(bytes, &self.limits)?;
+        self.analyse(&frame)
+            .verdict
+            .map_err(PipelineError::Rejected)
+    }
+}

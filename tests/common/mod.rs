@@ -1,0 +1,27 @@
+//! Helpers shared by the integration tests.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+
+/// `../shared/faces` beside the repository (or `$FACES_DIR`). Tests need the real photos:
+/// a missing folder fails loudly rather than skipping.
+pub fn faces_dir() -> PathBuf {
+    let dir = std::env::var_os("FACES_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/faces"));
+    assert!(
+        dir.join("dev").is_dir(),
+        "face photos not found at {} (clone the project beside `shared/`, or set FACES_DIR)",
+        dir.display()
+    );
+    dir
+}
+
+pub fn dev_photo(rel: &str) -> PathBuf {
+    faces_dir().join("dev").join(rel)
+}
+
+pub fn read(rel: &str) -> Vec<u8> {
+    let p = dev_photo(rel);
+    std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+}

@@ -1,0 +1,201 @@
+//! The face pipeline on real photos: every reason code, hostile bytes, and the protocol.
+
+mod common;
+
+use std::io::Cursor;
+use std::sync::Arc;
+
+use attendance::face::{
+    DecodeLimits, FacePipeline, HogEmbedder, MatchRule, PipelineConfig, PipelineError, Rejection,
+};
+use attendance::reason::{QualityIssue, Reason};
+use image::{ImageFormat, RgbImage};
+
+fn pipeline() -> FacePipeline {
+    FacePipeline::new(
+        PipelineConfig::default(),
+        DecodeLimits::default(),
+        Arc::new(HogEmbedder::new()),
+    )
+}
+
+fn png(img: &RgbImage) -> Vec<u8> {
+    let mut out = Cursor::new(Vec::new());
+    img.write_to(&mut out, ImageFormat::Png).unwrap();
+    out.into_inner()
+}
+
+/// A good, centred, single-face camera photo.
+fn photo() -> RgbImage {
+    image::load_from_memory(&common::read("_unenrolled/caltech_u01/1.jpg"))
+        .unwrap()
+        .to_rgb8()
+}
+
+fn rejection(bytes: &[u8]) -> Rejection {
+    match pipeline().accept(bytes) {
+        Err(PipelineError::Rejected(r)) => r,
+        Err(other) => panic!("expected a rejection, got {other:?}"),
+        Ok(a) => panic!("expected a rejection, got a face at {:?}", a.face),
+    }
+}
+
+#[test]
+fn good_photo_is_accepted_with_its_face_centred() {
+    let a = pipeline().accept(&png(&photo())).unwrap();
+    let (cx, cy) = a.face.centre();
+    assert!(
+        (150.0..300.0).contains(&cx) && (80.0..220.0).contains(&cy),
+        "{:?}",
+        a.face
+    );
+    assert!(a.quality.score() > 0.3);
+}
+
+#[test]
+fn no_face_on_a_chart() {
+    assert_eq!(
+        rejection(&common::read("_negatives/no_face_chart.jpg")),
+        Rejection::NoFace
+    );
+}
+
+#[test]
+fn multi_face_on_group_photos() {
+    for f in [
+        "_negatives/two_faces_couple.jpg",
+        "_negatives/group_selfie_many_faces.jpg",
+    ] {
+        let r = rejection(&common::read(f));
+        assert!(
+            matches!(r, Rejection::MultiFace { faces } if faces >= 2),
+            "{f}: {r:?}"
+        );
+        assert_eq!(r.reason(), Reason::MultiFace);
+    }
+}
+
+#[test]
+fn out_of_area_when_the_face_is_at_the_side() {
+    let p = photo();
+    let mut canvas = RgbImage::from_pixel(p.width() * 2, p.height(), image::Rgb([90, 90, 90]));
+    image::imageops::replace(&mut canvas, &p, 0, 0);
+    assert_eq!(rejection(&png(&canvas)), Rejection::OutOfArea);
+}
+
+#[test]
+fn too_small_when_far_away() {
+    let p = photo();
+    let (w, h) = (p.width() * 4, p.height() * 4);
+    let mut canvas = RgbImage::from_pixel(w, h, image::Rgb([90, 90, 90]));
+    let (x, y) = ((w - p.width()) / 2, (h - p.height()) / 2);
+    image::imageops::replace(&mut canvas, &p, i64::from(x), i64::from(y));
+    assert_eq!(
+        rejection(&png(&canvas)),
+        Rejection::BadQuality(QualityIssue::TooSmall)
+    );
+}
+
+#[test]
+fn too_close_when_the_face_fills_the_frame() {
+    let p = photo();
+    let big = image::imageops::resize(
+        &p,
+        p.width() * 2,
+        p.height() * 2,
+        image::imageops::FilterType::Triangle,
+    );
+    // Face was ~(142,66,156): at 2x it is ~(284,132,312) in 896x592; keep 380x330 around it.
+    let crop = image::imageops::crop_imm(&big, 250, 130, 380, 330).to_image();
+    assert_eq!(
+        rejection(&png(&crop)),
+        Rejection::BadQuality(QualityIssue::TooClose)
+    );
+}
+
+#[test]
+fn too_dark_and_too_bright() {
+    let p = photo();
+    let dark = RgbImage::from_fn(p.width(), p.height(), |x, y| {
+        image::Rgb(p.get_pixel(x, y).0.map(|v| (f32::from(v) * 0.22) as u8))
+    });
+    assert_eq!(
+        rejection(&png(&dark)),
+        Rejection::BadQuality(QualityIssue::TooDark)
+    );
+    let bright = RgbImage::from_fn(p.width(), p.height(), |x, y| {
+        image::Rgb(
+            p.get_pixel(x, y)
+                .0
+                .map(|v| (f32::from(v) * 0.35 + 170.0) as u8),
+        )
+    });
+    assert_eq!(
+        rejection(&png(&bright)),
+        Rejection::BadQuality(QualityIssue::TooBright)
+    );
+}
+
+#[test]
+fn blurred_when_out_of_focus() {
+    let blurred = imageproc::filter::gaussian_blur_f32(&photo(), 4.0);
+    assert_eq!(
+        rejection(&png(&blurred)),
+        Rejection::BadQuality(QualityIssue::Blurred)
+    );
+}
+
+#[test]
+fn hostile_bytes_are_bad_image_never_a_panic() {
+    let jpeg = common::read("caltech_p01/2.jpg");
+    let mut cases: Vec<Vec<u8>> = vec![
+        vec![],
+        vec![0xff, 0xd8],
+        jpeg[..20].to_vec(),
+        b"GIF89a not supported".to_vec(),
+        vec![0u8; 4096],
+    ];
+    // A PNG header claiming 60000x60000 (a decompression bomb) with a tiny body.
+    let mut bomb = Vec::new();
+    {
+        let mut enc = png::Encoder::new(&mut bomb, 60000, 60000);
+        enc.set_color(png::ColorType::Grayscale);
+        let mut w = enc.write_header().unwrap();
+        let _ = w.write_image_data(&[0u8; 16]);
+    }
+    cases.push(bomb);
+    for (i, bytes) in cases.iter().enumerate() {
+        match pipeline().accept(bytes) {
+            Err(PipelineError::Decode(_)) => {}
+            Err(other) => panic!("case {i}: expected bad_image, got {other:?}"),
+            Ok(a) => panic!("case {i}: expected bad_image, got a face at {:?}", a.face),
+        }
+    }
+    // Truncated JPEG bodies still decode partially in some decoders: they must not panic,
+    // whatever the verdict.
+    for cut in [100, 1000, jpeg.len() / 2, jpeg.len() - 10] {
+        let _ = pipeline().accept(&jpeg[..cut]);
+    }
+}
+
+#[test]
+fn eval_protocol_on_dev_gives_sane_numbers() {
+    let p = pipeline();
+    let emb = p.embedder().clone();
+    let rule = MatchRule {
+        threshold: emb.default_threshold(),
+        margin: emb.default_margin(),
+    };
+    let r = attendance::face::eval::evaluate(&p, &common::faces_dir().join("dev"), rule).unwrap();
+    assert_eq!(r.identities, 60);
+    assert_eq!(r.genuine_probes + r.impostor_probes + r.enrolled, 662);
+    assert!(r.enrolled >= 29, "{r:?}");
+    // The issue's bar: strangers kept out, and clearly better than the spec's pipeline
+    // (rank1 0.299, tar_at_far1 0.201).
+    assert!(r.far <= 0.01, "far {}", r.far);
+    assert!(r.rank1 >= 0.45, "rank1 {}", r.rank1);
+    assert!(r.tar_at_far1 >= 0.21, "tar_at_far1 {}", r.tar_at_far1);
+    assert!(r.fta < 0.06, "fta {}", r.fta);
+    let total: f64 = r.tar + r.misid + r.fta;
+    assert!(total <= 1.0 + 1e-9);
+}
