@@ -1,5 +1,19 @@
 //! Face-recognition attendance terminal (`attendanced`) and its central uplink worker.
+//!
+//! The module tree is the architecture: `face` turns photos into decisions, `store`
+//! keeps the terminal's state and outbox in SQLite, `terminal` applies the business rules
+//! on top of both, and `http` is the spec's API in front of it.
 
+pub mod admin;
+pub mod config;
+pub mod daemon;
+pub mod event;
 pub mod face;
+pub mod http;
 pub mod i18n;
+pub mod logging;
+pub mod punch;
 pub mod reason;
+pub mod shutdown;
+pub mod store;
+pub mod terminal;

@@ -1,51 +1,187 @@
+//! `attendanced`: the door terminal's daemon and its admin commands.
+
 use std::path::PathBuf;
+use std::process::ExitCode;
 use std::sync::Arc;
 
-use attendance::face::{
-    DecodeLimits, Embedder, FacePipeline, HogEmbedder, MatchRule, PipelineConfig,
-};
+use anyhow::Context;
+use attendance::config::Config;
+use attendance::face::{DecodeLimits, FacePipeline, MatchRule, embedder_by_name};
+use attendance::{admin, daemon, logging, shutdown};
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(version, about = "Face-recognition attendance terminal daemon")]
+#[command(version, about = "Face-recognition attendance terminal")]
 struct Cli {
+    /// TOML configuration file (defaults, then this file, then the environment).
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
     #[command(subcommand)]
     cmd: Cmd,
 }
 
 #[derive(Subcommand)]
 enum Cmd {
-    /// Run the evaluation protocol over a dataset folder.
+    /// Run the terminal: camera, HTTP API, outbox.
+    Serve {
+        /// Address to listen on (overrides `listen`).
+        #[arg(long)]
+        listen: Option<std::net::SocketAddr>,
+        /// State folder (overrides `data_dir`).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// Frame source: none, replay:PATH or v4l2:/dev/videoN (overrides `camera.source`).
+        #[arg(long)]
+        camera: Option<String>,
+    },
+    /// Manage enrolled users.
+    Users {
+        #[command(subcommand)]
+        cmd: UsersCmd,
+    },
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Print the effective configuration (defaults + file + environment) as TOML.
+    Config,
+    /// Run the evaluation protocol (../shared/faces/PROTOCOL.md) over a dataset folder;
+    /// the last line of stdout is the metrics as JSON.
     Eval {
         #[arg(long)]
         dataset: PathBuf,
+        /// Embedder: hog, hog-spec, dlib-resnet or auto (default: the configured one).
+        #[arg(long)]
+        embedder: Option<String>,
+        /// Accept threshold (default: the embedder's calibrated one).
         #[arg(long)]
         tolerance: Option<f32>,
-        #[arg(long, default_value = "hog")]
-        embedder: String,
+        /// Runner-up margin (default: the embedder's).
+        #[arg(long)]
+        margin: Option<f32>,
     },
 }
 
-fn main() -> anyhow::Result<()> {
+#[derive(Subcommand)]
+enum UsersCmd {
+    List,
+    /// Delete a user, their templates and face images (attendance history stays).
+    Delete {
+        employee_id: String,
+    },
+    /// Delete every user (attendance history stays).
+    Reset {
+        #[arg(long)]
+        yes: bool,
+    },
+}
+
+fn main() -> ExitCode {
     let cli = Cli::parse();
-    match cli.cmd {
-        Cmd::Eval {
-            dataset,
-            tolerance,
-            embedder,
-        } => {
-            let emb: Arc<dyn Embedder> = match embedder.as_str() {
-                "hog-spec" => Arc::new(HogEmbedder::spec()),
-                _ => Arc::new(HogEmbedder::new()),
-            };
-            let rule = MatchRule {
-                threshold: tolerance.unwrap_or(emb.default_threshold()),
-                margin: emb.default_margin(),
-            };
-            let p = FacePipeline::new(PipelineConfig::default(), DecodeLimits::default(), emb);
-            let r = attendance::face::eval::evaluate(&p, &dataset, rule)?;
-            println!("{}", serde_json::to_string(&r)?);
+    let mut config = match Config::load(cli.config.as_deref()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("attendanced: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if let Cmd::Serve {
+        listen,
+        data_dir,
+        camera,
+    } = &cli.cmd
+    {
+        if let Some(l) = listen {
+            config.listen = *l;
+        }
+        if let Some(d) = data_dir {
+            config.data_dir = d.clone();
+        }
+        if let Some(c) = camera {
+            config.camera.source = c.clone();
+        }
+        if let Err(e) = config.validate() {
+            eprintln!("attendanced: {e}");
+            return ExitCode::from(2);
         }
     }
-    Ok(())
+    logging::init(&config.log.level);
+    match run(cli.cmd, config) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("attendanced: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cmd: Cmd, config: Config) -> anyhow::Result<()> {
+    match cmd {
+        Cmd::Serve { .. } => {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
+            rt.block_on(async {
+                let (trigger, stop) = shutdown::channel();
+                daemon::stop_on_signals(trigger)?;
+                daemon::run(config, stop).await?;
+                anyhow::Ok(())
+            })
+        }
+        Cmd::Users { cmd } => match cmd {
+            UsersCmd::List => Ok(admin::list_users(&config, &mut std::io::stdout().lock())?),
+            UsersCmd::Delete { employee_id } => {
+                let n = admin::delete_user(&config, &employee_id)?;
+                println!("deleted {employee_id} ({n} templates and their files)");
+                Ok(())
+            }
+            UsersCmd::Reset { yes } => {
+                anyhow::ensure!(
+                    yes,
+                    "this deletes every user and template: add --yes to confirm"
+                );
+                let n = admin::reset_users(&config)?;
+                println!("deleted {n} users; attendance history kept");
+                Ok(())
+            }
+        },
+        Cmd::Migrate => {
+            let v = admin::migrate(&config)?;
+            println!("database schema at version {v}");
+            Ok(())
+        }
+        Cmd::Config => {
+            print!("{}", toml_string(&config)?);
+            Ok(())
+        }
+        Cmd::Eval {
+            dataset,
+            embedder,
+            tolerance,
+            margin,
+        } => {
+            let name = embedder.unwrap_or(config.face.embedder.clone());
+            let emb =
+                embedder_by_name(&name, &config.face.models_dir).map_err(anyhow::Error::msg)?;
+            let rule = MatchRule {
+                threshold: tolerance
+                    .or(config.face.tolerance)
+                    .unwrap_or(emb.default_threshold()),
+                margin: margin
+                    .or(config.face.margin)
+                    .unwrap_or(emb.default_margin()),
+            };
+            let pipeline = FacePipeline::new(
+                config.face.pipeline,
+                DecodeLimits::default(),
+                Arc::clone(&emb),
+            );
+            let report = attendance::face::eval::evaluate(&pipeline, &dataset, rule)
+                .with_context(|| format!("evaluating {}", dataset.display()))?;
+            println!("{}", serde_json::to_string(&report)?);
+            Ok(())
+        }
+    }
+}
+
+fn toml_string(config: &Config) -> anyhow::Result<String> {
+    Ok(toml::to_string_pretty(config)?)
 }

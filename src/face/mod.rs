@@ -22,3 +22,15 @@ pub use gallery::{Decision, Gallery, MatchRule, Nearest};
 pub use geometry::{EllipseGuide, FaceBox};
 pub use pipeline::{Accepted, Analysis, FacePipeline, PipelineConfig, PipelineError};
 pub use quality::{FaceQuality, QualityConfig, Rejection};
+
+use std::path::Path;
+use std::sync::Arc;
+
+/// The embedder a configuration names: `auto` picks the best one available.
+pub fn embedder_by_name(name: &str, _models_dir: &Path) -> Result<Arc<dyn Embedder>, String> {
+    match name {
+        "auto" | "hog" => Ok(Arc::new(HogEmbedder::new())),
+        "hog-spec" => Ok(Arc::new(HogEmbedder::spec())),
+        other => Err(format!("embedder {other:?} is not available in this build")),
+    }
+}

@@ -1,6 +1,8 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
 
+pub mod daemon;
+
 use std::path::PathBuf;
 
 /// `../shared/faces` beside the repository (or `$FACES_DIR`). Tests need the real photos:

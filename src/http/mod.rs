@@ -1,0 +1,182 @@
+//! The spec's HTTP API on hyper 1.x: a router, per-request limits, graceful shutdown.
+//!
+//! Every path is served both bare (the spec's, kept forever as v1) and under `/v1`.
+
+pub mod request;
+pub mod response;
+pub mod routes;
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper::body::Incoming;
+use hyper::header::{ACCEPT_LANGUAGE, ALLOW, HeaderValue};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::net::TcpListener;
+use tracing::{debug, info, warn};
+
+use crate::i18n::Locale;
+use crate::reason::Reason;
+use crate::shutdown::Shutdown;
+use crate::terminal::{IdentifyAnswer, PunchInput, Terminal, TerminalError};
+use response::{ApiError, Body};
+
+/// Largest request head accepted (request line plus headers).
+const MAX_HEAD_BYTES: usize = 16 * 1024;
+/// How long open connections get to finish after shutdown is signalled.
+const DRAIN: Duration = Duration::from_secs(5);
+
+/// Everything a handler can reach.
+pub struct App {
+    pub terminal: Arc<Terminal>,
+}
+
+impl App {
+    pub fn new(terminal: Arc<Terminal>) -> Self {
+        Self { terminal }
+    }
+
+    pub fn max_body(&self) -> usize {
+        self.terminal.config.http.max_body_bytes
+    }
+
+    /// `none`, `streaming` or `unavailable`.
+    pub fn camera_state(&self) -> &'static str {
+        "none"
+    }
+
+    /// `disabled`, `connected` or `disconnected`.
+    pub fn mqtt_state(&self) -> &'static str {
+        "disabled"
+    }
+
+    /// MODE_A: identify whoever is in front of the camera.
+    pub async fn identify_camera(&self, _p: PunchInput) -> Result<IdentifyAnswer, TerminalError> {
+        Err(TerminalError::CameraUnavailable)
+    }
+}
+
+/// Serves until `shutdown` fires, then lets open requests finish (up to a few seconds).
+pub async fn serve(listener: TcpListener, app: Arc<App>, mut shutdown: Shutdown) {
+    let graceful = GracefulShutdown::new();
+    let cfg = app.terminal.config.http.clone();
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    // Out of file descriptors and the like: back off, keep serving.
+                    warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            _ = shutdown.recv() => break,
+        };
+        let app = app.clone();
+        let svc = service_fn(move |req| {
+            let app = app.clone();
+            async move { Ok::<_, Infallible>(handle(app, req, peer).await) }
+        });
+        let conn = http1::Builder::new()
+            .timer(TokioTimer::new())
+            .header_read_timeout(Duration::from_secs(cfg.header_timeout_secs))
+            .max_buf_size(MAX_HEAD_BYTES.max(8192))
+            .serve_connection(TokioIo::new(stream), svc);
+        let conn = graceful.watch(conn);
+        tokio::spawn(async move {
+            if let Err(e) = conn.await {
+                debug!(%peer, error = %e, "connection ended with an error");
+            }
+        });
+    }
+    info!("HTTP server draining");
+    tokio::select! {
+        _ = graceful.shutdown() => {},
+        _ = tokio::time::sleep(DRAIN) => warn!("connections still open after the drain period"),
+    }
+}
+
+/// Picks the language: `Accept-Language` if it names one we speak, else the config's.
+fn locale_of(req: &Request<Incoming>, default: Locale) -> Locale {
+    req.headers()
+        .get(ACCEPT_LANGUAGE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(Locale::from_accept_language)
+        .unwrap_or(default)
+}
+
+async fn handle(app: Arc<App>, req: Request<Incoming>, peer: SocketAddr) -> Response<Body> {
+    let locale = locale_of(&req, app.terminal.config.locale);
+    let method = req.method().clone();
+    let path = req.uri().path().to_owned();
+    let timeout = Duration::from_secs(app.terminal.config.http.request_timeout_secs);
+    let result = match tokio::time::timeout(timeout, route(&app, req, locale)).await {
+        Ok(r) => r,
+        Err(_) => Err(ApiError::new(StatusCode::REQUEST_TIMEOUT, Reason::Timeout)),
+    };
+    let response = result.unwrap_or_else(|e| e.into_response(locale));
+    debug!(%peer, %method, %path, status = response.status().as_u16(), "request");
+    response
+}
+
+async fn route(
+    app: &Arc<App>,
+    req: Request<Incoming>,
+    locale: Locale,
+) -> Result<Response<Body>, ApiError> {
+    let full = req.uri().path().to_owned();
+    let path = full
+        .strip_prefix("/v1")
+        .filter(|p| p.starts_with('/'))
+        .unwrap_or(&full)
+        .trim_end_matches('/')
+        .to_owned();
+    let query = req.uri().query().map(str::to_owned);
+    let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    let m = req.method().clone();
+    match (segments.as_slice(), &m) {
+        (["health"], &Method::GET) => Ok(routes::health::get(app).await),
+        (["identify"], &Method::POST) => routes::identify::post(app, req, locale).await,
+        (["enroll"], &Method::POST) => routes::enroll::post(app, req, locale, false).await,
+        (["enroll", "json"], &Method::POST) => routes::enroll::post(app, req, locale, true).await,
+        (["attendance"], &Method::POST) => routes::attendance::post(app, req, locale).await,
+        (["attendance"], &Method::GET) => routes::attendance::get(app, query.as_deref()).await,
+        (["users"], &Method::GET) => routes::users::list(app).await,
+        (["users"], &Method::DELETE) => routes::users::reset(app, query.as_deref(), locale).await,
+        (["users", id], &Method::GET) => routes::users::get(app, id).await,
+        (["users", id], &Method::DELETE) => routes::users::delete(app, id, locale).await,
+        (["stream.mjpeg"], &Method::GET)
+        | (["capture"], &Method::GET)
+        | (["status"], &Method::GET) => Err(TerminalError::CameraUnavailable.into()),
+        (segs, _) => match allowed_methods(segs) {
+            Some(allow) => {
+                let mut r = ApiError::new(StatusCode::METHOD_NOT_ALLOWED, Reason::MethodNotAllowed)
+                    .detail(format!("allowed: {allow}"))
+                    .into_response(locale);
+                r.headers_mut()
+                    .insert(ALLOW, HeaderValue::from_static(allow));
+                Ok(r)
+            }
+            None => Err(ApiError::new(StatusCode::NOT_FOUND, Reason::NotFound)
+                .detail(full.chars().take(100).collect::<String>())),
+        },
+    }
+}
+
+/// Methods a known path accepts, for 405 answers.
+fn allowed_methods(segments: &[&str]) -> Option<&'static str> {
+    match segments {
+        ["health"] | ["stream.mjpeg"] | ["capture"] | ["status"] => Some("GET"),
+        ["identify"] | ["enroll"] | ["enroll", "json"] => Some("POST"),
+        ["attendance"] => Some("GET, POST"),
+        ["users"] | ["users", _] => Some("GET, DELETE"),
+        _ => None,
+    }
+}

@@ -1,0 +1,129 @@
+//! JSON answers and the mapping of every error to a status and a `reason`.
+
+use std::convert::Infallible;
+
+use bytes::Bytes;
+use http_body_util::combinators::BoxBody;
+use http_body_util::{BodyExt, Full};
+use hyper::header::{CONTENT_TYPE, HeaderValue};
+use hyper::{Response, StatusCode};
+use serde_json::{Value, json};
+
+use crate::i18n::{Locale, Msg};
+use crate::reason::Reason;
+use crate::terminal::TerminalError;
+
+pub type Body = BoxBody<Bytes, Infallible>;
+
+pub fn full(bytes: impl Into<Bytes>) -> Body {
+    Full::new(bytes.into()).boxed()
+}
+
+pub fn json(status: StatusCode, v: &Value) -> Response<Body> {
+    let mut r = Response::new(full(v.to_string()));
+    *r.status_mut() = status;
+    r.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("application/json; charset=utf-8"),
+    );
+    r
+}
+
+/// A request that could not be served, as the client will see it.
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub reason: Reason,
+    /// Extra detail appended to the localised message (field names, limits).
+    pub detail: Option<String>,
+    /// Extra JSON fields (e.g. who a face is already enrolled as).
+    pub extra: Option<Value>,
+    pub retry_after: Option<u32>,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, reason: Reason) -> Self {
+        Self {
+            status,
+            reason,
+            detail: None,
+            extra: None,
+            retry_after: None,
+        }
+    }
+
+    pub fn detail(mut self, d: impl Into<String>) -> Self {
+        self.detail = Some(d.into());
+        self
+    }
+
+    /// 422 naming the field.
+    pub fn field(field: &str, why: impl std::fmt::Display) -> Self {
+        let mut e = Self::new(StatusCode::UNPROCESSABLE_ENTITY, Reason::InvalidField)
+            .detail(format!("{field}: {why}"));
+        e.extra = Some(json!({ "field": field }));
+        e
+    }
+
+    pub fn into_response(self, locale: Locale) -> Response<Body> {
+        let mut message = locale.text(Msg::Reason(self.reason)).to_owned();
+        if let Some(d) = &self.detail {
+            message = format!("{message} ({d})");
+        }
+        let mut body = json!({
+            "success": false,
+            "reason": self.reason,
+            "message": message,
+        });
+        if let (Some(Value::Object(extra)), Value::Object(map)) = (self.extra, &mut body) {
+            map.extend(extra);
+        }
+        let mut r = json(self.status, &body);
+        if let Some(s) = self.retry_after {
+            r.headers_mut().insert("retry-after", HeaderValue::from(s));
+        }
+        r
+    }
+}
+
+impl From<TerminalError> for ApiError {
+    fn from(e: TerminalError) -> Self {
+        let reason = e.reason();
+        match e {
+            TerminalError::BadImage(d) => {
+                let mut e =
+                    Self::new(StatusCode::UNPROCESSABLE_ENTITY, reason).detail(d.to_string());
+                e.extra = Some(json!({ "field": "image" }));
+                e
+            }
+            TerminalError::InvalidField { field, why } => Self::field(field, why),
+            TerminalError::UserNotFound(id) => Self::new(StatusCode::NOT_FOUND, reason).detail(id),
+            TerminalError::AlreadyEnrolled {
+                employee_id,
+                name,
+                distance,
+            } => {
+                let mut e =
+                    Self::new(StatusCode::CONFLICT, reason).detail(format!("{employee_id} {name}"));
+                e.extra = Some(
+                    json!({ "employee_id": employee_id, "name": name, "distance": crate::event::decimal(distance) }),
+                );
+                e
+            }
+            TerminalError::Busy => {
+                let mut e = Self::new(StatusCode::SERVICE_UNAVAILABLE, reason);
+                e.retry_after = Some(1);
+                e
+            }
+            TerminalError::StorageFull { free_mb } => {
+                Self::new(StatusCode::INSUFFICIENT_STORAGE, reason)
+                    .detail(format!("{free_mb} MB free"))
+            }
+            TerminalError::CameraUnavailable => Self::new(StatusCode::SERVICE_UNAVAILABLE, reason),
+            TerminalError::Internal(msg) => {
+                tracing::error!(error = %msg, "internal error");
+                Self::new(StatusCode::INTERNAL_SERVER_ERROR, reason)
+            }
+        }
+    }
+}

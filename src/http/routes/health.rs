@@ -1,0 +1,44 @@
+//! `GET /health`: is the terminal fit to punch? 503 when the database is unusable.
+
+use std::sync::Arc;
+
+use hyper::{Response, StatusCode};
+use serde_json::json;
+
+use crate::http::App;
+use crate::http::response::{Body, json};
+
+pub async fn get(app: &Arc<App>) -> Response<Body> {
+    let h = app.terminal.health().await;
+    let camera = app.camera_state();
+    let mqtt = app.mqtt_state();
+    let status = if !h.database_ok {
+        "unhealthy"
+    } else if !h.storage_ok || camera == "unavailable" {
+        "degraded"
+    } else {
+        "ok"
+    };
+    let code = if h.database_ok {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    json(
+        code,
+        &json!({
+            "status": status,
+            "database": if h.database_ok { "connected" } else { "error" },
+            "camera": camera,
+            "mqtt": mqtt,
+            "outbox_pending": h.outbox_pending,
+            "storage": if h.storage_ok { "ok" } else { "low" },
+            "free_mb": h.free_mb,
+            "embedder": h.embedder,
+            "templates": h.templates,
+            "people": h.people,
+            "version": env!("CARGO_PKG_VERSION"),
+            "timestamp": crate::store::ts(chrono::Utc::now()),
+        }),
+    )
+}

@@ -1,0 +1,324 @@
+//! Attendance attempts: the punch rules applied and the row written together with its
+//! outbox event, in one transaction.
+
+use chrono::{DateTime, Utc};
+use rusqlite::{OptionalExtension, params};
+use serde::Serialize;
+
+use super::{Store, StoreError, ts};
+use crate::event::{AttendanceEvent, SCHEMA_VERSION, Source, decimal};
+use crate::punch::{self, DayZone, LastPunch, PunchDecision, PunchKind, PunchRequest};
+use crate::reason::{QualityIssue, Reason};
+
+/// The terminal's punch rules.
+#[derive(Debug, Clone, Copy)]
+pub struct PunchRules {
+    pub duplicate_window: chrono::Duration,
+    pub zone: DayZone,
+}
+
+/// One attempt to record.
+#[derive(Debug, Clone)]
+pub struct NewAttempt {
+    /// Recognised employee, or `None` for a failed attempt (then `reason` is set).
+    pub employee_id: Option<String>,
+    pub request: PunchRequest,
+    pub device_id: String,
+    pub site: String,
+    pub source: Source,
+    pub distance: Option<f32>,
+    pub threshold: Option<f32>,
+    pub embedder: Option<String>,
+    pub reason: Option<Reason>,
+    pub detail: Option<QualityIssue>,
+    pub ts_client: Option<String>,
+    /// A face thumbnail file name already written to the image folder.
+    pub image_ref: Option<String>,
+}
+
+/// What recording an attempt did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PunchOutcome {
+    Recorded(Box<AttendanceRow>),
+    /// Same punch again inside the window: nothing written.
+    Duplicate {
+        kind: PunchKind,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AttendanceRow {
+    pub id: i64,
+    pub event_id: String,
+    pub employee_id: Option<String>,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub device_id: Option<String>,
+    pub distance: Option<f64>,
+    pub threshold: Option<f64>,
+    pub embedder: Option<String>,
+    pub reason: Option<String>,
+    pub source: String,
+    pub ts_server: String,
+    pub ts_client: Option<String>,
+    pub image_ref: Option<String>,
+    pub published_at: Option<String>,
+}
+
+/// Filters for `GET /attendance`.
+#[derive(Debug, Clone, Default)]
+pub struct AttendanceQuery {
+    pub employee_id: Option<String>,
+    /// Inclusive bounds on `ts_server`.
+    pub from: Option<DateTime<Utc>>,
+    pub to: Option<DateTime<Utc>>,
+    pub limit: u32,
+}
+
+impl Store {
+    /// Applies the punch rules and writes the row and its outbox event, durably, before
+    /// returning. Failed attempts are always written; only recognised ones can be repeats.
+    pub fn record_attempt(
+        &self,
+        a: &NewAttempt,
+        rules: &PunchRules,
+        now: DateTime<Utc>,
+    ) -> Result<PunchOutcome, StoreError> {
+        let mut c = self.conn();
+        let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let kind = match &a.employee_id {
+            Some(emp) if a.reason.is_none() => {
+                let last = last_punch(&tx, emp)?;
+                match punch::decide(a.request, last, now, rules.duplicate_window, rules.zone) {
+                    PunchDecision::Duplicate(kind) => return Ok(PunchOutcome::Duplicate { kind }),
+                    PunchDecision::Record(kind) => kind,
+                }
+            }
+            _ => a.request.or_in(),
+        };
+        let event = AttendanceEvent {
+            v: SCHEMA_VERSION,
+            event_id: uuid::Uuid::now_v7().to_string(),
+            employee_id: a.employee_id.clone(),
+            kind,
+            device_id: a.device_id.clone(),
+            site: a.site.clone(),
+            source: a.source,
+            distance: a.distance,
+            threshold: a.threshold,
+            embedder: a.embedder.clone(),
+            reason: a.reason,
+            detail: a.detail,
+            ts_server: ts(now),
+            ts_client: a.ts_client.clone(),
+        };
+        tx.execute(
+            "INSERT INTO attendance (event_id, employee_id, type, device_id, distance, threshold,
+                                     embedder, reason, source, ts_server, ts_client, image_ref)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+            params![
+                event.event_id,
+                event.employee_id,
+                kind.as_str(),
+                event.device_id,
+                event.distance.map(decimal),
+                event.threshold.map(decimal),
+                event.embedder,
+                event.reason.map(Reason::as_str),
+                event.source.as_str(),
+                event.ts_server,
+                event.ts_client,
+                a.image_ref,
+            ],
+        )?;
+        let id = tx.last_insert_rowid();
+        tx.execute(
+            "INSERT INTO outbox (event_id, payload, created_at) VALUES (?1, ?2, ?3)",
+            params![event.event_id, event.to_cbor(), event.ts_server],
+        )?;
+        let row = tx.query_row(
+            &format!("SELECT {COLUMNS} FROM attendance WHERE id = ?1"),
+            [id],
+            attendance_row,
+        )?;
+        tx.commit()?;
+        Ok(PunchOutcome::Recorded(Box::new(row)))
+    }
+
+    /// Newest first.
+    pub fn attendance(&self, q: &AttendanceQuery) -> Result<Vec<AttendanceRow>, StoreError> {
+        let c = self.conn();
+        let mut stmt = c.prepare(&format!(
+            "SELECT {COLUMNS} FROM attendance
+             WHERE (?1 IS NULL OR employee_id = ?1)
+               AND (?2 IS NULL OR ts_server >= ?2)
+               AND (?3 IS NULL OR ts_server <= ?3)
+             ORDER BY id DESC LIMIT ?4"
+        ))?;
+        let rows = stmt.query_map(
+            params![
+                q.employee_id,
+                q.from.map(ts),
+                q.to.map(ts),
+                i64::from(q.limit)
+            ],
+            attendance_row,
+        )?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    pub fn attendance_by_event(&self, event_id: &str) -> Result<Option<AttendanceRow>, StoreError> {
+        let c = self.conn();
+        Ok(c.query_row(
+            &format!("SELECT {COLUMNS} FROM attendance WHERE event_id = ?1"),
+            [event_id],
+            attendance_row,
+        )
+        .optional()?)
+    }
+}
+
+const COLUMNS: &str = "id, event_id, employee_id, type, device_id, distance, threshold, embedder,
+                       reason, source, ts_server, ts_client, image_ref, published_at";
+
+fn attendance_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AttendanceRow> {
+    Ok(AttendanceRow {
+        id: r.get(0)?,
+        event_id: r.get(1)?,
+        employee_id: r.get(2)?,
+        kind: r.get(3)?,
+        device_id: r.get(4)?,
+        distance: r.get(5)?,
+        threshold: r.get(6)?,
+        embedder: r.get(7)?,
+        reason: r.get(8)?,
+        source: r.get(9)?,
+        ts_server: r.get(10)?,
+        ts_client: r.get(11)?,
+        image_ref: r.get(12)?,
+        published_at: r.get(13)?,
+    })
+}
+
+/// The employee's most recent recorded (recognised) punch.
+fn last_punch(
+    tx: &rusqlite::Transaction<'_>,
+    employee_id: &str,
+) -> rusqlite::Result<Option<LastPunch>> {
+    let row: Option<(String, String)> = tx
+        .query_row(
+            "SELECT type, ts_server FROM attendance
+             WHERE employee_id = ?1 AND reason IS NULL ORDER BY id DESC LIMIT 1",
+            [employee_id],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?;
+    Ok(row.and_then(|(kind, at)| {
+        Some(LastPunch {
+            kind: PunchKind::parse(&kind)?,
+            at: DateTime::parse_from_rfc3339(&at).ok()?.with_timezone(&Utc),
+        })
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::testing::temp_store;
+
+    fn rules() -> PunchRules {
+        PunchRules {
+            duplicate_window: chrono::Duration::seconds(60),
+            zone: DayZone::Fixed(chrono::FixedOffset::east_opt(9 * 3600).unwrap()),
+        }
+    }
+
+    fn attempt(emp: Option<&str>, req: PunchRequest) -> NewAttempt {
+        NewAttempt {
+            employee_id: emp.map(str::to_owned),
+            request: req,
+            device_id: "K1".into(),
+            site: "hq".into(),
+            source: Source::Upload,
+            distance: Some(0.2),
+            threshold: Some(0.3),
+            embedder: Some("hog-v1".into()),
+            reason: if emp.is_some() {
+                None
+            } else {
+                Some(Reason::Unknown)
+            },
+            detail: None,
+            ts_client: None,
+            image_ref: None,
+        }
+    }
+
+    fn at(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+    }
+
+    #[test]
+    fn punches_duplicates_and_unknowns() {
+        let s = temp_store();
+        let st = &s.store;
+        let r = rules();
+        let auto = PunchRequest::Auto;
+        let t0 = at("2026-03-02T00:00:00Z");
+        let first = st
+            .record_attempt(&attempt(Some("EMP001"), auto), &r, t0)
+            .unwrap();
+        let PunchOutcome::Recorded(row) = first else {
+            panic!("{first:?}")
+        };
+        assert_eq!(row.kind, "IN");
+        assert_eq!(row.source, "upload");
+        assert_eq!(row.ts_server, "2026-03-02T00:00:00.000+00:00");
+        // 20 s later: the same punch again.
+        let dup = st
+            .record_attempt(
+                &attempt(Some("EMP001"), auto),
+                &r,
+                t0 + chrono::Duration::seconds(20),
+            )
+            .unwrap();
+        assert_eq!(
+            dup,
+            PunchOutcome::Duplicate {
+                kind: PunchKind::In
+            }
+        );
+        // Unknown attempts are always written, employee NULL.
+        for _ in 0..2 {
+            let u = st.record_attempt(&attempt(None, auto), &r, t0).unwrap();
+            assert!(matches!(u, PunchOutcome::Recorded(ref row) if row.employee_id.is_none()));
+        }
+        // Evening: AUTO alternates to OUT.
+        let out = st
+            .record_attempt(
+                &attempt(Some("EMP001"), auto),
+                &r,
+                at("2026-03-02T09:00:00Z"),
+            )
+            .unwrap();
+        assert!(matches!(out, PunchOutcome::Recorded(ref row) if row.kind == "OUT"));
+        let all = st
+            .attendance(&AttendanceQuery {
+                limit: 100,
+                ..Default::default()
+            })
+            .unwrap();
+        assert_eq!(all.len(), 4);
+        assert_eq!(st.outbox_pending().unwrap(), 4);
+        let mine = st
+            .attendance(&AttendanceQuery {
+                employee_id: Some("EMP001".into()),
+                from: Some(at("2026-03-02T08:00:00Z")),
+                limit: 100,
+                ..Default::default()
+            })
+            .unwrap();
+        assert_eq!(mine.len(), 1);
+        assert_eq!(mine[0].kind, "OUT");
+    }
+}

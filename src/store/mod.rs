@@ -1,0 +1,182 @@
+//! The terminal's local state in SQLite: users, templates, every attendance attempt and
+//! the outbox of events still to publish.
+//!
+//! One connection behind a mutex: writes are serialised anyway, and SQLite on an SD card
+//! gains nothing from a pool. WAL with `synchronous=FULL`, so a punch answered with 200
+//! has reached the disk. All methods block; async callers use `spawn_blocking`.
+
+pub mod attendance;
+pub mod files;
+pub mod migrate;
+pub mod outbox;
+pub mod users;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use rusqlite::Connection;
+
+pub use attendance::{AttendanceQuery, AttendanceRow, NewAttempt, PunchOutcome, PunchRules};
+pub use users::{Enrolled, NewTemplate, TemplateRow, UserRow};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("file: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("no user {0}")]
+    UserNotFound(String),
+    #[error("a name is required to create user {0}")]
+    NameRequired(String),
+    #[error("database schema {found} is newer than this binary's {supported}")]
+    SchemaTooNew { found: u32, supported: u32 },
+}
+
+/// Formats a time the way every table stores it: RFC 3339, UTC, milliseconds, `+00:00`
+/// (fixed width, so text order is time order).
+pub fn ts(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Millis, false)
+}
+
+pub struct Store {
+    conn: Mutex<Connection>,
+    db_path: PathBuf,
+    encoding_dir: PathBuf,
+    image_dir: PathBuf,
+}
+
+impl Store {
+    /// Opens (creating if needed) the database and the file folders, and migrates.
+    pub fn open(
+        db_path: &Path,
+        encoding_dir: &Path,
+        image_dir: &Path,
+    ) -> Result<Store, StoreError> {
+        if let Some(parent) = db_path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            files::ensure_private_dir(parent)?;
+        }
+        files::ensure_private_dir(encoding_dir)?;
+        files::ensure_private_dir(image_dir)?;
+        let mut conn = Connection::open(db_path)?;
+        conn.busy_timeout(Duration::from_secs(5))?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        let found = migrate::version(&conn)?;
+        if found > migrate::latest() {
+            return Err(StoreError::SchemaTooNew {
+                found,
+                supported: migrate::latest(),
+            });
+        }
+        migrate::apply(&mut conn)?;
+        Ok(Store {
+            conn: Mutex::new(conn),
+            db_path: db_path.to_path_buf(),
+            encoding_dir: encoding_dir.to_path_buf(),
+            image_dir: image_dir.to_path_buf(),
+        })
+    }
+
+    fn conn(&self) -> MutexGuard<'_, Connection> {
+        // A panic while holding the lock cannot leave SQLite inconsistent (an open
+        // transaction rolls back when dropped), so a poisoned lock is still usable.
+        self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn db_path(&self) -> &Path {
+        &self.db_path
+    }
+
+    pub fn encoding_dir(&self) -> &Path {
+        &self.encoding_dir
+    }
+
+    pub fn image_dir(&self) -> &Path {
+        &self.image_dir
+    }
+
+    /// Reads the schema header from disk: fails when the database is unusable.
+    pub fn ping(&self) -> Result<(), StoreError> {
+        let c = self.conn();
+        c.query_row("PRAGMA schema_version", [], |r| r.get::<_, i64>(0))?;
+        Ok(())
+    }
+
+    /// Changes when *another* connection (the admin CLI) commits; used to reload the
+    /// in-memory gallery after `attendanced users delete` on a running terminal.
+    pub fn data_version(&self) -> Result<i64, StoreError> {
+        Ok(self
+            .conn()
+            .query_row("PRAGMA data_version", [], |r| r.get(0))?)
+    }
+
+    /// Free bytes on the disk holding the database.
+    pub fn free_bytes(&self) -> Result<u64, StoreError> {
+        let dir = self
+            .db_path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        Ok(files::free_bytes(dir)?)
+    }
+
+    /// Deletes template and image files no row refers to: leftovers of a crash between
+    /// writing a file and committing its row, or of a delete interrupted after its commit.
+    pub fn sweep_orphans(&self) -> Result<usize, StoreError> {
+        let referenced = {
+            let c = self.conn();
+            let mut stmt = c.prepare(
+                "SELECT vector_path FROM templates
+                 UNION SELECT crop_path FROM templates WHERE crop_path IS NOT NULL
+                 UNION SELECT image_ref FROM attendance WHERE image_ref IS NOT NULL",
+            )?;
+            let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
+            rows.collect::<Result<std::collections::HashSet<String>, _>>()?
+        };
+        let mut removed = 0;
+        for dir in [&self.encoding_dir, &self.image_dir] {
+            for name in files::list(dir)? {
+                if !referenced.contains(&name) {
+                    files::remove(&dir.join(&name))?;
+                    removed += 1;
+                }
+            }
+        }
+        Ok(removed)
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod testing {
+    use super::*;
+
+    /// A store in a fresh temporary folder (removed when the guard drops).
+    pub struct TempStore {
+        pub store: Store,
+        pub dir: PathBuf,
+    }
+
+    impl Drop for TempStore {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+
+    pub fn temp_store() -> TempStore {
+        static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!("att-store-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let store = Store::open(
+            &dir.join("db.sqlite3"),
+            &dir.join("encodings"),
+            &dir.join("images"),
+        )
+        .unwrap();
+        TempStore { store, dir }
+    }
+}

@@ -1,0 +1,138 @@
+//! The in-memory gallery of the active embedder, kept in step with the store.
+
+use std::sync::{Arc, RwLock};
+
+use tracing::warn;
+
+use crate::face::template;
+use crate::face::{Decision, Embedder, Embedding, Gallery, MatchRule, Nearest};
+use crate::store::{Store, StoreError};
+
+/// Gallery plus decision rule for one embedder.
+pub struct Recognizer {
+    embedder: Arc<dyn Embedder>,
+    gallery: RwLock<Gallery>,
+    rule: RwLock<MatchRule>,
+    /// `PRAGMA data_version` when the gallery was last loaded.
+    loaded_version: RwLock<i64>,
+}
+
+/// How loading went.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LoadReport {
+    pub templates: usize,
+    pub rows: usize,
+    /// Template files that are missing or unreadable (their users cannot be recognised).
+    pub broken: Vec<String>,
+}
+
+impl Recognizer {
+    pub fn new(embedder: Arc<dyn Embedder>, rule: MatchRule) -> Self {
+        let dim = embedder.dim();
+        Self {
+            embedder,
+            gallery: RwLock::new(Gallery::new(dim)),
+            rule: RwLock::new(rule),
+            loaded_version: RwLock::new(i64::MIN),
+        }
+    }
+
+    pub fn embedder(&self) -> &Arc<dyn Embedder> {
+        &self.embedder
+    }
+
+    pub fn rule(&self) -> MatchRule {
+        *self.rule.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn set_rule(&self, rule: MatchRule) {
+        *self.rule.write().unwrap_or_else(|p| p.into_inner()) = rule;
+    }
+
+    /// (templates rows, distinct people) in the gallery.
+    pub fn size(&self) -> (usize, usize) {
+        let g = self.gallery.read().unwrap_or_else(|p| p.into_inner());
+        (g.len(), g.people())
+    }
+
+    /// Rebuilds the gallery from the store's templates of this embedder.
+    pub fn load(&self, store: &Store) -> Result<LoadReport, StoreError> {
+        let version = store.data_version()?;
+        let rows = store.templates(self.embedder.name())?;
+        let mut gallery = Gallery::new(self.embedder.dim());
+        let mut report = LoadReport::default();
+        for t in rows {
+            let path = store.encoding_dir().join(&t.vector_path);
+            let decoded = std::fs::read(&path)
+                .map_err(|e| e.to_string())
+                .and_then(|b| template::decode(&b, self.embedder.dim()).map_err(|e| e.to_string()));
+            match decoded {
+                Ok(embs) => {
+                    for e in &embs {
+                        // Dimension checked by decode.
+                        let _ = gallery.add(&t.employee_id, e);
+                    }
+                    report.templates += 1;
+                    report.rows += embs.len();
+                }
+                Err(e) => {
+                    warn!(employee_id = %t.employee_id, file = %t.vector_path, error = %e, "template unreadable");
+                    report.broken.push(t.employee_id);
+                }
+            }
+        }
+        *self.gallery.write().unwrap_or_else(|p| p.into_inner()) = gallery;
+        *self
+            .loaded_version
+            .write()
+            .unwrap_or_else(|p| p.into_inner()) = version;
+        Ok(report)
+    }
+
+    /// Reloads when another process (the admin CLI) changed the database.
+    pub fn refresh_if_changed(&self, store: &Store) -> Result<bool, StoreError> {
+        let now = store.data_version()?;
+        if now
+            == *self
+                .loaded_version
+                .read()
+                .unwrap_or_else(|p| p.into_inner())
+        {
+            return Ok(false);
+        }
+        self.load(store)?;
+        Ok(true)
+    }
+
+    pub fn nearest(&self, probe: &Embedding) -> Option<Nearest> {
+        self.gallery
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .nearest(probe)
+    }
+
+    /// Nearest template and the decision under the current rule.
+    pub fn decide(&self, probe: &Embedding) -> (Option<Nearest>, Decision) {
+        let nearest = self.nearest(probe);
+        (nearest.clone(), self.rule().decide(nearest))
+    }
+
+    pub fn add(&self, employee_id: &str, rows: &[Embedding]) {
+        let mut g = self.gallery.write().unwrap_or_else(|p| p.into_inner());
+        for r in rows {
+            let _ = g.add(employee_id, r);
+        }
+    }
+
+    pub fn remove(&self, employee_id: &str) {
+        self.gallery
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(employee_id);
+    }
+
+    pub fn clear(&self) {
+        *self.gallery.write().unwrap_or_else(|p| p.into_inner()) =
+            Gallery::new(self.embedder.dim());
+    }
+}
