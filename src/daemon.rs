@@ -36,10 +36,40 @@ pub async fn run(config: Config, stop: Shutdown) -> Result<(), DaemonError> {
         .map_err(|source| DaemonError::Bind { addr, source })?;
     let local = listener.local_addr().unwrap_or(addr);
     info!(listen = %local, data_dir = %config.data_dir.display(), "attendanced ready");
+    tokio::spawn(maintenance(terminal.clone(), stop.clone()));
     let app = Arc::new(App::new(terminal));
     http::serve(listener, app, stop).await;
     info!("stopped");
     Ok(())
+}
+
+/// Hourly housekeeping: expire punch thumbnails and published outbox entries past their
+/// retention.
+async fn maintenance(terminal: Arc<Terminal>, mut stop: Shutdown) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(3600));
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = stop.recv() => return,
+        }
+        let t = terminal.clone();
+        let done = tokio::task::spawn_blocking(move || {
+            let now = chrono::Utc::now();
+            let days = |d: u32| chrono::Duration::days(i64::from(d));
+            let s = &t.config.storage;
+            let images = t.store().expire_punch_images(now - days(s.punch_image_retention_days))?;
+            let outbox = t.store().outbox_prune(now - days(s.outbox_retention_days))?;
+            Ok::<_, crate::store::StoreError>((images, outbox))
+        })
+        .await;
+        match done {
+            Ok(Ok((images, outbox))) if images + outbox > 0 => {
+                info!(images, outbox, "expired data past its retention")
+            }
+            Ok(Err(e)) => tracing::warn!(error = %e, "maintenance failed"),
+            _ => {}
+        }
+    }
 }
 
 /// Fires `trigger` on SIGTERM or SIGINT.

@@ -140,3 +140,11 @@ async fn users_commands_and_migrate() {
     assert!(stdout(&o).contains("deleted 1 users"), "{}", stdout(&o));
     assert_eq!(c.get("/users").await.json()["count"], 0);
 }
+
+#[test]
+fn the_example_config_file_is_valid() {
+    let f = concat!(env!("CARGO_MANIFEST_DIR"), "/config/attendanced.toml");
+    let o = attendanced(&["--config", f, "config"], &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("data_dir = \"/var/lib/attendanced\""));
+}

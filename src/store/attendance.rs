@@ -167,6 +167,24 @@ impl Store {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
+    /// Deletes punch thumbnails taken before `before` and clears their `image_ref`.
+    pub fn expire_punch_images(&self, before: DateTime<Utc>) -> Result<usize, StoreError> {
+        let expired: Vec<(i64, String)> = {
+            let c = self.conn();
+            let mut stmt = c.prepare(
+                "SELECT id, image_ref FROM attendance WHERE image_ref IS NOT NULL AND ts_server < ?1",
+            )?;
+            let rows = stmt.query_map([ts(before)], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            rows.collect::<Result<_, _>>()?
+        };
+        for (id, name) in &expired {
+            super::files::remove(&self.image_dir.join(name))?;
+            self.conn()
+                .execute("UPDATE attendance SET image_ref = NULL WHERE id = ?1", [id])?;
+        }
+        Ok(expired.len())
+    }
+
     pub fn attendance_by_event(&self, event_id: &str) -> Result<Option<AttendanceRow>, StoreError> {
         let c = self.conn();
         Ok(c.query_row(
@@ -320,5 +338,21 @@ mod tests {
             .unwrap();
         assert_eq!(mine.len(), 1);
         assert_eq!(mine[0].kind, "OUT");
+    }
+
+    #[test]
+    fn punch_images_expire() {
+        let s = temp_store();
+        let st = &s.store;
+        crate::store::files::write_atomic(st.image_dir(), "punch_a.jpg", b"jpg").unwrap();
+        let mut a = attempt(None, PunchRequest::Auto);
+        a.image_ref = Some("punch_a.jpg".into());
+        let t0 = at("2026-03-02T00:00:00Z");
+        st.record_attempt(&a, &rules(), t0).unwrap();
+        assert_eq!(st.expire_punch_images(t0).unwrap(), 0, "not older than the cut-off");
+        assert_eq!(st.expire_punch_images(t0 + chrono::Duration::days(1)).unwrap(), 1);
+        assert!(crate::store::files::list(st.image_dir()).unwrap().is_empty());
+        let rows = st.attendance(&AttendanceQuery { limit: 10, ..Default::default() }).unwrap();
+        assert_eq!(rows[0].image_ref, None);
     }
 }

@@ -1,0 +1,87 @@
+//! Face pipeline speed: whole-photo processing at the dev photos' sizes and at a camera's
+//! 640x480, and 1:N search at 1k / 10k / 100k templates.
+//!
+//! `cargo bench --bench face` (needs `../shared/faces` beside the repository).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use attendance::face::{
+    DecodeLimits, Embedder, Embedding, FacePipeline, Gallery, HogEmbedder, PipelineConfig,
+};
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use image::RgbImage;
+
+fn dev(rel: &str) -> Vec<u8> {
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/faces/dev").join(rel);
+    std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e} (clone beside ../shared)", p.display()))
+}
+
+/// A 448x296 camera photo centred in a 640x480 frame, JPEG-encoded like a webcam's MJPG.
+fn camera_frame() -> Vec<u8> {
+    let photo = image::load_from_memory(&dev("_unenrolled/caltech_u01/1.jpg")).unwrap().to_rgb8();
+    let mut frame = RgbImage::from_pixel(640, 480, image::Rgb([110, 110, 110]));
+    image::imageops::replace(&mut frame, &photo, 96, 92);
+    let mut out = Vec::new();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 85)
+        .encode_image(&frame)
+        .unwrap();
+    out
+}
+
+fn pipeline(c: &mut Criterion) {
+    let emb: Arc<dyn Embedder> = Arc::new(HogEmbedder::new());
+    let p = FacePipeline::new(PipelineConfig::default(), DecodeLimits::default(), emb.clone());
+    let mut g = c.benchmark_group("decode+detect+embed");
+    for (name, bytes) in [
+        ("lfw_250x250", dev("lfw_Tony_Blair/3.jpg")),
+        ("caltech_448x296", dev("caltech_p02/2.jpg")),
+        ("camera_640x480", camera_frame()),
+    ] {
+        assert!(p.accept(&bytes).is_ok(), "{name} must contain an acceptable face");
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                let a = p.accept(&bytes).unwrap();
+                emb.embed(&a.crop)
+            })
+        });
+    }
+    g.finish();
+}
+
+/// Deterministic pseudo-random unit vectors (xorshift), no extra crate.
+fn random_gallery(n: usize, dim: usize) -> (Gallery, Embedding) {
+    let mut s: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut next = move || {
+        s ^= s << 13;
+        s ^= s >> 7;
+        s ^= s << 17;
+        (s >> 40) as f32 / (1u64 << 24) as f32
+    };
+    let mut g = Gallery::new(dim);
+    for i in 0..n {
+        let v: Vec<f32> = (0..dim).map(|_| next()).collect();
+        g.add(&format!("EMP{:06}", i / 9), &Embedding::normalised(v)).unwrap();
+    }
+    let probe = Embedding::normalised((0..dim).map(|_| next()).collect());
+    (g, probe)
+}
+
+fn search(c: &mut Criterion) {
+    let mut g = c.benchmark_group("1:N search");
+    g.sample_size(10);
+    // hog-v1 rows are 3528 floats; a 128-d CNN embedding for comparison.
+    for dim in [3528usize, 128] {
+        for n in [1_000usize, 10_000, 100_000] {
+            let (gallery, probe) = random_gallery(n, dim);
+            g.throughput(Throughput::Elements(n as u64));
+            g.bench_with_input(BenchmarkId::new(format!("dim{dim}"), n), &n, |b, _| {
+                b.iter(|| gallery.nearest(&probe))
+            });
+        }
+    }
+    g.finish();
+}
+
+criterion_group!(benches, pipeline, search);
+criterion_main!(benches);
