@@ -13,13 +13,17 @@ use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_m
 use image::RgbImage;
 
 fn dev(rel: &str) -> Vec<u8> {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/faces/dev").join(rel);
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/faces/dev")
+        .join(rel);
     std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e} (clone beside ../shared)", p.display()))
 }
 
 /// A 448x296 camera photo centred in a 640x480 frame, JPEG-encoded like a webcam's MJPG.
 fn camera_frame() -> Vec<u8> {
-    let photo = image::load_from_memory(&dev("_unenrolled/caltech_u01/1.jpg")).unwrap().to_rgb8();
+    let photo = image::load_from_memory(&dev("_unenrolled/caltech_u01/1.jpg"))
+        .unwrap()
+        .to_rgb8();
     let mut frame = RgbImage::from_pixel(640, 480, image::Rgb([110, 110, 110]));
     image::imageops::replace(&mut frame, &photo, 96, 92);
     let mut out = Vec::new();
@@ -31,14 +35,21 @@ fn camera_frame() -> Vec<u8> {
 
 fn pipeline(c: &mut Criterion) {
     let emb: Arc<dyn Embedder> = Arc::new(HogEmbedder::new());
-    let p = FacePipeline::new(PipelineConfig::default(), DecodeLimits::default(), emb.clone());
+    let p = FacePipeline::new(
+        PipelineConfig::default(),
+        DecodeLimits::default(),
+        emb.clone(),
+    );
     let mut g = c.benchmark_group("decode+detect+embed");
     for (name, bytes) in [
         ("lfw_250x250", dev("lfw_Tony_Blair/3.jpg")),
         ("caltech_448x296", dev("caltech_p02/2.jpg")),
         ("camera_640x480", camera_frame()),
     ] {
-        assert!(p.accept(&bytes).is_ok(), "{name} must contain an acceptable face");
+        assert!(
+            p.accept(&bytes).is_ok(),
+            "{name} must contain an acceptable face"
+        );
         g.bench_function(name, |b| {
             b.iter(|| {
                 let a = p.accept(&bytes).unwrap();
@@ -61,7 +72,8 @@ fn random_gallery(n: usize, dim: usize) -> (Gallery, Embedding) {
     let mut g = Gallery::new(dim);
     for i in 0..n {
         let v: Vec<f32> = (0..dim).map(|_| next()).collect();
-        g.add(&format!("EMP{:06}", i / 9), &Embedding::normalised(v)).unwrap();
+        g.add(&format!("EMP{:06}", i / 9), &Embedding::normalised(v))
+            .unwrap();
     }
     let probe = Embedding::normalised((0..dim).map(|_| next()).collect());
     (g, probe)

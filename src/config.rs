@@ -213,6 +213,8 @@ impl Default for CameraSettings {
 pub struct MqttSettings {
     /// Broker URL, `mqtt://host:1883` or `mqtts://host:8883`; empty disables the uplink.
     pub url: String,
+    /// Fixed client id of the persistent session; `attendanced-{site}-{device_id}` if unset.
+    pub client_id: Option<String>,
     pub username: Option<String>,
     pub password: Option<String>,
     /// CA certificate (PEM) to trust for `mqtts://`.
@@ -222,6 +224,12 @@ pub struct MqttSettings {
     pub client_key_file: Option<PathBuf>,
     /// Events per MQTT message.
     pub batch_size: usize,
+    /// Expect the uplink's receipts (`.../receipts`): an event the broker acknowledged
+    /// but MySQL has not confirmed within `receipt_timeout_secs` is sent again. Protects
+    /// against a broker that loses messages (restart without persistence, or Mosquitto
+    /// 2.0 forgetting shared subscriptions across a restart).
+    pub receipts: bool,
+    pub receipt_timeout_secs: u64,
     /// Seconds between stats messages.
     pub stats_interval_secs: u64,
 }
@@ -230,12 +238,15 @@ impl Default for MqttSettings {
     fn default() -> Self {
         Self {
             url: String::new(),
+            client_id: None,
             username: None,
             password: None,
             ca_file: None,
             client_cert_file: None,
             client_key_file: None,
             batch_size: 100,
+            receipts: true,
+            receipt_timeout_secs: 300,
             stats_interval_secs: 60,
         }
     }

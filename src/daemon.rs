@@ -3,10 +3,13 @@
 use std::sync::Arc;
 
 use tokio::net::TcpListener;
+use tokio::sync::watch;
 use tracing::info;
 
 use crate::config::Config;
 use crate::http::{self, App};
+use crate::mqtt::LinkState;
+use crate::outbox::Publisher;
 use crate::shutdown::{self, Shutdown};
 use crate::terminal::{Terminal, TerminalError};
 
@@ -37,8 +40,19 @@ pub async fn run(config: Config, stop: Shutdown) -> Result<(), DaemonError> {
     let local = listener.local_addr().unwrap_or(addr);
     info!(listen = %local, data_dir = %config.data_dir.display(), "attendanced ready");
     tokio::spawn(maintenance(terminal.clone(), stop.clone()));
-    let app = Arc::new(App::new(terminal));
+    let (link, link_rx) = watch::channel(LinkState::Disabled);
+    let publisher = Publisher {
+        store: terminal.store().clone(),
+        settings: config.mqtt.clone(),
+        site: config.site.clone(),
+        device_id: config.device_id.clone(),
+        wake: terminal.outbox_wake.clone(),
+        link,
+    };
+    let outbox = tokio::spawn(publisher.run(stop.clone()));
+    let app = Arc::new(App::new(terminal, link_rx));
     http::serve(listener, app, stop).await;
+    let _ = outbox.await;
     info!("stopped");
     Ok(())
 }
@@ -57,8 +71,12 @@ async fn maintenance(terminal: Arc<Terminal>, mut stop: Shutdown) {
             let now = chrono::Utc::now();
             let days = |d: u32| chrono::Duration::days(i64::from(d));
             let s = &t.config.storage;
-            let images = t.store().expire_punch_images(now - days(s.punch_image_retention_days))?;
-            let outbox = t.store().outbox_prune(now - days(s.outbox_retention_days))?;
+            let images = t
+                .store()
+                .expire_punch_images(now - days(s.punch_image_retention_days))?;
+            let outbox = t
+                .store()
+                .outbox_prune(now - days(s.outbox_retention_days), t.config.mqtt.receipts)?;
             Ok::<_, crate::store::StoreError>((images, outbox))
         })
         .await;

@@ -86,6 +86,28 @@ pub struct EventBatch {
     pub events: Vec<AttendanceEvent>,
 }
 
+/// The uplink's receipt to a terminal: these events are committed in MySQL.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Receipt {
+    pub v: u32,
+    pub event_ids: Vec<String>,
+}
+
+impl Receipt {
+    pub fn to_cbor(&self) -> Vec<u8> {
+        to_cbor(self)
+    }
+
+    pub fn from_cbor(bytes: &[u8]) -> Result<Receipt, EventError> {
+        let r: Receipt =
+            ciborium::from_reader(bytes).map_err(|e| EventError::Decode(e.to_string()))?;
+        if r.v != SCHEMA_VERSION {
+            return Err(EventError::Version(r.v));
+        }
+        Ok(r)
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum EventError {
     #[error("not CBOR of the event schema: {0}")]

@@ -5,6 +5,7 @@
 //! on top of both, and `http` is the spec's API in front of it.
 
 pub mod admin;
+pub mod backoff;
 pub mod config;
 pub mod daemon;
 pub mod event;
@@ -12,8 +13,11 @@ pub mod face;
 pub mod http;
 pub mod i18n;
 pub mod logging;
+pub mod mqtt;
+pub mod outbox;
 pub mod punch;
 pub mod reason;
 pub mod shutdown;
 pub mod store;
 pub mod terminal;
+pub mod uplink;

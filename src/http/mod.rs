@@ -19,9 +19,11 @@ use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
+use tokio::sync::watch;
 use tracing::{debug, info, warn};
 
 use crate::i18n::Locale;
+use crate::mqtt::LinkState;
 use crate::reason::Reason;
 use crate::shutdown::Shutdown;
 use crate::terminal::{IdentifyAnswer, PunchInput, Terminal, TerminalError};
@@ -35,11 +37,12 @@ const DRAIN: Duration = Duration::from_secs(5);
 /// Everything a handler can reach.
 pub struct App {
     pub terminal: Arc<Terminal>,
+    pub mqtt: watch::Receiver<LinkState>,
 }
 
 impl App {
-    pub fn new(terminal: Arc<Terminal>) -> Self {
-        Self { terminal }
+    pub fn new(terminal: Arc<Terminal>, mqtt: watch::Receiver<LinkState>) -> Self {
+        Self { terminal, mqtt }
     }
 
     pub fn max_body(&self) -> usize {
@@ -51,9 +54,9 @@ impl App {
         "none"
     }
 
-    /// `disabled`, `connected` or `disconnected`.
+    /// `disabled`, `connecting`, `connected` or `disconnected`.
     pub fn mqtt_state(&self) -> &'static str {
-        "disabled"
+        self.mqtt.borrow().as_str()
     }
 
     /// MODE_A: identify whoever is in front of the camera.

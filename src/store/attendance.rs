@@ -349,10 +349,27 @@ mod tests {
         a.image_ref = Some("punch_a.jpg".into());
         let t0 = at("2026-03-02T00:00:00Z");
         st.record_attempt(&a, &rules(), t0).unwrap();
-        assert_eq!(st.expire_punch_images(t0).unwrap(), 0, "not older than the cut-off");
-        assert_eq!(st.expire_punch_images(t0 + chrono::Duration::days(1)).unwrap(), 1);
-        assert!(crate::store::files::list(st.image_dir()).unwrap().is_empty());
-        let rows = st.attendance(&AttendanceQuery { limit: 10, ..Default::default() }).unwrap();
+        assert_eq!(
+            st.expire_punch_images(t0).unwrap(),
+            0,
+            "not older than the cut-off"
+        );
+        assert_eq!(
+            st.expire_punch_images(t0 + chrono::Duration::days(1))
+                .unwrap(),
+            1
+        );
+        assert!(
+            crate::store::files::list(st.image_dir())
+                .unwrap()
+                .is_empty()
+        );
+        let rows = st
+            .attendance(&AttendanceQuery {
+                limit: 10,
+                ..Default::default()
+            })
+            .unwrap();
         assert_eq!(rows[0].image_ref, None);
     }
 }

@@ -7,8 +7,10 @@
 use rusqlite::Connection;
 
 /// `(version, SQL)` in order; a released step is never edited, only followed.
-pub const MIGRATIONS: &[(u32, &str)] =
-    &[(1, include_str!("../../migrations/sqlite/0001_init.sql"))];
+pub const MIGRATIONS: &[(u32, &str)] = &[
+    (1, include_str!("../../migrations/sqlite/0001_init.sql")),
+    (2, include_str!("../../migrations/sqlite/0002_receipts.sql")),
+];
 
 /// The schema version this binary expects.
 pub fn latest() -> u32 {
@@ -41,7 +43,7 @@ mod tests {
     #[test]
     fn applies_once() {
         let mut c = Connection::open_in_memory().unwrap();
-        assert_eq!(apply(&mut c).unwrap(), vec![1]);
+        assert_eq!(apply(&mut c).unwrap(), vec![1, 2]);
         assert!(apply(&mut c).unwrap().is_empty());
         assert_eq!(version(&c).unwrap(), latest());
     }

@@ -77,13 +77,62 @@ impl Store {
         Ok(())
     }
 
-    /// Deletes published outbox entries older than `before` (attendance rows stay).
-    pub fn outbox_prune(&self, before: DateTime<Utc>) -> Result<usize, StoreError> {
+    /// Records the uplink's receipt: MySQL has these events.
+    pub fn outbox_confirm(
+        &self,
+        event_ids: &[String],
+        at: DateTime<Utc>,
+    ) -> Result<usize, StoreError> {
+        let mut c = self.conn();
+        let tx = c.transaction()?;
+        let at = ts(at);
+        let mut n = 0;
+        {
+            let mut stmt = tx.prepare_cached(
+                "UPDATE outbox SET confirmed_at = ?2,
+                        published_at = COALESCE(published_at, ?2)
+                 WHERE event_id = ?1 AND confirmed_at IS NULL",
+            )?;
+            for id in event_ids {
+                n += stmt.execute(params![id, at])?;
+            }
+        }
+        tx.commit()?;
+        Ok(n)
+    }
+
+    /// Published but not confirmed since before `cutoff`: back to unpublished, to be sent
+    /// again. Returns how many.
+    pub fn outbox_requeue_unconfirmed(&self, cutoff: DateTime<Utc>) -> Result<usize, StoreError> {
         let c = self.conn();
         Ok(c.execute(
-            "DELETE FROM outbox WHERE published_at IS NOT NULL AND published_at < ?1",
-            [ts(before)],
+            "UPDATE outbox SET published_at = NULL
+             WHERE published_at IS NOT NULL AND confirmed_at IS NULL AND published_at < ?1",
+            [ts(cutoff)],
         )?)
+    }
+
+    /// Events the broker has but the uplink has not confirmed.
+    pub fn outbox_unconfirmed(&self) -> Result<u64, StoreError> {
+        let c = self.conn();
+        let n: i64 = c.query_row(
+            "SELECT COUNT(*) FROM outbox WHERE published_at IS NOT NULL AND confirmed_at IS NULL",
+            [],
+            |r| r.get(0),
+        )?;
+        Ok(n as u64)
+    }
+
+    /// Deletes delivered outbox entries older than `before` (attendance rows stay). With
+    /// receipts, delivered means confirmed by the uplink; without, published.
+    pub fn outbox_prune(&self, before: DateTime<Utc>, receipts: bool) -> Result<usize, StoreError> {
+        let c = self.conn();
+        let sql = if receipts {
+            "DELETE FROM outbox WHERE confirmed_at IS NOT NULL AND confirmed_at < ?1"
+        } else {
+            "DELETE FROM outbox WHERE published_at IS NOT NULL AND published_at < ?1"
+        };
+        Ok(c.execute(sql, [ts(before)])?)
     }
 }
 
@@ -141,9 +190,26 @@ mod tests {
         assert_eq!(st.outbox_pending().unwrap(), 1);
         let row = st.attendance_by_event(&batch[0].event_id).unwrap().unwrap();
         assert!(row.published_at.is_some());
+        assert_eq!(st.outbox_unconfirmed().unwrap(), 2);
+        // Not confirmed in time: both go back to the queue.
+        let later = now + chrono::Duration::seconds(1);
+        assert_eq!(st.outbox_requeue_unconfirmed(later).unwrap(), 2);
+        assert_eq!(st.outbox_pending().unwrap(), 3);
+        st.outbox_mark_published(&[batch[0].seq, batch[1].seq], now)
+            .unwrap();
+        let first = vec![batch[0].event_id.clone()];
+        assert_eq!(st.outbox_confirm(&first, now).unwrap(), 1);
+        assert_eq!(st.outbox_confirm(&first, now).unwrap(), 0, "once");
+        assert_eq!(st.outbox_unconfirmed().unwrap(), 1);
         assert_eq!(
-            st.outbox_prune(now + chrono::Duration::seconds(1)).unwrap(),
-            2
+            st.outbox_prune(later, true).unwrap(),
+            1,
+            "only the confirmed one"
+        );
+        assert_eq!(
+            st.outbox_prune(later, false).unwrap(),
+            1,
+            "published is enough without receipts"
         );
         assert_eq!(st.outbox_pending().unwrap(), 1);
         assert_eq!(st.outbox_next(10).unwrap().len(), 1);

@@ -142,6 +142,8 @@ pub enum EnrolAnswer {
 pub struct Health {
     pub database_ok: bool,
     pub outbox_pending: Option<u64>,
+    /// Published, but MySQL's receipt not yet seen.
+    pub outbox_unconfirmed: Option<u64>,
     pub free_mb: Option<u64>,
     pub storage_ok: bool,
     pub embedder: String,
@@ -162,6 +164,8 @@ pub struct Terminal {
     /// Enrolments are checked for duplicates and written one at a time, so two photos of
     /// one face enrolled at the same moment cannot both pass.
     enrol_lock: Mutex<()>,
+    /// Poked after every recorded attempt so the outbox publisher sends it at once.
+    pub outbox_wake: Arc<tokio::sync::Notify>,
 }
 
 /// How long a request may wait for an analysis slot before `busy`.
@@ -237,6 +241,7 @@ impl Terminal {
             admission: Semaphore::new(slots + config.http.max_queued_analyses),
             analyses: Semaphore::new(slots),
             enrol_lock: Mutex::new(()),
+            outbox_wake: Arc::new(tokio::sync::Notify::new()),
             config,
         })
     }
@@ -362,6 +367,9 @@ impl Terminal {
         }
         let now = Utc::now();
         let outcome = self.store.record_attempt(&attempt, &self.rules, now)?;
+        if matches!(outcome, PunchOutcome::Recorded(_)) {
+            self.outbox_wake.notify_one();
+        }
         let ts_server = ts(now);
         Ok(match (attempt.employee_id, outcome) {
             (Some(employee_id), outcome) => {
@@ -528,6 +536,9 @@ impl Terminal {
             };
             let now = Utc::now();
             let outcome = me.store.record_attempt(&attempt, &me.rules, now)?;
+            if matches!(outcome, PunchOutcome::Recorded(_)) {
+                me.outbox_wake.notify_one();
+            }
             let (kind, duplicate, event_id) = match outcome {
                 PunchOutcome::Recorded(row) => (
                     PunchKind::parse(&row.kind).unwrap_or(PunchKind::In),
@@ -610,11 +621,12 @@ impl Terminal {
             let (templates, people) = me.recognizer.size();
             Health {
                 database_ok,
-                outbox_pending: if database_ok {
-                    me.store.outbox_pending().ok()
-                } else {
-                    None
-                },
+                outbox_pending: database_ok
+                    .then(|| me.store.outbox_pending().ok())
+                    .flatten(),
+                outbox_unconfirmed: database_ok
+                    .then(|| me.store.outbox_unconfirmed().ok())
+                    .flatten(),
                 storage_ok: free_mb.is_some_and(|f| f >= me.config.storage.min_free_mb),
                 free_mb,
                 embedder: me.recognizer.embedder().name().to_owned(),
@@ -626,6 +638,7 @@ impl Terminal {
         h.unwrap_or_else(|_| Health {
             database_ok: false,
             outbox_pending: None,
+            outbox_unconfirmed: None,
             free_mb: None,
             storage_ok: false,
             embedder: self.recognizer.embedder().name().to_owned(),

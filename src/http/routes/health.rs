@@ -32,6 +32,7 @@ pub async fn get(app: &Arc<App>) -> Response<Body> {
             "camera": camera,
             "mqtt": mqtt,
             "outbox_pending": h.outbox_pending,
+            "outbox_unconfirmed": h.outbox_unconfirmed,
             "storage": if h.storage_ok { "ok" } else { "low" },
             "free_mb": h.free_mb,
             "embedder": h.embedder,

@@ -1,0 +1,265 @@
+//! MQTT contract and connection set-up shared by the terminal and the uplink.
+//!
+//! Topics (public contract, see README):
+//! - `attendance/{site}/{device_id}/events`: CBOR [`crate::event::EventBatch`], QoS 1
+//! - `attendance/{site}/{device_id}/status`: `online` / `offline` (retained; `offline` is
+//!   also the last will)
+//! - `attendance/{site}/{device_id}/stats`: CBOR [`Stats`], QoS 0, periodic
+//! - `attendance/{site}/{device_id}/receipts`: CBOR [`crate::event::Receipt`], QoS 1, from
+//!   the uplink to the terminal once MySQL has committed the events
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rumqttc::{LastWill, MqttOptions, QoS, TlsConfiguration, Transport};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use serde::{Deserialize, Serialize};
+
+use crate::config::MqttSettings;
+
+/// The uplink's subscription: every terminal's events, shared among uplink workers.
+pub const SHARED_EVENTS_FILTER: &str = "$share/uplink/attendance/+/+/events";
+
+pub fn events_topic(site: &str, device_id: &str) -> String {
+    format!("attendance/{site}/{device_id}/events")
+}
+
+pub fn status_topic(site: &str, device_id: &str) -> String {
+    format!("attendance/{site}/{device_id}/status")
+}
+
+pub fn receipts_topic(site: &str, device_id: &str) -> String {
+    format!("attendance/{site}/{device_id}/receipts")
+}
+
+pub fn stats_topic(site: &str, device_id: &str) -> String {
+    format!("attendance/{site}/{device_id}/stats")
+}
+
+/// `(site, device_id)` of an events topic.
+pub fn parse_events_topic(topic: &str) -> Option<(&str, &str)> {
+    let mut p = topic.split('/');
+    match (p.next(), p.next(), p.next(), p.next(), p.next()) {
+        (Some("attendance"), Some(site), Some(dev), Some("events"), None) => Some((site, dev)),
+        _ => None,
+    }
+}
+
+/// Periodic terminal statistics (schema v1).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Stats {
+    pub v: u32,
+    pub site: String,
+    pub device_id: String,
+    /// Events not yet acknowledged by the broker.
+    pub outbox_pending: u64,
+    /// Age of the oldest of them, seconds.
+    pub oldest_pending_secs: Option<i64>,
+    pub uptime_secs: u64,
+    pub ts: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum MqttConfigError {
+    #[error("mqtt.url: {0}")]
+    Url(String),
+    #[error("{key}: {why}")]
+    Tls { key: &'static str, why: String },
+}
+
+/// Host, port and TLS flag of `mqtt://host:port` / `mqtts://host:port`.
+pub fn parse_url(url: &str) -> Result<(String, u16, bool), MqttConfigError> {
+    let (rest, tls) = if let Some(r) = url.strip_prefix("mqtts://") {
+        (r, true)
+    } else if let Some(r) = url.strip_prefix("mqtt://") {
+        (r, false)
+    } else {
+        return Err(MqttConfigError::Url(format!(
+            "{url:?} must start with mqtt:// or mqtts://"
+        )));
+    };
+    let rest = rest.trim_end_matches('/');
+    let default_port = if tls { 8883 } else { 1883 };
+    let (host, port) = if let Some(v6) = rest.strip_prefix('[') {
+        let (h, after) = v6
+            .split_once(']')
+            .ok_or_else(|| MqttConfigError::Url(format!("{url:?}: unclosed bracket")))?;
+        let port = after.strip_prefix(':').map(str::parse).transpose();
+        (h.to_owned(), port)
+    } else {
+        match rest.rsplit_once(':') {
+            Some((h, p)) => (h.to_owned(), Some(p.parse()).transpose()),
+            None => (rest.to_owned(), Ok(None)),
+        }
+    };
+    let port = port
+        .map_err(|_| MqttConfigError::Url(format!("{url:?}: bad port")))?
+        .unwrap_or(default_port);
+    if host.is_empty() {
+        return Err(MqttConfigError::Url(format!("{url:?}: no host")));
+    }
+    Ok((host, port, tls))
+}
+
+/// Options for a persistent session (`clean_session = false`) with a fixed client id.
+pub fn options(
+    s: &MqttSettings,
+    client_id: &str,
+    last_will: Option<LastWill>,
+) -> Result<MqttOptions, MqttConfigError> {
+    let (host, port, tls) = parse_url(&s.url)?;
+    let mut o = MqttOptions::new(client_id, host, port);
+    o.set_keep_alive(Duration::from_secs(30))
+        .set_clean_session(false)
+        // A batch of 1000 events is ~300 kB of CBOR.
+        .set_max_packet_size(1 << 20, 1 << 20);
+    if let (Some(u), Some(p)) = (&s.username, &s.password) {
+        o.set_credentials(u.clone(), p.clone());
+    }
+    if let Some(w) = last_will {
+        o.set_last_will(w);
+    }
+    if tls {
+        o.set_transport(Transport::tls_with_config(TlsConfiguration::Rustls(
+            tls_config(s)?,
+        )));
+    }
+    Ok(o)
+}
+
+/// rustls with the ring provider; the CA file pins the broker's CA (else the public web
+/// roots), optional client certificate for mutual TLS.
+pub fn tls_config(s: &MqttSettings) -> Result<Arc<rustls::ClientConfig>, MqttConfigError> {
+    install_crypto_provider();
+    let mut roots = rustls::RootCertStore::empty();
+    match &s.ca_file {
+        Some(path) => {
+            for cert in read_certs("mqtt.ca_file", path)? {
+                roots.add(cert).map_err(|e| MqttConfigError::Tls {
+                    key: "mqtt.ca_file",
+                    why: e.to_string(),
+                })?;
+            }
+        }
+        None => roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
+    }
+    let builder = rustls::ClientConfig::builder().with_root_certificates(roots);
+    let config = match (&s.client_cert_file, &s.client_key_file) {
+        (Some(cert), Some(key)) => {
+            let chain = read_certs("mqtt.client_cert_file", cert)?;
+            let key = PrivateKeyDer::from_pem_file(key).map_err(|e| MqttConfigError::Tls {
+                key: "mqtt.client_key_file",
+                why: e.to_string(),
+            })?;
+            builder
+                .with_client_auth_cert(chain, key)
+                .map_err(|e| MqttConfigError::Tls {
+                    key: "mqtt.client_cert_file",
+                    why: e.to_string(),
+                })?
+        }
+        (None, None) => builder.with_no_client_auth(),
+        _ => {
+            return Err(MqttConfigError::Tls {
+                key: "mqtt.client_key_file",
+                why: "client_cert_file and client_key_file go together".into(),
+            });
+        }
+    };
+    Ok(Arc::new(config))
+}
+
+fn read_certs(
+    key: &'static str,
+    path: &Path,
+) -> Result<Vec<CertificateDer<'static>>, MqttConfigError> {
+    let certs: Result<Vec<_>, _> = CertificateDer::pem_file_iter(path)
+        .map_err(|e| MqttConfigError::Tls {
+            key,
+            why: format!("{}: {e}", path.display()),
+        })?
+        .collect();
+    let certs = certs.map_err(|e| MqttConfigError::Tls {
+        key,
+        why: format!("{}: {e}", path.display()),
+    })?;
+    if certs.is_empty() {
+        return Err(MqttConfigError::Tls {
+            key,
+            why: format!("{}: no PEM certificate", path.display()),
+        });
+    }
+    Ok(certs)
+}
+
+/// Makes ring the process-wide rustls provider (idempotent).
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+/// The broker link as `/health` reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinkState {
+    Disabled,
+    Connecting,
+    Connected,
+    Disconnected,
+}
+
+impl LinkState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LinkState::Disabled => "disabled",
+            LinkState::Connecting => "connecting",
+            LinkState::Connected => "connected",
+            LinkState::Disconnected => "disconnected",
+        }
+    }
+}
+
+/// Last will: `offline`, retained, so dashboards see a terminal vanish.
+pub fn offline_will(site: &str, device_id: &str) -> LastWill {
+    LastWill::new(
+        status_topic(site, device_id),
+        "offline",
+        QoS::AtLeastOnce,
+        true,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls() {
+        assert_eq!(
+            parse_url("mqtt://127.0.0.1:1884").unwrap(),
+            ("127.0.0.1".into(), 1884, false)
+        );
+        assert_eq!(
+            parse_url("mqtts://broker.example").unwrap(),
+            ("broker.example".into(), 8883, true)
+        );
+        assert_eq!(
+            parse_url("mqtt://[::1]:1883").unwrap(),
+            ("::1".into(), 1883, false)
+        );
+        assert!(parse_url("tcp://x").is_err());
+        assert!(parse_url("mqtt://x:notaport").is_err());
+        assert!(parse_url("mqtt://").is_err());
+    }
+
+    #[test]
+    fn topics() {
+        assert_eq!(events_topic("hq", "K1"), "attendance/hq/K1/events");
+        assert_eq!(
+            parse_events_topic("attendance/hq/K1/events"),
+            Some(("hq", "K1"))
+        );
+        assert_eq!(parse_events_topic("attendance/hq/K1/status"), None);
+        assert_eq!(parse_events_topic("attendance/hq/K1/events/x"), None);
+    }
+}

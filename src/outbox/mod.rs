@@ -1,0 +1,300 @@
+//! The outbox publisher: sends unpublished events, oldest first, to the broker and marks
+//! them published only after the broker's PUBACK. Punches keep being accepted (and queue
+//! on disk) whatever the network does.
+
+pub mod state;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rumqttc::{AsyncClient, Event, Incoming, Outgoing, QoS};
+use tokio::sync::{Notify, watch};
+use tracing::{debug, error, info, warn};
+
+use crate::backoff::Backoff;
+use crate::config::MqttSettings;
+use crate::event::{AttendanceEvent, EventBatch, SCHEMA_VERSION};
+use crate::mqtt::{self, LinkState, Stats};
+use crate::shutdown::Shutdown;
+use crate::store::outbox::Pending;
+use crate::store::{Store, ts};
+use state::{Action, Sender};
+
+/// Everything the publisher needs.
+pub struct Publisher {
+    pub store: Arc<Store>,
+    pub settings: MqttSettings,
+    pub site: String,
+    pub device_id: String,
+    /// Poked after each recorded punch.
+    pub wake: Arc<Notify>,
+    pub link: watch::Sender<LinkState>,
+}
+
+/// A batch ready to publish: its sequence numbers and its CBOR.
+fn build_batch(rows: &[Pending]) -> (Vec<i64>, Vec<u8>, Vec<i64>) {
+    let mut seqs = Vec::with_capacity(rows.len());
+    let mut events = Vec::with_capacity(rows.len());
+    let mut broken = Vec::new();
+    for r in rows {
+        match ciborium::from_reader::<AttendanceEvent, _>(&r.payload[..]) {
+            Ok(e) => {
+                seqs.push(r.seq);
+                events.push(e);
+            }
+            // Written by this program in the same transaction as its row; a payload that
+            // does not decode is damage on disk. The attendance row stays on the terminal.
+            Err(e) => {
+                error!(seq = r.seq, event_id = %r.event_id, error = %e, "outbox payload unreadable, skipped");
+                broken.push(r.seq);
+            }
+        }
+    }
+    let payload = EventBatch {
+        v: SCHEMA_VERSION,
+        events,
+    }
+    .to_cbor();
+    (seqs, payload, broken)
+}
+
+impl Publisher {
+    fn client_id(&self) -> String {
+        self.settings
+            .client_id
+            .clone()
+            .unwrap_or_else(|| format!("attendanced-{}-{}", self.site, self.device_id))
+    }
+
+    /// Runs until `stop`. Returns at once (link `disabled`) when no broker is configured.
+    pub async fn run(self, mut stop: Shutdown) {
+        if self.settings.url.is_empty() {
+            let _ = self.link.send(LinkState::Disabled);
+            return;
+        }
+        let will = mqtt::offline_will(&self.site, &self.device_id);
+        let opts = match mqtt::options(&self.settings, &self.client_id(), Some(will)) {
+            Ok(o) => o,
+            Err(e) => {
+                error!(error = %e, "MQTT disabled: bad configuration");
+                let _ = self.link.send(LinkState::Disabled);
+                return;
+            }
+        };
+        let _ = self.link.send(LinkState::Connecting);
+        let (client, mut events) = AsyncClient::new(opts, 64);
+        let topic = mqtt::events_topic(&self.site, &self.device_id);
+        let status = mqtt::status_topic(&self.site, &self.device_id);
+        let receipts = mqtt::receipts_topic(&self.site, &self.device_id);
+        let receipt_timeout = Duration::from_secs(self.settings.receipt_timeout_secs.max(1));
+        let mut requeue = tokio::time::interval((receipt_timeout / 4).max(Duration::from_secs(1)));
+        let mut sender = Sender::default();
+        let mut backoff = Backoff::new(Duration::from_millis(250), Duration::from_secs(30));
+        let mut stats = tokio::time::interval(Duration::from_secs(
+            self.settings.stats_interval_secs.max(1),
+        ));
+        let started = Instant::now();
+        // Whether the store may hold events not yet loaded.
+        let mut maybe_more = true;
+        loop {
+            if maybe_more && sender.wants_batch() {
+                match self.load(self.settings.batch_size).await {
+                    Some((seqs, payload)) if !seqs.is_empty() => {
+                        if let Some(a) = sender.start(seqs, payload) {
+                            self.act(a, &client, &topic).await;
+                        }
+                    }
+                    _ => maybe_more = false,
+                }
+            }
+            tokio::select! {
+                polled = events.poll() => match polled {
+                    Ok(Event::Incoming(Incoming::ConnAck(ack))) => {
+                        info!(session_present = ack.session_present, "MQTT connected");
+                        backoff.reset();
+                        let _ = self.link.send(LinkState::Connected);
+                        let _ = client.try_publish(&status, QoS::AtMostOnce, true, "online");
+                        if self.settings.receipts {
+                            let _ = client.try_subscribe(&receipts, QoS::AtLeastOnce);
+                        }
+                        if let Some(a) = sender.connected(ack.session_present) {
+                            self.act(a, &client, &topic).await;
+                        }
+                        maybe_more = true;
+                    }
+                    Ok(Event::Outgoing(Outgoing::Publish(pkid))) => sender.outgoing_publish(pkid),
+                    Ok(Event::Incoming(Incoming::Publish(p))) if p.topic == receipts => {
+                        self.confirm(&p.payload).await;
+                    }
+                    Ok(Event::Incoming(Incoming::PubAck(ack))) => {
+                        if let Some(a) = sender.puback(ack.pkid) {
+                            self.act(a, &client, &topic).await;
+                            maybe_more = true;
+                        }
+                    }
+                    Ok(_) => {}
+                    Err(e) => {
+                        if sender.is_connected() {
+                            warn!(error = %e, "MQTT connection lost");
+                        } else {
+                            debug!(error = %e, "MQTT connect failed");
+                        }
+                        sender.disconnected();
+                        let _ = self.link.send(LinkState::Disconnected);
+                        let delay = backoff.next_delay();
+                        tokio::select! {
+                            _ = tokio::time::sleep(delay) => {}
+                            _ = stop.recv() => break,
+                        }
+                    }
+                },
+                _ = self.wake.notified() => maybe_more = true,
+                // Belt and braces: a wake-up lost between check and wait costs one second.
+                _ = tokio::time::sleep(Duration::from_secs(1)) => maybe_more = true,
+                _ = requeue.tick(), if self.settings.receipts => {
+                    if self.requeue_unconfirmed(receipt_timeout).await > 0 {
+                        maybe_more = true;
+                    }
+                }
+                _ = stats.tick() => {
+                    if sender.is_connected() {
+                        self.publish_stats(&client, started).await;
+                    }
+                }
+                _ = stop.recv() => break,
+            }
+        }
+        // Graceful exit: say so (the will covers crashes), and flush for a moment.
+        if sender.is_connected() {
+            let _ = client.try_publish(&status, QoS::AtMostOnce, true, "offline");
+            let _ = client.try_disconnect();
+            let _ = tokio::time::timeout(Duration::from_millis(500), async {
+                while events.poll().await.is_ok() {}
+            })
+            .await;
+        }
+        let _ = self.link.send(LinkState::Disconnected);
+    }
+
+    /// Loads the next batch; skips (marks) rows whose payload is unreadable.
+    async fn load(&self, limit: usize) -> Option<(Vec<i64>, Vec<u8>)> {
+        let store = self.store.clone();
+        let r = tokio::task::spawn_blocking(move || {
+            let rows = store.outbox_next(limit)?;
+            let (seqs, payload, broken) = build_batch(&rows);
+            if !broken.is_empty() {
+                store.outbox_mark_published(&broken, chrono::Utc::now())?;
+            }
+            Ok::<_, crate::store::StoreError>((seqs, payload))
+        })
+        .await;
+        match r {
+            Ok(Ok(batch)) => Some(batch),
+            Ok(Err(e)) => {
+                error!(error = %e, "reading the outbox failed");
+                None
+            }
+            Err(e) => {
+                error!(error = %e, "outbox reader failed");
+                None
+            }
+        }
+    }
+
+    async fn act(&self, action: Action, client: &AsyncClient, topic: &str) {
+        match action {
+            Action::Publish(payload) => {
+                // The request channel holds 64 and at most one QoS 1 message is
+                // outstanding, so this never waits on the event loop we are driving.
+                if let Err(e) = client.try_publish(topic, QoS::AtLeastOnce, false, payload) {
+                    error!(error = %e, "queueing the batch failed");
+                }
+            }
+            Action::MarkPublished(seqs) => {
+                let store = self.store.clone();
+                let n = seqs.len();
+                let r = tokio::task::spawn_blocking(move || {
+                    store.outbox_mark_published(&seqs, chrono::Utc::now())
+                })
+                .await;
+                match r {
+                    Ok(Ok(())) => debug!(events = n, "published"),
+                    // They stay unpublished and go again: the uplink ignores duplicates.
+                    Ok(Err(e)) => error!(error = %e, "marking events published failed"),
+                    Err(e) => error!(error = %e, "marking events published failed"),
+                }
+            }
+        }
+    }
+
+    /// MySQL has these events.
+    async fn confirm(&self, payload: &[u8]) {
+        let receipt = match crate::event::Receipt::from_cbor(payload) {
+            Ok(r) => r,
+            Err(e) => {
+                warn!(error = %e, "unreadable receipt ignored");
+                return;
+            }
+        };
+        let store = self.store.clone();
+        let r = tokio::task::spawn_blocking(move || {
+            store.outbox_confirm(&receipt.event_ids, chrono::Utc::now())
+        })
+        .await;
+        if let Ok(Err(e)) = r {
+            error!(error = %e, "recording a receipt failed");
+        }
+    }
+
+    /// Events the broker took but MySQL never confirmed go out again.
+    async fn requeue_unconfirmed(&self, timeout: Duration) -> usize {
+        let store = self.store.clone();
+        let cutoff = chrono::Utc::now() - chrono::Duration::from_std(timeout).unwrap_or_default();
+        match tokio::task::spawn_blocking(move || store.outbox_requeue_unconfirmed(cutoff)).await {
+            Ok(Ok(n)) => {
+                if n > 0 {
+                    warn!(
+                        events = n,
+                        after_secs = timeout.as_secs(),
+                        "no receipt from the uplink: sending again"
+                    );
+                }
+                n
+            }
+            Ok(Err(e)) => {
+                error!(error = %e, "requeueing unconfirmed events failed");
+                0
+            }
+            Err(_) => 0,
+        }
+    }
+
+    async fn publish_stats(&self, client: &AsyncClient, started: Instant) {
+        let store = self.store.clone();
+        let counts = tokio::task::spawn_blocking(move || {
+            Ok::<_, crate::store::StoreError>((
+                store.outbox_pending()?,
+                store.outbox_oldest_pending()?,
+            ))
+        })
+        .await;
+        let Ok(Ok((pending, oldest))) = counts else {
+            return;
+        };
+        let now = chrono::Utc::now();
+        let stats = Stats {
+            v: SCHEMA_VERSION,
+            site: self.site.clone(),
+            device_id: self.device_id.clone(),
+            outbox_pending: pending,
+            oldest_pending_secs: oldest.map(|t| (now - t).num_seconds()),
+            uptime_secs: started.elapsed().as_secs(),
+            ts: ts(now),
+        };
+        let mut payload = Vec::new();
+        if ciborium::into_writer(&stats, &mut payload).is_ok() {
+            let topic = mqtt::stats_topic(&self.site, &self.device_id);
+            let _ = client.try_publish(topic, QoS::AtMostOnce, false, payload);
+        }
+    }
+}

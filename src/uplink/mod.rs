@@ -1,0 +1,260 @@
+//! `attendance-uplink`: the central worker. Subscribes to every terminal's events (a shared
+//! subscription, so workers can run side by side), writes them to MySQL idempotently, and
+//! acknowledges each MQTT message only after its transaction commits: MySQL down means no
+//! ack, the broker keeps the messages, nothing is lost.
+
+pub mod config;
+pub mod sink;
+
+use std::time::Duration;
+
+use rumqttc::{AsyncClient, Event, Incoming, Publish, QoS};
+use serde_json::json;
+use tokio::sync::mpsc;
+use tracing::{debug, error, info, warn};
+
+use crate::backoff::Backoff;
+use crate::event::{AttendanceEvent, EventBatch, Receipt, SCHEMA_VERSION};
+use crate::mqtt;
+use crate::shutdown::Shutdown;
+use config::UplinkConfig;
+use sink::{Message, Sink, SinkError};
+
+/// Messages written per MySQL transaction at most.
+const MESSAGES_PER_TRANSACTION: usize = 64;
+
+#[derive(Debug, thiserror::Error)]
+pub enum UplinkError {
+    #[error(transparent)]
+    Mqtt(#[from] mqtt::MqttConfigError),
+    #[error(transparent)]
+    Sink(#[from] SinkError),
+}
+
+/// Applies the MySQL migrations, retrying while the server is unreachable.
+pub async fn migrate_with_retry(sink: &Sink, stop: &mut Shutdown) -> Option<u32> {
+    let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(10));
+    loop {
+        match sink.migrate().await {
+            Ok(v) => return Some(v),
+            Err(e) => {
+                warn!(error = %e, "MySQL not ready; retrying");
+                tokio::select! {
+                    _ = tokio::time::sleep(backoff.next_delay()) => {}
+                    _ = stop.recv() => return None,
+                }
+            }
+        }
+    }
+}
+
+/// Runs until `stop`.
+pub async fn run(cfg: UplinkConfig, mut stop: Shutdown) -> Result<(), UplinkError> {
+    let sink = Sink::new(&cfg.mysql);
+    let Some(version) = migrate_with_retry(&sink, &mut stop).await else {
+        return Ok(());
+    };
+    info!(schema = version, database = %cfg.mysql.database, "MySQL ready");
+    let client_id = cfg
+        .mqtt
+        .client_id
+        .clone()
+        .unwrap_or_else(|| "attendance-uplink".into());
+    let mut opts = mqtt::options(&cfg.mqtt, &client_id, None)?;
+    opts.set_manual_acks(true);
+    let (client, mut events) = AsyncClient::new(opts, 256);
+    // Bounded by the broker's in-flight window for unacknowledged QoS 1 deliveries.
+    let (tx, rx) = mpsc::channel::<Publish>(1024);
+    let writer = tokio::spawn(write_loop(sink, client.clone(), rx, stop.clone()));
+    let mut backoff = Backoff::new(Duration::from_millis(250), Duration::from_secs(30));
+    loop {
+        tokio::select! {
+            polled = events.poll() => match polled {
+                Ok(Event::Incoming(Incoming::ConnAck(ack))) => {
+                    info!(session_present = ack.session_present, filter = %cfg.subscription, "MQTT connected");
+                    backoff.reset();
+                    if let Err(e) = client.try_subscribe(cfg.subscription.clone(), QoS::AtLeastOnce) {
+                        error!(error = %e, "subscribe failed");
+                    }
+                }
+                Ok(Event::Incoming(Incoming::Publish(p))) => {
+                    if tx.send(p).await.is_err() {
+                        break;
+                    }
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    warn!(error = %e, "MQTT connection lost");
+                    tokio::select! {
+                        _ = tokio::time::sleep(backoff.next_delay()) => {}
+                        _ = stop.recv() => break,
+                    }
+                }
+            },
+            _ = stop.recv() => break,
+        }
+    }
+    drop(tx);
+    let _ = writer.await;
+    let _ = client.try_disconnect();
+    info!("stopped");
+    Ok(())
+}
+
+/// Takes messages as they come, writes them in transactions, acks after commit.
+async fn write_loop(
+    sink: Sink,
+    client: AsyncClient,
+    mut rx: mpsc::Receiver<Publish>,
+    stop: Shutdown,
+) {
+    let (mut total, mut dead) = (0usize, 0usize);
+    while let Some(first) = rx.recv().await {
+        let mut batch = vec![first];
+        while batch.len() < MESSAGES_PER_TRANSACTION {
+            match rx.try_recv() {
+                Ok(p) => batch.push(p),
+                Err(_) => break,
+            }
+        }
+        let messages: Vec<Message> = batch
+            .iter()
+            .map(|p| Message {
+                topic: p.topic.clone(),
+                payload: p.payload.to_vec(),
+            })
+            .collect();
+        let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(15));
+        loop {
+            match sink.write(&messages).await {
+                Ok(w) => {
+                    // Receipts first: a lost receipt only means the terminal sends again.
+                    for (topic, ids) in &w.receipts {
+                        if let Some((site, dev)) = mqtt::parse_events_topic(topic) {
+                            let r = Receipt {
+                                v: SCHEMA_VERSION,
+                                event_ids: ids.clone(),
+                            };
+                            let t = mqtt::receipts_topic(site, dev);
+                            if let Err(e) = client
+                                .publish(t, QoS::AtLeastOnce, false, r.to_cbor())
+                                .await
+                            {
+                                warn!(error = %e, "receipt not sent");
+                            }
+                        }
+                    }
+                    for p in &batch {
+                        if let Err(e) = client.ack(p).await {
+                            // Not acked: the broker redelivers, the insert ignores it.
+                            warn!(error = %e, "ack failed");
+                        }
+                    }
+                    total += w.inserted;
+                    dead += w.dead;
+                    if w.dead > 0 {
+                        warn!(
+                            messages = w.dead,
+                            "undecodable messages moved to dead_letter"
+                        );
+                    }
+                    debug!(
+                        events = w.events,
+                        inserted = w.inserted,
+                        total,
+                        dead,
+                        "committed"
+                    );
+                    break;
+                }
+                Err(e) => {
+                    // No ack: the broker keeps the messages. Retry until MySQL is back,
+                    // or leave them to the next run on shutdown.
+                    if stop.is_shutdown() {
+                        return;
+                    }
+                    warn!(error = %e, "MySQL write failed; retrying");
+                    tokio::time::sleep(backoff.next_delay()).await;
+                }
+            }
+        }
+    }
+    sink.close().await;
+}
+
+/// `attendance-uplink decode`: one message (an event batch or a single event) as JSON.
+pub fn decode_to_json(bytes: &[u8]) -> Result<serde_json::Value, String> {
+    if let Ok(b) = ciborium::from_reader::<EventBatch, _>(bytes) {
+        return Ok(json!(b.events.iter().map(event_json).collect::<Vec<_>>()));
+    }
+    if let Ok(e) = ciborium::from_reader::<AttendanceEvent, _>(bytes) {
+        return Ok(event_json(&e));
+    }
+    if let Ok(s) = ciborium::from_reader::<crate::mqtt::Stats, _>(bytes) {
+        return serde_json::to_value(s).map_err(|e| e.to_string());
+    }
+    let v: ciborium::Value = ciborium::from_reader(bytes).map_err(|e| format!("not CBOR: {e}"))?;
+    Err(format!("CBOR, but not an attendance message: {v:?}"))
+}
+
+fn event_json(e: &AttendanceEvent) -> serde_json::Value {
+    let mut v = serde_json::to_value(e).unwrap_or_default();
+    if let Some(obj) = v.as_object_mut() {
+        for k in ["distance", "threshold"] {
+            if let Some(f) = obj.get(k).and_then(|x| x.as_f64()) {
+                obj.insert(k.into(), json!((f * 1e4).round() / 1e4));
+            }
+        }
+    }
+    v
+}
+
+/// Parses hex text (as `mosquitto_sub -F %x` prints) into bytes.
+pub fn from_hex(s: &str) -> Result<Vec<u8>, String> {
+    let s: String = s.chars().filter(|c| !c.is_ascii_whitespace()).collect();
+    if !s.len().is_multiple_of(2) {
+        return Err("odd number of hex digits".into());
+    }
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).map_err(|e| e.to_string()))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decode_json_for_humans() {
+        let e = AttendanceEvent {
+            v: 1,
+            event_id: uuid::Uuid::now_v7().to_string(),
+            employee_id: Some("EMP001".into()),
+            kind: crate::punch::PunchKind::In,
+            device_id: "K1".into(),
+            site: "hq".into(),
+            source: crate::event::Source::Camera,
+            distance: Some(0.21),
+            threshold: Some(0.3),
+            embedder: Some("hog-v1".into()),
+            reason: None,
+            detail: None,
+            ts_server: "2026-01-01T00:00:00.000+00:00".into(),
+            ts_client: None,
+        };
+        let b = EventBatch {
+            v: 1,
+            events: vec![e.clone()],
+        }
+        .to_cbor();
+        let j = decode_to_json(&b).unwrap();
+        assert_eq!(j[0]["employee_id"], "EMP001");
+        assert_eq!(j[0]["distance"], 0.21);
+        assert_eq!(j[0]["type"], "IN");
+        assert_eq!(decode_to_json(&e.to_cbor()).unwrap()["source"], "camera");
+        assert!(decode_to_json(b"\xff").is_err());
+        assert_eq!(from_hex("a1 0f\n").unwrap(), vec![0xa1, 0x0f]);
+        assert!(from_hex("abc").is_err());
+    }
+}

@@ -1,0 +1,329 @@
+//! Terminal → Mosquitto → attendance-uplink → MariaDB, with real servers killed and
+//! restarted. Every scenario ends with MySQL holding exactly the terminal's events, each
+//! once.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+use common::daemon::{Client, Daemon};
+use common::services::{MariaDb, Mosquitto, Uplink};
+use hyper::StatusCode;
+use mysql_async::prelude::Queryable;
+use serde_json::json;
+
+struct World {
+    dir: tempfile::TempDir,
+    mq: Mosquitto,
+    db: MariaDb,
+    terminal: Daemon,
+    uplink: Uplink,
+    pool: mysql_async::Pool,
+}
+
+const DB: &str = "attendance_test";
+
+fn terminal_env(mq: &Mosquitto, batch: usize) -> Vec<(String, String)> {
+    vec![
+        ("ATTENDANCED_MQTT__URL".into(), mq.url()),
+        ("ATTENDANCED_MQTT__BATCH_SIZE".into(), batch.to_string()),
+        ("ATTENDANCED_SITE".into(), "hq".into()),
+        ("ATTENDANCED_DEVICE_ID".into(), "T1".into()),
+        (
+            "ATTENDANCED_PUNCH__DUPLICATE_WINDOW_SECS".into(),
+            "0".into(),
+        ),
+        // Short, so an event the broker loses is sent again within the test.
+        ("ATTENDANCED_MQTT__RECEIPT_TIMEOUT_SECS".into(), "3".into()),
+    ]
+}
+
+fn uplink_env(mq: &Mosquitto, db: &MariaDb) -> Vec<(String, String)> {
+    let mut env = db.env(DB);
+    env.push(("ATTENDANCE_UPLINK_MQTT__URL".into(), mq.url()));
+    env.push((
+        "ATTENDANCE_UPLINK_MQTT__CLIENT_ID".into(),
+        "uplink-test".into(),
+    ));
+    env
+}
+
+async fn world(batch: usize) -> World {
+    let dir = tempfile::tempdir().unwrap();
+    let mq = Mosquitto::start(&dir.path().join("mqtt"));
+    let db = MariaDb::start(&dir.path().join("mysql"));
+    let env = terminal_env(&mq, batch);
+    let env_ref: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let terminal = Daemon::start(&dir.path().join("terminal"), &env_ref);
+    let uplink = Uplink::start(&dir.path().join("uplink.log"), uplink_env(&mq, &db));
+    let pool = db.pool(DB);
+    let r = terminal
+        .client()
+        .enrol("홍길동", &common::read("caltech_p02/2.jpg"))
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    let w = World {
+        dir,
+        mq,
+        db,
+        terminal,
+        uplink,
+        pool,
+    };
+    wait_until("the uplink's schema", Duration::from_secs(60), || async {
+        w.pool
+            .get_conn()
+            .await
+            .ok()?
+            .query_first::<i64, _>("SELECT COUNT(*) FROM attendance")
+            .await
+            .ok()
+            .flatten()
+    })
+    .await;
+    w
+}
+
+async fn wait_until<T, F, Fut>(what: &str, within: Duration, mut f: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(v) = f().await {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// `n` manual punches (alternating IN/OUT), 10 at a time; their event ids.
+async fn punch(c: Client, n: usize) -> Vec<String> {
+    let mut ids = Vec::with_capacity(n);
+    for chunk in (0..n).collect::<Vec<_>>().chunks(10) {
+        let tasks: Vec<_> = chunk
+            .iter()
+            .map(|&i| {
+                tokio::spawn(async move {
+                    let kind = if i % 2 == 0 { "IN" } else { "OUT" };
+                    c.post_json(
+                        "/attendance",
+                        &json!({ "employee_id": "EMP001", "type": kind }),
+                    )
+                    .await
+                })
+            })
+            .collect();
+        for t in tasks {
+            let r = t.await.unwrap();
+            assert_eq!(
+                r.status,
+                StatusCode::OK,
+                "{}",
+                String::from_utf8_lossy(&r.body)
+            );
+            ids.push(r.json()["event_id"].as_str().unwrap().to_owned());
+        }
+    }
+    ids
+}
+
+async fn mysql_ids(pool: &mysql_async::Pool) -> Option<(usize, BTreeSet<String>)> {
+    let mut c = pool.get_conn().await.ok()?;
+    let ids: Vec<String> = c.query("SELECT event_id FROM attendance").await.ok()?;
+    Some((ids.len(), ids.into_iter().collect()))
+}
+
+/// Waits until MySQL holds exactly `want`, each once.
+async fn assert_delivered(w: &World, want: &BTreeSet<String>) {
+    let (rows, got) = wait_until("every event in MySQL", Duration::from_secs(90), || async {
+        let (rows, got) = mysql_ids(&w.pool).await?;
+        (got.len() >= want.len()).then_some((rows, got))
+    })
+    .await;
+    assert_eq!(rows, got.len(), "duplicate event_id rows");
+    assert_eq!(
+        &got, want,
+        "MySQL holds other events than the terminal made"
+    );
+    // And the terminal agrees everything went out.
+    let h = wait_until("every receipt", Duration::from_secs(30), || async {
+        let h = w.terminal.client().get("/health").await.json();
+        (h["outbox_pending"] == 0 && h["outbox_unconfirmed"] == 0).then_some(h)
+    })
+    .await;
+    assert_eq!(h["mqtt"], "connected");
+}
+
+#[tokio::test]
+async fn broker_down_while_punching_then_back() {
+    let mut w = world(100).await;
+    w.mq.stop();
+    let ids: BTreeSet<String> = punch(w.terminal.client(), 500).await.into_iter().collect();
+    assert_eq!(ids.len(), 500);
+    let h = w.terminal.client().get("/health").await.json();
+    assert_eq!(h["outbox_pending"], 500, "{h}");
+    assert_ne!(h["mqtt"], "connected");
+    w.mq.restart();
+    assert_delivered(&w, &ids).await;
+}
+
+#[tokio::test]
+async fn uplink_killed_mid_stream_and_restarted() {
+    let mut w = world(10).await;
+    let mut ids: BTreeSet<String> = BTreeSet::new();
+    let c = w.terminal.client();
+    let producer = tokio::spawn(punch(c, 500));
+    // Kill the uplink once part of the stream is in MySQL.
+    wait_until("the first rows", Duration::from_secs(60), || async {
+        let (rows, _) = mysql_ids(&w.pool).await?;
+        (rows >= 50).then_some(())
+    })
+    .await;
+    w.uplink.kill();
+    ids.extend(producer.await.unwrap());
+    w.uplink.restart();
+    assert_delivered(&w, &ids).await;
+}
+
+#[tokio::test]
+async fn mysql_stopped_for_a_while_then_started() {
+    let mut w = world(50).await;
+    w.db.stop();
+    let ids: BTreeSet<String> = punch(w.terminal.client(), 300).await.into_iter().collect();
+    // The terminal's outbox drains into the broker even while MySQL is down.
+    wait_until(
+        "the outbox to reach the broker",
+        Duration::from_secs(30),
+        || async {
+            let h = w.terminal.client().get("/health").await.json();
+            (h["outbox_pending"] == 0).then_some(())
+        },
+    )
+    .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    w.db.restart();
+    assert_delivered(&w, &ids).await;
+    assert!(
+        w.uplink.log_text().contains("retrying"),
+        "the uplink noticed MySQL was gone"
+    );
+}
+
+#[tokio::test]
+async fn terminal_killed_while_publishing_then_restarted() {
+    let mut w = world(5).await;
+    w.mq.stop();
+    let ids: BTreeSet<String> = punch(w.terminal.client(), 400).await.into_iter().collect();
+    w.mq.restart();
+    // SIGKILL the terminal while its backlog is going out.
+    wait_until("publishing to start", Duration::from_secs(30), || async {
+        let (rows, _) = mysql_ids(&w.pool).await?;
+        (rows > 0).then_some(())
+    })
+    .await;
+    w.terminal.kill();
+    w.terminal.restart();
+    assert_delivered(&w, &ids).await;
+}
+
+#[tokio::test]
+async fn a_garbage_payload_goes_to_dead_letter_and_the_rest_flows() {
+    let w = world(100).await;
+    w.mq.publish("attendance/hq/EVIL/events", b"\x00\x01 definitely not CBOR");
+    let ids: BTreeSet<String> = punch(w.terminal.client(), 50).await.into_iter().collect();
+    assert_delivered(&w, &ids).await;
+    let mut c = w.pool.get_conn().await.unwrap();
+    let dead: Vec<(String, Vec<u8>, String)> = c
+        .query("SELECT topic, payload, error FROM dead_letter")
+        .await
+        .unwrap();
+    assert_eq!(dead.len(), 1, "{dead:?}");
+    assert_eq!(dead[0].0, "attendance/hq/EVIL/events");
+    assert_eq!(dead[0].1, b"\x00\x01 definitely not CBOR");
+    assert!(!dead[0].2.is_empty());
+    // The rows carry the event fields.
+    let row: (String, String, String, String) = c
+        .query_first("SELECT employee_id, type, device_id, site FROM attendance LIMIT 1")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (row.0.as_str(), row.2.as_str(), row.3.as_str()),
+        ("EMP001", "T1", "hq")
+    );
+    let _ = &w.dir;
+}
+
+#[tokio::test]
+async fn events_a_broker_drops_are_sent_again_after_the_receipt_timeout() {
+    let mut w = world(100).await;
+    // With the uplink away, a broker restart loses its shared subscription (Mosquitto
+    // 2.0): whatever the terminal publishes now is PUBACKed and dropped.
+    w.uplink.stop();
+    w.mq.restart();
+    let ids: BTreeSet<String> = punch(w.terminal.client(), 40).await.into_iter().collect();
+    wait_until(
+        "the broker to take them",
+        Duration::from_secs(30),
+        || async {
+            let h = w.terminal.client().get("/health").await.json();
+            (h["outbox_pending"] == 0).then_some(())
+        },
+    )
+    .await;
+    w.uplink.restart();
+    assert_delivered(&w, &ids).await;
+    assert!(
+        w.terminal.log_text().contains("sending again"),
+        "delivered without the resend path: {}",
+        w.terminal.log_text()
+    );
+}
+
+#[tokio::test]
+async fn a_dashboard_reads_events_with_mosquitto_sub_and_decode() {
+    let w = world(100).await;
+    // mosquitto_sub prints each payload as hex; `attendance-uplink decode --hex` turns it
+    // into JSON (the README's recipe for dashboard builders).
+    let sub = std::process::Command::new("mosquitto_sub")
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &w.mq.port.to_string(),
+            "-q",
+            "1",
+            "-C",
+            "1",
+            "-W",
+            "20",
+        ])
+        .args(["-t", "attendance/+/+/events", "-F", "%x"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("mosquitto_sub (apt-get install mosquitto-clients)");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let ids = punch(w.terminal.client(), 1).await;
+    let out = sub.wait_with_output().unwrap();
+    assert!(out.status.success(), "no message seen");
+    let mut decode = std::process::Command::new(env!("CARGO_BIN_EXE_attendance-uplink"))
+        .args(["decode", "--hex"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    decode.stdin.take().unwrap().write_all(&out.stdout).unwrap();
+    let json = decode.wait_with_output().unwrap();
+    assert!(json.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(v[0]["event_id"], ids[0].as_str());
+    assert_eq!(v[0]["employee_id"], "EMP001");
+    assert_eq!(v[0]["site"], "hq");
+    assert_eq!(v[0]["source"], "manual");
+    assert_eq!(v[0]["v"], 1);
+}
