@@ -148,3 +148,26 @@ fn the_example_config_file_is_valid() {
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(stdout(&o).contains("data_dir = \"/var/lib/attendanced\""));
 }
+
+#[test]
+fn uplink_config_example_and_the_specs_mysql_names() {
+    let f = concat!(env!("CARGO_MANIFEST_DIR"), "/config/attendance-uplink.toml");
+    let run = |env: &[(&str, &str)]| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_attendance-uplink"));
+        c.args(["--config", f, "config"]);
+        for (k, v) in env {
+            c.env(k, v);
+        }
+        c.output().unwrap()
+    };
+    let o = run(&[("MYSQL_HOST", "db.internal"), ("MYSQL_DB", "hr_attendance")]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(
+        out.contains("host = \"db.internal\"") && out.contains("database = \"hr_attendance\""),
+        "{out}"
+    );
+    let o = run(&[("MYSQL_PORT", "abc")]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("mysql.port"), "{}", stderr(&o));
+}

@@ -28,8 +28,9 @@ pub struct UplinkConfig {
     /// Subscription filter; the default shares the load among every uplink worker.
     pub subscription: String,
     pub mysql: MysqlSettings,
-    /// Most events written in one MySQL transaction.
-    pub max_batch_events: usize,
+    /// Most MQTT messages (each a terminal's batch of events) written in one MySQL
+    /// transaction: more amortises the commit, fewer bounds the work redone on failure.
+    pub max_batch_messages: usize,
     pub log: LogSettings,
 }
 
@@ -43,7 +44,7 @@ impl Default for UplinkConfig {
             },
             subscription: SHARED_EVENTS_FILTER.into(),
             mysql: MysqlSettings::default(),
-            max_batch_events: 2000,
+            max_batch_messages: 64,
             log: LogSettings::default(),
         }
     }
@@ -124,10 +125,10 @@ impl UplinkConfig {
                 format!("must be 1..=64, got {}", self.mysql.pool_size),
             );
         }
-        if !(1..=10_000).contains(&self.max_batch_events) {
+        if !(1..=1000).contains(&self.max_batch_messages) {
             return err(
-                "max_batch_events",
-                format!("must be 1..=10000, got {}", self.max_batch_events),
+                "max_batch_messages",
+                format!("must be 1..=1000, got {}", self.max_batch_messages),
             );
         }
         if self.mysql.database.is_empty()

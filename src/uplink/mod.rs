@@ -20,9 +20,6 @@ use crate::shutdown::Shutdown;
 use config::UplinkConfig;
 use sink::{Message, Sink, SinkError};
 
-/// Messages written per MySQL transaction at most.
-const MESSAGES_PER_TRANSACTION: usize = 64;
-
 #[derive(Debug, thiserror::Error)]
 pub enum UplinkError {
     #[error(transparent)]
@@ -65,7 +62,13 @@ pub async fn run(cfg: UplinkConfig, mut stop: Shutdown) -> Result<(), UplinkErro
     let (client, mut events) = AsyncClient::new(opts, 256);
     // Bounded by the broker's in-flight window for unacknowledged QoS 1 deliveries.
     let (tx, rx) = mpsc::channel::<Publish>(1024);
-    let writer = tokio::spawn(write_loop(sink, client.clone(), rx, stop.clone()));
+    let writer = tokio::spawn(write_loop(
+        sink,
+        client.clone(),
+        rx,
+        cfg.max_batch_messages,
+        stop.clone(),
+    ));
     let mut backoff = Backoff::new(Duration::from_millis(250), Duration::from_secs(30));
     loop {
         tokio::select! {
@@ -106,12 +109,13 @@ async fn write_loop(
     sink: Sink,
     client: AsyncClient,
     mut rx: mpsc::Receiver<Publish>,
+    max_messages: usize,
     stop: Shutdown,
 ) {
     let (mut total, mut dead) = (0usize, 0usize);
     while let Some(first) = rx.recv().await {
         let mut batch = vec![first];
-        while batch.len() < MESSAGES_PER_TRANSACTION {
+        while batch.len() < max_messages {
             match rx.try_recv() {
                 Ok(p) => batch.push(p),
                 Err(_) => break,
