@@ -185,6 +185,9 @@ pub struct CameraSettings {
     pub stream_fps: u32,
     /// Analyses per second of the live frame (detection is the costly part).
     pub analysis_fps: u32,
+    /// `replay:` only: how long each image is shown, ms (0: one frame each). A demo folder
+    /// of a few stills looks like a camera with a few seconds per still.
+    pub replay_hold_ms: u64,
     /// How long `/identify` without an image collects camera frames, ms.
     pub identify_window_ms: u64,
     /// Frames that must agree on the same person for a camera identification.
@@ -201,6 +204,7 @@ impl Default for CameraSettings {
             height: 480,
             stream_fps: 20,
             analysis_fps: 5,
+            replay_hold_ms: 0,
             identify_window_ms: 1500,
             identify_votes: 2,
             jpeg_quality: 80,
@@ -416,9 +420,7 @@ impl Config {
             format!("must be in 1..=100, got {}", self.camera.jpeg_quality),
         )?;
         check(
-            self.camera.source == "none"
-                || self.camera.source.starts_with("replay:")
-                || self.camera.source.starts_with("v4l2:"),
+            crate::camera::CameraSpec::parse(&self.camera.source).is_some(),
             "camera.source",
             format!(
                 "must be none, replay:PATH or v4l2:DEVICE, got {:?}",

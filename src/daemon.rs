@@ -6,6 +6,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tracing::info;
 
+use crate::camera::{Camera, CameraSpec};
 use crate::config::Config;
 use crate::http::{self, App};
 use crate::mqtt::LinkState;
@@ -50,7 +51,15 @@ pub async fn run(config: Config, stop: Shutdown) -> Result<(), DaemonError> {
         link,
     };
     let outbox = tokio::spawn(publisher.run(stop.clone()));
-    let app = Arc::new(App::new(terminal, link_rx));
+    let spec = CameraSpec::parse(&config.camera.source).unwrap_or(CameraSpec::None);
+    let camera = Camera::start(
+        &spec,
+        &config.camera,
+        terminal.pipeline().clone(),
+        config.locale,
+        stop.clone(),
+    );
+    let app = Arc::new(App::new(terminal, camera, link_rx));
     http::serve(listener, app, stop).await;
     let _ = outbox.await;
     info!("stopped");

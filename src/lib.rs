@@ -6,6 +6,7 @@
 
 pub mod admin;
 pub mod backoff;
+pub mod camera;
 pub mod config;
 pub mod daemon;
 pub mod event;

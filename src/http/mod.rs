@@ -22,6 +22,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tracing::{debug, info, warn};
 
+use crate::camera::{Camera, CameraState};
 use crate::i18n::Locale;
 use crate::mqtt::LinkState;
 use crate::reason::Reason;
@@ -37,21 +38,40 @@ const DRAIN: Duration = Duration::from_secs(5);
 /// Everything a handler can reach.
 pub struct App {
     pub terminal: Arc<Terminal>,
+    pub camera: Option<Arc<Camera>>,
     pub mqtt: watch::Receiver<LinkState>,
 }
 
 impl App {
-    pub fn new(terminal: Arc<Terminal>, mqtt: watch::Receiver<LinkState>) -> Self {
-        Self { terminal, mqtt }
+    pub fn new(
+        terminal: Arc<Terminal>,
+        camera: Option<Arc<Camera>>,
+        mqtt: watch::Receiver<LinkState>,
+    ) -> Self {
+        Self {
+            terminal,
+            camera,
+            mqtt,
+        }
+    }
+
+    /// The camera, or 503 `camera_unavailable`.
+    pub fn camera(&self) -> Result<Arc<Camera>, TerminalError> {
+        self.camera.clone().ok_or(TerminalError::CameraUnavailable)
     }
 
     pub fn max_body(&self) -> usize {
         self.terminal.config.http.max_body_bytes
     }
 
-    /// `none`, `streaming` or `unavailable`.
+    /// `none`, `starting`, `streaming` or `unavailable`.
     pub fn camera_state(&self) -> &'static str {
-        "none"
+        match self.camera.as_ref().map(|c| c.state()) {
+            None => "none",
+            Some(CameraState::Starting) => "starting",
+            Some(CameraState::Streaming) => "streaming",
+            Some(CameraState::Unavailable) => "unavailable",
+        }
     }
 
     /// `disabled`, `connecting`, `connected` or `disconnected`.
@@ -60,8 +80,8 @@ impl App {
     }
 
     /// MODE_A: identify whoever is in front of the camera.
-    pub async fn identify_camera(&self, _p: PunchInput) -> Result<IdentifyAnswer, TerminalError> {
-        Err(TerminalError::CameraUnavailable)
+    pub async fn identify_camera(&self, p: PunchInput) -> Result<IdentifyAnswer, TerminalError> {
+        self.camera()?.identify(&self.terminal, p).await
     }
 }
 
@@ -155,9 +175,9 @@ async fn route(
         (["users"], &Method::DELETE) => routes::users::reset(app, query.as_deref(), locale).await,
         (["users", id], &Method::GET) => routes::users::get(app, id).await,
         (["users", id], &Method::DELETE) => routes::users::delete(app, id, locale).await,
-        (["stream.mjpeg"], &Method::GET)
-        | (["capture"], &Method::GET)
-        | (["status"], &Method::GET) => Err(TerminalError::CameraUnavailable.into()),
+        (["stream.mjpeg"], &Method::GET) => routes::stream::get(app).await,
+        (["capture"], &Method::GET) => routes::capture::get(app, query.as_deref()).await,
+        (["status"], &Method::GET) => routes::status::get(app, &req, locale).await,
         (segs, _) => match allowed_methods(segs) {
             Some(allow) => {
                 let mut r = ApiError::new(StatusCode::METHOD_NOT_ALLOWED, Reason::MethodNotAllowed)

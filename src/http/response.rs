@@ -3,7 +3,7 @@
 use std::convert::Infallible;
 
 use bytes::Bytes;
-use http_body_util::combinators::BoxBody;
+use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt, Full};
 use hyper::header::{CONTENT_TYPE, HeaderValue};
 use hyper::{Response, StatusCode};
@@ -13,10 +13,11 @@ use crate::i18n::{Locale, Msg};
 use crate::reason::Reason;
 use crate::terminal::TerminalError;
 
-pub type Body = BoxBody<Bytes, Infallible>;
+/// Response body: whole JSON/JPEG bodies and endless streams alike.
+pub type Body = UnsyncBoxBody<Bytes, Infallible>;
 
 pub fn full(bytes: impl Into<Bytes>) -> Body {
-    Full::new(bytes.into()).boxed()
+    Full::new(bytes.into()).boxed_unsync()
 }
 
 pub fn json(status: StatusCode, v: &Value) -> Response<Body> {

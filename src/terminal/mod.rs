@@ -116,6 +116,32 @@ pub enum IdentifyAnswer {
     },
 }
 
+/// Who was at the door, before it is recorded.
+#[derive(Debug, Clone)]
+pub struct Identification {
+    /// The recognised employee, if any.
+    pub employee_id: Option<String>,
+    /// Distance to the matched (or nearest) template.
+    pub distance: Option<f32>,
+    /// Why nobody was recognised.
+    pub reason: Option<Reason>,
+    pub detail: Option<QualityIssue>,
+    /// Face crop for the punch thumbnail (when thumbnails are kept).
+    pub thumbnail: Option<FaceCrop>,
+}
+
+impl Identification {
+    pub fn rejected(r: &Rejection) -> Identification {
+        Identification {
+            employee_id: None,
+            distance: None,
+            reason: Some(r.reason()),
+            detail: r.quality_issue(),
+            thumbnail: None,
+        }
+    }
+}
+
 /// Enrolment request.
 #[derive(Debug, Clone)]
 pub struct EnrolInput {
@@ -315,63 +341,87 @@ impl Terminal {
     ) -> Result<IdentifyAnswer, TerminalError> {
         self.check_disk()?;
         let me = self.clone();
-        blocking(move || me.identify_blocking(verdict, p, source)).await?
+        blocking(move || {
+            let ident = me.identify(&verdict)?;
+            me.record(ident, p, source)
+        })
+        .await?
     }
 
-    fn identify_blocking(
+    /// Who the face is, under the current rule (reloading the gallery if an admin
+    /// changed it from the CLI).
+    pub fn identify(
         &self,
-        verdict: Result<Accepted, Rejection>,
-        p: PunchInput,
-        source: Source,
-    ) -> Result<IdentifyAnswer, TerminalError> {
+        verdict: &Result<Accepted, Rejection>,
+    ) -> Result<Identification, TerminalError> {
         self.recognizer.refresh_if_changed(&self.store)?;
-        let rule = self.recognizer.rule();
-        let embedder = self.recognizer.embedder().name().to_owned();
-        let device_id = p
-            .device_id
-            .clone()
-            .unwrap_or_else(|| self.config.device_id.clone());
-        let mut attempt = NewAttempt {
-            employee_id: None,
-            request: p.request,
-            device_id,
-            site: self.config.site.clone(),
-            source,
-            distance: None,
-            threshold: Some(rule.threshold),
-            embedder: Some(embedder),
-            reason: None,
-            detail: None,
-            ts_client: p.ts_client.clone(),
-            image_ref: None,
-        };
-        let mut nearest_distance = None;
-        match &verdict {
-            Err(rejection) => {
-                attempt.reason = Some(rejection.reason());
-                attempt.detail = rejection.quality_issue();
-            }
+        Ok(match verdict {
+            Err(rejection) => Identification::rejected(rejection),
             Ok(accepted) => {
                 let probe = self.pipeline.embedder().embed(&accepted.crop);
                 let (nearest, decision) = self.recognizer.decide(&probe);
-                nearest_distance = nearest.as_ref().map(|n| n.distance);
-                attempt.distance = nearest_distance;
-                match decision {
-                    Decision::Match { employee_id, .. } => attempt.employee_id = Some(employee_id),
-                    Decision::Unknown { .. } => attempt.reason = Some(Reason::Unknown),
-                }
-                if self.config.storage.keep_punch_images {
-                    attempt.image_ref = Some(self.save_thumbnail(&accepted.crop)?);
+                Identification {
+                    employee_id: match &decision {
+                        Decision::Match { employee_id, .. } => Some(employee_id.clone()),
+                        Decision::Unknown { .. } => None,
+                    },
+                    distance: nearest.map(|n| n.distance),
+                    reason: match decision {
+                        Decision::Match { .. } => None,
+                        Decision::Unknown { .. } => Some(Reason::Unknown),
+                    },
+                    detail: None,
+                    thumbnail: Some(accepted.crop.clone()),
                 }
             }
-        }
+        })
+    }
+
+    /// Records an identification as an attendance attempt (with its outbox event) and
+    /// builds the answer.
+    pub async fn record_identification(
+        self: &Arc<Self>,
+        ident: Identification,
+        p: PunchInput,
+        source: Source,
+    ) -> Result<IdentifyAnswer, TerminalError> {
+        self.check_disk()?;
+        let me = self.clone();
+        blocking(move || me.record(ident, p, source)).await?
+    }
+
+    fn record(
+        &self,
+        ident: Identification,
+        p: PunchInput,
+        source: Source,
+    ) -> Result<IdentifyAnswer, TerminalError> {
+        let rule = self.recognizer.rule();
+        let image_ref = match (&ident.thumbnail, self.config.storage.keep_punch_images) {
+            (Some(crop), true) => Some(self.save_thumbnail(crop)?),
+            _ => None,
+        };
+        let attempt = NewAttempt {
+            employee_id: ident.employee_id.clone(),
+            request: p.request,
+            device_id: p.device_id.unwrap_or_else(|| self.config.device_id.clone()),
+            site: self.config.site.clone(),
+            source,
+            distance: ident.distance,
+            threshold: Some(rule.threshold),
+            embedder: Some(self.recognizer.embedder().name().to_owned()),
+            reason: ident.reason,
+            detail: ident.detail,
+            ts_client: p.ts_client,
+            image_ref,
+        };
         let now = Utc::now();
         let outcome = self.store.record_attempt(&attempt, &self.rules, now)?;
         if matches!(outcome, PunchOutcome::Recorded(_)) {
             self.outbox_wake.notify_one();
         }
         let ts_server = ts(now);
-        Ok(match (attempt.employee_id, outcome) {
+        Ok(match (ident.employee_id, outcome) {
             (Some(employee_id), outcome) => {
                 let name = self
                     .store
@@ -386,11 +436,11 @@ impl Terminal {
                     ),
                     PunchOutcome::Duplicate { kind } => (kind, true, None),
                 };
-                info!(employee_id = %employee_id, kind = %kind, duplicate, distance = nearest_distance, "recognised");
+                info!(employee_id = %employee_id, kind = %kind, duplicate, distance = ident.distance, source = source.as_str(), "recognised");
                 IdentifyAnswer::Recognised {
                     employee_id,
                     name,
-                    distance: nearest_distance.unwrap_or(0.0),
+                    distance: ident.distance.unwrap_or(0.0),
                     threshold: rule.threshold,
                     kind,
                     duplicate,
@@ -404,12 +454,12 @@ impl Terminal {
                     // Failed attempts are never duplicates.
                     PunchOutcome::Duplicate { .. } => String::new(),
                 };
-                let reason = attempt.reason.unwrap_or(Reason::Unknown);
-                info!(reason = %reason, distance = nearest_distance, "not recognised");
+                let reason = ident.reason.unwrap_or(Reason::Unknown);
+                info!(reason = %reason, distance = ident.distance, source = source.as_str(), "not recognised");
                 IdentifyAnswer::Failed {
                     reason,
-                    detail: attempt.detail,
-                    min_distance: nearest_distance,
+                    detail: ident.detail,
+                    min_distance: ident.distance,
                     threshold: rule.threshold,
                     event_id,
                     ts_server,

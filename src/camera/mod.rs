@@ -1,0 +1,461 @@
+//! The terminal's camera: one capture task owns the source and publishes the latest frame;
+//! analysis runs on the latest frame at its own rate; the stream encodes each output frame
+//! to JPEG once for every viewer. A slow consumer only ever sees the newest value (tokio
+//! `watch`), so nothing queues.
+
+pub mod convert;
+pub mod overlay;
+pub mod replay;
+#[cfg(target_os = "linux")]
+pub mod v4l2;
+pub mod vote;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use image::RgbImage;
+use tokio::sync::watch;
+use tracing::{info, warn};
+
+use crate::config::CameraSettings;
+use crate::event::Source;
+use crate::face::{DecodeLimits, Embedding, FaceBox, FacePipeline, FaceQuality, Rejection};
+use crate::i18n::Locale;
+use crate::shutdown::Shutdown;
+use crate::terminal::{Identification, IdentifyAnswer, PunchInput, Terminal, TerminalError};
+use vote::{FrameOutcome, Verdict};
+
+/// Where frames come from (`camera.source`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CameraSpec {
+    None,
+    Replay(PathBuf),
+    V4l2(PathBuf),
+}
+
+impl CameraSpec {
+    /// `none`, `replay:PATH`, `v4l2:/dev/videoN` or `v4l2:N`.
+    pub fn parse(s: &str) -> Option<CameraSpec> {
+        if s == "none" {
+            return Some(CameraSpec::None);
+        }
+        if let Some(p) = s.strip_prefix("replay:").filter(|p| !p.is_empty()) {
+            return Some(CameraSpec::Replay(PathBuf::from(p)));
+        }
+        let dev = s.strip_prefix("v4l2:").filter(|d| !d.is_empty())?;
+        Some(CameraSpec::V4l2(match dev.parse::<u32>() {
+            Ok(n) => PathBuf::from(format!("/dev/video{n}")),
+            Err(_) => PathBuf::from(dev),
+        }))
+    }
+}
+
+/// One captured frame.
+#[derive(Debug)]
+pub struct Frame {
+    pub seq: u64,
+    pub rgb: Arc<RgbImage>,
+    pub at: Instant,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CameraState {
+    Starting,
+    Streaming,
+    Unavailable,
+}
+
+/// The face that passed the gates in a live frame, embedded.
+#[derive(Debug, Clone)]
+pub struct LiveFace {
+    pub face: FaceBox,
+    pub quality: FaceQuality,
+    pub embedding: Embedding,
+}
+
+/// The analysis of the latest frame.
+#[derive(Debug, Clone)]
+pub struct LiveAnalysis {
+    pub frame_seq: u64,
+    pub at: Instant,
+    pub frame_size: (u32, u32),
+    pub faces: Vec<FaceBox>,
+    pub verdict: Result<LiveFace, Rejection>,
+}
+
+/// Handle on the running camera.
+pub struct Camera {
+    pub settings: CameraSettings,
+    pub locale: Locale,
+    pipeline: FacePipeline,
+    frames: watch::Receiver<Option<Arc<Frame>>>,
+    state: watch::Receiver<CameraState>,
+    analysis: watch::Receiver<Option<Arc<LiveAnalysis>>>,
+    /// Overlay JPEGs; encoded only while somebody watches.
+    stream: watch::Sender<Option<Bytes>>,
+    stop_capture: Arc<AtomicBool>,
+}
+
+impl Camera {
+    /// Starts capture, analysis and the stream encoder. `None` for `camera.source = "none"`.
+    pub fn start(
+        spec: &CameraSpec,
+        settings: &CameraSettings,
+        pipeline: FacePipeline,
+        locale: Locale,
+        stop: Shutdown,
+    ) -> Option<Arc<Camera>> {
+        let (frames_tx, frames) = watch::channel(None);
+        let (state_tx, state) = watch::channel(CameraState::Starting);
+        let stop_capture = Arc::new(AtomicBool::new(false));
+        match spec {
+            CameraSpec::None => return None,
+            CameraSpec::Replay(path) => {
+                tokio::spawn(replay_task(
+                    path.clone(),
+                    settings.clone(),
+                    frames_tx,
+                    state_tx,
+                    stop.clone(),
+                ));
+            }
+            #[cfg(target_os = "linux")]
+            CameraSpec::V4l2(path) => {
+                let (path, cfg, flag) = (path.clone(), settings.clone(), stop_capture.clone());
+                let spawned = std::thread::Builder::new()
+                    .name("v4l2-capture".into())
+                    .spawn(move || v4l2::run(&path, &cfg, &frames_tx, &state_tx, &flag));
+                if let Err(e) = spawned {
+                    warn!(error = %e, "camera thread did not start");
+                }
+            }
+            #[cfg(not(target_os = "linux"))]
+            CameraSpec::V4l2(_) => {
+                let _ = state_tx.send(CameraState::Unavailable);
+            }
+        }
+        let (analysis_tx, analysis) = watch::channel(None);
+        let (stream, _) = watch::channel(None);
+        let camera = Arc::new(Camera {
+            settings: settings.clone(),
+            locale,
+            pipeline,
+            frames,
+            state,
+            analysis,
+            stream,
+            stop_capture,
+        });
+        tokio::spawn(analysis_task(camera.clone(), analysis_tx, stop.clone()));
+        tokio::spawn(stream_task(camera.clone(), stop.clone()));
+        let flag = camera.stop_capture.clone();
+        let mut stop = stop;
+        tokio::spawn(async move {
+            stop.recv().await;
+            flag.store(true, Ordering::Relaxed);
+        });
+        Some(camera)
+    }
+
+    pub fn state(&self) -> CameraState {
+        *self.state.borrow()
+    }
+
+    pub fn latest_frame(&self) -> Option<Arc<Frame>> {
+        self.frames.borrow().clone()
+    }
+
+    pub fn latest_analysis(&self) -> Option<Arc<LiveAnalysis>> {
+        self.analysis.borrow().clone()
+    }
+
+    /// A receiver of overlay JPEGs for one viewer (starts the encoder if idle).
+    pub fn subscribe_stream(&self) -> watch::Receiver<Option<Bytes>> {
+        self.stream.subscribe()
+    }
+
+    pub fn subscribe_analysis(&self) -> watch::Receiver<Option<Arc<LiveAnalysis>>> {
+        self.analysis.clone()
+    }
+
+    /// The latest frame as JPEG, with the overlay if `preview`.
+    pub fn capture_jpeg(&self, preview: bool) -> Option<Bytes> {
+        let frame = self.latest_frame()?;
+        let img = if preview {
+            let a = self.latest_analysis();
+            overlay::draw(
+                &frame.rgb,
+                a.as_deref(),
+                &self.pipeline.config.quality.ellipse,
+                self.locale,
+            )
+        } else {
+            (*frame.rgb).clone()
+        };
+        encode_jpeg(&img, self.settings.jpeg_quality)
+    }
+
+    /// MODE_A: watch the live analysis for up to `identify_window_ms`, decide from several
+    /// agreeing frames, record the attempt.
+    pub async fn identify(
+        &self,
+        terminal: &Arc<Terminal>,
+        p: PunchInput,
+    ) -> Result<IdentifyAnswer, TerminalError> {
+        if self.state() != CameraState::Streaming {
+            return Err(TerminalError::CameraUnavailable);
+        }
+        {
+            // Pick up admin changes to the gallery before matching.
+            let t = terminal.clone();
+            tokio::task::spawn_blocking(move || {
+                t.recognizer().refresh_if_changed(t.store()).map(|_| ())
+            })
+            .await
+            .map_err(|e| TerminalError::Internal(e.to_string()))??;
+        }
+        let mut rx = self.analysis.clone();
+        rx.borrow_and_update();
+        let deadline =
+            tokio::time::Instant::now() + Duration::from_millis(self.settings.identify_window_ms);
+        let votes = self.settings.identify_votes;
+        let mut frames: Vec<FrameOutcome> = Vec::new();
+        while !vote::decided(&frames, votes) {
+            match tokio::time::timeout_at(deadline, rx.changed()).await {
+                Ok(Ok(())) => {}
+                _ => break,
+            }
+            let Some(a) = rx.borrow_and_update().clone() else {
+                continue;
+            };
+            frames.push(match &a.verdict {
+                Err(r) => FrameOutcome::Rejected(*r),
+                Ok(face) => {
+                    let (nearest, decision) = terminal.recognizer().decide(&face.embedding);
+                    FrameOutcome::Matched {
+                        decision,
+                        nearest: nearest.map(|n| n.distance),
+                    }
+                }
+            });
+        }
+        let ident = match vote::tally(&frames, votes) {
+            Verdict::Recognised {
+                employee_id,
+                distance,
+                ..
+            } => Identification {
+                employee_id: Some(employee_id),
+                distance: Some(distance),
+                reason: None,
+                detail: None,
+                thumbnail: None,
+            },
+            Verdict::Unknown { min_distance } => Identification {
+                employee_id: None,
+                distance: min_distance,
+                reason: Some(crate::reason::Reason::Unknown),
+                detail: None,
+                thumbnail: None,
+            },
+            Verdict::Rejected(r) => Identification::rejected(&r),
+            // Streaming but nothing analysed in the window: the terminal is at fault.
+            Verdict::NoFrames => return Err(TerminalError::CameraUnavailable),
+        };
+        terminal
+            .record_identification(ident, p, Source::Camera)
+            .await
+    }
+}
+
+impl Drop for Camera {
+    fn drop(&mut self) {
+        self.stop_capture.store(true, Ordering::Relaxed);
+    }
+}
+
+/// Encodes with `jpeg-encoder` (3x faster than the `image` crate's encoder here).
+pub fn encode_jpeg(img: &RgbImage, quality: u8) -> Option<Bytes> {
+    let mut out = Vec::with_capacity(64 * 1024);
+    let (w, h) = (
+        u16::try_from(img.width()).ok()?,
+        u16::try_from(img.height()).ok()?,
+    );
+    jpeg_encoder::Encoder::new(&mut out, quality)
+        .encode(img.as_raw(), w, h, jpeg_encoder::ColorType::Rgb)
+        .ok()?;
+    Some(Bytes::from(out))
+}
+
+async fn replay_task(
+    path: PathBuf,
+    cfg: CameraSettings,
+    frames: watch::Sender<Option<Arc<Frame>>>,
+    state: watch::Sender<CameraState>,
+    mut stop: Shutdown,
+) {
+    let reel = match replay::Reel::open(&path) {
+        Ok(r) => r,
+        Err(e) => {
+            warn!(error = %e, "replay camera unavailable");
+            let _ = state.send(CameraState::Unavailable);
+            return;
+        }
+    };
+    info!(path = %path.display(), frames = reel.len(), fps = cfg.stream_fps, "replaying as camera");
+    let _ = state.send(CameraState::Streaming);
+    let period = Duration::from_secs_f64(1.0 / f64::from(cfg.stream_fps.max(1)));
+    let hold = Duration::from_millis(cfg.replay_hold_ms).max(period);
+    let mut tick = tokio::time::interval(period);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let limits = DecodeLimits::default();
+    let (mut index, mut current, mut shown_since) = (0usize, None::<Arc<RgbImage>>, Instant::now());
+    let mut seq = 0u64;
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = stop.recv() => return,
+        }
+        if current.is_none() || shown_since.elapsed() >= hold {
+            if current.is_some() {
+                index += 1;
+            }
+            // Skip frames that do not decode; give up on a reel with none that does.
+            let mut tries = 0;
+            let img = loop {
+                if let Some(img) = reel.frame(index, &limits) {
+                    break Some(img);
+                }
+                index += 1;
+                tries += 1;
+                if tries >= reel.len() {
+                    break None;
+                }
+            };
+            let Some(img) = img else {
+                warn!(path = %path.display(), "no replay frame decodes");
+                let _ = state.send(CameraState::Unavailable);
+                return;
+            };
+            current = Some(Arc::new(img));
+            shown_since = Instant::now();
+        }
+        seq += 1;
+        if let Some(rgb) = &current {
+            let _ = frames.send(Some(Arc::new(Frame {
+                seq,
+                rgb: rgb.clone(),
+                at: Instant::now(),
+            })));
+        }
+    }
+}
+
+/// Analyses the latest frame at `analysis_fps`, on the blocking pool, never queueing.
+async fn analysis_task(
+    camera: Arc<Camera>,
+    out: watch::Sender<Option<Arc<LiveAnalysis>>>,
+    mut stop: Shutdown,
+) {
+    let period = Duration::from_secs_f64(1.0 / f64::from(camera.settings.analysis_fps.max(1)));
+    let mut tick = tokio::time::interval(period);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut last_seq = 0;
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = stop.recv() => return,
+        }
+        let Some(frame) = camera.latest_frame() else {
+            continue;
+        };
+        if frame.seq == last_seq {
+            continue;
+        }
+        last_seq = frame.seq;
+        let pipeline = camera.pipeline.clone();
+        let analysed = tokio::task::spawn_blocking(move || {
+            let a = pipeline.analyse(&frame.rgb);
+            LiveAnalysis {
+                frame_seq: frame.seq,
+                at: Instant::now(),
+                frame_size: a.frame_size,
+                faces: a.faces,
+                verdict: a.verdict.map(|acc| LiveFace {
+                    face: acc.face,
+                    quality: acc.quality,
+                    embedding: pipeline.embedder().embed(&acc.crop),
+                }),
+            }
+        })
+        .await;
+        if let Ok(a) = analysed {
+            let _ = out.send(Some(Arc::new(a)));
+        }
+    }
+}
+
+/// Draws and encodes each new frame (at most `stream_fps` a second) while at least one
+/// viewer watches. Driven by frame arrival, so capture and stream do not drift apart.
+async fn stream_task(camera: Arc<Camera>, mut stop: Shutdown) {
+    let min_gap = Duration::from_secs_f64(0.9 / f64::from(camera.settings.stream_fps.max(1)));
+    let mut frames = camera.frames.clone();
+    let mut last = Instant::now() - min_gap;
+    loop {
+        tokio::select! {
+            changed = frames.changed() => if changed.is_err() { break },
+            _ = stop.recv() => break,
+        }
+        let Some(frame) = frames.borrow_and_update().clone() else {
+            continue;
+        };
+        if camera.stream.receiver_count() == 0 || last.elapsed() < min_gap {
+            continue;
+        }
+        last = Instant::now();
+        let cam = camera.clone();
+        let jpeg = tokio::task::spawn_blocking(move || {
+            let a = cam.latest_analysis();
+            let img = overlay::draw(
+                &frame.rgb,
+                a.as_deref(),
+                &cam.pipeline.config.quality.ellipse,
+                cam.locale,
+            );
+            encode_jpeg(&img, cam.settings.jpeg_quality)
+        })
+        .await;
+        if let Ok(Some(jpeg)) = jpeg {
+            let _ = camera.stream.send(Some(jpeg));
+        }
+    }
+    // Viewers see the end of the stream.
+    let _ = camera.stream.send(None);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn specs() {
+        assert_eq!(CameraSpec::parse("none"), Some(CameraSpec::None));
+        assert_eq!(
+            CameraSpec::parse("v4l2:0"),
+            Some(CameraSpec::V4l2("/dev/video0".into()))
+        );
+        assert_eq!(
+            CameraSpec::parse("v4l2:/dev/v4l/by-id/usb-cam"),
+            Some(CameraSpec::V4l2("/dev/v4l/by-id/usb-cam".into()))
+        );
+        assert_eq!(
+            CameraSpec::parse("replay:demo"),
+            Some(CameraSpec::Replay("demo".into()))
+        );
+        assert_eq!(CameraSpec::parse("replay:"), None);
+        assert_eq!(CameraSpec::parse("usb"), None);
+    }
+}
