@@ -6,8 +6,10 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use attendance::face::dlib::dlib_rect;
 use attendance::face::{
-    DecodeLimits, Embedder, Embedding, FacePipeline, Gallery, HogEmbedder, PipelineConfig,
+    DecodeLimits, DlibEmbedder, Embedder, Embedding, FacePipeline, Gallery, HogEmbedder,
+    PipelineConfig,
 };
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use image::RgbImage;
@@ -95,5 +97,30 @@ fn search(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, pipeline, search);
+/// dlib's CNN embedder, step by step on one face (needs `scripts/fetch-models`).
+fn dlib(c: &mut Criterion) {
+    let models = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("models");
+    let dlib = DlibEmbedder::load(&models)
+        .unwrap_or_else(|e| panic!("{e}: run scripts/fetch-models (scripts/bench does)"));
+    let hog: Arc<dyn Embedder> = Arc::new(HogEmbedder::new());
+    let p = FacePipeline::new(PipelineConfig::default(), DecodeLimits::default(), hog);
+    let crop = p
+        .accept(&camera_frame())
+        .expect("the camera frame has a face")
+        .crop;
+    let marks = dlib.landmarks(&crop.rgb, dlib_rect(&crop));
+    let chip = dlib.chip(&crop.rgb, &marks);
+    let mut g = c.benchmark_group("dlib-resnet");
+    g.sample_size(20);
+    g.bench_function("landmarks", |b| {
+        b.iter(|| dlib.landmarks(&crop.rgb, dlib_rect(&crop)))
+    });
+    g.bench_function("chip", |b| b.iter(|| dlib.chip(&crop.rgb, &marks)));
+    g.bench_function("resnet_forward", |b| b.iter(|| dlib.describe(&chip)));
+    g.bench_function("embed_probe", |b| b.iter(|| dlib.embed(&crop)));
+    g.bench_function("enrol", |b| b.iter(|| dlib.enrol(&crop)));
+    g.finish();
+}
+
+criterion_group!(benches, pipeline, search, dlib);
 criterion_main!(benches);

@@ -120,7 +120,7 @@ async fn users_commands_and_migrate() {
     let o = attendanced(&["users", "list"], &env);
     let out = stdout(&o);
     assert!(
-        out.contains("EMP001") && out.contains("홍길동") && out.contains("hog-v1"),
+        out.contains("EMP001") && out.contains("홍길동") && out.contains("dlib-resnet-v1"),
         "{out}"
     );
     let o = attendanced(&["users", "delete", "EMP001"], &env);

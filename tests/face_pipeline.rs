@@ -6,7 +6,8 @@ use std::io::Cursor;
 use std::sync::Arc;
 
 use attendance::face::{
-    DecodeLimits, FacePipeline, HogEmbedder, MatchRule, PipelineConfig, PipelineError, Rejection,
+    DecodeLimits, FacePipeline, Framing, HogEmbedder, MatchRule, PipelineConfig, PipelineError,
+    Rejection,
 };
 use attendance::reason::{QualityIssue, Reason};
 use image::{ImageFormat, RgbImage};
@@ -76,11 +77,26 @@ fn multi_face_on_group_photos() {
 }
 
 #[test]
-fn out_of_area_when_the_face_is_at_the_side() {
+fn out_of_area_when_the_face_is_at_the_side_of_a_camera_frame() {
     let p = photo();
     let mut canvas = RgbImage::from_pixel(p.width() * 2, p.height(), image::Rgb([90, 90, 90]));
     image::imageops::replace(&mut canvas, &p, 0, 0);
-    assert_eq!(rejection(&png(&canvas)), Rejection::OutOfArea);
+    let camera = pipeline().analyse(&canvas, Framing::Guided);
+    assert_eq!(camera.verdict.unwrap_err(), Rejection::OutOfArea);
+    // The same picture uploaded: nobody framed it against the guide.
+    assert!(pipeline().accept(&png(&canvas)).is_ok());
+    // Unless the operator asks for the spec's literal behaviour.
+    let mut config = PipelineConfig::default();
+    config.quality.ellipse_on_uploads = true;
+    let strict = FacePipeline::new(
+        config,
+        DecodeLimits::default(),
+        Arc::new(HogEmbedder::new()),
+    );
+    assert!(matches!(
+        strict.accept(&png(&canvas)),
+        Err(PipelineError::Rejected(Rejection::OutOfArea))
+    ));
 }
 
 #[test]

@@ -8,7 +8,7 @@ use common::daemon::{Daemon, Multipart};
 use hyper::{Method, StatusCode};
 use serde_json::{Value, json};
 
-/// Employee photo and another photo of the same person (distance 0.25 with hog-v1).
+/// Employee photo and another photo of the same person.
 const ALICE: &str = "caltech_p02/2.jpg";
 const ALICE_AGAIN: &str = "caltech_p02/3.jpg";
 /// Somebody never enrolled.
@@ -39,6 +39,8 @@ async fn enrol_then_identify_the_same_person_a_stranger_and_a_group() {
     for key in ["camera", "mqtt", "outbox_pending", "timestamp"] {
         assert!(h.get(key).is_some(), "health lacks {key}: {h}");
     }
+    // The models are present (scripts/test fetches them): the CNN is the default.
+    assert_eq!(h["embedder"], "dlib-resnet-v1", "{h}");
 
     let r = c.enrol("홍길동", &common::read(ALICE)).await;
     assert_eq!(r.status, StatusCode::OK);
@@ -444,4 +446,60 @@ async fn sigkill_right_after_a_200_loses_no_punch() {
         assert_eq!(h["outbox_pending"].as_u64().unwrap() as usize, rows.len());
     }
     assert!(!answered.is_empty());
+}
+
+#[tokio::test]
+async fn switching_embedder_re_embeds_from_the_stored_enrolment_crops() {
+    let dir = data_dir();
+    let mut hog = Daemon::start(dir.path(), &[("ATTENDANCED_FACE__EMBEDDER", "hog")]);
+    let c = hog.client();
+    assert_eq!(c.get("/health").await.json()["embedder"], "hog-v1");
+    let r = c.enrol("홍길동", &common::read(ALICE)).await.json();
+    assert_eq!(r["employee_id"], "EMP001", "{r}");
+    hog.stop();
+
+    // The operator switches to the CNN: the template is recomputed from the kept crop.
+    let dlib = Daemon::start(dir.path(), &[("ATTENDANCED_FACE__EMBEDDER", "dlib-resnet")]);
+    let c = dlib.client();
+    assert_eq!(c.get("/health").await.json()["embedder"], "dlib-resnet-v1");
+    let u = c.get("/users/EMP001").await.json();
+    let embedders = u["embedders"].as_array().expect("embedders").clone();
+    assert!(
+        embedders.contains(&json!("hog-v1")) && embedders.contains(&json!("dlib-resnet-v1")),
+        "{u}"
+    );
+    let r = c.identify("IN", &common::read(ALICE_AGAIN)).await.json();
+    assert_eq!(r["success"], true, "{r}");
+    assert_eq!(r["employee_id"], "EMP001");
+    assert!(
+        dlib.log_text()
+            .contains("re-embedded stored enrolment crops")
+    );
+}
+
+#[tokio::test]
+async fn without_stored_crops_the_log_names_who_must_re_enrol() {
+    let dir = data_dir();
+    let no_crops = [
+        ("ATTENDANCED_FACE__EMBEDDER", "hog"),
+        ("ATTENDANCED_STORAGE__KEEP_ENROLMENT_CROPS", "false"),
+    ];
+    let mut hog = Daemon::start(dir.path(), &no_crops);
+    let r = hog.client().enrol("Kim", &common::read(ALICE)).await.json();
+    assert_eq!(r["employee_id"], "EMP001", "{r}");
+    hog.stop();
+
+    let dlib = Daemon::start(dir.path(), &[("ATTENDANCED_FACE__EMBEDDER", "dlib-resnet")]);
+    let r = dlib
+        .client()
+        .identify("IN", &common::read(ALICE_AGAIN))
+        .await
+        .json();
+    assert_eq!(r["success"], false, "{r}");
+    assert_eq!(r["reason"], "unknown");
+    let log = dlib.log_text();
+    assert!(
+        log.contains("re-enrol") && log.contains("EMP001"),
+        "the log must name the users to re-enrol: {log}"
+    );
 }

@@ -22,7 +22,9 @@ use tracing::{info, warn};
 
 use crate::config::CameraSettings;
 use crate::event::Source;
-use crate::face::{DecodeLimits, Embedding, FaceBox, FacePipeline, FaceQuality, Rejection};
+use crate::face::{
+    DecodeLimits, Embedding, FaceBox, FacePipeline, FaceQuality, Framing, Rejection,
+};
 use crate::i18n::Locale;
 use crate::shutdown::Shutdown;
 use crate::terminal::{Identification, IdentifyAnswer, PunchInput, Terminal, TerminalError};
@@ -378,7 +380,7 @@ async fn analysis_task(
         last_seq = frame.seq;
         let pipeline = camera.pipeline.clone();
         let analysed = tokio::task::spawn_blocking(move || {
-            let a = pipeline.analyse(&frame.rgb);
+            let a = pipeline.analyse(&frame.rgb, Framing::Guided);
             LiveAnalysis {
                 frame_seq: frame.seq,
                 at: Instant::now(),

@@ -73,6 +73,24 @@ impl FaceCrop {
         }
     }
 
+    /// A crop made by [`FaceCrop::from_frame`] and stored as an image: the face is the
+    /// centred square its context leaves (to within a pixel of rounding).
+    pub fn from_saved(rgb: RgbImage) -> FaceCrop {
+        let s = rgb.width().min(rgb.height()) as f32;
+        let side = s / (1.0 + 2.0 * CONTEXT);
+        let at = (s - side) / 2.0;
+        FaceCrop {
+            rgb,
+            face: FaceBox {
+                x: at,
+                y: at,
+                w: side,
+                h: side,
+                score: 0.0,
+            },
+        }
+    }
+
     pub fn gray(&self) -> GrayImage {
         image::DynamicImage::ImageRgb8(self.rgb.clone()).into_luma8()
     }
@@ -98,6 +116,33 @@ mod tests {
         // Region starts at frame x = -10: the first 10 columns are outside, black.
         assert_eq!(c.rgb.get_pixel(5, 40).0, [0, 0, 0]);
         assert_eq!(c.rgb.get_pixel(30, 40).0, [20, 0, 0]);
+    }
+
+    #[test]
+    fn a_saved_crop_gives_back_its_face_box() {
+        let frame = RgbImage::new(640, 480);
+        for (x, y, side) in [
+            (100.0, 80.0, 120.0),
+            (301.4, 97.6, 151.3),
+            (200.0, 50.0, 400.0),
+        ] {
+            let face = FaceBox {
+                x,
+                y,
+                w: side,
+                h: side,
+                score: 3.0,
+            };
+            let c = FaceCrop::from_frame(&frame, &face);
+            let back = FaceCrop::from_saved(c.rgb.clone());
+            for (a, b) in [
+                (back.face.x, c.face.x),
+                (back.face.y, c.face.y),
+                (back.face.w, c.face.w),
+            ] {
+                assert!((a - b).abs() <= 1.0, "{:?} vs {:?}", back.face, c.face);
+            }
+        }
     }
 
     #[test]

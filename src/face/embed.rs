@@ -9,7 +9,8 @@ use super::crop::FaceCrop;
 use super::geometry::FaceBox;
 use super::hog::{HogLayout, describe};
 
-/// An L2-normalised face descriptor.
+/// A face descriptor. HOG descriptors are L2-normalised; dlib's are kept raw because its
+/// distances (and our calibration) are on the raw vectors.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Embedding(pub Vec<f32>);
 

@@ -6,6 +6,7 @@
 pub mod crop;
 pub mod decode;
 pub mod detect;
+pub mod dlib;
 pub mod embed;
 pub mod eval;
 pub mod gallery;
@@ -17,20 +18,33 @@ pub mod template;
 
 pub use crop::FaceCrop;
 pub use decode::{DecodeError, DecodeLimits};
+pub use dlib::DlibEmbedder;
 pub use embed::{Embedder, Embedding, HogEmbedder};
 pub use gallery::{Decision, Gallery, MatchRule, Nearest};
 pub use geometry::{EllipseGuide, FaceBox};
 pub use pipeline::{Accepted, Analysis, FacePipeline, PipelineConfig, PipelineError};
-pub use quality::{FaceQuality, QualityConfig, Rejection};
+pub use quality::{FaceQuality, Framing, QualityConfig, Rejection};
 
 use std::path::Path;
 use std::sync::Arc;
 
-/// The embedder a configuration names: `auto` picks the best one available.
-pub fn embedder_by_name(name: &str, _models_dir: &Path) -> Result<Arc<dyn Embedder>, String> {
+/// The embedder a configuration names: `auto` is dlib's ResNet when its model files are
+/// in `models_dir`, else HOG (a terminal without the models still works, less well).
+pub fn embedder_by_name(name: &str, models_dir: &Path) -> Result<Arc<dyn Embedder>, String> {
+    let dlib = || {
+        DlibEmbedder::load(models_dir)
+            .map(|e| Arc::new(e) as Arc<dyn Embedder>)
+            .map_err(|e| {
+                format!("dlib-resnet: {e} (scripts/fetch-models downloads the model files)")
+            })
+    };
     match name {
+        "auto" if DlibEmbedder::available(models_dir) => dlib(),
         "auto" | "hog" => Ok(Arc::new(HogEmbedder::new())),
         "hog-spec" => Ok(Arc::new(HogEmbedder::spec())),
-        other => Err(format!("embedder {other:?} is not available in this build")),
+        "dlib-resnet" => dlib(),
+        other => Err(format!(
+            "unknown embedder {other:?}: expected auto, hog, hog-spec or dlib-resnet"
+        )),
     }
 }

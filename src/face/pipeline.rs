@@ -11,7 +11,7 @@ use super::decode::{DecodeError, DecodeLimits, decode};
 use super::detect::{DetectorConfig, detect};
 use super::embed::Embedder;
 use super::geometry::FaceBox;
-use super::quality::{FaceQuality, QualityConfig, Rejection, assess};
+use super::quality::{FaceQuality, Framing, QualityConfig, Rejection, assess};
 
 /// Everything that tunes detection and the gates (not the embedder).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -80,8 +80,8 @@ impl FacePipeline {
         &self.embedder
     }
 
-    /// Detects and checks faces on a decoded frame.
-    pub fn analyse(&self, frame: &RgbImage) -> Analysis {
+    /// Detects and checks faces on a decoded frame (a camera frame is `Framing::Guided`).
+    pub fn analyse(&self, frame: &RgbImage, framing: Framing) -> Analysis {
         let (w, h) = frame.dimensions();
         let max = self.config.working_max_side.max(64);
         let resized;
@@ -98,11 +98,12 @@ impl FacePipeline {
         };
         let gray: GrayImage = image::DynamicImage::ImageRgb8(work.clone()).into_luma8();
         let faces = detect(&gray, &self.config.detector);
-        let verdict = assess(&gray, &faces, &self.config.quality).map(|(face, quality)| Accepted {
-            face: face.scaled(back),
-            quality,
-            crop: FaceCrop::from_frame(work, &face),
-        });
+        let verdict =
+            assess(&gray, &faces, &self.config.quality, framing).map(|(face, quality)| Accepted {
+                face: face.scaled(back),
+                quality,
+                crop: FaceCrop::from_frame(work, &face),
+            });
         Analysis {
             faces: faces.iter().map(|f| f.scaled(back)).collect(),
             frame_size: (w, h),
@@ -111,9 +112,15 @@ impl FacePipeline {
     }
 
     /// Decode and analyse an uploaded photo: its one usable face, or why there is none.
+    /// The ellipse applies only if `quality.ellipse_on_uploads` says so.
     pub fn accept(&self, bytes: &[u8]) -> Result<Accepted, PipelineError> {
         let frame = decode(bytes, &self.limits)?;
-        self.analyse(&frame)
+        let framing = if self.config.quality.ellipse_on_uploads {
+            Framing::Guided
+        } else {
+            Framing::Unguided
+        };
+        self.analyse(&frame, framing)
             .verdict
             .map_err(PipelineError::Rejected)
     }

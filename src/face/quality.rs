@@ -48,12 +48,25 @@ impl Rejection {
     }
 }
 
+/// Whether the person framed the photo against the on-screen ellipse.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Framing {
+    /// A terminal camera frame: the face must be inside the ellipse guide.
+    Guided,
+    /// An uploaded photo: nobody saw the guide, so where the face sits in the picture says
+    /// nothing about whose punch it is or how well it will match.
+    Unguided,
+}
+
 /// Gate thresholds. Sizes are relative to the frame's shorter side so one setting serves a
 /// 640x480 camera and an uploaded 12 MP photo alike.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct QualityConfig {
     pub ellipse: EllipseGuide,
+    /// Check uploaded photos against the ellipse too (the spec's seed did; off by default
+    /// because an upload was never framed against it and off-centre photos then fail).
+    pub ellipse_on_uploads: bool,
     /// Face smaller than this share of the short side: "come closer".
     pub min_face_ratio: f32,
     /// Face smaller than this many pixels is too coarse to recognise, whatever the frame.
@@ -80,6 +93,7 @@ impl Default for QualityConfig {
     fn default() -> Self {
         Self {
             ellipse: EllipseGuide::default(),
+            ellipse_on_uploads: false,
             min_face_ratio: 0.18,
             min_face_px: 48.0,
             max_face_ratio: 0.92,
@@ -121,6 +135,7 @@ pub fn assess(
     gray: &GrayImage,
     faces: &[FaceBox],
     cfg: &QualityConfig,
+    framing: Framing,
 ) -> Result<(FaceBox, FaceQuality), Rejection> {
     let (w, h) = gray.dimensions();
     let short = w.min(h) as f32;
@@ -140,7 +155,7 @@ pub fn assess(
         return Err(Rejection::MultiFace { faces: others + 1 });
     }
     let (cx, cy) = main.centre();
-    if !cfg.ellipse.contains(w, h, cx, cy) {
+    if framing == Framing::Guided && !cfg.ellipse.contains(w, h, cx, cy) {
         return Err(Rejection::OutOfArea);
     }
     let size_ratio = main.size() / short;
@@ -229,7 +244,7 @@ mod tests {
     fn no_faces_is_no_face() {
         let g = noisy(640, 480, 128);
         assert_eq!(
-            assess(&g, &[], &QualityConfig::default()).unwrap_err(),
+            assess(&g, &[], &QualityConfig::default(), Framing::Guided).unwrap_err(),
             Rejection::NoFace
         );
     }
@@ -238,7 +253,7 @@ mod tests {
     fn small_background_face_does_not_block() {
         let g = noisy(640, 480, 128);
         let faces = [face(240.0, 140.0, 160.0), face(10.0, 10.0, 40.0)];
-        let (main, _) = assess(&g, &faces, &QualityConfig::default()).unwrap();
+        let (main, _) = assess(&g, &faces, &QualityConfig::default(), Framing::Guided).unwrap();
         assert_eq!(main.x, 240.0);
     }
 
@@ -247,7 +262,7 @@ mod tests {
         let g = noisy(640, 480, 128);
         let faces = [face(240.0, 140.0, 160.0), face(20.0, 20.0, 120.0)];
         assert_eq!(
-            assess(&g, &faces, &QualityConfig::default()).unwrap_err(),
+            assess(&g, &faces, &QualityConfig::default(), Framing::Guided).unwrap_err(),
             Rejection::MultiFace { faces: 2 }
         );
     }
@@ -261,7 +276,8 @@ mod tests {
             assess(
                 &g,
                 &[face(240.0, 140.0, 160.0), ghost],
-                &QualityConfig::default()
+                &QualityConfig::default(),
+                Framing::Guided
             )
             .is_ok()
         );
@@ -271,8 +287,11 @@ mod tests {
     fn off_centre_small_close_dark_bright() {
         let cfg = QualityConfig::default();
         let g = noisy(640, 480, 128);
-        let r = |faces: &[FaceBox], g: &GrayImage| assess(g, faces, &cfg).unwrap_err();
+        let r =
+            |faces: &[FaceBox], g: &GrayImage| assess(g, faces, &cfg, Framing::Guided).unwrap_err();
         assert_eq!(r(&[face(0.0, 0.0, 160.0)], &g), Rejection::OutOfArea);
+        // An uploaded photo is not held to the guide.
+        assert!(assess(&g, &[face(10.0, 10.0, 160.0)], &cfg, Framing::Unguided).is_ok());
         assert_eq!(
             r(&[face(300.0, 220.0, 40.0)], &g),
             Rejection::BadQuality(QualityIssue::TooSmall)
@@ -295,7 +314,13 @@ mod tests {
     fn flat_face_is_blurred() {
         let g = GrayImage::from_fn(640, 480, |x, _| image::Luma([100 + (x / 64) as u8]));
         assert_eq!(
-            assess(&g, &[face(240.0, 140.0, 160.0)], &QualityConfig::default()).unwrap_err(),
+            assess(
+                &g,
+                &[face(240.0, 140.0, 160.0)],
+                &QualityConfig::default(),
+                Framing::Guided
+            )
+            .unwrap_err(),
             Rejection::BadQuality(QualityIssue::Blurred)
         );
     }

@@ -19,7 +19,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use rusqlite::Connection;
 
 pub use attendance::{AttendanceQuery, AttendanceRow, NewAttempt, PunchOutcome, PunchRules};
-pub use users::{Enrolled, NewTemplate, TemplateRow, UserRow};
+pub use users::{Enrolled, NewTemplate, StoredCrop, TemplateRow, UserRow};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

@@ -51,6 +51,15 @@ pub struct TemplateRow {
     pub embedder: String,
 }
 
+/// An enrolment crop on disk and the template it was kept with.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredCrop {
+    pub employee_id: String,
+    pub path: std::path::PathBuf,
+    pub quality: f32,
+    pub device_id: Option<String>,
+}
+
 /// Files a deletion removed from the database, to unlink after commit.
 #[derive(Debug, Default)]
 pub struct Removed {
@@ -180,6 +189,27 @@ impl Store {
              ORDER BY id",
         )?;
         let rows = stmt.query_map([embedder], |r| r.get(0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Enrolment crops kept with other embedders' templates, for the users who have no
+    /// template for `embedder`: what re-embedding after an embedder change works from.
+    pub fn crops_without(&self, embedder: &str) -> Result<Vec<StoredCrop>, StoreError> {
+        let c = self.conn();
+        let mut stmt = c.prepare(
+            "SELECT t.employee_id, t.crop_path, t.quality_score, t.device_id FROM templates t
+             WHERE t.crop_path IS NOT NULL AND NOT EXISTS
+               (SELECT 1 FROM templates o WHERE o.employee_id = t.employee_id AND o.embedder = ?1)
+             ORDER BY t.id",
+        )?;
+        let rows = stmt.query_map([embedder], |r| {
+            Ok(StoredCrop {
+                employee_id: r.get(0)?,
+                path: self.image_dir.join(r.get::<_, String>(1)?),
+                quality: r.get::<_, Option<f64>>(2)?.unwrap_or(0.0) as f32,
+                device_id: r.get(3)?,
+            })
+        })?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 

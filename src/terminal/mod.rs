@@ -3,6 +3,7 @@
 
 pub mod input;
 pub mod recognizer;
+pub mod reembed;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -26,6 +27,7 @@ use crate::store::{
     StoreError, UserRow, files, ts,
 };
 pub use recognizer::{LoadReport, Recognizer};
+pub use reembed::{ReembedReport, reembed_missing};
 
 /// Why an operation did not happen. Face outcomes (no face, unknown, ...) are not errors:
 /// they are answers, and recorded.
@@ -231,6 +233,15 @@ impl Terminal {
             },
             embedder.clone(),
         );
+        let reembedded = reembed::reembed_missing(&store, embedder.as_ref())?;
+        if reembedded.templates + reembedded.failed > 0 {
+            info!(
+                embedder = embedder.name(),
+                templates = reembedded.templates,
+                failed = reembedded.failed,
+                "re-embedded stored enrolment crops"
+            );
+        }
         let recognizer = Recognizer::new(embedder, rule);
         let report = recognizer.load(&store)?;
         let missing = store.users_without(recognizer.embedder().name())?;

@@ -1,0 +1,71 @@
+//! Re-embedding after an embedder change: every user without a template for the active
+//! embedder gets one computed from the enrolment crops kept with their other templates,
+//! so switching HOG → dlib (or a model update) does not mean re-enrolling the staff.
+
+use tracing::{info, warn};
+
+use crate::face::decode::decode;
+use crate::face::{DecodeLimits, Embedder, FaceCrop, template};
+use crate::store::{NewTemplate, Store, StoreError};
+
+/// What re-embedding did.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ReembedReport {
+    /// Templates written for the active embedder.
+    pub templates: usize,
+    /// Crops that could not be read or decoded (their users may still need re-enrolling).
+    pub failed: usize,
+}
+
+/// Writes a template of `embedder` for each stored crop of a user who has none.
+pub fn reembed_missing(
+    store: &Store,
+    embedder: &dyn Embedder,
+) -> Result<ReembedReport, StoreError> {
+    let crops = store.crops_without(embedder.name())?;
+    let mut report = ReembedReport::default();
+    if crops.is_empty() {
+        return Ok(report);
+    }
+    info!(
+        embedder = embedder.name(),
+        crops = crops.len(),
+        "re-embedding enrolment crops for the new embedder"
+    );
+    for c in crops {
+        let png = match std::fs::read(&c.path) {
+            Ok(b) => b,
+            Err(e) => {
+                warn!(employee_id = %c.employee_id, file = %c.path.display(), error = %e, "enrolment crop unreadable");
+                report.failed += 1;
+                continue;
+            }
+        };
+        let rgb = match decode(&png, &DecodeLimits::default()) {
+            Ok(rgb) => rgb,
+            Err(e) => {
+                warn!(employee_id = %c.employee_id, file = %c.path.display(), error = %e, "enrolment crop undecodable");
+                report.failed += 1;
+                continue;
+            }
+        };
+        let rows = embedder.enrol(&FaceCrop::from_saved(rgb));
+        let Ok(npy) = template::encode(&rows) else {
+            report.failed += 1;
+            continue;
+        };
+        store.enrol(&NewTemplate {
+            employee_id: Some(&c.employee_id),
+            name: None,
+            embedder: embedder.name(),
+            template: &npy,
+            // The new template keeps its own copy, so deleting either template later
+            // leaves the other re-embeddable.
+            crop_png: Some(&png),
+            quality: c.quality,
+            device_id: c.device_id.as_deref(),
+        })?;
+        report.templates += 1;
+    }
+    Ok(report)
+}
