@@ -4,14 +4,18 @@ use std::sync::Arc;
 
 use tokio::net::TcpListener;
 use tokio::sync::watch;
-use tracing::info;
+use tracing::{info, warn};
 
 use crate::camera::{Camera, CameraSpec};
-use crate::config::Config;
+use crate::config::{Config, ConfigError};
+use crate::face::MatchRule;
 use crate::http::{self, App};
+use crate::logging::LogControl;
 use crate::mqtt::LinkState;
 use crate::outbox::Publisher;
+use crate::reload::Plan;
 use crate::shutdown::{self, Shutdown};
+use crate::systemd::{Liveness, Notifier, liveness};
 use crate::terminal::{Terminal, TerminalError};
 
 #[derive(Debug, thiserror::Error)]
@@ -25,8 +29,24 @@ pub enum DaemonError {
     },
 }
 
+/// Re-reads the configuration the way the process first read it (file, environment,
+/// command-line overrides), for SIGHUP.
+pub type Reloader = Box<dyn Fn() -> Result<Config, ConfigError> + Send + Sync>;
+
+/// What the binary hands the daemon besides its configuration.
+#[derive(Default)]
+pub struct Hooks {
+    pub log: Option<LogControl>,
+    pub reload: Option<Reloader>,
+}
+
+/// A frame waiting this long for analysis means the analysis loop is wedged.
+const ANALYSIS_STALL: std::time::Duration = std::time::Duration::from_secs(20);
+
 /// Runs the daemon until `stop` fires.
-pub async fn run(config: Config, stop: Shutdown) -> Result<(), DaemonError> {
+pub async fn run(config: Config, stop: Shutdown, hooks: Hooks) -> Result<(), DaemonError> {
+    let notifier = Notifier::from_env();
+    notifier.status("opening the database and loading the gallery");
     let addr = config.listen;
     let terminal = {
         let cfg = config.clone();
@@ -56,14 +76,144 @@ pub async fn run(config: Config, stop: Shutdown) -> Result<(), DaemonError> {
         &spec,
         &config.camera,
         terminal.pipeline().clone(),
-        config.locale,
+        terminal.locale.clone(),
         stop.clone(),
     );
     let app = Arc::new(App::new(terminal, camera, link_rx));
+    notifier.ready(&status_line(&app).await);
+    tokio::spawn(supervise(app.clone(), notifier, stop.clone()));
+    if let Some(reload) = hooks.reload {
+        match reload_on_hangup(
+            app.clone(),
+            config.clone(),
+            reload,
+            hooks.log,
+            notifier,
+            stop.clone(),
+        ) {
+            Ok(task) => {
+                tokio::spawn(task);
+            }
+            Err(e) => warn!(error = %e, "SIGHUP handler not installed"),
+        }
+    }
     http::serve(listener, app, stop).await;
+    notifier.stopping();
     let _ = outbox.await;
     info!("stopped");
     Ok(())
+}
+
+/// One line for `systemctl status`: camera, MQTT link, outbox depth, gallery.
+async fn status_line(app: &App) -> String {
+    let h = app.terminal.health().await;
+    format!(
+        "camera {}, mqtt {}, outbox {} pending, {} people ({}){}",
+        app.camera_state(),
+        app.mqtt_state(),
+        h.outbox_pending
+            .map_or_else(|| "?".into(), |n| n.to_string()),
+        h.people,
+        h.embedder,
+        if h.database_ok {
+            ""
+        } else {
+            ", DATABASE ERROR"
+        },
+    )
+}
+
+/// Refreshes `STATUS=` and feeds the watchdog while the terminal works. A health check
+/// that does not answer within a tick counts as a stall (a saturated blocking pool).
+async fn supervise(app: Arc<App>, notifier: Notifier, mut stop: Shutdown) {
+    let tick = notifier.tick();
+    let mut timer = tokio::time::interval(tick);
+    let mut last_stall = None;
+    loop {
+        tokio::select! {
+            _ = timer.tick() => {}
+            _ = stop.recv() => return,
+        }
+        let checked = tokio::time::timeout(tick, async {
+            let status = status_line(&app).await;
+            let db_ok = !status.ends_with("DATABASE ERROR");
+            let camera = app.camera.as_ref().map(|c| c.progress());
+            (
+                status,
+                liveness(db_ok, camera, std::time::Instant::now(), ANALYSIS_STALL),
+            )
+        })
+        .await;
+        let (status, alive) = checked.unwrap_or_else(|_| {
+            (
+                "health check timed out".into(),
+                Liveness::Stalled("health check"),
+            )
+        });
+        match &alive {
+            Liveness::Healthy => notifier.watchdog(),
+            Liveness::Stalled(what) if last_stall.as_ref() != Some(&alive) => {
+                warn!(
+                    stalled = what,
+                    "not feeding the watchdog: {what} is not making progress"
+                )
+            }
+            Liveness::Stalled(_) => {}
+        }
+        last_stall = Some(alive);
+        notifier.status(&status);
+    }
+}
+
+/// SIGHUP: re-read the configuration, apply what can change live (decision rule,
+/// language, log level) and name what needs a restart.
+fn reload_on_hangup(
+    app: Arc<App>,
+    mut running: Config,
+    reload: Reloader,
+    log: Option<LogControl>,
+    notifier: Notifier,
+    mut stop: Shutdown,
+) -> std::io::Result<impl std::future::Future<Output = ()>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut hup = signal(SignalKind::hangup())?;
+    Ok(async move {
+        loop {
+            tokio::select! {
+                _ = hup.recv() => {}
+                _ = stop.recv() => return,
+            }
+            notifier.reloading();
+            match reload() {
+                Err(e) => {
+                    warn!(error = %e, "SIGHUP: configuration not reloaded, keeping the running one")
+                }
+                Ok(new) => {
+                    let plan = Plan::new(&running, &new);
+                    let embedder = app.terminal.recognizer().embedder().clone();
+                    app.terminal.recognizer().set_rule(MatchRule {
+                        threshold: new.face.tolerance.unwrap_or(embedder.default_threshold()),
+                        margin: new.face.margin.unwrap_or(embedder.default_margin()),
+                    });
+                    app.terminal.locale.set(new.locale);
+                    if let Some(log) = &log
+                        && let Err(e) = log.set_level(&new.log.level)
+                    {
+                        warn!(error = %e, "SIGHUP: log level not changed");
+                    }
+                    running.face.tolerance = new.face.tolerance;
+                    running.face.margin = new.face.margin;
+                    running.locale = new.locale;
+                    running.log.level = new.log.level.clone();
+                    info!(applied = ?plan.live, "SIGHUP: configuration reloaded");
+                    if !plan.needs_restart.is_empty() {
+                        warn!(keys = ?plan.needs_restart, "SIGHUP: these settings take effect at the next restart");
+                    }
+                }
+            }
+            notifier.ready(&status_line(&app).await);
+        }
+    })
 }
 
 /// Hourly housekeeping: expire punch thumbnails and published outbox entries past their

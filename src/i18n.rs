@@ -13,6 +13,25 @@ pub enum Locale {
     En,
 }
 
+/// The terminal's default locale, shared so SIGHUP can change it while the HTTP server
+/// and the camera overlay run.
+#[derive(Debug, Clone, Default)]
+pub struct SharedLocale(std::sync::Arc<std::sync::RwLock<Locale>>);
+
+impl SharedLocale {
+    pub fn new(l: Locale) -> Self {
+        Self(std::sync::Arc::new(std::sync::RwLock::new(l)))
+    }
+
+    pub fn get(&self) -> Locale {
+        *self.0.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn set(&self, l: Locale) {
+        *self.0.write().unwrap_or_else(|p| p.into_inner()) = l;
+    }
+}
+
 impl Locale {
     /// Picks a locale from an `Accept-Language` header, if it names one we speak.
     pub fn from_accept_language(header: &str) -> Option<Locale> {

@@ -50,7 +50,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    logging::init(&config.log.level);
+    let _log = logging::init(&config.log.level, "attendance-uplink");
     let result = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -103,8 +103,16 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     }
-    logging::init(&config.log.level);
-    match run(cli.cmd, config) {
+    let log = logging::init(&config.log.level, "attendanced");
+    let reread = reloader(cli.config.clone(), &cli.cmd);
+    match run(
+        cli.cmd,
+        config,
+        daemon::Hooks {
+            log,
+            reload: Some(reread),
+        },
+    ) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("attendanced: {e:#}");
@@ -113,7 +121,34 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(cmd: Cmd, config: Config) -> anyhow::Result<()> {
+/// Re-reads the configuration as `main` did: file, environment, then `serve`'s flags.
+fn reloader(file: Option<PathBuf>, cmd: &Cmd) -> daemon::Reloader {
+    let overrides = match cmd {
+        Cmd::Serve {
+            listen,
+            data_dir,
+            camera,
+        } => (*listen, data_dir.clone(), camera.clone()),
+        _ => (None, None, None),
+    };
+    Box::new(move || {
+        let mut c = Config::load(file.as_deref())?;
+        let (listen, data_dir, camera) = &overrides;
+        if let Some(l) = listen {
+            c.listen = *l;
+        }
+        if let Some(d) = data_dir {
+            c.data_dir = d.clone();
+        }
+        if let Some(cam) = camera {
+            c.camera.source = cam.clone();
+        }
+        c.validate()?;
+        Ok(c)
+    })
+}
+
+fn run(cmd: Cmd, config: Config, hooks: daemon::Hooks) -> anyhow::Result<()> {
     match cmd {
         Cmd::Serve { .. } => {
             let rt = tokio::runtime::Builder::new_multi_thread()
@@ -122,7 +157,7 @@ fn run(cmd: Cmd, config: Config) -> anyhow::Result<()> {
             rt.block_on(async {
                 let (trigger, stop) = shutdown::channel();
                 daemon::stop_on_signals(trigger)?;
-                daemon::run(config, stop).await?;
+                daemon::run(config, stop, hooks).await?;
                 anyhow::Ok(())
             })
         }

@@ -25,7 +25,7 @@ use crate::event::Source;
 use crate::face::{
     DecodeLimits, Embedding, FaceBox, FacePipeline, FaceQuality, Framing, Rejection,
 };
-use crate::i18n::Locale;
+use crate::i18n::SharedLocale;
 use crate::shutdown::Shutdown;
 use crate::terminal::{Identification, IdentifyAnswer, PunchInput, Terminal, TerminalError};
 use vote::{FrameOutcome, Verdict};
@@ -91,7 +91,7 @@ pub struct LiveAnalysis {
 /// Handle on the running camera.
 pub struct Camera {
     pub settings: CameraSettings,
-    pub locale: Locale,
+    pub locale: SharedLocale,
     pipeline: FacePipeline,
     frames: watch::Receiver<Option<Arc<Frame>>>,
     state: watch::Receiver<CameraState>,
@@ -107,7 +107,7 @@ impl Camera {
         spec: &CameraSpec,
         settings: &CameraSettings,
         pipeline: FacePipeline,
-        locale: Locale,
+        locale: SharedLocale,
         stop: Shutdown,
     ) -> Option<Arc<Camera>> {
         let (frames_tx, frames) = watch::channel(None);
@@ -166,6 +166,14 @@ impl Camera {
         *self.state.borrow()
     }
 
+    /// When the last frame arrived and the last analysis finished (for the watchdog).
+    pub fn progress(&self) -> crate::systemd::CameraProgress {
+        crate::systemd::CameraProgress {
+            last_frame: self.latest_frame().map(|f| f.at),
+            last_analysis: self.latest_analysis().map(|a| a.at),
+        }
+    }
+
     pub fn latest_frame(&self) -> Option<Arc<Frame>> {
         self.frames.borrow().clone()
     }
@@ -192,7 +200,7 @@ impl Camera {
                 &frame.rgb,
                 a.as_deref(),
                 &self.pipeline.config.quality.ellipse,
-                self.locale,
+                self.locale.get(),
             )
         } else {
             (*frame.rgb).clone()
@@ -425,7 +433,7 @@ async fn stream_task(camera: Arc<Camera>, mut stop: Shutdown) {
                 &frame.rgb,
                 a.as_deref(),
                 &cam.pipeline.config.quality.ellipse,
-                cam.locale,
+                cam.locale.get(),
             );
             encode_jpeg(&img, cam.settings.jpeg_quality)
         })

@@ -136,7 +136,7 @@ fn locale_of(req: &Request<Incoming>, default: Locale) -> Locale {
 }
 
 async fn handle(app: Arc<App>, req: Request<Incoming>, peer: SocketAddr) -> Response<Body> {
-    let locale = locale_of(&req, app.terminal.config.locale);
+    let locale = locale_of(&req, app.terminal.locale.get());
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
     let timeout = Duration::from_secs(app.terminal.config.http.request_timeout_secs);

@@ -194,6 +194,8 @@ pub struct Terminal {
     enrol_lock: Mutex<()>,
     /// Poked after every recorded attempt so the outbox publisher sends it at once.
     pub outbox_wake: Arc<tokio::sync::Notify>,
+    /// Default language of answers and the overlay (SIGHUP may change it).
+    pub locale: crate::i18n::SharedLocale,
 }
 
 /// How long a request may wait for an analysis slot before `busy`.
@@ -279,6 +281,7 @@ impl Terminal {
             analyses: Semaphore::new(slots),
             enrol_lock: Mutex::new(()),
             outbox_wake: Arc::new(tokio::sync::Notify::new()),
+            locale: crate::i18n::SharedLocale::new(config.locale),
             config,
         })
     }
@@ -447,7 +450,15 @@ impl Terminal {
                     ),
                     PunchOutcome::Duplicate { kind } => (kind, true, None),
                 };
-                info!(employee_id = %employee_id, kind = %kind, duplicate, distance = ident.distance, source = source.as_str(), "recognised");
+                info!(
+                    employee_id = %employee_id,
+                    event_id = event_id.as_deref().unwrap_or(""),
+                    kind = %kind,
+                    duplicate,
+                    distance = ident.distance,
+                    source = source.as_str(),
+                    "recognised"
+                );
                 IdentifyAnswer::Recognised {
                     employee_id,
                     name,
@@ -466,7 +477,13 @@ impl Terminal {
                     PunchOutcome::Duplicate { .. } => String::new(),
                 };
                 let reason = ident.reason.unwrap_or(Reason::Unknown);
-                info!(reason = %reason, distance = ident.distance, source = source.as_str(), "not recognised");
+                info!(
+                    reason = %reason,
+                    event_id = %event_id,
+                    distance = ident.distance,
+                    source = source.as_str(),
+                    "not recognised"
+                );
                 IdentifyAnswer::Failed {
                     reason,
                     detail: ident.detail,

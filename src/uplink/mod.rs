@@ -47,11 +47,17 @@ pub async fn migrate_with_retry(sink: &Sink, stop: &mut Shutdown) -> Option<u32>
 
 /// Runs until `stop`.
 pub async fn run(cfg: UplinkConfig, mut stop: Shutdown) -> Result<(), UplinkError> {
+    let notifier = crate::systemd::Notifier::from_env();
+    notifier.status("waiting for MySQL");
     let sink = Sink::new(&cfg.mysql);
     let Some(version) = migrate_with_retry(&sink, &mut stop).await else {
         return Ok(());
     };
     info!(schema = version, database = %cfg.mysql.database, "MySQL ready");
+    notifier.ready(&format!("MySQL schema {version}, connecting to MQTT"));
+    // Fed from this loop only: if the writer wedges, the channel fills, the loop blocks
+    // on it and systemd restarts us (unacknowledged messages are redelivered).
+    let mut watchdog = tokio::time::interval(notifier.tick());
     let client_id = cfg
         .mqtt
         .client_id
@@ -75,6 +81,7 @@ pub async fn run(cfg: UplinkConfig, mut stop: Shutdown) -> Result<(), UplinkErro
             polled = events.poll() => match polled {
                 Ok(Event::Incoming(Incoming::ConnAck(ack))) => {
                     info!(session_present = ack.session_present, filter = %cfg.subscription, "MQTT connected");
+                    notifier.status(&format!("MySQL schema {version}, MQTT connected, subscribed to {}", cfg.subscription));
                     backoff.reset();
                     if let Err(e) = client.try_subscribe(cfg.subscription.clone(), QoS::AtLeastOnce) {
                         error!(error = %e, "subscribe failed");
@@ -88,15 +95,18 @@ pub async fn run(cfg: UplinkConfig, mut stop: Shutdown) -> Result<(), UplinkErro
                 Ok(_) => {}
                 Err(e) => {
                     warn!(error = %e, "MQTT connection lost");
+                    notifier.status(&format!("MySQL schema {version}, MQTT disconnected: {e}"));
                     tokio::select! {
                         _ = tokio::time::sleep(backoff.next_delay()) => {}
                         _ = stop.recv() => break,
                     }
                 }
             },
+            _ = watchdog.tick() => notifier.watchdog(),
             _ = stop.recv() => break,
         }
     }
+    notifier.stopping();
     drop(tx);
     let _ = writer.await;
     let _ = client.try_disconnect();

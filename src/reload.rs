@@ -1,0 +1,92 @@
+//! SIGHUP: which settings of a re-read configuration can change while the daemon runs.
+//! Pure: the daemon applies the plan; this only compares two configurations.
+
+use serde_json::Value;
+
+use crate::config::Config;
+
+/// Settings applied live: the decision rule, the default language, the log level.
+/// Everything else (listen address, storage, camera, MQTT, embedder...) needs a restart.
+pub const LIVE_KEYS: &[&str] = &["face.tolerance", "face.margin", "locale", "log.level"];
+
+/// What a reload changes.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Plan {
+    /// Changed settings that take effect now.
+    pub live: Vec<String>,
+    /// Changed settings that keep their old value until the next restart.
+    pub needs_restart: Vec<String>,
+}
+
+impl Plan {
+    pub fn new(running: &Config, reread: &Config) -> Plan {
+        let mut plan = Plan::default();
+        for key in changed_keys(running, reread) {
+            if LIVE_KEYS.contains(&key.as_str()) {
+                plan.live.push(key);
+            } else {
+                plan.needs_restart.push(key);
+            }
+        }
+        plan
+    }
+}
+
+/// Dotted paths of the leaves that differ between two configurations.
+pub fn changed_keys(a: &Config, b: &Config) -> Vec<String> {
+    let (a, b) = (
+        serde_json::to_value(a).unwrap_or(Value::Null),
+        serde_json::to_value(b).unwrap_or(Value::Null),
+    );
+    let mut out = Vec::new();
+    diff("", &a, &b, &mut out);
+    out.sort();
+    out
+}
+
+fn diff(path: &str, a: &Value, b: &Value, out: &mut Vec<String>) {
+    match (a, b) {
+        (Value::Object(x), Value::Object(y)) => {
+            let keys: std::collections::BTreeSet<&String> = x.keys().chain(y.keys()).collect();
+            for k in keys {
+                let p = if path.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{path}.{k}")
+                };
+                diff(
+                    &p,
+                    x.get(k).unwrap_or(&Value::Null),
+                    y.get(k).unwrap_or(&Value::Null),
+                    out,
+                );
+            }
+        }
+        _ if a != b => out.push(path.to_owned()),
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::i18n::Locale;
+
+    #[test]
+    fn live_settings_apply_and_the_rest_waits_for_a_restart() {
+        let running = Config::default();
+        assert_eq!(Plan::new(&running, &running), Plan::default());
+        let mut reread = running.clone();
+        reread.face.tolerance = Some(0.5);
+        reread.locale = Locale::En;
+        reread.log.level = "debug".into();
+        reread.http.max_body_bytes += 1;
+        reread.camera.stream_fps = 5;
+        let plan = Plan::new(&running, &reread);
+        assert_eq!(plan.live, vec!["face.tolerance", "locale", "log.level"]);
+        assert_eq!(
+            plan.needs_restart,
+            vec!["camera.stream_fps", "http.max_body_bytes"]
+        );
+    }
+}
