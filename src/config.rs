@@ -42,6 +42,7 @@ pub struct Config {
     pub camera: CameraSettings,
     pub mqtt: MqttSettings,
     pub log: LogSettings,
+    pub auth: crate::http::auth::AuthSettings,
 }
 
 impl Default for Config {
@@ -59,6 +60,7 @@ impl Default for Config {
             camera: CameraSettings::default(),
             mqtt: MqttSettings::default(),
             log: LogSettings::default(),
+            auth: crate::http::auth::AuthSettings::default(),
         }
     }
 }
@@ -158,6 +160,9 @@ pub struct HttpSettings {
     pub request_timeout_secs: u64,
     /// Time allowed to send the request headers, seconds (slowloris).
     pub header_timeout_secs: u64,
+    /// Origins (`https://hr.example.com`) whose browser pages may call the API; empty:
+    /// no cross-origin access.
+    pub cors_allow_origins: Vec<String>,
 }
 
 impl Default for HttpSettings {
@@ -168,6 +173,7 @@ impl Default for HttpSettings {
             max_queued_analyses: 32,
             request_timeout_secs: 30,
             header_timeout_secs: 10,
+            cors_allow_origins: Vec::new(),
         }
     }
 }
@@ -393,6 +399,19 @@ impl Config {
             "face.pipeline.detector.window_step",
             format!("must be in 1..=16, got {}", d.window_step),
         )?;
+        check(
+            !self
+                .http
+                .cors_allow_origins
+                .iter()
+                .any(|o| o == "*" || o.is_empty()),
+            "http.cors_allow_origins",
+            "list each origin (scheme://host[:port]); \"*\" is not allowed".to_owned(),
+        )?;
+        if let Err(why) = crate::http::auth::Keys::new(&self.auth) {
+            let (key, message) = why.split_once(": ").unwrap_or(("auth", why.as_str()));
+            return Err(ConfigError::new(key, message));
+        }
         check(
             matches!(
                 self.face.embedder.as_str(),

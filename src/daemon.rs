@@ -196,6 +196,10 @@ fn reload_on_hangup(
                         margin: new.face.margin.unwrap_or(embedder.default_margin()),
                     });
                     app.terminal.locale.set(new.locale);
+                    // Validated by the reloader: the keys parse.
+                    if let Ok(keys) = crate::http::auth::Keys::new(&new.auth) {
+                        app.set_keys(keys);
+                    }
                     if let Some(log) = &log
                         && let Err(e) = log.set_level(&new.log.level)
                     {
@@ -205,6 +209,7 @@ fn reload_on_hangup(
                     running.face.margin = new.face.margin;
                     running.locale = new.locale;
                     running.log.level = new.log.level.clone();
+                    running.auth = new.auth.clone();
                     info!(applied = ?plan.live, "SIGHUP: configuration reloaded");
                     if !plan.needs_restart.is_empty() {
                         warn!(keys = ?plan.needs_restart, "SIGHUP: these settings take effect at the next restart");

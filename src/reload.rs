@@ -7,7 +7,23 @@ use crate::config::Config;
 
 /// Settings applied live: the decision rule, the default language, the log level.
 /// Everything else (listen address, storage, camera, MQTT, embedder...) needs a restart.
-pub const LIVE_KEYS: &[&str] = &["face.tolerance", "face.margin", "locale", "log.level"];
+/// `auth` (every key under it) rotates the API keys.
+pub const LIVE_KEYS: &[&str] = &[
+    "face.tolerance",
+    "face.margin",
+    "locale",
+    "log.level",
+    "auth",
+];
+
+fn is_live(key: &str) -> bool {
+    LIVE_KEYS.iter().any(|k| {
+        key == *k
+            || key
+                .strip_prefix(k)
+                .is_some_and(|rest| rest.starts_with('.'))
+    })
+}
 
 /// What a reload changes.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -22,7 +38,7 @@ impl Plan {
     pub fn new(running: &Config, reread: &Config) -> Plan {
         let mut plan = Plan::default();
         for key in changed_keys(running, reread) {
-            if LIVE_KEYS.contains(&key.as_str()) {
+            if is_live(&key) {
                 plan.live.push(key);
             } else {
                 plan.needs_restart.push(key);
@@ -82,8 +98,17 @@ mod tests {
         reread.log.level = "debug".into();
         reread.http.max_body_bytes += 1;
         reread.camera.stream_fps = 5;
+        reread.auth.public_stream = true;
         let plan = Plan::new(&running, &reread);
-        assert_eq!(plan.live, vec!["face.tolerance", "locale", "log.level"]);
+        assert_eq!(
+            plan.live,
+            vec![
+                "auth.public_stream",
+                "face.tolerance",
+                "locale",
+                "log.level"
+            ]
+        );
         assert_eq!(
             plan.needs_restart,
             vec!["camera.stream_fps", "http.max_body_bytes"]

@@ -43,6 +43,8 @@ enum Cmd {
     Migrate,
     /// Print the effective configuration (defaults + file + environment) as TOML.
     Config,
+    /// Read an API key on stdin, print its SHA-256 for `[auth]` (keys never go in files).
+    HashKey,
     /// Run the evaluation protocol (../shared/faces/PROTOCOL.md) over a dataset folder;
     /// the last line of stdout is the metrics as JSON.
     Eval {
@@ -181,6 +183,14 @@ fn run(cmd: Cmd, config: Config, hooks: daemon::Hooks) -> anyhow::Result<()> {
         Cmd::Migrate => {
             let v = admin::migrate(&config)?;
             println!("database schema at version {v}");
+            Ok(())
+        }
+        Cmd::HashKey => {
+            let mut key = String::new();
+            std::io::stdin().read_line(&mut key)?;
+            let key = key.trim_end_matches(['\r', '\n']);
+            anyhow::ensure!(!key.is_empty(), "no key on stdin");
+            println!("{}", attendance::http::auth::hash_key(key));
             Ok(())
         }
         Cmd::Config => {

@@ -2,6 +2,8 @@
 //!
 //! Every path is served both bare (the spec's, kept forever as v1) and under `/v1`.
 
+pub mod auth;
+pub mod cors;
 pub mod request;
 pub mod response;
 pub mod routes;
@@ -40,6 +42,8 @@ pub struct App {
     pub terminal: Arc<Terminal>,
     pub camera: Option<Arc<Camera>>,
     pub mqtt: watch::Receiver<LinkState>,
+    /// API key hashes; replaced on SIGHUP.
+    pub keys: std::sync::RwLock<auth::Keys>,
 }
 
 impl App {
@@ -48,11 +52,22 @@ impl App {
         camera: Option<Arc<Camera>>,
         mqtt: watch::Receiver<LinkState>,
     ) -> Self {
+        // Validated with the configuration: cannot fail here.
+        let keys = auth::Keys::new(&terminal.config.auth).unwrap_or_default();
+        if !keys.enforced() {
+            warn!("no API keys configured: every endpoint is open (set [auth] for production)");
+        }
         Self {
             terminal,
             camera,
             mqtt,
+            keys: std::sync::RwLock::new(keys),
         }
+    }
+
+    /// Rotates the API keys (SIGHUP).
+    pub fn set_keys(&self, keys: auth::Keys) {
+        *self.keys.write().unwrap_or_else(|p| p.into_inner()) = keys;
     }
 
     /// The camera, or 503 `camera_unavailable`.
@@ -139,12 +154,24 @@ async fn handle(app: Arc<App>, req: Request<Incoming>, peer: SocketAddr) -> Resp
     let locale = locale_of(&req, app.terminal.locale.get());
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
+    let cors = cors::headers_for(&app.terminal.config.http.cors_allow_origins, req.headers());
+    if method == Method::OPTIONS {
+        // A preflight: allowed origins get the CORS headers, others a bare 204 the
+        // browser will refuse to act on.
+        let mut r = Response::new(response::full(bytes::Bytes::new()));
+        *r.status_mut() = StatusCode::NO_CONTENT;
+        r.headers_mut().extend(cors.unwrap_or_default());
+        return r;
+    }
     let timeout = Duration::from_secs(app.terminal.config.http.request_timeout_secs);
     let result = match tokio::time::timeout(timeout, route(&app, req, locale)).await {
         Ok(r) => r,
         Err(_) => Err(ApiError::new(StatusCode::REQUEST_TIMEOUT, Reason::Timeout)),
     };
-    let response = result.unwrap_or_else(|e| e.into_response(locale));
+    let mut response = result.unwrap_or_else(|e| e.into_response(locale));
+    if let Some(h) = cors {
+        response.headers_mut().extend(h);
+    }
     debug!(%peer, %method, %path, status = response.status().as_u16(), "request");
     response
 }
@@ -164,6 +191,21 @@ async fn route(
     let query = req.uri().query().map(str::to_owned);
     let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
     let m = req.method().clone();
+    let allowed = {
+        let keys = app.keys.read().unwrap_or_else(|p| p.into_inner());
+        let need = keys.access_for(&segments, &m);
+        keys.authorize(need, auth::presented_key(req.headers()))
+    };
+    if let Err(denied) = allowed {
+        let mut r = ApiError::new(denied.status(), denied.reason()).into_response(locale);
+        if denied == auth::Denied::Unauthenticated {
+            r.headers_mut().insert(
+                hyper::header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer"),
+            );
+        }
+        return Ok(r);
+    }
     match (segments.as_slice(), &m) {
         (["health"], &Method::GET) => Ok(routes::health::get(app).await),
         (["identify"], &Method::POST) => routes::identify::post(app, req, locale).await,

@@ -1,0 +1,265 @@
+//! API keys: who may call what. The configuration holds only SHA-256 hashes of the keys;
+//! a presented key is hashed and compared in constant time with each. With no key
+//! configured the API is open, as in the spec (the daemon warns at start-up).
+
+use hyper::HeaderMap;
+use hyper::Method;
+use hyper::StatusCode;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use crate::reason::Reason;
+
+/// `[auth]` in the configuration. Reloaded on SIGHUP, so keys rotate without a restart.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthSettings {
+    /// SHA-256 (hex) of each admin key: enrol, delete, manual punches, reading records.
+    pub admin_key_sha256: Vec<String>,
+    /// SHA-256 (hex) of each device key: identification.
+    pub device_key_sha256: Vec<String>,
+    /// Let anyone call `/identify` although keys are configured (a kiosk on a closed LAN).
+    pub open_identify: bool,
+    /// `/health` without a key (monitoring).
+    pub public_health: bool,
+    /// `/stream.mjpeg`, `/capture` and `/status` without a key (the door's own screen).
+    pub public_stream: bool,
+}
+
+impl Default for AuthSettings {
+    fn default() -> Self {
+        Self {
+            admin_key_sha256: Vec::new(),
+            device_key_sha256: Vec::new(),
+            open_identify: false,
+            public_health: true,
+            public_stream: false,
+        }
+    }
+}
+
+/// What a route requires.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Access {
+    Public,
+    Device,
+    Admin,
+}
+
+/// The parsed key hashes.
+#[derive(Debug, Clone, Default)]
+pub struct Keys {
+    admin: Vec<[u8; 32]>,
+    device: Vec<[u8; 32]>,
+    settings: AuthSettings,
+}
+
+/// Why a request is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Denied {
+    /// No key, or a key we do not know: 401.
+    Unauthenticated,
+    /// A device key where an admin key is needed: 403.
+    Forbidden,
+}
+
+impl Denied {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Denied::Unauthenticated => StatusCode::UNAUTHORIZED,
+            Denied::Forbidden => StatusCode::FORBIDDEN,
+        }
+    }
+
+    pub fn reason(&self) -> Reason {
+        match self {
+            Denied::Unauthenticated => Reason::Unauthorized,
+            Denied::Forbidden => Reason::Forbidden,
+        }
+    }
+}
+
+fn parse_hashes(key: &str, list: &[String]) -> Result<Vec<[u8; 32]>, String> {
+    list.iter()
+        .map(|h| {
+            let bytes = hex_decode(h.trim())
+                .filter(|b| b.len() == 32)
+                .ok_or_else(|| {
+                    format!("{key}: {h:?} is not a SHA-256 hex digest (64 hex digits)")
+                })?;
+            let mut out = [0u8; 32];
+            out.copy_from_slice(&bytes);
+            Ok(out)
+        })
+        .collect()
+}
+
+/// Hex without a crate: 64 digits, nothing else to handle.
+fn hex_decode(s: &str) -> Option<Vec<u8>> {
+    if !s.len().is_multiple_of(2) {
+        return None;
+    }
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
+        .collect()
+}
+
+impl Keys {
+    pub fn new(settings: &AuthSettings) -> Result<Keys, String> {
+        Ok(Keys {
+            admin: parse_hashes("auth.admin_key_sha256", &settings.admin_key_sha256)?,
+            device: parse_hashes("auth.device_key_sha256", &settings.device_key_sha256)?,
+            settings: settings.clone(),
+        })
+    }
+
+    /// Whether any key is configured (else the API is open).
+    pub fn enforced(&self) -> bool {
+        !self.admin.is_empty() || !self.device.is_empty()
+    }
+
+    /// What `method` on `segments` (path without `/v1`) requires.
+    pub fn access_for(&self, segments: &[&str], method: &Method) -> Access {
+        let s = &self.settings;
+        match (segments, method) {
+            (["health"], _) if s.public_health => Access::Public,
+            (["stream.mjpeg"] | ["capture"] | ["status"], _) if s.public_stream => Access::Public,
+            (["identify"], _) if s.open_identify => Access::Public,
+            (["health"] | ["stream.mjpeg"] | ["capture"] | ["status"] | ["identify"], _) => {
+                Access::Device
+            }
+            // Enrolment, deletions, manual punches, and reading personal records.
+            _ => Access::Admin,
+        }
+    }
+
+    /// Checks the key presented (if any) against what the route needs.
+    pub fn authorize(&self, need: Access, presented: Option<&str>) -> Result<(), Denied> {
+        if !self.enforced() || need == Access::Public {
+            return Ok(());
+        }
+        let key = presented.ok_or(Denied::Unauthenticated)?;
+        let digest: [u8; 32] = Sha256::digest(key.as_bytes()).into();
+        // Every configured hash is compared, so timing does not say which one matched.
+        let matches = |set: &[[u8; 32]]| {
+            set.iter()
+                .fold(subtle::Choice::from(0), |acc, h| acc | h.ct_eq(&digest))
+                .into()
+        };
+        let (admin, device): (bool, bool) = (matches(&self.admin), matches(&self.device));
+        match (need, admin, device) {
+            (_, true, _) => Ok(()),
+            (Access::Device, false, true) => Ok(()),
+            (Access::Admin, false, true) => Err(Denied::Forbidden),
+            _ => Err(Denied::Unauthenticated),
+        }
+    }
+}
+
+/// The key of a request: `Authorization: Bearer KEY` or `X-API-Key: KEY`.
+pub fn presented_key(headers: &HeaderMap) -> Option<&str> {
+    if let Some(v) = headers
+        .get(hyper::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+    {
+        let (scheme, key) = v.trim().split_once(' ')?;
+        return scheme.eq_ignore_ascii_case("bearer").then_some(key.trim());
+    }
+    headers
+        .get("x-api-key")
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+}
+
+/// The hex SHA-256 of a key, for `attendanced hash-key` and tests.
+pub fn hash_key(key: &str) -> String {
+    Sha256::digest(key.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keys(open_identify: bool) -> Keys {
+        Keys::new(&AuthSettings {
+            admin_key_sha256: vec![hash_key("admin-secret")],
+            device_key_sha256: vec![hash_key("door-1"), hash_key("door-2")],
+            open_identify,
+            ..AuthSettings::default()
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn the_access_matrix() {
+        let k = keys(false);
+        let need = |p: &[&str], m: Method| k.access_for(p, &m);
+        assert_eq!(need(&["health"], Method::GET), Access::Public);
+        assert_eq!(need(&["identify"], Method::POST), Access::Device);
+        assert_eq!(need(&["stream.mjpeg"], Method::GET), Access::Device);
+        for (p, m) in [
+            (&["enroll"][..], Method::POST),
+            (&["enroll", "json"], Method::POST),
+            (&["users"], Method::GET),
+            (&["users", "EMP001"], Method::DELETE),
+            (&["attendance"], Method::POST),
+            (&["attendance"], Method::GET),
+        ] {
+            assert_eq!(need(p, m.clone()), Access::Admin, "{p:?} {m}");
+        }
+        assert_eq!(
+            keys(true).access_for(&["identify"], &Method::POST),
+            Access::Public
+        );
+
+        assert_eq!(
+            k.authorize(Access::Device, None),
+            Err(Denied::Unauthenticated)
+        );
+        assert_eq!(
+            k.authorize(Access::Device, Some("wrong")),
+            Err(Denied::Unauthenticated)
+        );
+        assert_eq!(k.authorize(Access::Device, Some("door-2")), Ok(()));
+        assert_eq!(
+            k.authorize(Access::Admin, Some("door-1")),
+            Err(Denied::Forbidden)
+        );
+        assert_eq!(k.authorize(Access::Admin, Some("admin-secret")), Ok(()));
+        assert_eq!(k.authorize(Access::Device, Some("admin-secret")), Ok(()));
+        assert_eq!(k.authorize(Access::Public, None), Ok(()));
+    }
+
+    #[test]
+    fn no_keys_means_open_and_bad_hashes_are_config_errors() {
+        let open = Keys::new(&AuthSettings::default()).unwrap();
+        assert!(!open.enforced());
+        assert_eq!(open.authorize(Access::Admin, None), Ok(()));
+        let bad = AuthSettings {
+            admin_key_sha256: vec!["not-hex".into()],
+            ..AuthSettings::default()
+        };
+        assert!(
+            Keys::new(&bad)
+                .unwrap_err()
+                .contains("auth.admin_key_sha256")
+        );
+    }
+
+    #[test]
+    fn keys_come_from_bearer_or_x_api_key() {
+        let mut h = HeaderMap::new();
+        assert_eq!(presented_key(&h), None);
+        h.insert("x-api-key", "k1".parse().unwrap());
+        assert_eq!(presented_key(&h), Some("k1"));
+        h.insert(hyper::header::AUTHORIZATION, "Bearer k2".parse().unwrap());
+        assert_eq!(presented_key(&h), Some("k2"));
+        h.insert(hyper::header::AUTHORIZATION, "Basic abc".parse().unwrap());
+        assert_eq!(presented_key(&h), None);
+    }
+}

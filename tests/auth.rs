@@ -1,0 +1,215 @@
+//! API keys over real HTTP: the access matrix (401 vs 403), public health, and key
+//! rotation with SIGHUP while the daemon keeps serving.
+
+mod common;
+
+use std::process::Command;
+use std::time::Duration;
+
+use attendance::http::auth::hash_key;
+use common::daemon::{Client, Daemon, Multipart};
+use hyper::{Method, StatusCode};
+
+fn config(admin: &str, device: &str) -> String {
+    format!(
+        "[auth]\nadmin_key_sha256 = [\"{}\"]\ndevice_key_sha256 = [\"{}\"]\n",
+        hash_key(admin),
+        hash_key(device)
+    )
+}
+
+async fn identify_with(c: &Client, key: Option<&str>) -> common::daemon::Reply {
+    let (ct, body) = Multipart::new()
+        .text("type", "IN")
+        .file("image", &common::read("_unenrolled/caltech_u01/1.jpg"))
+        .finish();
+    let mut headers = vec![("content-type", ct.as_str())];
+    if let Some(k) = key {
+        headers.push(("x-api-key", k));
+    }
+    c.request(Method::POST, "/identify", &headers, body).await
+}
+
+async fn users_with(c: &Client, bearer: &str) -> StatusCode {
+    let auth = format!("Bearer {bearer}");
+    c.request(
+        Method::GET,
+        "/users",
+        &[("authorization", &auth)],
+        Vec::new(),
+    )
+    .await
+    .status
+}
+
+#[tokio::test]
+async fn keys_gate_every_route_and_rotate_on_sighup() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("attendanced.toml");
+    std::fs::write(&file, config("admin-1", "door-1")).unwrap();
+    let d = Daemon::start_with(
+        &dir.path().join("data"),
+        &[],
+        &["--config", file.to_str().unwrap()],
+    );
+    let c = d.client();
+
+    assert_eq!(
+        c.get("/health").await.status,
+        StatusCode::OK,
+        "health is public by default"
+    );
+    let r = identify_with(&c, None).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(r.json()["reason"], "unauthorized");
+    assert_eq!(r.headers["www-authenticate"], "Bearer");
+    assert_eq!(
+        identify_with(&c, Some("guess")).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    let r = identify_with(&c, Some("door-1")).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.json());
+
+    // A device key cannot administer: 403, not 401.
+    let r = c
+        .request(
+            Method::GET,
+            "/users",
+            &[("x-api-key", "door-1")],
+            Vec::new(),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert_eq!(r.json()["reason"], "forbidden");
+    let r = c
+        .request(
+            Method::DELETE,
+            "/users/EMP001",
+            &[("x-api-key", "door-1")],
+            Vec::new(),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert_eq!(users_with(&c, "admin-1").await, StatusCode::OK);
+    // Refused requests leave no attendance row: only the one identification.
+    let r = c
+        .request(
+            Method::GET,
+            "/attendance",
+            &[("x-api-key", "admin-1")],
+            Vec::new(),
+        )
+        .await;
+    assert_eq!(r.json()["records"].as_array().map(Vec::len), Some(1));
+
+    // Rotate the admin key: SIGHUP, no restart.
+    std::fs::write(&file, config("admin-2", "door-1")).unwrap();
+    let hup = Command::new("kill")
+        .args(["-HUP", &d.pid().to_string()])
+        .status()
+        .unwrap();
+    assert!(hup.success());
+    let mut rotated = false;
+    for _ in 0..50 {
+        if users_with(&c, "admin-2").await == StatusCode::OK {
+            rotated = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        rotated,
+        "the new admin key works after SIGHUP: {}",
+        d.log_text()
+    );
+    assert_eq!(users_with(&c, "admin-1").await, StatusCode::UNAUTHORIZED);
+}
+
+#[test]
+fn hash_key_prints_what_the_config_wants() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_attendanced"))
+        .arg("hash-key")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child.stdin.take().unwrap().write_all(b"door-1\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        hash_key("door-1")
+    );
+}
+
+#[tokio::test]
+async fn cors_only_for_the_allow_list() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("attendanced.toml");
+    std::fs::write(
+        &file,
+        "[http]\ncors_allow_origins = [\"https://hr.example.com\"]\n",
+    )
+    .unwrap();
+    let d = Daemon::start_with(
+        &dir.path().join("data"),
+        &[],
+        &["--config", file.to_str().unwrap()],
+    );
+    let c = d.client();
+    let pre = c
+        .request(
+            Method::OPTIONS,
+            "/identify",
+            &[
+                ("origin", "https://hr.example.com"),
+                ("access-control-request-method", "POST"),
+            ],
+            Vec::new(),
+        )
+        .await;
+    assert_eq!(pre.status, StatusCode::NO_CONTENT);
+    assert_eq!(
+        pre.headers["access-control-allow-origin"],
+        "https://hr.example.com"
+    );
+    assert!(
+        pre.headers
+            .get("access-control-allow-credentials")
+            .is_none()
+    );
+    let r = c
+        .request(
+            Method::GET,
+            "/health",
+            &[("origin", "https://hr.example.com")],
+            Vec::new(),
+        )
+        .await;
+    assert_eq!(
+        r.headers["access-control-allow-origin"],
+        "https://hr.example.com"
+    );
+    assert_eq!(r.headers["vary"], "Origin");
+    let evil = c
+        .request(
+            Method::GET,
+            "/health",
+            &[("origin", "https://evil.example")],
+            Vec::new(),
+        )
+        .await;
+    assert_eq!(evil.status, StatusCode::OK);
+    assert!(evil.headers.get("access-control-allow-origin").is_none());
+
+    // "*" is refused at start-up, naming the key.
+    let o = Command::new(env!("CARGO_BIN_EXE_attendanced"))
+        .args(["config"])
+        .env("ATTENDANCED_HTTP__CORS_ALLOW_ORIGINS", "[\"*\"]")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("http.cors_allow_origins"), "{err}");
+}
