@@ -78,35 +78,16 @@ enum UsersCmd {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let mut config = match Config::load(cli.config.as_deref()) {
+    // The same reader serves start-up and SIGHUP: file, environment, then `serve`'s flags.
+    let reread = reloader(cli.config.clone(), &cli.cmd);
+    let config = match reread() {
         Ok(c) => c,
         Err(e) => {
             eprintln!("attendanced: {e}");
             return ExitCode::from(2);
         }
     };
-    if let Cmd::Serve {
-        listen,
-        data_dir,
-        camera,
-    } = &cli.cmd
-    {
-        if let Some(l) = listen {
-            config.listen = *l;
-        }
-        if let Some(d) = data_dir {
-            config.data_dir = d.clone();
-        }
-        if let Some(c) = camera {
-            config.camera.source = c.clone();
-        }
-        if let Err(e) = config.validate() {
-            eprintln!("attendanced: {e}");
-            return ExitCode::from(2);
-        }
-    }
     let log = logging::init(&config.log.level, "attendanced");
-    let reread = reloader(cli.config.clone(), &cli.cmd);
     match run(
         cli.cmd,
         config,

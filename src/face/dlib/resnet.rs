@@ -479,7 +479,10 @@ fn sgemm(m: usize, k: usize, n: usize, a: &[f32], b: &[f32], c: &mut [f32]) {
     }
 }
 
-fn max_pool(
+/// Slides a `size`x`size` window by `stride` over each channel of a CHW input and reduces
+/// each window (row by row) with `reduce`; returns the output size.
+#[allow(clippy::too_many_arguments)]
+fn pool(
     input: &[f32],
     c: usize,
     h: usize,
@@ -487,6 +490,7 @@ fn max_pool(
     size: usize,
     stride: usize,
     out: &mut Vec<f32>,
+    reduce: impl Fn(&mut dyn Iterator<Item = f32>) -> f32,
 ) -> (usize, usize) {
     let oh = (h - size) / stride + 1;
     let ow = (w - size) / stride + 1;
@@ -496,17 +500,28 @@ fn max_pool(
         let plane = &input[ch * h * w..];
         for oy in 0..oh {
             for ox in 0..ow {
-                let mut m = f32::NEG_INFINITY;
-                for ky in 0..size {
-                    for kx in 0..size {
-                        m = m.max(plane[(oy * stride + ky) * w + ox * stride + kx]);
-                    }
-                }
-                out[(ch * oh + oy) * ow + ox] = m;
+                let mut window = (0..size).flat_map(|ky| {
+                    (0..size).map(move |kx| plane[(oy * stride + ky) * w + ox * stride + kx])
+                });
+                out[(ch * oh + oy) * ow + ox] = reduce(&mut window);
             }
         }
     }
     (oh, ow)
+}
+
+fn max_pool(
+    input: &[f32],
+    c: usize,
+    h: usize,
+    w: usize,
+    size: usize,
+    stride: usize,
+    out: &mut Vec<f32>,
+) -> (usize, usize) {
+    pool(input, c, h, w, size, stride, out, |v| {
+        v.fold(f32::NEG_INFINITY, f32::max)
+    })
 }
 
 fn avg_pool(
@@ -518,26 +533,10 @@ fn avg_pool(
     stride: usize,
     out: &mut Vec<f32>,
 ) -> (usize, usize) {
-    let oh = (h - size) / stride + 1;
-    let ow = (w - size) / stride + 1;
     let norm = 1.0 / (size * size) as f32;
-    out.clear();
-    out.resize(c * oh * ow, 0.0);
-    for ch in 0..c {
-        let plane = &input[ch * h * w..];
-        for oy in 0..oh {
-            for ox in 0..ow {
-                let mut sum = 0.0;
-                for ky in 0..size {
-                    for kx in 0..size {
-                        sum += plane[(oy * stride + ky) * w + ox * stride + kx];
-                    }
-                }
-                out[(ch * oh + oy) * ow + ox] = sum * norm;
-            }
-        }
-    }
-    (oh, ow)
+    pool(input, c, h, w, size, stride, out, |v| {
+        v.fold(0.0, |s, x| s + x) * norm
+    })
 }
 
 #[cfg(test)]
