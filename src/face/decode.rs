@@ -64,6 +64,11 @@ pub fn decode(bytes: &[u8], limits: &DecodeLimits) -> Result<RgbImage, DecodeErr
     ) {
         return Err(DecodeError::UnknownFormat);
     }
+    if format == ImageFormat::Jpeg && !jpeg_is_complete(bytes) {
+        return Err(DecodeError::Corrupt(
+            "JPEG ends before its end-of-image marker".into(),
+        ));
+    }
     let mut reader = ImageReader::with_format(Cursor::new(bytes), format);
     // Width and height are checked below from the header; this bounds decoder scratch.
     let mut image_limits = Limits::default();
@@ -79,6 +84,32 @@ pub fn decode(bytes: &[u8], limits: &DecodeLimits) -> Result<RgbImage, DecodeErr
     let mut img = DynamicImage::from_decoder(decoder).map_err(corrupt)?;
     img.apply_orientation(orientation);
     Ok(img.into_rgb8())
+}
+
+/// Whether a JPEG's main image is complete: an end-of-image marker (FF D9) follows its
+/// first scan. The decoder pads a truncated file with grey and reports success; a cut-off
+/// upload must be refused instead. Segments before the scan are skipped by their length,
+/// so an EXIF thumbnail's own markers are not mistaken for the image's; inside scan data
+/// FF is always stuffed (FF 00) or a restart marker, so FF D9 there is the real end.
+/// (Written by hand: no decoder exposes this check, and it is a dozen lines.)
+fn jpeg_is_complete(b: &[u8]) -> bool {
+    let mut i = 2; // after SOI
+    while i + 4 <= b.len() {
+        if b[i] != 0xFF {
+            return false;
+        }
+        let marker = b[i + 1];
+        if marker == 0xFF {
+            i += 1; // fill byte
+            continue;
+        }
+        if marker == 0xDA {
+            return b[i..].windows(2).any(|w| w == [0xFF, 0xD9]);
+        }
+        let len = usize::from(u16::from_be_bytes([b[i + 2], b[i + 3]]));
+        i += 2 + len;
+    }
+    false
 }
 
 fn check_dimensions(w: u32, h: u32, limits: &DecodeLimits) -> Result<(), DecodeError> {
@@ -114,6 +145,28 @@ mod tests {
         let mut out = Cursor::new(Vec::new());
         img.write_to(&mut out, ImageFormat::Png).unwrap();
         out.into_inner()
+    }
+
+    #[test]
+    fn a_truncated_jpeg_is_refused_and_a_complete_one_is_not() {
+        let img = RgbImage::from_fn(64, 64, |x, y| image::Rgb([x as u8 * 4, y as u8 * 4, 9]));
+        let mut jpeg = Cursor::new(Vec::new());
+        img.write_to(&mut jpeg, ImageFormat::Jpeg).unwrap();
+        let jpeg = jpeg.into_inner();
+        assert!(decode(&jpeg, &DecodeLimits::default()).is_ok());
+        // Bytes after the end marker (phones append data there) are fine.
+        let mut trailing = jpeg.clone();
+        trailing.extend_from_slice(b"vendor trailer");
+        assert!(decode(&trailing, &DecodeLimits::default()).is_ok());
+        for cut in [jpeg.len() - 2, jpeg.len() / 2, 40] {
+            assert!(
+                matches!(
+                    decode(&jpeg[..cut], &DecodeLimits::default()),
+                    Err(DecodeError::Corrupt(_))
+                ),
+                "cut at {cut}"
+            );
+        }
     }
 
     #[test]

@@ -181,6 +181,20 @@ impl Multipart {
         self
     }
 
+    /// A text field with raw bytes (invalid UTF-8 included).
+    pub fn text_bytes(mut self, name: &str, value: &[u8]) -> Self {
+        self.body.extend_from_slice(
+            format!(
+                "--{}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n",
+                self.boundary
+            )
+            .as_bytes(),
+        );
+        self.body.extend_from_slice(value);
+        self.body.extend_from_slice(b"\r\n");
+        self
+    }
+
     pub fn file(mut self, name: &str, bytes: &[u8]) -> Self {
         self.body.extend_from_slice(
             format!(

@@ -1,0 +1,178 @@
+//! A corpus of hostile requests against the running daemon: every one gets a 4xx JSON
+//! answer with a reason code, nothing reaches the attendance table or the users, and the
+//! server keeps serving.
+
+mod common;
+
+use std::io::Cursor;
+
+use common::daemon::{Client, Daemon, Multipart};
+use hyper::{Method, StatusCode};
+use serde_json::{Value, json};
+
+const PHOTO: &str = "caltech_p02/2.jpg";
+
+/// A PNG whose header promises 8192x8192 pixels (67 MP) in a few kilobytes.
+fn png_bomb() -> Vec<u8> {
+    let mut out = Vec::new();
+    {
+        let mut enc = png::Encoder::new(Cursor::new(&mut out), 8192, 8192);
+        enc.set_color(png::ColorType::Grayscale);
+        enc.set_depth(png::BitDepth::One);
+        let mut w = enc.write_header().unwrap();
+        w.write_image_data(&vec![0u8; 8192 / 8 * 8192]).unwrap();
+    }
+    out
+}
+
+fn png_of(width: u32, height: u32) -> Vec<u8> {
+    let img = image::RgbImage::new(width, height);
+    let mut out = Cursor::new(Vec::new());
+    img.write_to(&mut out, image::ImageFormat::Png).unwrap();
+    out.into_inner()
+}
+
+fn form(fields: &[(&str, &[u8])]) -> (String, Vec<u8>) {
+    let mut m = Multipart::new();
+    for (name, value) in fields {
+        m = if *name == "image" {
+            m.file(name, value)
+        } else {
+            m.text_bytes(name, value)
+        };
+    }
+    m.finish()
+}
+
+async fn post(c: &Client, path: &str, ct: &str, body: Vec<u8>) -> common::daemon::Reply {
+    c.request(Method::POST, path, &[("content-type", ct)], body)
+        .await
+}
+
+async fn rows(c: &Client, path: &str, key: &str) -> usize {
+    c.get(path).await.json()[key].as_array().map_or(0, Vec::len)
+}
+
+#[tokio::test]
+async fn every_bad_request_is_a_4xx_with_a_reason_and_leaves_no_trace() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = Daemon::start(dir.path(), &[]);
+    let c = d.client();
+    let photo = common::read(PHOTO);
+    let huge_id = "E".repeat(10_000);
+
+    let mut cases: Vec<(&str, common::daemon::Reply)> = Vec::new();
+    let multipart = |fields: &[(&str, &[u8])]| form(fields);
+    for (name, image) in [
+        ("truncated JPEG", photo[..photo.len() / 3].to_vec()),
+        ("zero bytes", Vec::new()),
+        ("PNG decompression bomb", png_bomb()),
+        ("1x1 image", png_of(1, 1)),
+        ("60000x1 image", png_of(60000, 1)),
+        ("wrong magic", b"GIF89a\x01\x00\x01\x00garbage".to_vec()),
+    ] {
+        let (ct, body) = multipart(&[("type", b"IN"), ("image", &image)]);
+        cases.push((name, post(&c, "/identify", &ct, body).await));
+    }
+    cases.push((
+        "invalid base64",
+        c.post_json(
+            "/identify",
+            &json!({"type": "IN", "image": "@@@not base64@@@"}),
+        )
+        .await,
+    ));
+    cases.push((
+        "data URL with a wrong MIME type",
+        c.post_json(
+            "/identify",
+            &json!({"type": "IN", "image": "data:text/plain;base64,aGVsbG8="}),
+        )
+        .await,
+    ));
+    let (ct, body) = multipart(&[
+        ("name", b"A"),
+        ("employee_id", huge_id.as_bytes()),
+        ("image", &photo),
+    ]);
+    cases.push(("huge employee_id", post(&c, "/enroll", &ct, body).await));
+    let (ct, body) = multipart(&[("name", b"A\x01B"), ("image", &photo)]);
+    cases.push((
+        "control characters in a name",
+        post(&c, "/enroll", &ct, body).await,
+    ));
+    cases.push((
+        "SQL-looking employee id on a manual punch",
+        c.post_json(
+            "/attendance",
+            &json!({"employee_id": "' OR 1=1; DROP TABLE attendance; --", "type": "IN"}),
+        )
+        .await,
+    ));
+    let (ct, body) = multipart(&[("name", b"\xff\xfe\xfd"), ("image", &photo)]);
+    cases.push((
+        "invalid UTF-8 in a text field",
+        post(&c, "/enroll", &ct, body).await,
+    ));
+    let (ct, body) = multipart(&[("type", b"IN"), ("image", &photo), ("image", &photo)]);
+    cases.push((
+        "duplicate multipart fields",
+        post(&c, "/identify", &ct, body).await,
+    ));
+    let (_, body) = multipart(&[("type", b"IN"), ("image", &photo)]);
+    cases.push((
+        "missing boundary",
+        post(&c, "/identify", "multipart/form-data", body).await,
+    ));
+    cases.push((
+        "JSON nested 10000 deep",
+        post(
+            &c,
+            "/identify",
+            "application/json",
+            format!("{}{}", "[".repeat(10_000), "]".repeat(10_000)).into_bytes(),
+        )
+        .await,
+    ));
+    cases.push((
+        "JSON that is not an object",
+        post(
+            &c,
+            "/enroll/json",
+            "application/json",
+            b"\"just a string\"".to_vec(),
+        )
+        .await,
+    ));
+
+    for (name, r) in &cases {
+        assert!(
+            r.status.is_client_error(),
+            "{name}: status {} body {}",
+            r.status,
+            String::from_utf8_lossy(&r.body)
+        );
+        let v: Value =
+            serde_json::from_slice(&r.body).unwrap_or_else(|e| panic!("{name}: not JSON ({e})"));
+        assert_eq!(v["success"], false, "{name}: {v}");
+        assert!(
+            v["reason"].as_str().is_some_and(|s| !s.is_empty()),
+            "{name}: no reason: {v}"
+        );
+        assert!(
+            v["message"].as_str().is_some_and(|s| !s.is_empty()),
+            "{name}: no message: {v}"
+        );
+    }
+    // Nothing was written, and the server still answers.
+    assert_eq!(rows(&c, "/attendance?limit=1000", "records").await, 0);
+    assert_eq!(rows(&c, "/users", "users").await, 0);
+    assert_eq!(c.get("/health").await.status, StatusCode::OK);
+    let ok = c.enrol("Alice", &photo).await;
+    assert_eq!(
+        ok.status,
+        StatusCode::OK,
+        "a good request still works: {}",
+        ok.json()
+    );
+}
