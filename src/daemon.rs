@@ -106,7 +106,10 @@ pub async fn run(config: Config, stop: Shutdown, hooks: Hooks) -> Result<(), Dae
 
 /// One line for `systemctl status`: camera, MQTT link, outbox depth, gallery.
 async fn status_line(app: &App) -> String {
-    let h = app.terminal.health().await;
+    status_of(app, &app.terminal.health().await)
+}
+
+fn status_of(app: &App, h: &crate::terminal::Health) -> String {
     format!(
         "camera {}, mqtt {}, outbox {} pending, {} people ({}){}",
         app.camera_state(),
@@ -135,12 +138,16 @@ async fn supervise(app: Arc<App>, notifier: Notifier, mut stop: Shutdown) {
             _ = stop.recv() => return,
         }
         let checked = tokio::time::timeout(tick, async {
-            let status = status_line(&app).await;
-            let db_ok = !status.ends_with("DATABASE ERROR");
+            let health = app.terminal.health().await;
             let camera = app.camera.as_ref().map(|c| c.progress());
             (
-                status,
-                liveness(db_ok, camera, std::time::Instant::now(), ANALYSIS_STALL),
+                status_of(&app, &health),
+                liveness(
+                    health.database_ok,
+                    camera,
+                    std::time::Instant::now(),
+                    ANALYSIS_STALL,
+                ),
             )
         })
         .await;
@@ -190,11 +197,12 @@ fn reload_on_hangup(
                 }
                 Ok(new) => {
                     let plan = Plan::new(&running, &new);
-                    let embedder = app.terminal.recognizer().embedder().clone();
-                    app.terminal.recognizer().set_rule(MatchRule {
-                        threshold: new.face.tolerance.unwrap_or(embedder.default_threshold()),
-                        margin: new.face.margin.unwrap_or(embedder.default_margin()),
-                    });
+                    let recognizer = app.terminal.recognizer();
+                    recognizer.set_rule(MatchRule::resolve(
+                        recognizer.embedder().as_ref(),
+                        new.face.tolerance,
+                        new.face.margin,
+                    ));
                     app.terminal.locale.set(new.locale);
                     // Validated by the reloader: the keys parse.
                     if let Ok(keys) = crate::http::auth::Keys::new(&new.auth) {

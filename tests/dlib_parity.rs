@@ -4,8 +4,6 @@
 
 mod common;
 
-use std::path::PathBuf;
-
 use attendance::face::dlib::shape::DlibRect;
 use attendance::face::embed::l2;
 use attendance::face::{DecodeLimits, DlibEmbedder, decode::decode};
@@ -24,20 +22,6 @@ struct RefFace {
     descriptor128: Vec<f32>,
 }
 
-/// `./models` (or `$MODELS_DIR`), as `scripts/fetch-models` fills it. Missing models
-/// fail the test with the command that fetches them.
-pub fn models_dir() -> PathBuf {
-    let dir = std::env::var_os("MODELS_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("models"));
-    assert!(
-        DlibEmbedder::available(&dir),
-        "dlib model files not found in {}: run scripts/fetch-models (scripts/test does)",
-        dir.display()
-    );
-    dir
-}
-
 fn reference() -> Reference {
     let path = common::faces_dir().join("dlib_reference.json");
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
@@ -46,7 +30,7 @@ fn reference() -> Reference {
 
 #[test]
 fn landmarks_and_descriptors_match_dlib() {
-    let embedder = DlibEmbedder::load(&models_dir()).expect("models load");
+    let embedder = DlibEmbedder::load(&common::models_dir()).expect("models load");
     let reference = reference();
     assert_eq!(reference.faces.len(), 10);
     let mut worst_px = 0.0f64;
@@ -101,7 +85,7 @@ fn landmarks_and_descriptors_match_dlib() {
 #[test]
 fn a_truncated_or_foreign_model_file_is_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
-    let models = models_dir();
+    let models = common::models_dir();
     for f in [
         attendance::face::dlib::SHAPE_FILE,
         attendance::face::dlib::RESNET_FILE,

@@ -187,14 +187,11 @@ fn run(cmd: Cmd, config: Config, hooks: daemon::Hooks) -> anyhow::Result<()> {
             let name = embedder.unwrap_or(config.face.embedder.clone());
             let emb =
                 embedder_by_name(&name, &config.face.models_dir).map_err(anyhow::Error::msg)?;
-            let rule = MatchRule {
-                threshold: tolerance
-                    .or(config.face.tolerance)
-                    .unwrap_or(emb.default_threshold()),
-                margin: margin
-                    .or(config.face.margin)
-                    .unwrap_or(emb.default_margin()),
-            };
+            let rule = MatchRule::resolve(
+                emb.as_ref(),
+                tolerance.or(config.face.tolerance),
+                margin.or(config.face.margin),
+            );
             let pipeline = FacePipeline::new(
                 config.face.pipeline,
                 DecodeLimits::default(),

@@ -59,6 +59,19 @@ pub enum Decision {
 }
 
 impl MatchRule {
+    /// The configured values where set, else the embedder's calibrated defaults (distances
+    /// are on each embedder's own scale, so a default must come from the one in use).
+    pub fn resolve(
+        embedder: &dyn super::embed::Embedder,
+        tolerance: Option<f32>,
+        margin: Option<f32>,
+    ) -> MatchRule {
+        MatchRule {
+            threshold: tolerance.unwrap_or(embedder.default_threshold()),
+            margin: margin.unwrap_or(embedder.default_margin()),
+        }
+    }
+
     pub fn decide(&self, nearest: Option<Nearest>) -> Decision {
         match nearest {
             Some(n) if n.distance <= self.threshold => {

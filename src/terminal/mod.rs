@@ -220,13 +220,7 @@ impl Terminal {
                     why,
                 }
             })?;
-        let rule = MatchRule {
-            threshold: config
-                .face
-                .tolerance
-                .unwrap_or(embedder.default_threshold()),
-            margin: config.face.margin.unwrap_or(embedder.default_margin()),
-        };
+        let rule = MatchRule::resolve(embedder.as_ref(), config.face.tolerance, config.face.margin);
         let pipeline = FacePipeline::new(
             config.face.pipeline,
             crate::face::DecodeLimits {

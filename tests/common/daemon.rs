@@ -170,15 +170,8 @@ impl Multipart {
         }
     }
 
-    pub fn text(mut self, name: &str, value: &str) -> Self {
-        self.body.extend_from_slice(
-            format!(
-                "--{}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n",
-                self.boundary
-            )
-            .as_bytes(),
-        );
-        self
+    pub fn text(self, name: &str, value: &str) -> Self {
+        self.text_bytes(name, value.as_bytes())
     }
 
     /// A text field with raw bytes (invalid UTF-8 included).

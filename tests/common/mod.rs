@@ -28,3 +28,17 @@ pub fn read(rel: &str) -> Vec<u8> {
     let p = dev_photo(rel);
     std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
 }
+
+/// `./models` (or `$MODELS_DIR`), as `scripts/fetch-models` fills it. Missing models
+/// fail the test with the command that fetches them.
+pub fn models_dir() -> PathBuf {
+    let dir = std::env::var_os("MODELS_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("models"));
+    assert!(
+        attendance::face::DlibEmbedder::available(&dir),
+        "dlib model files not found in {}: run scripts/fetch-models (scripts/test does)",
+        dir.display()
+    );
+    dir
+}
