@@ -19,8 +19,6 @@ use crate::reason::Reason;
 
 /// Longest text field accepted, in bytes.
 const MAX_TEXT_FIELD: u64 = 1024;
-/// Most multipart parts accepted.
-const MAX_PARTS: usize = 16;
 /// Deepest JSON nesting accepted (the forms are flat; this refuses stack-eating input
 /// long before serde_json's own limit).
 const MAX_JSON_DEPTH: usize = 8;
@@ -130,20 +128,14 @@ async fn multipart(parts: &Parts, body: Bytes, allowed: &[&str]) -> Result<Field
         kind: Some(BodyKind::Multipart),
         ..Fields::default()
     };
-    let mut parts_seen = 0;
+    // Every part must be one of the form's fields, each at most once (unknown parts are
+    // refused by multer, repeats below): the part count is bounded by the form itself.
     loop {
         let field = match mp.next_field().await {
             Ok(Some(f)) => f,
             Ok(None) => break,
             Err(e) => return Err(multipart_error(e)),
         };
-        parts_seen += 1;
-        if parts_seen > MAX_PARTS {
-            return Err(ApiError::field(
-                "multipart",
-                format!("more than {MAX_PARTS} parts"),
-            ));
-        }
         let name = field.name().unwrap_or("").to_owned();
         let data = field.bytes().await.map_err(multipart_error)?;
         if name == "image" {
