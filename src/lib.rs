@@ -11,6 +11,7 @@ pub mod config;
 pub mod daemon;
 pub mod event;
 pub mod face;
+pub mod fuzz;
 pub mod http;
 pub mod i18n;
 pub mod logging;

@@ -84,7 +84,7 @@ impl Sink {
             .pool_opts(PoolOpts::default().with_constraints(constraints))
             .prefer_socket(false);
         if s.tls {
-            crate::mqtt::install_crypto_provider();
+            crate::tls::install_crypto_provider();
             let mut ssl = SslOpts::default();
             if let Some(ca) = &s.ca_file {
                 ssl = ssl.with_root_certs(vec![ca.clone().into()]);
@@ -209,7 +209,8 @@ fn insert_sql(rows: usize) -> String {
     )
 }
 
-fn row(e: &AttendanceEvent) -> [Value; 14] {
+/// The `attendance` row an event becomes (pure).
+pub fn row(e: &AttendanceEvent) -> [Value; 14] {
     let opt = |s: Option<&str>| s.map_or(Value::NULL, Value::from);
     [
         Value::from(e.event_id.as_str()),

@@ -1,0 +1,4 @@
+//! An /identify or /enroll body: multipart or JSON, base64 images.
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| attendance::fuzz::request_form(data));
