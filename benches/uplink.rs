@@ -5,6 +5,9 @@
 
 #[path = "../tests/common/daemon.rs"]
 mod daemon;
+#[path = "../tests/common/pki.rs"]
+#[allow(dead_code)]
+mod pki;
 #[path = "../tests/common/services.rs"]
 mod services;
 

@@ -112,6 +112,11 @@ pub struct StorageSettings {
     pub outbox_retention_days: u32,
     /// Free disk space under which new punches are refused (`storage_full`), in MB.
     pub min_free_mb: u64,
+    /// Key that encrypts templates and face images at rest (64 hex digits, mode 0600;
+    /// `attendanced new-storage-key` makes one). Unset: files are stored unencrypted.
+    /// With systemd: `LoadCredential=storage-key:/etc/attendanced/storage.key` and
+    /// `/run/credentials/attendanced.service/storage-key` here.
+    pub encryption_key_file: Option<PathBuf>,
 }
 
 impl Default for StorageSettings {
@@ -124,6 +129,7 @@ impl Default for StorageSettings {
             punch_image_retention_days: 30,
             outbox_retention_days: 7,
             min_free_mb: 64,
+            encryption_key_file: None,
         }
     }
 }
@@ -163,6 +169,11 @@ pub struct HttpSettings {
     /// Origins (`https://hr.example.com`) whose browser pages may call the API; empty:
     /// no cross-origin access.
     pub cors_allow_origins: Vec<String>,
+    /// Serve HTTPS with this PEM certificate chain (with `tls_key_file`), for sites
+    /// without a TLS-terminating reverse proxy. Unset: plain HTTP.
+    pub tls_cert_file: Option<PathBuf>,
+    /// The certificate's private key (PEM; PKCS#8, PKCS#1 or SEC1).
+    pub tls_key_file: Option<PathBuf>,
 }
 
 impl Default for HttpSettings {
@@ -174,6 +185,8 @@ impl Default for HttpSettings {
             request_timeout_secs: 30,
             header_timeout_secs: 10,
             cors_allow_origins: Vec::new(),
+            tls_cert_file: None,
+            tls_key_file: None,
         }
     }
 }
@@ -450,6 +463,11 @@ impl Config {
             self.http.max_body_bytes >= 1024,
             "http.max_body_bytes",
             format!("must be at least 1024, got {}", self.http.max_body_bytes),
+        )?;
+        check(
+            self.http.tls_cert_file.is_some() == self.http.tls_key_file.is_some(),
+            "http.tls_key_file",
+            "http.tls_cert_file and http.tls_key_file go together".into(),
         )?;
         check(
             self.http.max_concurrent_analyses >= 1,

@@ -22,6 +22,8 @@ use crate::terminal::{Terminal, TerminalError};
 pub enum DaemonError {
     #[error(transparent)]
     Terminal(#[from] TerminalError),
+    #[error(transparent)]
+    Tls(#[from] crate::tls::TlsError),
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: std::net::SocketAddr,
@@ -55,11 +57,12 @@ pub async fn run(config: Config, stop: Shutdown, hooks: Hooks) -> Result<(), Dae
             .map_err(|e| TerminalError::Internal(e.to_string()))??
     };
     let terminal = Arc::new(terminal);
+    let tls = http::tls_acceptor(&config.http)?;
     let listener = TcpListener::bind(addr)
         .await
         .map_err(|source| DaemonError::Bind { addr, source })?;
     let local = listener.local_addr().unwrap_or(addr);
-    info!(listen = %local, data_dir = %config.data_dir.display(), "attendanced ready");
+    info!(listen = %local, tls = tls.is_some(), data_dir = %config.data_dir.display(), "attendanced ready");
     tokio::spawn(maintenance(terminal.clone(), stop.clone()));
     let (link, link_rx) = watch::channel(LinkState::Disabled);
     let publisher = Publisher {
@@ -97,7 +100,7 @@ pub async fn run(config: Config, stop: Shutdown, hooks: Hooks) -> Result<(), Dae
             Err(e) => warn!(error = %e, "SIGHUP handler not installed"),
         }
     }
-    http::serve(listener, app, stop).await;
+    http::serve(listener, tls, app, stop).await;
     notifier.stopping();
     let _ = outbox.await;
     info!("stopped");

@@ -24,4 +24,5 @@ pub mod shutdown;
 pub mod store;
 pub mod systemd;
 pub mod terminal;
+pub mod tls;
 pub mod uplink;

@@ -45,6 +45,9 @@ enum Cmd {
     Config,
     /// Read an API key on stdin, print its SHA-256 for `[auth]` (keys never go in files).
     HashKey,
+    /// Write a new random key for `storage.encryption_key_file` to PATH (mode 0600; an
+    /// existing file is never overwritten).
+    NewStorageKey { path: PathBuf },
     /// Run the evaluation protocol (../shared/faces/PROTOCOL.md) over a dataset folder;
     /// the last line of stdout is the metrics as JSON.
     Eval {
@@ -172,6 +175,21 @@ fn run(cmd: Cmd, config: Config, hooks: daemon::Hooks) -> anyhow::Result<()> {
             let key = key.trim_end_matches(['\r', '\n']);
             anyhow::ensure!(!key.is_empty(), "no key on stdin");
             println!("{}", attendance::http::auth::hash_key(key));
+            Ok(())
+        }
+        Cmd::NewStorageKey { path } => {
+            use std::io::Write;
+            use std::os::unix::fs::OpenOptionsExt;
+            let key = attendance::store::seal::new_key_hex()?;
+            let mut f = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&path)
+                .with_context(|| format!("creating {}", path.display()))?;
+            writeln!(f, "{key}")?;
+            f.sync_all()?;
+            println!("wrote a new storage key to {}", path.display());
             Ok(())
         }
         Cmd::Config => {

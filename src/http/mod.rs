@@ -22,6 +22,7 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
+use tokio_rustls::TlsAcceptor;
 use tracing::{debug, info, warn};
 
 use crate::camera::{Camera, CameraState};
@@ -100,10 +101,29 @@ impl App {
     }
 }
 
-/// Serves until `shutdown` fires, then lets open requests finish (up to a few seconds).
-pub async fn serve(listener: TcpListener, app: Arc<App>, mut shutdown: Shutdown) {
+/// The TLS acceptor `http.tls_cert_file`/`http.tls_key_file` ask for (none if unset).
+pub fn tls_acceptor(
+    cfg: &crate::config::HttpSettings,
+) -> Result<Option<TlsAcceptor>, crate::tls::TlsError> {
+    match (&cfg.tls_cert_file, &cfg.tls_key_file) {
+        (Some(cert), Some(key)) => Ok(Some(TlsAcceptor::from(crate::tls::server_config(
+            cert, key,
+        )?))),
+        _ => Ok(None),
+    }
+}
+
+/// Serves (over TLS if `tls` is given) until `shutdown` fires, then lets open requests
+/// finish (up to a few seconds).
+pub async fn serve(
+    listener: TcpListener,
+    tls: Option<TlsAcceptor>,
+    app: Arc<App>,
+    mut shutdown: Shutdown,
+) {
     let graceful = GracefulShutdown::new();
     let cfg = app.terminal.config.http.clone();
+    let head_timeout = Duration::from_secs(cfg.header_timeout_secs);
     loop {
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -122,14 +142,32 @@ pub async fn serve(listener: TcpListener, app: Arc<App>, mut shutdown: Shutdown)
             let app = app.clone();
             async move { Ok::<_, Infallible>(handle(app, req, peer).await) }
         });
-        let conn = http1::Builder::new()
-            .timer(TokioTimer::new())
-            .header_read_timeout(Duration::from_secs(cfg.header_timeout_secs))
-            .max_buf_size(MAX_HEAD_BYTES.max(8192))
-            .serve_connection(TokioIo::new(stream), svc);
-        let conn = graceful.watch(conn);
+        let mut http = http1::Builder::new();
+        http.timer(TokioTimer::new())
+            .header_read_timeout(head_timeout)
+            .max_buf_size(MAX_HEAD_BYTES.max(8192));
+        let watcher = graceful.watcher();
+        let tls = tls.clone();
         tokio::spawn(async move {
-            if let Err(e) = conn.await {
+            let served = match tls {
+                None => {
+                    watcher
+                        .watch(http.serve_connection(TokioIo::new(stream), svc))
+                        .await
+                }
+                // The handshake gets the header timeout too: a client that connects and
+                // says nothing must not hold a task forever.
+                Some(tls) => match tokio::time::timeout(head_timeout, tls.accept(stream)).await {
+                    Ok(Ok(stream)) => {
+                        watcher
+                            .watch(http.serve_connection(TokioIo::new(stream), svc))
+                            .await
+                    }
+                    Ok(Err(e)) => return debug!(%peer, error = %e, "TLS handshake failed"),
+                    Err(_) => return debug!(%peer, "TLS handshake timed out"),
+                },
+            };
+            if let Err(e) = served {
                 debug!(%peer, error = %e, "connection ended with an error");
             }
         });

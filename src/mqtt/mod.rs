@@ -8,16 +8,14 @@
 //! - `attendance/{site}/{device_id}/receipts`: CBOR [`crate::event::Receipt`], QoS 1, from
 //!   the uplink to the terminal once MySQL has committed the events
 
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
 use rumqttc::{LastWill, MqttOptions, QoS, TlsConfiguration, Transport};
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use serde::{Deserialize, Serialize};
 
 use crate::config::MqttSettings;
+use crate::tls::{self, TlsError};
 
 /// The uplink's subscription: every terminal's events, shared among uplink workers.
 pub const SHARED_EVENTS_FILTER: &str = "$share/uplink/attendance/+/+/events";
@@ -65,8 +63,8 @@ pub struct Stats {
 pub enum MqttConfigError {
     #[error("mqtt.url: {0}")]
     Url(String),
-    #[error("{key}: {why}")]
-    Tls { key: &'static str, why: String },
+    #[error(transparent)]
+    Tls(#[from] TlsError),
 }
 
 /// Host, port and TLS flag of `mqtt://host:port` / `mqtts://host:port`.
@@ -132,15 +130,14 @@ pub fn options(
 /// rustls with the ring provider; the CA file pins the broker's CA (else the public web
 /// roots), optional client certificate for mutual TLS.
 pub fn tls_config(s: &MqttSettings) -> Result<Arc<rustls::ClientConfig>, MqttConfigError> {
-    install_crypto_provider();
+    tls::install_crypto_provider();
     let mut roots = rustls::RootCertStore::empty();
     match &s.ca_file {
         Some(path) => {
-            for cert in read_certs("mqtt.ca_file", path)? {
-                roots.add(cert).map_err(|e| MqttConfigError::Tls {
-                    key: "mqtt.ca_file",
-                    why: e.to_string(),
-                })?;
+            for cert in tls::read_certs("mqtt.ca_file", path)? {
+                roots
+                    .add(cert)
+                    .map_err(|e| TlsError::new("mqtt.ca_file", e))?;
             }
         }
         None => roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
@@ -148,55 +145,22 @@ pub fn tls_config(s: &MqttSettings) -> Result<Arc<rustls::ClientConfig>, MqttCon
     let builder = rustls::ClientConfig::builder().with_root_certificates(roots);
     let config = match (&s.client_cert_file, &s.client_key_file) {
         (Some(cert), Some(key)) => {
-            let chain = read_certs("mqtt.client_cert_file", cert)?;
-            let key = PrivateKeyDer::from_pem_file(key).map_err(|e| MqttConfigError::Tls {
-                key: "mqtt.client_key_file",
-                why: e.to_string(),
-            })?;
+            let chain = tls::read_certs("mqtt.client_cert_file", cert)?;
+            let key = tls::read_key("mqtt.client_key_file", key)?;
             builder
                 .with_client_auth_cert(chain, key)
-                .map_err(|e| MqttConfigError::Tls {
-                    key: "mqtt.client_cert_file",
-                    why: e.to_string(),
-                })?
+                .map_err(|e| TlsError::new("mqtt.client_cert_file", e))?
         }
         (None, None) => builder.with_no_client_auth(),
         _ => {
-            return Err(MqttConfigError::Tls {
-                key: "mqtt.client_key_file",
-                why: "client_cert_file and client_key_file go together".into(),
-            });
+            return Err(TlsError::new(
+                "mqtt.client_key_file",
+                "client_cert_file and client_key_file go together",
+            )
+            .into());
         }
     };
     Ok(Arc::new(config))
-}
-
-fn read_certs(
-    key: &'static str,
-    path: &Path,
-) -> Result<Vec<CertificateDer<'static>>, MqttConfigError> {
-    let certs: Result<Vec<_>, _> = CertificateDer::pem_file_iter(path)
-        .map_err(|e| MqttConfigError::Tls {
-            key,
-            why: format!("{}: {e}", path.display()),
-        })?
-        .collect();
-    let certs = certs.map_err(|e| MqttConfigError::Tls {
-        key,
-        why: format!("{}: {e}", path.display()),
-    })?;
-    if certs.is_empty() {
-        return Err(MqttConfigError::Tls {
-            key,
-            why: format!("{}: no PEM certificate", path.display()),
-        });
-    }
-    Ok(certs)
-}
-
-/// Makes ring the process-wide rustls provider (idempotent).
-pub fn install_crypto_provider() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
 /// The broker link as `/health` reports it.

@@ -96,6 +96,8 @@ impl Publisher {
         let started = Instant::now();
         // Whether the store may hold events not yet loaded.
         let mut maybe_more = true;
+        // The last connect error, logged as a warning only when it changes.
+        let mut last_failure: Option<String> = None;
         loop {
             if maybe_more && sender.wants_batch() {
                 match self.load(self.settings.batch_size).await {
@@ -112,6 +114,7 @@ impl Publisher {
                     Ok(Event::Incoming(Incoming::ConnAck(ack))) => {
                         info!(session_present = ack.session_present, "MQTT connected");
                         backoff.reset();
+                        last_failure = None;
                         let _ = self.link.send(LinkState::Connected);
                         let _ = client.try_publish(&status, QoS::AtMostOnce, true, "online");
                         if self.settings.receipts {
@@ -134,11 +137,17 @@ impl Publisher {
                     }
                     Ok(_) => {}
                     Err(e) => {
+                        let text = e.to_string();
                         if sender.is_connected() {
                             warn!(error = %e, "MQTT connection lost");
+                        } else if last_failure.as_deref() != Some(text.as_str()) {
+                            // A refused certificate or login is the operator's to fix: say
+                            // it once, not at every retry.
+                            warn!(error = %e, "MQTT connect failed");
                         } else {
                             debug!(error = %e, "MQTT connect failed");
                         }
+                        last_failure = Some(text);
                         sender.disconnected();
                         let _ = self.link.send(LinkState::Disconnected);
                         let delay = backoff.next_delay();

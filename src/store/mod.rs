@@ -9,6 +9,7 @@ pub mod attendance;
 pub mod files;
 pub mod migrate;
 pub mod outbox;
+pub mod seal;
 pub mod users;
 
 use std::path::{Path, PathBuf};
@@ -19,6 +20,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use rusqlite::Connection;
 
 pub use attendance::{AttendanceQuery, AttendanceRow, NewAttempt, PunchOutcome, PunchRules};
+pub use seal::{SealError, Sealer};
 pub use users::{Enrolled, NewTemplate, StoredCrop, TemplateRow, UserRow};
 
 #[derive(Debug, thiserror::Error)]
@@ -31,6 +33,12 @@ pub enum StoreError {
     UserNotFound(String),
     #[error("a name is required to create user {0}")]
     NameRequired(String),
+    #[error("{file}: {source}")]
+    Seal {
+        file: String,
+        #[source]
+        source: SealError,
+    },
     #[error("database schema {found} is newer than this binary's {supported}")]
     SchemaTooNew { found: u32, supported: u32 },
 }
@@ -46,6 +54,8 @@ pub struct Store {
     db_path: PathBuf,
     encoding_dir: PathBuf,
     image_dir: PathBuf,
+    /// Encrypts biometric files at rest when a key is configured.
+    sealer: Sealer,
 }
 
 impl Store {
@@ -78,7 +88,64 @@ impl Store {
             db_path: db_path.to_path_buf(),
             encoding_dir: encoding_dir.to_path_buf(),
             image_dir: image_dir.to_path_buf(),
+            sealer: Sealer::plain(),
         })
+    }
+
+    /// Encrypts the biometric files written from now on (and [`Store::seal_plain_files`]
+    /// those written before).
+    pub fn with_sealer(mut self, sealer: Sealer) -> Self {
+        self.sealer = sealer;
+        self
+    }
+
+    /// Writes a biometric file (`dir` is the encoding or image folder): sealed if a key
+    /// is configured, atomically, mode 0600.
+    pub fn write_file(&self, dir: &Path, name: &str, bytes: &[u8]) -> Result<(), StoreError> {
+        let stored = self
+            .sealer
+            .seal(name, bytes)
+            .map_err(|source| StoreError::Seal {
+                file: name.to_owned(),
+                source,
+            })?;
+        files::write_atomic(dir, name, &stored)?;
+        Ok(())
+    }
+
+    /// Reads a biometric file written by [`Store::write_file`].
+    pub fn read_file(&self, path: &Path) -> Result<Vec<u8>, StoreError> {
+        let stored = std::fs::read(path)?;
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy())
+            .unwrap_or_default();
+        self.sealer
+            .open(&name, &stored)
+            .map_err(|source| StoreError::Seal {
+                file: name.into_owned(),
+                source,
+            })
+    }
+
+    /// With a key configured, encrypts the files written before it was: the day an
+    /// operator turns encryption on, no plaintext template stays behind. Returns how many.
+    pub fn seal_plain_files(&self) -> Result<usize, StoreError> {
+        if !self.sealer.encrypting() {
+            return Ok(0);
+        }
+        let mut sealed = 0;
+        for dir in [&self.encoding_dir, &self.image_dir] {
+            for name in files::list(dir)? {
+                let path = dir.join(&name);
+                let stored = std::fs::read(&path)?;
+                if !seal::is_sealed(&stored) {
+                    self.write_file(dir, &name, &stored)?;
+                    sealed += 1;
+                }
+            }
+        }
+        Ok(sealed)
     }
 
     fn conn(&self) -> MutexGuard<'_, Connection> {

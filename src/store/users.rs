@@ -123,9 +123,9 @@ impl Store {
             "UPDATE users SET profile_image = ?2 WHERE employee_id = ?1 AND profile_image IS NULL",
             params![employee_id, vector_path],
         )?;
-        files::write_atomic(&self.encoding_dir, &vector_path, t.template)?;
+        self.write_file(&self.encoding_dir, &vector_path, t.template)?;
         if let (Some(png), Some(name)) = (t.crop_png, &crop_path) {
-            files::write_atomic(&self.image_dir, name, png)?;
+            self.write_file(&self.image_dir, name, png)?;
         }
         tx.commit()?;
         Ok(Enrolled {

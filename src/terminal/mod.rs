@@ -23,8 +23,8 @@ use crate::face::{
 use crate::punch::{DayZone, PunchKind, PunchRequest};
 use crate::reason::{QualityIssue, Reason};
 use crate::store::{
-    AttendanceQuery, AttendanceRow, NewAttempt, NewTemplate, PunchOutcome, PunchRules, Store,
-    StoreError, UserRow, files, ts,
+    AttendanceQuery, AttendanceRow, NewAttempt, NewTemplate, PunchOutcome, PunchRules, Sealer,
+    Store, StoreError, UserRow, ts,
 };
 pub use recognizer::{LoadReport, Recognizer};
 pub use reembed::{ReembedReport, reembed_missing};
@@ -198,6 +198,17 @@ pub struct Terminal {
     pub locale: crate::i18n::SharedLocale,
 }
 
+/// The at-rest encryption `storage.encryption_key_file` asks for (none if unset).
+fn sealer_for(config: &Config) -> Result<Sealer, TerminalError> {
+    match &config.storage.encryption_key_file {
+        None => Ok(Sealer::plain()),
+        Some(path) => Sealer::from_key_file(path).map_err(|e| TerminalError::InvalidField {
+            field: "storage.encryption_key_file",
+            why: e.to_string(),
+        }),
+    }
+}
+
 /// How long a request may wait for an analysis slot before `busy`.
 const QUEUE_WAIT: Duration = Duration::from_secs(10);
 
@@ -208,10 +219,18 @@ impl Terminal {
             &config.database_path(),
             &config.encoding_dir(),
             &config.image_dir(),
-        )?;
+        )?
+        .with_sealer(sealer_for(&config)?);
         let swept = store.sweep_orphans()?;
         if swept > 0 {
             info!(files = swept, "removed files left by an interrupted write");
+        }
+        let sealed = store.seal_plain_files()?;
+        if sealed > 0 {
+            info!(
+                files = sealed,
+                "encrypted biometric files written before the key was set"
+            );
         }
         let embedder =
             embedder_by_name(&config.face.embedder, &config.face.models_dir).map_err(|why| {
@@ -493,7 +512,8 @@ impl Terminal {
     fn save_thumbnail(&self, crop: &FaceCrop) -> Result<String, TerminalError> {
         let name = format!("punch_{}.jpg", uuid::Uuid::now_v7().simple());
         let jpeg = encode_jpeg(&crop.rgb, 80)?;
-        files::write_atomic(self.store.image_dir(), &name, &jpeg).map_err(StoreError::from)?;
+        self.store
+            .write_file(self.store.image_dir(), &name, &jpeg)?;
         Ok(name)
     }
 

@@ -63,7 +63,8 @@ impl Recognizer {
         let mut report = LoadReport::default();
         for t in rows {
             let path = store.encoding_dir().join(&t.vector_path);
-            let decoded = std::fs::read(&path)
+            let decoded = store
+                .read_file(&path)
                 .map_err(|e| e.to_string())
                 .and_then(|b| template::decode(&b, self.embedder.dim()).map_err(|e| e.to_string()));
             match decoded {

@@ -33,7 +33,7 @@ pub fn reembed_missing(
         "re-embedding enrolment crops for the new embedder"
     );
     for c in crops {
-        let png = match std::fs::read(&c.path) {
+        let png = match store.read_file(&c.path) {
             Ok(b) => b,
             Err(e) => {
                 warn!(employee_id = %c.employee_id, file = %c.path.display(), error = %e, "enrolment crop unreadable");

@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod daemon;
+pub mod pki;
 pub mod services;
 
 use std::path::PathBuf;

@@ -7,6 +7,25 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use super::daemon::free_port;
+use super::pki::Pki;
+
+/// CA, certificate and key a server presents (and checks clients against).
+#[derive(Clone)]
+struct ServerTls {
+    ca: PathBuf,
+    cert: PathBuf,
+    key: PathBuf,
+}
+
+impl ServerTls {
+    fn from(pki: &Pki) -> Self {
+        Self {
+            ca: pki.ca.clone(),
+            cert: pki.server_cert.clone(),
+            key: pki.server_key.clone(),
+        }
+    }
+}
 
 /// Finds a server binary, or fails saying how to install it.
 fn binary(name: &str, package: &str) -> PathBuf {
@@ -62,30 +81,52 @@ pub struct Mosquitto {
     child: Option<Child>,
     pub port: u16,
     dir: PathBuf,
+    tls: Option<ServerTls>,
 }
 
 impl Mosquitto {
     pub fn start(dir: &Path) -> Mosquitto {
+        Self::start_with(dir, None)
+    }
+
+    /// A broker on TLS only, requiring a client certificate signed by `pki`'s CA.
+    pub fn start_tls(dir: &Path, pki: &Pki) -> Mosquitto {
+        Self::start_with(dir, Some(ServerTls::from(pki)))
+    }
+
+    fn start_with(dir: &Path, tls: Option<ServerTls>) -> Mosquitto {
         std::fs::create_dir_all(dir).unwrap();
         let mut m = Mosquitto {
             child: None,
             port: free_port(),
             dir: dir.to_path_buf(),
+            tls,
         };
         m.spawn();
         m
     }
 
     pub fn url(&self) -> String {
-        format!("mqtt://127.0.0.1:{}", self.port)
+        let scheme = if self.tls.is_some() { "mqtts" } else { "mqtt" };
+        format!("{scheme}://127.0.0.1:{}", self.port)
     }
 
     fn spawn(&mut self) {
         let conf = self.dir.join("mosquitto.conf");
+        // Listener options follow their `listener` line.
+        let tls = self.tls.as_ref().map_or(String::new(), |t| {
+            format!(
+                "cafile {}\ncertfile {}\nkeyfile {}\nrequire_certificate true\n\
+                 use_identity_as_username true\n",
+                t.ca.display(),
+                t.cert.display(),
+                t.key.display()
+            )
+        });
         std::fs::write(
             &conf,
             format!(
-                "user {user}\nlistener {port} 127.0.0.1\nallow_anonymous true\npersistence true\n\
+                "user {user}\nlistener {port} 127.0.0.1\n{tls}allow_anonymous true\npersistence true\n\
                  persistence_location {dir}/\nautosave_interval 1\nmax_queued_messages 0\n\
                  log_dest file {dir}/mosquitto.log\nlog_type error\nlog_type warning\n",
                 // Started as root, Mosquitto would drop to user `mosquitto`, which cannot
@@ -158,6 +199,7 @@ pub struct MariaDb {
     child: Option<Child>,
     pub port: u16,
     dir: PathBuf,
+    tls: Option<ServerTls>,
 }
 
 fn whoami() -> String {
@@ -167,6 +209,15 @@ fn whoami() -> String {
 
 impl MariaDb {
     pub fn start(dir: &Path) -> MariaDb {
+        Self::start_with(dir, None)
+    }
+
+    /// A server that refuses connections without TLS (`require_secure_transport`).
+    pub fn start_tls(dir: &Path, pki: &Pki) -> MariaDb {
+        Self::start_with(dir, Some(ServerTls::from(pki)))
+    }
+
+    fn start_with(dir: &Path, tls: Option<ServerTls>) -> MariaDb {
         let data = dir.join("data");
         if !data.exists() {
             std::fs::create_dir_all(dir.join("tmp")).unwrap();
@@ -190,6 +241,7 @@ impl MariaDb {
             child: None,
             port: free_port(),
             dir: dir.to_path_buf(),
+            tls,
         };
         m.spawn();
         m
@@ -197,6 +249,14 @@ impl MariaDb {
 
     fn spawn(&mut self) {
         let log = self.dir.join("mariadb.err");
+        let tls: Vec<String> = self.tls.as_ref().map_or(Vec::new(), |t| {
+            vec![
+                format!("--ssl-ca={}", t.ca.display()),
+                format!("--ssl-cert={}", t.cert.display()),
+                format!("--ssl-key={}", t.key.display()),
+                "--require-secure-transport=ON".into(),
+            ]
+        });
         let mut child = Command::new(binary("mariadbd", "mariadb-server"))
             .arg("--no-defaults")
             .arg(format!("--datadir={}", self.dir.join("data").display()))
@@ -215,6 +275,7 @@ impl MariaDb {
             .arg("--innodb-buffer-pool-size=32M")
             .arg("--innodb-log-file-size=16M")
             .arg(format!("--user={}", whoami()))
+            .args(&tls)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -252,6 +313,15 @@ impl MariaDb {
             .user(Some("root"))
             .db_name(Some(database))
             .prefer_socket(false);
+        let opts = match &self.tls {
+            Some(t) => {
+                attendance::tls::install_crypto_provider();
+                opts.ssl_opts(
+                    mysql_async::SslOpts::default().with_root_certs(vec![t.ca.clone().into()]),
+                )
+            }
+            None => opts,
+        };
         mysql_async::Pool::new(opts)
     }
 }

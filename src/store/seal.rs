@@ -1,0 +1,249 @@
+//! Optional encryption at rest of biometric files (templates, enrolment crops, punch
+//! thumbnails), keyed from a file the operator gives by path (systemd credentials).
+//!
+//! ChaCha20-Poly1305 through `ring` (already linked for TLS): constant-time and fast
+//! without AES instructions, which the Raspberry Pi 4's Cortex-A72 lacks. A sealed file is
+//! `MAGIC ‖ nonce (12) ‖ ciphertext ‖ tag (16)`; the file's name is the associated data,
+//! so a sealed template moved to another user's file name no longer opens.
+
+use std::path::{Path, PathBuf};
+
+use ring::aead::{Aad, CHACHA20_POLY1305, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
+use ring::rand::{SecureRandom, SystemRandom};
+
+/// First bytes of a sealed file (never the start of a PNG, JPEG or `.npy`).
+const MAGIC: &[u8; 8] = b"ATSEAL1\0";
+/// Key length in bytes (256 bits).
+pub const KEY_LEN: usize = 32;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SealError {
+    #[error("key file {path}: {why}")]
+    KeyFile { path: PathBuf, why: String },
+    #[error("encrypted, but no storage.encryption_key_file is configured")]
+    NoKey,
+    #[error("cannot be decrypted with the configured key (wrong key, or the file was altered)")]
+    Tampered,
+    #[error("system random source failed")]
+    Random,
+}
+
+/// Seals and opens biometric files; without a key it passes bytes through unchanged.
+pub struct Sealer {
+    key: Option<LessSafeKey>,
+    rng: SystemRandom,
+}
+
+impl Default for Sealer {
+    fn default() -> Self {
+        Self::plain()
+    }
+}
+
+impl std::fmt::Debug for Sealer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sealer")
+            .field("encrypting", &self.encrypting())
+            .finish()
+    }
+}
+
+impl Sealer {
+    /// No encryption: files are written as they are.
+    pub fn plain() -> Self {
+        Self {
+            key: None,
+            rng: SystemRandom::new(),
+        }
+    }
+
+    /// A sealer with this key.
+    pub fn with_key(key: &[u8; KEY_LEN]) -> Self {
+        // A 32-byte key is exactly what CHACHA20_POLY1305 takes: cannot fail.
+        let unbound = UnboundKey::new(&CHACHA20_POLY1305, key).expect("32-byte ChaCha20 key");
+        Self {
+            key: Some(LessSafeKey::new(unbound)),
+            rng: SystemRandom::new(),
+        }
+    }
+
+    /// Reads the key from `path`: 64 hex digits (as `attendanced new-storage-key` writes)
+    /// or 32 raw bytes. A key file others can read is refused.
+    pub fn from_key_file(path: &Path) -> Result<Self, SealError> {
+        use std::os::unix::fs::PermissionsExt;
+        let err = |why: String| SealError::KeyFile {
+            path: path.to_path_buf(),
+            why,
+        };
+        let meta = std::fs::metadata(path).map_err(|e| err(e.to_string()))?;
+        if meta.permissions().mode() & 0o077 != 0 {
+            return Err(err(format!(
+                "mode {:o} lets other users read it; chmod 600",
+                meta.permissions().mode() & 0o777
+            )));
+        }
+        let bytes = std::fs::read(path).map_err(|e| err(e.to_string()))?;
+        parse_key(&bytes).map(|k| Self::with_key(&k)).map_err(err)
+    }
+
+    pub fn encrypting(&self) -> bool {
+        self.key.is_some()
+    }
+
+    /// The bytes to store for a file called `name`.
+    pub fn seal(&self, name: &str, plain: &[u8]) -> Result<Vec<u8>, SealError> {
+        let Some(key) = &self.key else {
+            return Ok(plain.to_vec());
+        };
+        let mut nonce = [0u8; NONCE_LEN];
+        self.rng.fill(&mut nonce).map_err(|_| SealError::Random)?;
+        let mut out = Vec::with_capacity(MAGIC.len() + NONCE_LEN + plain.len() + 16);
+        out.extend_from_slice(MAGIC);
+        out.extend_from_slice(&nonce);
+        let mut body = plain.to_vec();
+        key.seal_in_place_append_tag(
+            Nonce::assume_unique_for_key(nonce),
+            Aad::from(name.as_bytes()),
+            &mut body,
+        )
+        .map_err(|_| SealError::Random)?;
+        out.extend_from_slice(&body);
+        Ok(out)
+    }
+
+    /// The content of a stored file called `name`. Files written before encryption was
+    /// configured are plain and returned as they are.
+    pub fn open(&self, name: &str, stored: &[u8]) -> Result<Vec<u8>, SealError> {
+        let Some(sealed) = stored.strip_prefix(MAGIC.as_slice()) else {
+            return Ok(stored.to_vec());
+        };
+        let key = self.key.as_ref().ok_or(SealError::NoKey)?;
+        let (nonce, body) = sealed
+            .split_first_chunk::<NONCE_LEN>()
+            .ok_or(SealError::Tampered)?;
+        let mut body = body.to_vec();
+        let plain = key
+            .open_in_place(
+                Nonce::assume_unique_for_key(*nonce),
+                Aad::from(name.as_bytes()),
+                &mut body,
+            )
+            .map_err(|_| SealError::Tampered)?;
+        Ok(plain.to_vec())
+    }
+}
+
+/// Whether stored bytes are sealed.
+pub fn is_sealed(stored: &[u8]) -> bool {
+    stored.starts_with(MAGIC)
+}
+
+/// A new random key as the 64 hex digits a key file holds.
+pub fn new_key_hex() -> Result<String, SealError> {
+    let mut k = [0u8; KEY_LEN];
+    SystemRandom::new()
+        .fill(&mut k)
+        .map_err(|_| SealError::Random)?;
+    Ok(k.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+fn parse_key(bytes: &[u8]) -> Result<[u8; KEY_LEN], String> {
+    let text = std::str::from_utf8(bytes).map(str::trim);
+    if let Ok(hex) = text
+        && hex.len() == 2 * KEY_LEN
+        && hex.bytes().all(|b| b.is_ascii_hexdigit())
+    {
+        let mut k = [0u8; KEY_LEN];
+        for (i, b) in k.iter_mut().enumerate() {
+            *b = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).map_err(|e| e.to_string())?;
+        }
+        return Ok(k);
+    }
+    <[u8; KEY_LEN]>::try_from(bytes).map_err(|_| {
+        format!(
+            "want 64 hex digits or {KEY_LEN} raw bytes, found {} bytes",
+            bytes.len()
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(b: u8) -> Sealer {
+        Sealer::with_key(&[b; KEY_LEN])
+    }
+
+    #[test]
+    fn sealed_files_open_only_under_their_name_and_key() {
+        let s = key(7);
+        let sealed = s.seal("EMP001_a.npy", b"\x93NUMPY template").unwrap();
+        assert!(is_sealed(&sealed));
+        assert!(
+            !sealed.windows(5).any(|w| w == b"NUMPY"),
+            "plaintext leaked"
+        );
+        assert_eq!(
+            s.open("EMP001_a.npy", &sealed).unwrap(),
+            b"\x93NUMPY template"
+        );
+        // Two seals of the same bytes differ (fresh nonce).
+        assert_ne!(
+            sealed,
+            s.seal("EMP001_a.npy", b"\x93NUMPY template").unwrap()
+        );
+        assert!(matches!(
+            s.open("EMP002_a.npy", &sealed),
+            Err(SealError::Tampered)
+        ));
+        assert!(matches!(
+            key(8).open("EMP001_a.npy", &sealed),
+            Err(SealError::Tampered)
+        ));
+        assert!(matches!(
+            Sealer::plain().open("EMP001_a.npy", &sealed),
+            Err(SealError::NoKey)
+        ));
+        let mut flipped = sealed.clone();
+        let last = flipped.len() - 1;
+        flipped[last] ^= 1;
+        assert!(matches!(
+            s.open("EMP001_a.npy", &flipped),
+            Err(SealError::Tampered)
+        ));
+        assert!(matches!(
+            s.open("EMP001_a.npy", &sealed[..MAGIC.len() + 3]),
+            Err(SealError::Tampered)
+        ));
+    }
+
+    #[test]
+    fn plain_files_pass_through() {
+        assert_eq!(Sealer::plain().seal("a", b"x").unwrap(), b"x");
+        assert_eq!(key(1).open("a", b"\x89PNG").unwrap(), b"\x89PNG");
+    }
+
+    #[test]
+    fn key_files_hex_or_raw_and_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
+        let hex = dir.join("hex.key");
+        std::fs::write(&hex, format!("{}\n", new_key_hex().unwrap())).unwrap();
+        std::fs::set_permissions(&hex, std::fs::Permissions::from_mode(0o600)).unwrap();
+        assert!(Sealer::from_key_file(&hex).unwrap().encrypting());
+        let raw = dir.join("raw.key");
+        std::fs::write(&raw, [3u8; 32]).unwrap();
+        std::fs::set_permissions(&raw, std::fs::Permissions::from_mode(0o400)).unwrap();
+        assert!(Sealer::from_key_file(&raw).is_ok());
+        std::fs::set_permissions(&raw, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let e = Sealer::from_key_file(&raw).unwrap_err().to_string();
+        assert!(e.contains("chmod 600"), "{e}");
+        let short = dir.join("short.key");
+        std::fs::write(&short, "abcd").unwrap();
+        std::fs::set_permissions(&short, std::fs::Permissions::from_mode(0o600)).unwrap();
+        assert!(Sealer::from_key_file(&short).is_err());
+        assert!(Sealer::from_key_file(&dir.join("missing")).is_err());
+    }
+}
