@@ -62,7 +62,7 @@ pub async fn run(config: Config, stop: Shutdown, hooks: Hooks) -> Result<(), Dae
         .await
         .map_err(|source| DaemonError::Bind { addr, source })?;
     let local = listener.local_addr().unwrap_or(addr);
-    info!(listen = %local, tls = tls.is_some(), data_dir = %config.data_dir.display(), "attendanced ready");
+    info!(listen = %local, https = tls.is_some(), data_dir = %config.data_dir.display(), "attendanced ready");
     tokio::spawn(maintenance(terminal.clone(), stop.clone()));
     let (link, link_rx) = watch::channel(LinkState::Disabled);
     let publisher = Publisher {
@@ -82,7 +82,7 @@ pub async fn run(config: Config, stop: Shutdown, hooks: Hooks) -> Result<(), Dae
         terminal.locale.clone(),
         stop.clone(),
     );
-    let app = Arc::new(App::new(terminal, camera, link_rx));
+    let app = Arc::new(App::new(terminal, camera, link_rx, tls));
     notifier.ready(&status_line(&app).await);
     tokio::spawn(supervise(app.clone(), notifier, stop.clone()));
     if let Some(reload) = hooks.reload {
@@ -100,7 +100,7 @@ pub async fn run(config: Config, stop: Shutdown, hooks: Hooks) -> Result<(), Dae
             Err(e) => warn!(error = %e, "SIGHUP handler not installed"),
         }
     }
-    http::serve(listener, tls, app, stop).await;
+    http::serve(listener, app, stop).await;
     notifier.stopping();
     let _ = outbox.await;
     info!("stopped");
@@ -211,6 +211,19 @@ fn reload_on_hangup(
                     if let Ok(keys) = crate::http::auth::Keys::new(&new.auth) {
                         app.set_keys(keys);
                     }
+                    // Re-read even when the paths are unchanged: a renewed certificate
+                    // keeps its file name.
+                    match crate::http::tls_acceptor(&new.http) {
+                        Ok(tls) => {
+                            if tls.is_some() {
+                                info!("SIGHUP: HTTPS certificate re-read");
+                            }
+                            app.set_tls(tls);
+                        }
+                        Err(e) => {
+                            warn!(error = %e, "SIGHUP: HTTPS certificate not reloaded, keeping the running one")
+                        }
+                    }
                     if let Some(log) = &log
                         && let Err(e) = log.set_level(&new.log.level)
                     {
@@ -221,6 +234,8 @@ fn reload_on_hangup(
                     running.locale = new.locale;
                     running.log.level = new.log.level.clone();
                     running.auth = new.auth.clone();
+                    running.http.tls_cert_file = new.http.tls_cert_file.clone();
+                    running.http.tls_key_file = new.http.tls_key_file.clone();
                     info!(applied = ?plan.live, "SIGHUP: configuration reloaded");
                     if !plan.needs_restart.is_empty() {
                         warn!(keys = ?plan.needs_restart, "SIGHUP: these settings take effect at the next restart");

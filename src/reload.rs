@@ -5,15 +5,17 @@ use serde_json::Value;
 
 use crate::config::Config;
 
-/// Settings applied live: the decision rule, the default language, the log level.
-/// Everything else (listen address, storage, camera, MQTT, embedder...) needs a restart.
-/// `auth` (every key under it) rotates the API keys.
+/// Settings applied live: the decision rule, the default language, the log level, the
+/// HTTPS certificate. Everything else (listen address, storage, camera, MQTT,
+/// embedder...) needs a restart. `auth` (every key under it) rotates the API keys.
 pub const LIVE_KEYS: &[&str] = &[
     "face.tolerance",
     "face.margin",
     "locale",
     "log.level",
     "auth",
+    "http.tls_cert_file",
+    "http.tls_key_file",
 ];
 
 fn is_live(key: &str) -> bool {

@@ -156,3 +156,64 @@ fn a_broken_tls_set_up_stops_start_up_naming_the_setting() {
     ]);
     assert!(err.contains("http.tls_cert_file"), "{err}");
 }
+
+#[tokio::test]
+async fn a_renewed_certificate_is_served_after_sighup_and_a_broken_one_is_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let old = Pki::create(&dir.path().join("old"));
+    let new = Pki::create(&dir.path().join("new"));
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    let install = |pki: &Pki| {
+        std::fs::copy(&pki.server_cert, &cert).unwrap();
+        std::fs::copy(&pki.server_key, &key).unwrap();
+    };
+    install(&old);
+    let (c, k) = (cert.display().to_string(), key.display().to_string());
+    let d = Daemon::start(
+        &dir.path().join("data"),
+        &[
+            ("ATTENDANCED_HTTP__TLS_CERT_FILE", &c),
+            ("ATTENDANCED_HTTP__TLS_KEY_FILE", &k),
+        ],
+    );
+    let addr = d.client().addr;
+    assert!(get_tls(addr, &old.ca, "/health").await.is_ok());
+    let hup = || {
+        let st = std::process::Command::new("kill")
+            .args(["-HUP", &d.pid().to_string()])
+            .status()
+            .unwrap();
+        assert!(st.success());
+    };
+
+    // Renewal: same paths, new files, SIGHUP.
+    install(&new);
+    hup();
+    let mut renewed = false;
+    for _ in 0..50 {
+        if get_tls(addr, &new.ca, "/health").await.is_ok() {
+            renewed = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(renewed, "new certificate not served: {}", d.log_text());
+    assert!(get_tls(addr, &old.ca, "/health").await.is_err());
+
+    // A botched renewal keeps the working certificate and says so.
+    std::fs::write(&cert, "not a certificate").unwrap();
+    hup();
+    let mut warned = false;
+    for _ in 0..50 {
+        if d.log_text().contains("HTTPS certificate not reloaded") {
+            warned = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(warned, "{}", d.log_text());
+    assert_eq!(
+        get_tls(addr, &new.ca, "/health").await.unwrap().0,
+        StatusCode::OK
+    );
+}

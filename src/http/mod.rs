@@ -45,6 +45,8 @@ pub struct App {
     pub mqtt: watch::Receiver<LinkState>,
     /// API key hashes; replaced on SIGHUP.
     pub keys: std::sync::RwLock<auth::Keys>,
+    /// The HTTPS certificate, if any; re-read on SIGHUP (renewed certificates).
+    tls: std::sync::RwLock<Option<TlsAcceptor>>,
 }
 
 impl App {
@@ -52,6 +54,7 @@ impl App {
         terminal: Arc<Terminal>,
         camera: Option<Arc<Camera>>,
         mqtt: watch::Receiver<LinkState>,
+        tls: Option<TlsAcceptor>,
     ) -> Self {
         // Validated with the configuration: cannot fail here.
         let keys = auth::Keys::new(&terminal.config.auth).unwrap_or_default();
@@ -63,7 +66,18 @@ impl App {
             camera,
             mqtt,
             keys: std::sync::RwLock::new(keys),
+            tls: std::sync::RwLock::new(tls),
         }
+    }
+
+    /// Replaces the TLS certificate for the connections accepted from now on (SIGHUP);
+    /// open connections keep theirs.
+    pub fn set_tls(&self, tls: Option<TlsAcceptor>) {
+        *self.tls.write().unwrap_or_else(|p| p.into_inner()) = tls;
+    }
+
+    fn tls(&self) -> Option<TlsAcceptor> {
+        self.tls.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     /// Rotates the API keys (SIGHUP).
@@ -113,14 +127,9 @@ pub fn tls_acceptor(
     }
 }
 
-/// Serves (over TLS if `tls` is given) until `shutdown` fires, then lets open requests
-/// finish (up to a few seconds).
-pub async fn serve(
-    listener: TcpListener,
-    tls: Option<TlsAcceptor>,
-    app: Arc<App>,
-    mut shutdown: Shutdown,
-) {
+/// Serves (over TLS if the app has a certificate) until `shutdown` fires, then lets open
+/// requests finish (up to a few seconds).
+pub async fn serve(listener: TcpListener, app: Arc<App>, mut shutdown: Shutdown) {
     let graceful = GracefulShutdown::new();
     let cfg = app.terminal.config.http.clone();
     let head_timeout = Duration::from_secs(cfg.header_timeout_secs);
@@ -137,6 +146,7 @@ pub async fn serve(
             },
             _ = shutdown.recv() => break,
         };
+        let tls = app.tls();
         let app = app.clone();
         let svc = service_fn(move |req| {
             let app = app.clone();
@@ -147,7 +157,6 @@ pub async fn serve(
             .header_read_timeout(head_timeout)
             .max_buf_size(MAX_HEAD_BYTES.max(8192));
         let watcher = graceful.watcher();
-        let tls = tls.clone();
         tokio::spawn(async move {
             let served = match tls {
                 None => {
