@@ -125,6 +125,70 @@ async fn keys_gate_every_route_and_rotate_on_sighup() {
     assert_eq!(users_with(&c, "admin-1").await, StatusCode::UNAUTHORIZED);
 }
 
+#[tokio::test]
+async fn the_stream_keeps_flowing_through_a_key_rotation() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("attendanced.toml");
+    std::fs::write(&file, config("admin-1", "door-1")).unwrap();
+    let demo = concat!(env!("CARGO_MANIFEST_DIR"), "/assets/demo");
+    let d = Daemon::start_with(
+        &dir.path().join("data"),
+        &[("STREAM_FPS", "10")],
+        &[
+            "--config",
+            file.to_str().unwrap(),
+            "--camera",
+            &format!("replay:{demo}"),
+        ],
+    );
+    let c = d.client();
+    let mut s = tokio::net::TcpStream::connect(c.addr).await.unwrap();
+    s.write_all(b"GET /stream.mjpeg HTTP/1.1\r\nhost: x\r\nx-api-key: door-1\r\n\r\n")
+        .await
+        .unwrap();
+    // Counts the JPEG frames (their start-of-image markers) read within `within`.
+    async fn frames(s: &mut tokio::net::TcpStream, want: usize, within: Duration) -> usize {
+        let mut seen = 0;
+        let mut buf = vec![0u8; 64 * 1024];
+        let deadline = tokio::time::Instant::now() + within;
+        while seen < want {
+            match tokio::time::timeout_at(deadline, s.read(&mut buf)).await {
+                Ok(Ok(n)) if n > 0 => {
+                    seen += buf[..n].windows(3).filter(|w| w == b"\xff\xd8\xff").count()
+                }
+                _ => break,
+            }
+        }
+        seen
+    }
+    assert!(
+        frames(&mut s, 3, Duration::from_secs(10)).await >= 3,
+        "no stream"
+    );
+
+    std::fs::write(&file, config("admin-2", "door-1")).unwrap();
+    let hup = Command::new("kill")
+        .args(["-HUP", &d.pid().to_string()])
+        .status()
+        .unwrap();
+    assert!(hup.success());
+    let mut rotated = false;
+    for _ in 0..50 {
+        if users_with(&c, "admin-2").await == StatusCode::OK {
+            rotated = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(rotated, "{}", d.log_text());
+    // The viewer connected before the rotation still gets frames on the same connection.
+    assert!(
+        frames(&mut s, 5, Duration::from_secs(10)).await >= 5,
+        "the stream stopped at the rotation"
+    );
+}
+
 #[test]
 fn hash_key_prints_what_the_config_wants() {
     let mut child = Command::new(env!("CARGO_BIN_EXE_attendanced"))
