@@ -13,7 +13,7 @@ use crate::http::{self, App};
 use crate::logging::LogControl;
 use crate::mqtt::LinkState;
 use crate::outbox::Publisher;
-use crate::reload::Plan;
+use crate::reload::{Plan, apply_live};
 use crate::shutdown::{self, Shutdown};
 use crate::systemd::{Liveness, Notifier, liveness};
 use crate::terminal::{Terminal, TerminalError};
@@ -229,13 +229,7 @@ fn reload_on_hangup(
                     {
                         warn!(error = %e, "SIGHUP: log level not changed");
                     }
-                    running.face.tolerance = new.face.tolerance;
-                    running.face.margin = new.face.margin;
-                    running.locale = new.locale;
-                    running.log.level = new.log.level.clone();
-                    running.auth = new.auth.clone();
-                    running.http.tls_cert_file = new.http.tls_cert_file.clone();
-                    running.http.tls_key_file = new.http.tls_key_file.clone();
+                    apply_live(&mut running, &new);
                     info!(applied = ?plan.live, "SIGHUP: configuration reloaded");
                     if !plan.needs_restart.is_empty() {
                         warn!(keys = ?plan.needs_restart, "SIGHUP: these settings take effect at the next restart");

@@ -50,6 +50,18 @@ impl Plan {
     }
 }
 
+/// Copies the live settings of a re-read configuration into the running one, after the
+/// daemon has applied them. Kept beside [`LIVE_KEYS`]; a test checks the two agree.
+pub fn apply_live(running: &mut Config, new: &Config) {
+    running.face.tolerance = new.face.tolerance;
+    running.face.margin = new.face.margin;
+    running.locale = new.locale;
+    running.log.level = new.log.level.clone();
+    running.auth = new.auth.clone();
+    running.http.tls_cert_file = new.http.tls_cert_file.clone();
+    running.http.tls_key_file = new.http.tls_key_file.clone();
+}
+
 /// Dotted paths of the leaves that differ between two configurations.
 pub fn changed_keys(a: &Config, b: &Config) -> Vec<String> {
     let (a, b) = (
@@ -115,5 +127,30 @@ mod tests {
             plan.needs_restart,
             vec!["camera.stream_fps", "http.max_body_bytes"]
         );
+    }
+
+    #[test]
+    fn apply_live_copies_every_live_key_and_nothing_else() {
+        let mut running = Config::default();
+        let mut reread = running.clone();
+        reread.face.tolerance = Some(0.5);
+        reread.face.margin = Some(0.1);
+        reread.locale = Locale::En;
+        reread.log.level = "debug".into();
+        reread.auth.public_stream = true;
+        reread.http.tls_cert_file = Some("/c.pem".into());
+        reread.http.tls_key_file = Some("/k.pem".into());
+        reread.camera.stream_fps = 5;
+        let before = Plan::new(&running, &reread);
+        for key in LIVE_KEYS {
+            assert!(
+                before.live.iter().any(|k| k.starts_with(key)),
+                "the test does not change {key}"
+            );
+        }
+        apply_live(&mut running, &reread);
+        let after = Plan::new(&running, &reread);
+        assert!(after.live.is_empty(), "not copied: {:?}", after.live);
+        assert_eq!(after.needs_restart, vec!["camera.stream_fps"]);
     }
 }
