@@ -117,6 +117,9 @@ pub struct StorageSettings {
     /// With systemd: `LoadCredential=storage-key:/etc/attendanced/storage.key` and
     /// `/run/credentials/attendanced.service/storage-key` here.
     pub encryption_key_file: Option<PathBuf>,
+    /// Keys being rotated out: files sealed with them still open and are re-written
+    /// under `encryption_key_file` (or as plain files, to turn encryption off) at start.
+    pub previous_key_files: Vec<PathBuf>,
 }
 
 impl Default for StorageSettings {
@@ -130,6 +133,7 @@ impl Default for StorageSettings {
             outbox_retention_days: 7,
             min_free_mb: 64,
             encryption_key_file: None,
+            previous_key_files: Vec::new(),
         }
     }
 }

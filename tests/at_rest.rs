@@ -152,7 +152,41 @@ async fn turning_encryption_on_seals_what_was_stored_before() {
             f.display()
         );
     }
-    assert!(d.log_text().contains("encrypted biometric files"));
+    assert!(d.log_text().contains("under the current storage key"));
+}
+
+#[tokio::test]
+async fn rotating_the_key_re_seals_everything_under_the_new_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let (old, new) = (dir.path().join("old.key"), dir.path().join("new.key"));
+    new_key(&old);
+    new_key(&new);
+    let mut d = Daemon::start(&data, &key_env(&old));
+    d.client().enrol("A", &common::read(ALICE)).await;
+    assert!(d.stop().success());
+    let sealed_old: Vec<Vec<u8>> = biometric_files(&data)
+        .iter()
+        .map(|f| std::fs::read(f).unwrap())
+        .collect();
+
+    // Rotation: the new key current, the old one listed as previous.
+    let mut env = key_env(&new);
+    let previous = format!("[\"{}\"]", old.display());
+    env.push(("ATTENDANCED_STORAGE__PREVIOUS_KEY_FILES", &previous));
+    let mut d = Daemon::start(&data, &env);
+    assert_eq!(identified_as(&d).await, "EMP001");
+    assert!(d.stop().success());
+    assert!(d.log_text().contains("under the current storage key"));
+    for (f, before) in biometric_files(&data).iter().zip(&sealed_old) {
+        let now = std::fs::read(f).unwrap();
+        assert!(now.starts_with(SEAL_MAGIC), "{}", f.display());
+        assert_ne!(&now, before, "{} not re-sealed", f.display());
+    }
+    // The old key can go: the new one alone opens everything.
+    let d = Daemon::start(&data, &key_env(&new));
+    assert_eq!(identified_as(&d).await, "EMP001");
+    assert!(!d.log_text().contains("no configured storage key opens"));
 }
 
 #[test]

@@ -43,6 +43,13 @@ pub enum StoreError {
     SchemaTooNew { found: u32, supported: u32 },
 }
 
+/// What [`Store::reseal_files`] did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Resealed {
+    pub rewritten: usize,
+    pub unreadable: usize,
+}
+
 /// Formats a time the way every table stores it: RFC 3339, UTC, milliseconds, `+00:00`
 /// (fixed width, so text order is time order).
 pub fn ts(t: DateTime<Utc>) -> String {
@@ -92,7 +99,7 @@ impl Store {
         })
     }
 
-    /// Encrypts the biometric files written from now on (and [`Store::seal_plain_files`]
+    /// Encrypts the biometric files written from now on (and [`Store::reseal_files`]
     /// those written before).
     pub fn with_sealer(mut self, sealer: Sealer) -> Self {
         self.sealer = sealer;
@@ -128,24 +135,26 @@ impl Store {
             })
     }
 
-    /// With a key configured, encrypts the files written before it was: the day an
-    /// operator turns encryption on, no plaintext template stays behind. Returns how many.
-    pub fn seal_plain_files(&self) -> Result<usize, StoreError> {
-        if !self.sealer.encrypting() {
-            return Ok(0);
-        }
-        let mut sealed = 0;
+    /// Rewrites the biometric files not stored the way the sealer writes: plaintext
+    /// once a key is set (no plaintext template stays behind), files under a previous
+    /// key once the key is rotated, sealed files once encryption is turned off. Files
+    /// that open with no configured key are left as they are and counted.
+    pub fn reseal_files(&self) -> Result<Resealed, StoreError> {
+        let mut r = Resealed::default();
         for dir in [&self.encoding_dir, &self.image_dir] {
             for name in files::list(dir)? {
-                let path = dir.join(&name);
-                let stored = std::fs::read(&path)?;
-                if !seal::is_sealed(&stored) {
-                    self.write_file(dir, &name, &stored)?;
-                    sealed += 1;
+                let stored = std::fs::read(dir.join(&name))?;
+                match self.sealer.open_checked(&name, &stored) {
+                    Ok(o) if o.current => {}
+                    Ok(o) => {
+                        self.write_file(dir, &name, &o.plain)?;
+                        r.rewritten += 1;
+                    }
+                    Err(_) => r.unreadable += 1,
                 }
             }
         }
-        Ok(sealed)
+        Ok(r)
     }
 
     fn conn(&self) -> MutexGuard<'_, Connection> {

@@ -29,9 +29,21 @@ pub enum SealError {
 }
 
 /// Seals and opens biometric files; without a key it passes bytes through unchanged.
+/// Keys being rotated out still open files (which [`Sealer::open_checked`] reports as not
+/// current, so the store re-seals them under the current key).
 pub struct Sealer {
+    /// Seals new files; `None` stores them plain.
     key: Option<LessSafeKey>,
+    /// Previous keys: they open, never seal.
+    previous: Vec<LessSafeKey>,
     rng: SystemRandom,
+}
+
+/// A stored file's content, and whether it is stored the way this sealer writes.
+pub struct Opened {
+    pub plain: Vec<u8>,
+    /// Sealed with the current key (or plain, when there is no key).
+    pub current: bool,
 }
 
 impl Default for Sealer {
@@ -44,8 +56,14 @@ impl std::fmt::Debug for Sealer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Sealer")
             .field("encrypting", &self.encrypting())
+            .field("previous_keys", &self.previous.len())
             .finish()
     }
+}
+
+fn aead_key(key: &[u8; KEY_LEN]) -> LessSafeKey {
+    // A 32-byte key is exactly what CHACHA20_POLY1305 takes: cannot fail.
+    LessSafeKey::new(UnboundKey::new(&CHACHA20_POLY1305, key).expect("32-byte ChaCha20 key"))
 }
 
 impl Sealer {
@@ -53,37 +71,35 @@ impl Sealer {
     pub fn plain() -> Self {
         Self {
             key: None,
+            previous: Vec::new(),
             rng: SystemRandom::new(),
         }
     }
 
     /// A sealer with this key.
     pub fn with_key(key: &[u8; KEY_LEN]) -> Self {
-        // A 32-byte key is exactly what CHACHA20_POLY1305 takes: cannot fail.
-        let unbound = UnboundKey::new(&CHACHA20_POLY1305, key).expect("32-byte ChaCha20 key");
         Self {
-            key: Some(LessSafeKey::new(unbound)),
-            rng: SystemRandom::new(),
+            key: Some(aead_key(key)),
+            ..Self::plain()
         }
     }
 
-    /// Reads the key from `path`: 64 hex digits (as `attendanced new-storage-key` writes)
-    /// or 32 raw bytes. A key file others can read is refused.
-    pub fn from_key_file(path: &Path) -> Result<Self, SealError> {
-        use std::os::unix::fs::PermissionsExt;
-        let err = |why: String| SealError::KeyFile {
-            path: path.to_path_buf(),
-            why,
+    /// Also opens files sealed with `key` (a key being rotated out).
+    pub fn with_previous(mut self, key: &[u8; KEY_LEN]) -> Self {
+        self.previous.push(aead_key(key));
+        self
+    }
+
+    /// The sealer `storage.encryption_key_file` and `storage.previous_key_files` describe.
+    pub fn from_key_files(current: Option<&Path>, previous: &[PathBuf]) -> Result<Self, SealError> {
+        let mut sealer = match current {
+            Some(path) => Self::with_key(&read_key_file(path)?),
+            None => Self::plain(),
         };
-        let meta = std::fs::metadata(path).map_err(|e| err(e.to_string()))?;
-        if meta.permissions().mode() & 0o077 != 0 {
-            return Err(err(format!(
-                "mode {:o} lets other users read it; chmod 600",
-                meta.permissions().mode() & 0o777
-            )));
+        for path in previous {
+            sealer = sealer.with_previous(&read_key_file(path)?);
         }
-        let bytes = std::fs::read(path).map_err(|e| err(e.to_string()))?;
-        parse_key(&bytes).map(|k| Self::with_key(&k)).map_err(err)
+        Ok(sealer)
     }
 
     pub fn encrypting(&self) -> bool {
@@ -114,23 +130,59 @@ impl Sealer {
     /// The content of a stored file called `name`. Files written before encryption was
     /// configured are plain and returned as they are.
     pub fn open(&self, name: &str, stored: &[u8]) -> Result<Vec<u8>, SealError> {
+        self.open_checked(name, stored).map(|o| o.plain)
+    }
+
+    /// [`Sealer::open`], telling whether the file is stored under the current key.
+    pub fn open_checked(&self, name: &str, stored: &[u8]) -> Result<Opened, SealError> {
         let Some(sealed) = stored.strip_prefix(MAGIC.as_slice()) else {
-            return Ok(stored.to_vec());
+            return Ok(Opened {
+                plain: stored.to_vec(),
+                current: self.key.is_none(),
+            });
         };
-        let key = self.key.as_ref().ok_or(SealError::NoKey)?;
+        if self.key.is_none() && self.previous.is_empty() {
+            return Err(SealError::NoKey);
+        }
         let (nonce, body) = sealed
             .split_first_chunk::<NONCE_LEN>()
             .ok_or(SealError::Tampered)?;
-        let mut body = body.to_vec();
-        let plain = key
-            .open_in_place(
+        let keys = self.key.iter().map(|k| (k, true));
+        let keys = keys.chain(self.previous.iter().map(|k| (k, false)));
+        for (key, current) in keys {
+            let mut body = body.to_vec();
+            if let Ok(plain) = key.open_in_place(
                 Nonce::assume_unique_for_key(*nonce),
                 Aad::from(name.as_bytes()),
                 &mut body,
-            )
-            .map_err(|_| SealError::Tampered)?;
-        Ok(plain.to_vec())
+            ) {
+                return Ok(Opened {
+                    plain: plain.to_vec(),
+                    current,
+                });
+            }
+        }
+        Err(SealError::Tampered)
     }
+}
+
+/// Reads a key file: 64 hex digits (as `attendanced new-storage-key` writes) or 32 raw
+/// bytes. A key file others can read is refused.
+fn read_key_file(path: &Path) -> Result<[u8; KEY_LEN], SealError> {
+    use std::os::unix::fs::PermissionsExt;
+    let err = |why: String| SealError::KeyFile {
+        path: path.to_path_buf(),
+        why,
+    };
+    let meta = std::fs::metadata(path).map_err(|e| err(e.to_string()))?;
+    if meta.permissions().mode() & 0o077 != 0 {
+        return Err(err(format!(
+            "mode {:o} lets other users read it; chmod 600",
+            meta.permissions().mode() & 0o777
+        )));
+    }
+    let bytes = std::fs::read(path).map_err(|e| err(e.to_string()))?;
+    parse_key(&bytes).map_err(err)
 }
 
 /// Whether stored bytes are sealed.
@@ -219,6 +271,28 @@ mod tests {
     }
 
     #[test]
+    fn previous_keys_open_and_report_what_to_re_seal() {
+        let old = key(1);
+        let sealed_old = old.seal("t.npy", b"template").unwrap();
+        let rotating = Sealer::with_key(&[2; KEY_LEN]).with_previous(&[1; KEY_LEN]);
+        let o = rotating.open_checked("t.npy", &sealed_old).unwrap();
+        assert_eq!((o.plain.as_slice(), o.current), (&b"template"[..], false));
+        let sealed_new = rotating.seal("t.npy", b"template").unwrap();
+        assert!(rotating.open_checked("t.npy", &sealed_new).unwrap().current);
+        assert!(matches!(
+            old.open("t.npy", &sealed_new),
+            Err(SealError::Tampered)
+        ));
+        // Plain files are not current for a sealer with a key; sealed ones are not
+        // current for one turning encryption off.
+        assert!(!rotating.open_checked("t.npy", b"plain").unwrap().current);
+        let turning_off = Sealer::plain().with_previous(&[1; KEY_LEN]);
+        let o = turning_off.open_checked("t.npy", &sealed_old).unwrap();
+        assert_eq!((o.plain.as_slice(), o.current), (&b"template"[..], false));
+        assert!(turning_off.open_checked("t.npy", b"plain").unwrap().current);
+    }
+
+    #[test]
     fn plain_files_pass_through() {
         assert_eq!(Sealer::plain().seal("a", b"x").unwrap(), b"x");
         assert_eq!(key(1).open("a", b"\x89PNG").unwrap(), b"\x89PNG");
@@ -232,18 +306,24 @@ mod tests {
         let hex = dir.join("hex.key");
         std::fs::write(&hex, format!("{}\n", new_key_hex().unwrap())).unwrap();
         std::fs::set_permissions(&hex, std::fs::Permissions::from_mode(0o600)).unwrap();
-        assert!(Sealer::from_key_file(&hex).unwrap().encrypting());
+        assert!(
+            Sealer::from_key_files(Some(&hex), &[])
+                .unwrap()
+                .encrypting()
+        );
         let raw = dir.join("raw.key");
         std::fs::write(&raw, [3u8; 32]).unwrap();
         std::fs::set_permissions(&raw, std::fs::Permissions::from_mode(0o400)).unwrap();
-        assert!(Sealer::from_key_file(&raw).is_ok());
+        assert!(Sealer::from_key_files(Some(&raw), &[]).is_ok());
         std::fs::set_permissions(&raw, std::fs::Permissions::from_mode(0o644)).unwrap();
-        let e = Sealer::from_key_file(&raw).unwrap_err().to_string();
+        let e = Sealer::from_key_files(Some(&raw), &[])
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("chmod 600"), "{e}");
         let short = dir.join("short.key");
         std::fs::write(&short, "abcd").unwrap();
         std::fs::set_permissions(&short, std::fs::Permissions::from_mode(0o600)).unwrap();
-        assert!(Sealer::from_key_file(&short).is_err());
-        assert!(Sealer::from_key_file(&dir.join("missing")).is_err());
+        assert!(Sealer::from_key_files(Some(&short), &[]).is_err());
+        assert!(Sealer::from_key_files(None, &[dir.join("missing")]).is_err());
     }
 }

@@ -198,15 +198,15 @@ pub struct Terminal {
     pub locale: crate::i18n::SharedLocale,
 }
 
-/// The at-rest encryption `storage.encryption_key_file` asks for (none if unset).
+/// The at-rest encryption `storage.encryption_key_file` and `previous_key_files` ask for.
 fn sealer_for(config: &Config) -> Result<Sealer, TerminalError> {
-    match &config.storage.encryption_key_file {
-        None => Ok(Sealer::plain()),
-        Some(path) => Sealer::from_key_file(path).map_err(|e| TerminalError::InvalidField {
+    let s = &config.storage;
+    Sealer::from_key_files(s.encryption_key_file.as_deref(), &s.previous_key_files).map_err(|e| {
+        TerminalError::InvalidField {
             field: "storage.encryption_key_file",
             why: e.to_string(),
-        }),
-    }
+        }
+    })
 }
 
 /// How long a request may wait for an analysis slot before `busy`.
@@ -225,11 +225,17 @@ impl Terminal {
         if swept > 0 {
             info!(files = swept, "removed files left by an interrupted write");
         }
-        let sealed = store.seal_plain_files()?;
-        if sealed > 0 {
+        let resealed = store.reseal_files()?;
+        if resealed.rewritten > 0 {
             info!(
-                files = sealed,
-                "encrypted biometric files written before the key was set"
+                files = resealed.rewritten,
+                "biometric files re-written under the current storage key"
+            );
+        }
+        if resealed.unreadable > 0 {
+            warn!(
+                files = resealed.unreadable,
+                "biometric files that no configured storage key opens (left as they are)"
             );
         }
         let embedder =
