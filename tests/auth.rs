@@ -42,6 +42,20 @@ async fn users_with(c: &Client, bearer: &str) -> StatusCode {
     .status
 }
 
+/// Writes a config with a new admin key (the device key stays `door-1`), sends SIGHUP
+/// and waits until the new key is accepted.
+async fn rotate_admin_key(d: &Daemon, file: &std::path::Path, admin: &str) {
+    std::fs::write(file, config(admin, "door-1")).unwrap();
+    d.hangup();
+    for _ in 0..50 {
+        if users_with(&d.client(), admin).await == StatusCode::OK {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the new admin key works after SIGHUP: {}", d.log_text());
+}
+
 #[tokio::test]
 async fn keys_gate_every_route_and_rotate_on_sighup() {
     let dir = tempfile::tempdir().unwrap();
@@ -103,25 +117,7 @@ async fn keys_gate_every_route_and_rotate_on_sighup() {
     assert_eq!(r.json()["records"].as_array().map(Vec::len), Some(1));
 
     // Rotate the admin key: SIGHUP, no restart.
-    std::fs::write(&file, config("admin-2", "door-1")).unwrap();
-    let hup = Command::new("kill")
-        .args(["-HUP", &d.pid().to_string()])
-        .status()
-        .unwrap();
-    assert!(hup.success());
-    let mut rotated = false;
-    for _ in 0..50 {
-        if users_with(&c, "admin-2").await == StatusCode::OK {
-            rotated = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(
-        rotated,
-        "the new admin key works after SIGHUP: {}",
-        d.log_text()
-    );
+    rotate_admin_key(&d, &file, "admin-2").await;
     assert_eq!(users_with(&c, "admin-1").await, StatusCode::UNAUTHORIZED);
 }
 
@@ -167,21 +163,7 @@ async fn the_stream_keeps_flowing_through_a_key_rotation() {
         "no stream"
     );
 
-    std::fs::write(&file, config("admin-2", "door-1")).unwrap();
-    let hup = Command::new("kill")
-        .args(["-HUP", &d.pid().to_string()])
-        .status()
-        .unwrap();
-    assert!(hup.success());
-    let mut rotated = false;
-    for _ in 0..50 {
-        if users_with(&c, "admin-2").await == StatusCode::OK {
-            rotated = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(rotated, "{}", d.log_text());
+    rotate_admin_key(&d, &file, "admin-2").await;
     // The viewer connected before the rotation still gets frames on the same connection.
     assert!(
         frames(&mut s, 5, Duration::from_secs(10)).await >= 5,

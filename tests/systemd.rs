@@ -121,11 +121,7 @@ fn notify_protocol_watchdog_sighup_and_clean_stop() {
         "locale = \"en\"\n[face]\ntolerance = 0.42\n[camera]\nstream_fps = 5\n",
     )
     .unwrap();
-    let hup = Command::new("kill")
-        .args(["-HUP", &d.pid().to_string()])
-        .status()
-        .unwrap();
-    assert!(hup.success());
+    d.hangup();
     seen.clear();
     wait_for(&sock, &mut seen, "RELOADING=1", 10);
     wait_for(&sock, &mut seen, "READY=1", 10);

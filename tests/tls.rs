@@ -178,17 +178,10 @@ async fn a_renewed_certificate_is_served_after_sighup_and_a_broken_one_is_not() 
     );
     let addr = d.client().addr;
     assert!(get_tls(addr, &old.ca, "/health").await.is_ok());
-    let hup = || {
-        let st = std::process::Command::new("kill")
-            .args(["-HUP", &d.pid().to_string()])
-            .status()
-            .unwrap();
-        assert!(st.success());
-    };
 
     // Renewal: same paths, new files, SIGHUP.
     install(&new);
-    hup();
+    d.hangup();
     let mut renewed = false;
     for _ in 0..50 {
         if get_tls(addr, &new.ca, "/health").await.is_ok() {
@@ -202,7 +195,7 @@ async fn a_renewed_certificate_is_served_after_sighup_and_a_broken_one_is_not() 
 
     // A botched renewal keeps the working certificate and says so.
     std::fs::write(&cert, "not a certificate").unwrap();
-    hup();
+    d.hangup();
     let mut warned = false;
     for _ in 0..50 {
         if d.log_text().contains("HTTPS certificate not reloaded") {

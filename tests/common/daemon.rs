@@ -101,6 +101,15 @@ impl Daemon {
         self.child.as_ref().unwrap().id()
     }
 
+    /// SIGHUP: re-read the configuration.
+    pub fn hangup(&self) {
+        let st = Command::new("kill")
+            .args(["-HUP", &self.pid().to_string()])
+            .status()
+            .unwrap();
+        assert!(st.success(), "kill -HUP failed");
+    }
+
     /// SIGKILL: no chance to flush or clean up.
     pub fn kill(&mut self) {
         if let Some(mut c) = self.child.take() {
