@@ -1,5 +1,6 @@
 //! `attendanced serve`: open the state, bind, serve until SIGTERM/SIGINT, drain.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use tokio::net::TcpListener;
@@ -24,6 +25,13 @@ pub enum DaemonError {
     Terminal(#[from] TerminalError),
     #[error(transparent)]
     Tls(#[from] crate::tls::TlsError),
+    #[error("another attendanced (pid {pid}) is using this database (lock {path})")]
+    AlreadyRunning { path: PathBuf, pid: String },
+    #[error("lock {path}: {source}")]
+    Lock {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: std::net::SocketAddr,
@@ -42,6 +50,23 @@ pub struct Hooks {
     pub reload: Option<Reloader>,
 }
 
+/// Locks `<database>.lock` beside the database, or says which process holds it.
+fn lock_database(config: &Config) -> Result<nix::fcntl::Flock<std::fs::File>, DaemonError> {
+    let db = config.database_path();
+    let lock = PathBuf::from(format!("{}.lock", db.display()));
+    let io = |source| DaemonError::Lock {
+        path: lock.clone(),
+        source,
+    };
+    if let Some(dir) = db.parent().filter(|p| !p.as_os_str().is_empty()) {
+        crate::store::files::ensure_private_dir(dir).map_err(io)?;
+    }
+    match crate::store::files::lock_exclusive(&lock).map_err(io)? {
+        Ok(held) => Ok(held),
+        Err(pid) => Err(DaemonError::AlreadyRunning { path: lock, pid }),
+    }
+}
+
 /// A frame waiting this long for analysis means the analysis loop is wedged.
 const ANALYSIS_STALL: std::time::Duration = std::time::Duration::from_secs(20);
 
@@ -50,6 +75,8 @@ pub async fn run(config: Config, stop: Shutdown, hooks: Hooks) -> Result<(), Dae
     let notifier = Notifier::from_env();
     notifier.status("opening the database and loading the gallery");
     let addr = config.listen;
+    // Held until `run` returns: two daemons on one database would both publish its outbox.
+    let _lock = lock_database(&config)?;
     let terminal = {
         let cfg = config.clone();
         tokio::task::spawn_blocking(move || Terminal::open(cfg))

@@ -171,3 +171,25 @@ fn uplink_config_example_and_the_specs_mysql_names() {
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("mysql.port"), "{}", stderr(&o));
 }
+
+#[test]
+fn a_second_daemon_on_the_same_database_is_refused_naming_the_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let mut first = Daemon::start(&data, &[]);
+    let data_arg = data.to_str().unwrap();
+    let second = attendanced(
+        &["serve", "--listen", "127.0.0.1:0", "--data-dir", data_arg],
+        &[("ATTENDANCED_FACE__EMBEDDER", "hog")],
+    );
+    assert!(!second.status.success());
+    let err = stderr(&second);
+    assert!(
+        err.contains("another attendanced") && err.contains(&first.pid().to_string()),
+        "{err}"
+    );
+    // The kernel releases the lock however the holder dies: after a SIGKILL the next
+    // daemon starts (Daemon::start fails the test unless it comes up listening).
+    first.kill();
+    let _again = Daemon::start(&data, &[]);
+}

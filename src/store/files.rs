@@ -6,6 +6,9 @@ use std::io::{self, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
+use nix::errno::Errno;
+use nix::fcntl::{Flock, FlockArg};
+
 /// Creates `dir` (and parents) with mode 0700, tightening an existing one.
 pub fn ensure_private_dir(dir: &Path) -> io::Result<()> {
     fs::DirBuilder::new()
@@ -60,6 +63,31 @@ pub fn list(dir: &Path) -> io::Result<Vec<String>> {
     Ok(out)
 }
 
+/// Takes an exclusive lock on `path` (created 0600) and writes our pid into it: one
+/// daemon per database. The kernel drops the lock when the process dies, however it
+/// dies. `Err(pid)` names the process holding it.
+pub fn lock_exclusive(path: &Path) -> io::Result<Result<Flock<File>, String>> {
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(path)?;
+    match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+        Ok(lock) => {
+            lock.set_len(0)?;
+            (&*lock).write_all(std::process::id().to_string().as_bytes())?;
+            Ok(Ok(lock))
+        }
+        Err((_, Errno::EWOULDBLOCK)) => {
+            let pid = fs::read_to_string(path).unwrap_or_default();
+            Ok(Err(pid.trim().to_owned()))
+        }
+        Err((_, e)) => Err(e.into()),
+    }
+}
+
 /// Bytes available to an unprivileged writer on the file system holding `path`.
 pub fn free_bytes(path: &Path) -> io::Result<u64> {
     let s = nix::sys::statvfs::statvfs(path).map_err(io::Error::from)?;
@@ -91,6 +119,15 @@ mod tests {
         remove(&p).unwrap();
         remove(&p).unwrap();
         assert!(free_bytes(&dir).unwrap() > 0);
+        // One holder at a time; the next one learns who holds it.
+        let lock_path = dir.join("db.lock");
+        let held = lock_exclusive(&lock_path).unwrap().unwrap();
+        assert_eq!(
+            lock_exclusive(&lock_path).unwrap().unwrap_err(),
+            std::process::id().to_string()
+        );
+        drop(held);
+        assert!(lock_exclusive(&lock_path).unwrap().is_ok());
         fs::remove_dir_all(&dir).unwrap();
     }
 }
