@@ -4,7 +4,6 @@
 
 mod common;
 
-use std::io::Cursor;
 use std::time::{Duration, Instant};
 
 use common::daemon::{Client, Daemon, Multipart, Reply};
@@ -80,14 +79,7 @@ async fn images_are_refused_by_pixel_count_from_their_header() {
     let d = Daemon::start(dir.path(), &[]);
     let c = d.client();
     // 6000 x 4100 = 24.6 MP (each side allowed, the product not): a few kB of PNG.
-    let mut png = Vec::new();
-    {
-        let mut enc = png::Encoder::new(Cursor::new(&mut png), 6000, 4100);
-        enc.set_color(png::ColorType::Grayscale);
-        enc.set_depth(png::BitDepth::One);
-        let mut w = enc.write_header().unwrap();
-        w.write_image_data(&vec![0u8; 6000 / 8 * 4100]).unwrap();
-    }
+    let png = common::blank_png(6000, 4100);
     assert!(png.len() < 100_000, "{}", png.len());
     let started = Instant::now();
     let r = c.identify("IN", &png).await;

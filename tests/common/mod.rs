@@ -25,6 +25,21 @@ pub fn dev_photo(rel: &str) -> PathBuf {
     faces_dir().join("dev").join(rel)
 }
 
+/// A black 1-bit greyscale PNG of `width` x `height`: a few kilobytes whose header
+/// promises any number of pixels (decompression-bomb and pixel-limit cases).
+pub fn blank_png(width: u32, height: u32) -> Vec<u8> {
+    let mut out = Vec::new();
+    {
+        let mut enc = png::Encoder::new(std::io::Cursor::new(&mut out), width, height);
+        enc.set_color(png::ColorType::Grayscale);
+        enc.set_depth(png::BitDepth::One);
+        let mut w = enc.write_header().unwrap();
+        w.write_image_data(&vec![0u8; width.div_ceil(8) as usize * height as usize])
+            .unwrap();
+    }
+    out
+}
+
 pub fn read(rel: &str) -> Vec<u8> {
     let p = dev_photo(rel);
     std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
