@@ -7,7 +7,7 @@ mod common;
 use std::io::Cursor;
 
 use common::daemon::{Client, Daemon, Multipart};
-use hyper::{Method, StatusCode};
+use hyper::StatusCode;
 use serde_json::{Value, json};
 
 const PHOTO: &str = "caltech_p02/2.jpg";
@@ -29,11 +29,6 @@ fn form(fields: &[(&str, &[u8])]) -> (String, Vec<u8>) {
         };
     }
     m.finish()
-}
-
-async fn post(c: &Client, path: &str, ct: &str, body: Vec<u8>) -> common::daemon::Reply {
-    c.request(Method::POST, path, &[("content-type", ct)], body)
-        .await
 }
 
 async fn rows(c: &Client, path: &str, key: &str) -> usize {
@@ -60,7 +55,7 @@ async fn every_bad_request_is_a_4xx_with_a_reason_and_leaves_no_trace() {
         ("wrong magic", b"GIF89a\x01\x00\x01\x00garbage".to_vec()),
     ] {
         let (ct, body) = multipart(&[("type", b"IN"), ("image", &image)]);
-        cases.push((name, post(&c, "/identify", &ct, body).await));
+        cases.push((name, c.post_raw("/identify", &ct, body).await));
     }
     cases.push((
         "invalid base64",
@@ -83,11 +78,11 @@ async fn every_bad_request_is_a_4xx_with_a_reason_and_leaves_no_trace() {
         ("employee_id", huge_id.as_bytes()),
         ("image", &photo),
     ]);
-    cases.push(("huge employee_id", post(&c, "/enroll", &ct, body).await));
+    cases.push(("huge employee_id", c.post_raw("/enroll", &ct, body).await));
     let (ct, body) = multipart(&[("name", b"A\x01B"), ("image", &photo)]);
     cases.push((
         "control characters in a name",
-        post(&c, "/enroll", &ct, body).await,
+        c.post_raw("/enroll", &ct, body).await,
     ));
     cases.push((
         "SQL-looking employee id on a manual punch",
@@ -100,22 +95,21 @@ async fn every_bad_request_is_a_4xx_with_a_reason_and_leaves_no_trace() {
     let (ct, body) = multipart(&[("name", b"\xff\xfe\xfd"), ("image", &photo)]);
     cases.push((
         "invalid UTF-8 in a text field",
-        post(&c, "/enroll", &ct, body).await,
+        c.post_raw("/enroll", &ct, body).await,
     ));
     let (ct, body) = multipart(&[("type", b"IN"), ("image", &photo), ("image", &photo)]);
     cases.push((
         "duplicate multipart fields",
-        post(&c, "/identify", &ct, body).await,
+        c.post_raw("/identify", &ct, body).await,
     ));
     let (_, body) = multipart(&[("type", b"IN"), ("image", &photo)]);
     cases.push((
         "missing boundary",
-        post(&c, "/identify", "multipart/form-data", body).await,
+        c.post_raw("/identify", "multipart/form-data", body).await,
     ));
     cases.push((
         "JSON nested 10000 deep",
-        post(
-            &c,
+        c.post_raw(
             "/identify",
             "application/json",
             format!("{}{}", "[".repeat(10_000), "]".repeat(10_000)).into_bytes(),
@@ -124,8 +118,7 @@ async fn every_bad_request_is_a_4xx_with_a_reason_and_leaves_no_trace() {
     ));
     cases.push((
         "JSON that is not an object",
-        post(
-            &c,
+        c.post_raw(
             "/enroll/json",
             "application/json",
             b"\"just a string\"".to_vec(),

@@ -275,7 +275,12 @@ impl Client {
 
     pub async fn post_form(&self, path: &str, form: Multipart) -> Reply {
         let (ct, body) = form.finish();
-        self.request(Method::POST, path, &[("content-type", &ct)], body)
+        self.post_raw(path, &ct, body).await
+    }
+
+    /// POST with this `Content-Type` and body as given (hand-made or broken forms).
+    pub async fn post_raw(&self, path: &str, content_type: &str, body: Vec<u8>) -> Reply {
+        self.request(Method::POST, path, &[("content-type", content_type)], body)
             .await
     }
 
