@@ -61,10 +61,9 @@ fn lock_database(config: &Config) -> Result<nix::fcntl::Flock<std::fs::File>, Da
     if let Some(dir) = db.parent().filter(|p| !p.as_os_str().is_empty()) {
         crate::store::files::ensure_private_dir(dir).map_err(io)?;
     }
-    match crate::store::files::lock_exclusive(&lock).map_err(io)? {
-        Ok(held) => Ok(held),
-        Err(pid) => Err(DaemonError::AlreadyRunning { path: lock, pid }),
-    }
+    crate::store::files::lock_exclusive(&lock)
+        .map_err(io)?
+        .map_err(|pid| DaemonError::AlreadyRunning { path: lock, pid })
 }
 
 /// A frame waiting this long for analysis means the analysis loop is wedged.

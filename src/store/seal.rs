@@ -46,16 +46,10 @@ pub struct Opened {
     pub current: bool,
 }
 
-impl Default for Sealer {
-    fn default() -> Self {
-        Self::plain()
-    }
-}
-
 impl std::fmt::Debug for Sealer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Sealer")
-            .field("encrypting", &self.encrypting())
+            .field("encrypting", &self.key.is_some())
             .field("previous_keys", &self.previous.len())
             .finish()
     }
@@ -100,10 +94,6 @@ impl Sealer {
             sealer = sealer.with_previous(&read_key_file(path)?);
         }
         Ok(sealer)
-    }
-
-    pub fn encrypting(&self) -> bool {
-        self.key.is_some()
     }
 
     /// The bytes to store for a file called `name`.
@@ -185,11 +175,6 @@ fn read_key_file(path: &Path) -> Result<[u8; KEY_LEN], SealError> {
     parse_key(&bytes).map_err(err)
 }
 
-/// Whether stored bytes are sealed.
-pub fn is_sealed(stored: &[u8]) -> bool {
-    stored.starts_with(MAGIC)
-}
-
 /// A new random key as the 64 hex digits a key file holds.
 pub fn new_key_hex() -> Result<String, SealError> {
     let mut k = [0u8; KEY_LEN];
@@ -231,7 +216,7 @@ mod tests {
     fn sealed_files_open_only_under_their_name_and_key() {
         let s = key(7);
         let sealed = s.seal("EMP001_a.npy", b"\x93NUMPY template").unwrap();
-        assert!(is_sealed(&sealed));
+        assert!(sealed.starts_with(MAGIC));
         assert!(
             !sealed.windows(5).any(|w| w == b"NUMPY"),
             "plaintext leaked"
@@ -309,7 +294,8 @@ mod tests {
         assert!(
             Sealer::from_key_files(Some(&hex), &[])
                 .unwrap()
-                .encrypting()
+                .key
+                .is_some()
         );
         let raw = dir.join("raw.key");
         std::fs::write(&raw, [3u8; 32]).unwrap();
