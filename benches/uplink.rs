@@ -14,14 +14,13 @@ mod services;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use attendance::config::MqttSettings;
 use attendance::event::Source;
-use attendance::mqtt::LinkState;
+use attendance::mqtt::{LinkState, MqttSettings};
 use attendance::outbox::Publisher;
-use attendance::punch::{DayZone, PunchRequest};
+use attendance::punch::{DayZone, PunchRequest, PunchRules};
 use attendance::reason::Reason;
 use attendance::shutdown;
-use attendance::store::{NewAttempt, PunchRules, Store};
+use attendance::store::{NewAttempt, Paths, Store};
 use mysql_async::prelude::Queryable;
 use services::{MariaDb, Mosquitto, Uplink};
 
@@ -84,11 +83,11 @@ async fn main() {
     tokio::time::sleep(Duration::from_secs(1)).await;
 
     let store = Arc::new(
-        Store::open(
-            &dir.path().join("t/db.sqlite3"),
-            &dir.path().join("t/enc"),
-            &dir.path().join("t/img"),
-        )
+        Store::open(&Paths {
+            database: dir.path().join("t/db.sqlite3"),
+            encodings: dir.path().join("t/enc"),
+            images: dir.path().join("t/img"),
+        })
         .unwrap(),
     );
     let rules = PunchRules {
@@ -118,7 +117,8 @@ async fn main() {
         link,
     };
     let started = Instant::now();
-    let task = tokio::spawn(publisher.run(stop));
+    let options = publisher.options().expect("broker settings");
+    let task = tokio::spawn(publisher.run(options, stop));
     while rows(&pool).await < EVENTS {
         assert!(
             started.elapsed() < Duration::from_secs(300),

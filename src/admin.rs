@@ -1,18 +1,20 @@
-//! Admin commands that work on the terminal's files directly (the spec's helper scripts:
-//! `reset_users.py` and friends). Safe while the daemon runs: SQLite serialises writers
-//! and the daemon reloads its gallery when it sees another process's commit.
+//! `attendanced`'s one-shot commands (the spec's helper scripts: `reset_users.py` and
+//! friends, plus key tools and the evaluation). Store commands are safe while the daemon
+//! runs: SQLite serialises writers and the daemon reloads its gallery when it sees
+//! another process's commit.
 
 use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
+use std::sync::Arc;
 
-use crate::config::Config;
-use crate::store::{Store, StoreError, migrate};
+use crate::daemon::Config;
+use crate::face::eval::{EvalError, EvalReport};
+use crate::face::{DecodeLimits, EmbedderChoice, FacePipeline};
+use crate::store::{SealError, Store, StoreError, migrate};
 
 fn open(config: &Config) -> Result<Store, StoreError> {
-    Store::open(
-        &config.database_path(),
-        &config.encoding_dir(),
-        &config.image_dir(),
-    )
+    Store::open(&config.paths())
 }
 
 /// `attendanced users list`: one line per user.
@@ -51,4 +53,61 @@ pub fn reset_users(config: &Config) -> Result<usize, StoreError> {
 pub fn migrate(config: &Config) -> Result<u32, StoreError> {
     open(config)?;
     Ok(migrate::latest())
+}
+
+/// `attendanced hash-key`: the SHA-256 of an API key, for `[auth]`.
+pub fn hash_key(key: &str) -> String {
+    crate::http::auth::hash_key(key)
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum KeyFileError {
+    #[error(transparent)]
+    Key(#[from] SealError),
+    #[error("creating {path}: {source}")]
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
+}
+
+/// `attendanced new-storage-key PATH`: a new random key in a new file, mode 0600 (an
+/// existing file is never overwritten).
+pub fn new_storage_key(path: &Path) -> Result<(), KeyFileError> {
+    let key = crate::store::seal::new_key_hex()?;
+    let io = |source| KeyFileError::Io {
+        path: path.display().to_string(),
+        source,
+    };
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(io)?;
+    writeln!(f, "{key}").map_err(io)?;
+    f.sync_all().map_err(io)
+}
+
+/// `attendanced eval`: the protocol over `dataset` with the configured pipeline, or the
+/// given embedder, tolerance and margin.
+pub fn eval(
+    config: &Config,
+    dataset: &Path,
+    embedder: Option<EmbedderChoice>,
+    tolerance: Option<f32>,
+    margin: Option<f32>,
+) -> Result<EvalReport, EvalError> {
+    let face = &config.face;
+    let emb = embedder
+        .unwrap_or(face.embedder)
+        .load(&face.models_dir)
+        .map_err(EvalError::Embedder)?;
+    let rule = crate::face::MatchRule::resolve(
+        emb.as_ref(),
+        tolerance.or(face.tolerance),
+        margin.or(face.margin),
+    );
+    let pipeline = FacePipeline::new(face.pipeline, DecodeLimits::default(), Arc::clone(&emb));
+    crate::face::eval::evaluate(&pipeline, dataset, rule)
 }

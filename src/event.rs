@@ -38,15 +38,6 @@ impl Source {
             Source::Manual => "manual",
         }
     }
-
-    pub fn parse(s: &str) -> Option<Source> {
-        match s {
-            "camera" => Some(Source::Camera),
-            "upload" => Some(Source::Upload),
-            "manual" => Some(Source::Manual),
-            _ => None,
-        }
-    }
 }
 
 /// One attempt at the door (schema v1).

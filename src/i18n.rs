@@ -164,17 +164,9 @@ mod tests {
 
     #[test]
     fn every_reason_and_issue_has_both_languages() {
-        let issues = [
-            QualityIssue::TooSmall,
-            QualityIssue::TooClose,
-            QualityIssue::TooDark,
-            QualityIssue::TooBright,
-            QualityIssue::Blurred,
-        ];
-        let msgs = Reason::ALL
-            .into_iter()
+        let msgs = Reason::iter()
             .map(Msg::Reason)
-            .chain(issues.into_iter().map(Msg::Quality));
+            .chain(QualityIssue::iter().map(Msg::Quality));
         for m in msgs {
             let (ko, en) = (Locale::Ko.text(m), Locale::En.text(m));
             assert!(

@@ -2,10 +2,15 @@
 //!
 //! The module tree is the architecture: `face` turns photos into decisions, `store`
 //! keeps the terminal's state and outbox in SQLite, `terminal` applies the business rules
-//! on top of both, and `http` is the spec's API in front of it.
+//! on top of both, `camera` captures, analyses and streams, and `http` is the spec's API
+//! in front of it; `daemon` and `uplink` assemble the two processes. `config` is a leaf:
+//! each module owns its settings and their validation.
+//!
+//! Public only what the binaries, the integration tests and the benchmarks use, so the
+//! compiler reports the rest when it goes dead.
 
 pub mod admin;
-pub mod backoff;
+mod backoff;
 pub mod camera;
 pub mod config;
 pub mod daemon;
@@ -13,16 +18,15 @@ pub mod event;
 pub mod face;
 pub mod fuzz;
 pub mod http;
-pub mod i18n;
+mod i18n;
 pub mod logging;
 pub mod mqtt;
 pub mod outbox;
 pub mod punch;
 pub mod reason;
-pub mod reload;
 pub mod shutdown;
 pub mod store;
-pub mod systemd;
-pub mod terminal;
+mod systemd;
+mod terminal;
 pub mod tls;
 pub mod uplink;

@@ -7,9 +7,41 @@
 //! fields (`employee_id` → `EMPLOYEE_ID`, `event_id` → `EVENT_ID`, `reason` → `REASON`)
 //! and its level into the priority, with no `log` bridge in between.
 
+use serde::{Deserialize, Serialize};
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Registry, reload};
+
+use crate::config::{ConfigError, check};
+
+/// `[log]` in both binaries' configuration.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogSettings {
+    /// `tracing` filter, e.g. `info` or `attendance=debug,info`.
+    pub level: String,
+}
+
+impl Default for LogSettings {
+    fn default() -> Self {
+        Self {
+            level: "info".into(),
+        }
+    }
+}
+
+impl LogSettings {
+    /// The filter parses (else start-up would quietly fall back to `info`).
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let parsed = EnvFilter::try_new(&self.level);
+        check(parsed.is_ok(), "level", || {
+            format!(
+                "not a log filter ({}), e.g. info or attendance=debug,info",
+                parsed.err().map(|e| e.to_string()).unwrap_or_default()
+            )
+        })
+    }
+}
 
 /// Changes the log level of the running process (SIGHUP).
 #[derive(Clone)]
@@ -92,5 +124,18 @@ mod tests {
         assert_eq!(sink_for(None), Sink::Stderr);
         assert_eq!(sink_for(Some("".as_ref())), Sink::Stderr);
         assert_eq!(sink_for(Some("8:12345".as_ref())), Sink::Journald);
+    }
+
+    #[test]
+    fn a_filter_that_does_not_parse_is_a_config_error() {
+        LogSettings::default().validate().unwrap();
+        let ok = LogSettings {
+            level: "attendance=debug,info".into(),
+        };
+        ok.validate().unwrap();
+        let bad = LogSettings {
+            level: "attendance=loud".into(),
+        };
+        assert_eq!(bad.validate().unwrap_err().key, "level");
     }
 }

@@ -78,12 +78,89 @@ pub struct LastPunch {
     pub at: DateTime<Utc>,
 }
 
-/// The terminal's notion of "today".
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// `[punch]` in the configuration.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PunchSettings {
+    /// A second identical punch within this many seconds records nothing new.
+    pub duplicate_window_secs: u32,
+    /// UTC offset that defines "today" for `AUTO` punches, e.g. `+09:00`; `local` uses
+    /// the system time zone.
+    pub timezone: DayZone,
+}
+
+impl Default for PunchSettings {
+    fn default() -> Self {
+        Self {
+            duplicate_window_secs: 60,
+            timezone: DayZone::Local,
+        }
+    }
+}
+
+impl PunchSettings {
+    pub fn rules(&self) -> PunchRules {
+        PunchRules {
+            duplicate_window: chrono::Duration::seconds(i64::from(self.duplicate_window_secs)),
+            zone: self.timezone,
+        }
+    }
+}
+
+/// The terminal's punch rules, applied by the store inside its transaction.
+#[derive(Debug, Clone, Copy)]
+pub struct PunchRules {
+    pub duplicate_window: chrono::Duration,
+    pub zone: DayZone,
+}
+
+/// The terminal's notion of "today". Written `local` or as an offset (`+09:00`, `Z`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
 pub enum DayZone {
     /// The system time zone.
     Local,
     Fixed(FixedOffset),
+}
+
+impl TryFrom<String> for DayZone {
+    type Error = String;
+
+    fn try_from(s: String) -> Result<Self, String> {
+        if s == "local" {
+            return Ok(DayZone::Local);
+        }
+        parse_offset(&s)
+            .map(DayZone::Fixed)
+            .ok_or_else(|| format!("must be local or an offset like +09:00, got {s:?}"))
+    }
+}
+
+impl From<DayZone> for String {
+    fn from(z: DayZone) -> String {
+        match z {
+            DayZone::Local => "local".into(),
+            DayZone::Fixed(o) => o.to_string(),
+        }
+    }
+}
+
+/// Parses `+09:00` / `-05:30` / `Z` into a fixed offset.
+fn parse_offset(s: &str) -> Option<FixedOffset> {
+    if s == "Z" || s == "UTC" {
+        return FixedOffset::east_opt(0);
+    }
+    let (sign, rest) = match s.as_bytes().first()? {
+        b'+' => (1, &s[1..]),
+        b'-' => (-1, &s[1..]),
+        _ => return None,
+    };
+    let (h, m) = rest.split_once(':')?;
+    let (h, m): (i32, i32) = (h.parse().ok()?, m.parse().ok()?);
+    if !(0..=14).contains(&h) || !(0..60).contains(&m) {
+        return None;
+    }
+    FixedOffset::east_opt(sign * (h * 3600 + m * 60))
 }
 
 impl DayZone {
@@ -158,6 +235,28 @@ mod tests {
 
     fn d(req: PunchRequest, l: Option<LastPunch>, now: &str) -> PunchDecision {
         decide(req, l, t(now), Duration::seconds(W), kst())
+    }
+
+    #[test]
+    fn zones_are_written_as_local_or_an_offset() {
+        let z = |s: &str| DayZone::try_from(s.to_owned());
+        assert_eq!(z("local"), Ok(DayZone::Local));
+        assert_eq!(z("+09:00"), Ok(kst()));
+        assert_eq!(
+            z("-05:30"),
+            Ok(DayZone::Fixed(
+                FixedOffset::west_opt(5 * 3600 + 1800).unwrap()
+            ))
+        );
+        assert_eq!(
+            z("Z"),
+            Ok(DayZone::Fixed(FixedOffset::east_opt(0).unwrap()))
+        );
+        for bad in ["09:00", "+25:00", "+09", "Asia/Seoul", "", "+é:00"] {
+            assert!(z(bad).is_err(), "{bad:?}");
+        }
+        assert_eq!(String::from(kst()), "+09:00");
+        assert_eq!(String::from(DayZone::Local), "local");
     }
 
     #[test]

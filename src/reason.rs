@@ -6,8 +6,24 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 /// Why an attempt did not end in a recognised person, or why a request was refused.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+///
+/// The wire names come from serde's and strum's `snake_case` (one derive each, compared
+/// variant by variant in the tests); [`Reason::iter`] lists every variant, so no list is
+/// kept by hand.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    Deserialize,
+    strum::EnumIter,
+    strum::IntoStaticStr,
+)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum Reason {
     // Face pipeline outcomes (spec).
     NoFace,
@@ -34,57 +50,14 @@ pub enum Reason {
 }
 
 impl Reason {
-    pub const ALL: [Reason; 20] = [
-        Reason::NoFace,
-        Reason::MultiFace,
-        Reason::OutOfArea,
-        Reason::BadQuality,
-        Reason::Unknown,
-        Reason::CameraUnavailable,
-        Reason::InternalError,
-        Reason::BadImage,
-        Reason::AlreadyEnrolled,
-        Reason::UserNotFound,
-        Reason::InvalidField,
-        Reason::UnsupportedMediaType,
-        Reason::PayloadTooLarge,
-        Reason::NotFound,
-        Reason::MethodNotAllowed,
-        Reason::Unauthorized,
-        Reason::Forbidden,
-        Reason::Busy,
-        Reason::Timeout,
-        Reason::StorageFull,
-    ];
-
     /// The wire name (`"no_face"`, ...).
     pub fn as_str(self) -> &'static str {
-        match self {
-            Reason::NoFace => "no_face",
-            Reason::MultiFace => "multi_face",
-            Reason::OutOfArea => "out_of_area",
-            Reason::BadQuality => "bad_quality",
-            Reason::Unknown => "unknown",
-            Reason::CameraUnavailable => "camera_unavailable",
-            Reason::InternalError => "internal_error",
-            Reason::BadImage => "bad_image",
-            Reason::AlreadyEnrolled => "already_enrolled",
-            Reason::UserNotFound => "user_not_found",
-            Reason::InvalidField => "invalid_field",
-            Reason::UnsupportedMediaType => "unsupported_media_type",
-            Reason::PayloadTooLarge => "payload_too_large",
-            Reason::NotFound => "not_found",
-            Reason::MethodNotAllowed => "method_not_allowed",
-            Reason::Unauthorized => "unauthorized",
-            Reason::Forbidden => "forbidden",
-            Reason::Busy => "busy",
-            Reason::Timeout => "timeout",
-            Reason::StorageFull => "storage_full",
-        }
+        self.into()
     }
 
-    pub fn parse(s: &str) -> Option<Reason> {
-        Reason::ALL.into_iter().find(|r| r.as_str() == s)
+    /// Every reason, in declaration order.
+    pub fn iter() -> impl Iterator<Item = Reason> {
+        <Reason as strum::IntoEnumIterator>::iter()
     }
 }
 
@@ -95,8 +68,20 @@ impl fmt::Display for Reason {
 }
 
 /// The sub-reason of `bad_quality`: what the person should change.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    Deserialize,
+    strum::EnumIter,
+    strum::IntoStaticStr,
+)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum QualityIssue {
     /// Face too small: the person is too far away.
     TooSmall,
@@ -109,13 +94,12 @@ pub enum QualityIssue {
 
 impl QualityIssue {
     pub fn as_str(self) -> &'static str {
-        match self {
-            QualityIssue::TooSmall => "too_small",
-            QualityIssue::TooClose => "too_close",
-            QualityIssue::TooDark => "too_dark",
-            QualityIssue::TooBright => "too_bright",
-            QualityIssue::Blurred => "blurred",
-        }
+        self.into()
+    }
+
+    /// Every issue, in declaration order.
+    pub fn iter() -> impl Iterator<Item = QualityIssue> {
+        <QualityIssue as strum::IntoEnumIterator>::iter()
     }
 }
 
@@ -125,10 +109,28 @@ mod tests {
 
     #[test]
     fn wire_names_match_serde_and_round_trip() {
-        for r in Reason::ALL {
+        let mut seen = std::collections::HashSet::new();
+        for r in Reason::iter() {
             let json = serde_json::to_string(&r).unwrap();
             assert_eq!(json, format!("\"{}\"", r.as_str()));
-            assert_eq!(Reason::parse(r.as_str()), Some(r));
+            assert_eq!(serde_json::from_str::<Reason>(&json).unwrap(), r);
+            assert!(seen.insert(r.as_str()), "{r:?} shares its wire name");
+        }
+        for q in QualityIssue::iter() {
+            let json = serde_json::to_string(&q).unwrap();
+            assert_eq!(json, format!("\"{}\"", q.as_str()));
+        }
+        // The spec's seven codes keep their names.
+        for spec in [
+            "no_face",
+            "multi_face",
+            "out_of_area",
+            "bad_quality",
+            "unknown",
+            "camera_unavailable",
+            "internal_error",
+        ] {
+            assert!(seen.contains(spec), "{spec}");
         }
     }
 }

@@ -2,6 +2,7 @@
 //! listeners, each able to ask "are we stopping?" or wait for it.
 
 use tokio::sync::watch;
+use tracing::info;
 
 /// Fires shutdown for every [`Shutdown`] made from it.
 #[derive(Debug)]
@@ -36,6 +37,21 @@ impl Shutdown {
     pub async fn recv(&mut self) {
         let _ = self.0.wait_for(|stop| *stop).await;
     }
+}
+
+/// Fires `trigger` on SIGTERM or SIGINT.
+pub fn on_signals(trigger: Trigger) -> std::io::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = term.recv() => info!("SIGTERM: shutting down"),
+            _ = int.recv() => info!("SIGINT: shutting down"),
+        }
+        trigger.fire();
+    });
+    Ok(())
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use attendance::uplink::{self, config::UplinkConfig, sink::Sink};
-use attendance::{daemon, logging, shutdown};
+use attendance::{logging, shutdown};
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
@@ -60,7 +60,7 @@ fn main() -> ExitCode {
                 match cmd {
                     Cmd::Run => {
                         let (trigger, stop) = shutdown::channel();
-                        daemon::stop_on_signals(trigger)?;
+                        shutdown::on_signals(trigger)?;
                         uplink::run(config, stop).await?;
                     }
                     Cmd::Migrate => {

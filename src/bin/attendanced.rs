@@ -2,12 +2,12 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use anyhow::Context;
-use attendance::config::Config;
-use attendance::face::{DecodeLimits, FacePipeline, MatchRule, embedder_by_name};
-use attendance::{admin, daemon, logging, shutdown};
+use attendance::camera::CameraSpec;
+use attendance::daemon::{self, Config};
+use attendance::face::EmbedderChoice;
+use attendance::{admin, logging, shutdown};
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
@@ -32,7 +32,7 @@ enum Cmd {
         data_dir: Option<PathBuf>,
         /// Frame source: none, replay:PATH or v4l2:/dev/videoN (overrides `camera.source`).
         #[arg(long)]
-        camera: Option<String>,
+        camera: Option<CameraSpec>,
     },
     /// Manage enrolled users.
     Users {
@@ -55,7 +55,7 @@ enum Cmd {
         dataset: PathBuf,
         /// Embedder: hog, hog-spec, dlib-resnet or auto (default: the configured one).
         #[arg(long)]
-        embedder: Option<String>,
+        embedder: Option<EmbedderChoice>,
         /// Accept threshold (default: the embedder's calibrated one).
         #[arg(long)]
         tolerance: Option<f32>,
@@ -142,7 +142,7 @@ fn run(cmd: Cmd, config: Config, hooks: daemon::Hooks) -> anyhow::Result<()> {
                 .build()?;
             rt.block_on(async {
                 let (trigger, stop) = shutdown::channel();
-                daemon::stop_on_signals(trigger)?;
+                shutdown::on_signals(trigger)?;
                 daemon::run(config, stop, hooks).await?;
                 anyhow::Ok(())
             })
@@ -174,21 +174,11 @@ fn run(cmd: Cmd, config: Config, hooks: daemon::Hooks) -> anyhow::Result<()> {
             std::io::stdin().read_line(&mut key)?;
             let key = key.trim_end_matches(['\r', '\n']);
             anyhow::ensure!(!key.is_empty(), "no key on stdin");
-            println!("{}", attendance::http::auth::hash_key(key));
+            println!("{}", admin::hash_key(key));
             Ok(())
         }
         Cmd::NewStorageKey { path } => {
-            use std::io::Write;
-            use std::os::unix::fs::OpenOptionsExt;
-            let key = attendance::store::seal::new_key_hex()?;
-            let mut f = std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .open(&path)
-                .with_context(|| format!("creating {}", path.display()))?;
-            writeln!(f, "{key}")?;
-            f.sync_all()?;
+            admin::new_storage_key(&path)?;
             println!("wrote a new storage key to {}", path.display());
             Ok(())
         }
@@ -202,20 +192,7 @@ fn run(cmd: Cmd, config: Config, hooks: daemon::Hooks) -> anyhow::Result<()> {
             tolerance,
             margin,
         } => {
-            let name = embedder.unwrap_or(config.face.embedder.clone());
-            let emb =
-                embedder_by_name(&name, &config.face.models_dir).map_err(anyhow::Error::msg)?;
-            let rule = MatchRule::resolve(
-                emb.as_ref(),
-                tolerance.or(config.face.tolerance),
-                margin.or(config.face.margin),
-            );
-            let pipeline = FacePipeline::new(
-                config.face.pipeline,
-                DecodeLimits::default(),
-                Arc::clone(&emb),
-            );
-            let report = attendance::face::eval::evaluate(&pipeline, &dataset, rule)
+            let report = admin::eval(&config, &dataset, embedder, tolerance, margin)
                 .with_context(|| format!("evaluating {}", dataset.display()))?;
             println!("{}", serde_json::to_string(&report)?);
             Ok(())

@@ -5,10 +5,10 @@
 
 pub mod convert;
 pub mod overlay;
-pub mod replay;
+mod replay;
+mod settings;
 #[cfg(target_os = "linux")]
-pub mod v4l2;
-pub mod vote;
+mod v4l2;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -20,40 +20,12 @@ use image::RgbImage;
 use tokio::sync::watch;
 use tracing::{info, warn};
 
-use crate::config::CameraSettings;
-use crate::event::Source;
 use crate::face::{
-    DecodeLimits, Embedding, FaceBox, FacePipeline, FaceQuality, Framing, Rejection,
+    DecodeLimits, Embedding, FaceBox, FacePipeline, FaceQuality, Framing, Rejection, encode,
 };
 use crate::i18n::SharedLocale;
 use crate::shutdown::Shutdown;
-use crate::terminal::{Identification, IdentifyAnswer, PunchInput, Terminal, TerminalError};
-use vote::{FrameOutcome, Verdict};
-
-/// Where frames come from (`camera.source`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum CameraSpec {
-    None,
-    Replay(PathBuf),
-    V4l2(PathBuf),
-}
-
-impl CameraSpec {
-    /// `none`, `replay:PATH`, `v4l2:/dev/videoN` or `v4l2:N`.
-    pub fn parse(s: &str) -> Option<CameraSpec> {
-        if s == "none" {
-            return Some(CameraSpec::None);
-        }
-        if let Some(p) = s.strip_prefix("replay:").filter(|p| !p.is_empty()) {
-            return Some(CameraSpec::Replay(PathBuf::from(p)));
-        }
-        let dev = s.strip_prefix("v4l2:").filter(|d| !d.is_empty())?;
-        Some(CameraSpec::V4l2(match dev.parse::<u32>() {
-            Ok(n) => PathBuf::from(format!("/dev/video{n}")),
-            Err(_) => PathBuf::from(dev),
-        }))
-    }
-}
+pub use settings::{CameraSettings, CameraSpec};
 
 /// One captured frame.
 #[derive(Debug)]
@@ -90,8 +62,8 @@ pub struct LiveAnalysis {
 
 /// Handle on the running camera.
 pub struct Camera {
-    pub settings: CameraSettings,
-    pub locale: SharedLocale,
+    settings: CameraSettings,
+    locale: SharedLocale,
     pipeline: FacePipeline,
     frames: watch::Receiver<Option<Arc<Frame>>>,
     state: watch::Receiver<CameraState>,
@@ -102,9 +74,8 @@ pub struct Camera {
 }
 
 impl Camera {
-    /// Starts capture, analysis and the stream encoder. `None` for `camera.source = "none"`.
+    /// Starts capture, analysis and the stream encoder. `None` for `source = "none"`.
     pub fn start(
-        spec: &CameraSpec,
         settings: &CameraSettings,
         pipeline: FacePipeline,
         locale: SharedLocale,
@@ -113,7 +84,7 @@ impl Camera {
         let (frames_tx, frames) = watch::channel(None);
         let (state_tx, state) = watch::channel(CameraState::Starting);
         let stop_capture = Arc::new(AtomicBool::new(false));
-        match spec {
+        match &settings.source {
             CameraSpec::None => return None,
             CameraSpec::Replay(path) => {
                 tokio::spawn(replay_task(
@@ -207,78 +178,6 @@ impl Camera {
         };
         encode_jpeg(&img, self.settings.jpeg_quality)
     }
-
-    /// MODE_A: watch the live analysis for up to `identify_window_ms`, decide from several
-    /// agreeing frames, record the attempt.
-    pub async fn identify(
-        &self,
-        terminal: &Arc<Terminal>,
-        p: PunchInput,
-    ) -> Result<IdentifyAnswer, TerminalError> {
-        if self.state() != CameraState::Streaming {
-            return Err(TerminalError::CameraUnavailable);
-        }
-        {
-            // Pick up admin changes to the gallery before matching.
-            let t = terminal.clone();
-            tokio::task::spawn_blocking(move || {
-                t.recognizer().refresh_if_changed(t.store()).map(|_| ())
-            })
-            .await
-            .map_err(|e| TerminalError::Internal(e.to_string()))??;
-        }
-        let mut rx = self.analysis.clone();
-        rx.borrow_and_update();
-        let deadline =
-            tokio::time::Instant::now() + Duration::from_millis(self.settings.identify_window_ms);
-        let votes = self.settings.identify_votes;
-        let mut frames: Vec<FrameOutcome> = Vec::new();
-        while !vote::decided(&frames, votes) {
-            match tokio::time::timeout_at(deadline, rx.changed()).await {
-                Ok(Ok(())) => {}
-                _ => break,
-            }
-            let Some(a) = rx.borrow_and_update().clone() else {
-                continue;
-            };
-            frames.push(match &a.verdict {
-                Err(r) => FrameOutcome::Rejected(*r),
-                Ok(face) => {
-                    let (nearest, decision) = terminal.recognizer().decide(&face.embedding);
-                    FrameOutcome::Matched {
-                        decision,
-                        nearest: nearest.map(|n| n.distance),
-                    }
-                }
-            });
-        }
-        let ident = match vote::tally(&frames, votes) {
-            Verdict::Recognised {
-                employee_id,
-                distance,
-                ..
-            } => Identification {
-                employee_id: Some(employee_id),
-                distance: Some(distance),
-                reason: None,
-                detail: None,
-                thumbnail: None,
-            },
-            Verdict::Unknown { min_distance } => Identification {
-                employee_id: None,
-                distance: min_distance,
-                reason: Some(crate::reason::Reason::Unknown),
-                detail: None,
-                thumbnail: None,
-            },
-            Verdict::Rejected(r) => Identification::rejected(&r),
-            // Streaming but nothing analysed in the window: the terminal is at fault.
-            Verdict::NoFrames => return Err(TerminalError::CameraUnavailable),
-        };
-        terminal
-            .record_identification(ident, p, Source::Camera)
-            .await
-    }
 }
 
 impl Drop for Camera {
@@ -287,17 +186,9 @@ impl Drop for Camera {
     }
 }
 
-/// Encodes with `jpeg-encoder` (3x faster than the `image` crate's encoder here).
-pub fn encode_jpeg(img: &RgbImage, quality: u8) -> Option<Bytes> {
-    let mut out = Vec::with_capacity(64 * 1024);
-    let (w, h) = (
-        u16::try_from(img.width()).ok()?,
-        u16::try_from(img.height()).ok()?,
-    );
-    jpeg_encoder::Encoder::new(&mut out, quality)
-        .encode(img.as_raw(), w, h, jpeg_encoder::ColorType::Rgb)
-        .ok()?;
-    Some(Bytes::from(out))
+/// The stream's and `/capture`'s JPEG (`None` only for a frame too large for JPEG).
+fn encode_jpeg(img: &RgbImage, quality: u8) -> Option<Bytes> {
+    encode::jpeg(img, quality).ok().map(Bytes::from)
 }
 
 async fn replay_task(
@@ -444,28 +335,4 @@ async fn stream_task(camera: Arc<Camera>, mut stop: Shutdown) {
     }
     // Viewers see the end of the stream.
     let _ = camera.stream.send(None);
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn specs() {
-        assert_eq!(CameraSpec::parse("none"), Some(CameraSpec::None));
-        assert_eq!(
-            CameraSpec::parse("v4l2:0"),
-            Some(CameraSpec::V4l2("/dev/video0".into()))
-        );
-        assert_eq!(
-            CameraSpec::parse("v4l2:/dev/v4l/by-id/usb-cam"),
-            Some(CameraSpec::V4l2("/dev/v4l/by-id/usb-cam".into()))
-        );
-        assert_eq!(
-            CameraSpec::parse("replay:demo"),
-            Some(CameraSpec::Replay("demo".into()))
-        );
-        assert_eq!(CameraSpec::parse("replay:"), None);
-        assert_eq!(CameraSpec::parse("usb"), None);
-    }
 }

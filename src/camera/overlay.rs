@@ -132,17 +132,8 @@ mod tests {
     #[test]
     fn the_font_has_every_character_of_every_message() {
         use crate::reason::Reason;
-        let mut msgs: Vec<Msg> = Reason::ALL.into_iter().map(Msg::Reason).collect();
-        msgs.extend(
-            [
-                QualityIssue::TooSmall,
-                QualityIssue::TooClose,
-                QualityIssue::TooDark,
-                QualityIssue::TooBright,
-                QualityIssue::Blurred,
-            ]
-            .map(Msg::Quality),
-        );
+        let mut msgs: Vec<Msg> = Reason::iter().map(Msg::Reason).collect();
+        msgs.extend(QualityIssue::iter().map(Msg::Quality));
         msgs.extend([
             Msg::Ready,
             Msg::Recognised,

@@ -14,9 +14,9 @@ use v4l::io::traits::CaptureStream;
 use v4l::video::Capture;
 use v4l::{Device, FourCC};
 
+use super::CameraSettings;
 use super::convert::{mjpeg_to_rgb, yuyv_to_rgb};
 use super::{CameraState, Frame};
-use crate::config::CameraSettings;
 use crate::face::DecodeLimits;
 
 /// Opens the device and picks MJPG (preferred: less USB bandwidth) or YUYV.

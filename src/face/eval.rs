@@ -48,6 +48,8 @@ pub enum EvalError {
     Io(PathBuf, std::io::Error),
     #[error("dataset {0} has no identities")]
     Empty(PathBuf),
+    #[error("{0}")]
+    Embedder(String),
 }
 
 /// An identity folder and its images, in protocol order.

@@ -8,12 +8,14 @@ pub mod decode;
 pub mod detect;
 pub mod dlib;
 pub mod embed;
+pub mod encode;
 pub mod eval;
 pub mod gallery;
 pub mod geometry;
 pub mod hog;
 pub mod pipeline;
 pub mod quality;
+mod settings;
 pub mod template;
 
 pub use crop::FaceCrop;
@@ -24,27 +26,4 @@ pub use gallery::{Decision, Gallery, MatchRule, Nearest};
 pub use geometry::{EllipseGuide, FaceBox};
 pub use pipeline::{Accepted, Analysis, FacePipeline, PipelineConfig, PipelineError};
 pub use quality::{FaceQuality, Framing, QualityConfig, Rejection};
-
-use std::path::Path;
-use std::sync::Arc;
-
-/// The embedder a configuration names: `auto` is dlib's ResNet when its model files are
-/// in `models_dir`, else HOG (a terminal without the models still works, less well).
-pub fn embedder_by_name(name: &str, models_dir: &Path) -> Result<Arc<dyn Embedder>, String> {
-    let dlib = || {
-        DlibEmbedder::load(models_dir)
-            .map(|e| Arc::new(e) as Arc<dyn Embedder>)
-            .map_err(|e| {
-                format!("dlib-resnet: {e} (scripts/fetch-models downloads the model files)")
-            })
-    };
-    match name {
-        "auto" if DlibEmbedder::available(models_dir) => dlib(),
-        "auto" | "hog" => Ok(Arc::new(HogEmbedder::new())),
-        "hog-spec" => Ok(Arc::new(HogEmbedder::spec())),
-        "dlib-resnet" => dlib(),
-        other => Err(format!(
-            "unknown embedder {other:?}: expected auto, hog, hog-spec or dlib-resnet"
-        )),
-    }
-}
+pub use settings::{EmbedderChoice, FaceSettings};

@@ -12,6 +12,7 @@ use super::detect::{DetectorConfig, detect};
 use super::embed::Embedder;
 use super::geometry::FaceBox;
 use super::quality::{FaceQuality, Framing, QualityConfig, Rejection, assess};
+use crate::config::{ConfigError, check};
 
 /// Everything that tunes detection and the gates (not the embedder).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -31,6 +32,39 @@ impl Default for PipelineConfig {
             quality: QualityConfig::default(),
             working_max_side: 1280,
         }
+    }
+}
+
+impl PipelineConfig {
+    /// Range checks the types cannot express; keys relative to `pipeline`.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let e = &self.quality.ellipse;
+        check(
+            e.width > 0.0 && e.width <= 1.0 && e.height > 0.0 && e.height <= 1.0,
+            "quality.ellipse",
+            || {
+                format!(
+                    "width and height must be in (0, 1], got {} x {}",
+                    e.width, e.height
+                )
+            },
+        )?;
+        let d = &self.detector;
+        check(
+            (0.01..=1.0).contains(&d.min_face_ratio),
+            "detector.min_face_ratio",
+            || format!("must be in [0.01, 1], got {}", d.min_face_ratio),
+        )?;
+        check(
+            (0.5..=0.95).contains(&d.pyramid_step),
+            "detector.pyramid_step",
+            || format!("must be in [0.5, 0.95], got {}", d.pyramid_step),
+        )?;
+        check(
+            (1..=16).contains(&d.window_step),
+            "detector.window_step",
+            || format!("must be in 1..=16, got {}", d.window_step),
+        )
     }
 }
 

@@ -3,12 +3,12 @@
 //! configured the API is open, as in the spec (the daemon warns at start-up).
 
 use hyper::HeaderMap;
-use hyper::Method;
 use hyper::StatusCode;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
+use crate::config::ConfigError;
 use crate::reason::Reason;
 
 /// `[auth]` in the configuration. Reloaded on SIGHUP, so keys rotate without a restart.
@@ -37,6 +37,20 @@ impl Default for AuthSettings {
             public_stream: false,
         }
     }
+}
+
+/// Who a route is for; the router's table assigns one to every route, and the settings
+/// decide what each needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Audience {
+    /// `/health`: monitoring (public unless `public_health = false`).
+    Monitoring,
+    /// The live picture and analysis: the door's own screen.
+    Screen,
+    /// Identification: the door's devices.
+    Door,
+    /// Enrolment, deletions, manual punches, and reading personal records.
+    Admin,
 }
 
 /// What a route requires.
@@ -80,37 +94,33 @@ impl Denied {
     }
 }
 
-fn parse_hashes(key: &str, list: &[String]) -> Result<Vec<[u8; 32]>, String> {
+fn parse_hashes(key: &str, list: &[String]) -> Result<Vec<[u8; 32]>, ConfigError> {
     list.iter()
         .map(|h| {
-            let bytes = hex_decode(h.trim())
-                .filter(|b| b.len() == 32)
-                .ok_or_else(|| {
-                    format!("{key}: {h:?} is not a SHA-256 hex digest (64 hex digits)")
-                })?;
             let mut out = [0u8; 32];
-            out.copy_from_slice(&bytes);
+            hex::decode_to_slice(h.trim(), &mut out).map_err(|_| {
+                ConfigError::new(
+                    key,
+                    format!("{h:?} is not a SHA-256 hex digest (64 hex digits)"),
+                )
+            })?;
             Ok(out)
         })
         .collect()
 }
 
-/// Hex without a crate: 64 digits, nothing else to handle.
-fn hex_decode(s: &str) -> Option<Vec<u8>> {
-    if !s.len().is_multiple_of(2) {
-        return None;
+impl AuthSettings {
+    /// The hashes parse; keys relative to `[auth]`.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        Keys::new(self).map(|_| ())
     }
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
-        .collect()
 }
 
 impl Keys {
-    pub fn new(settings: &AuthSettings) -> Result<Keys, String> {
+    pub fn new(settings: &AuthSettings) -> Result<Keys, ConfigError> {
         Ok(Keys {
-            admin: parse_hashes("auth.admin_key_sha256", &settings.admin_key_sha256)?,
-            device: parse_hashes("auth.device_key_sha256", &settings.device_key_sha256)?,
+            admin: parse_hashes("admin_key_sha256", &settings.admin_key_sha256)?,
+            device: parse_hashes("device_key_sha256", &settings.device_key_sha256)?,
             settings: settings.clone(),
         })
     }
@@ -120,18 +130,15 @@ impl Keys {
         !self.admin.is_empty() || !self.device.is_empty()
     }
 
-    /// What `method` on `segments` (path without `/v1`) requires.
-    pub fn access_for(&self, segments: &[&str], method: &Method) -> Access {
+    /// What a route for `audience` requires under these settings.
+    pub fn access_for(&self, audience: Audience) -> Access {
         let s = &self.settings;
-        match (segments, method) {
-            (["health"], _) if s.public_health => Access::Public,
-            (["stream.mjpeg"] | ["capture"] | ["status"], _) if s.public_stream => Access::Public,
-            (["identify"], _) if s.open_identify => Access::Public,
-            (["health"] | ["stream.mjpeg"] | ["capture"] | ["status"] | ["identify"], _) => {
-                Access::Device
-            }
-            // Enrolment, deletions, manual punches, and reading personal records.
-            _ => Access::Admin,
+        match audience {
+            Audience::Monitoring if s.public_health => Access::Public,
+            Audience::Screen if s.public_stream => Access::Public,
+            Audience::Door if s.open_identify => Access::Public,
+            Audience::Monitoring | Audience::Screen | Audience::Door => Access::Device,
+            Audience::Admin => Access::Admin,
         }
     }
 
@@ -175,10 +182,7 @@ pub fn presented_key(headers: &HeaderMap) -> Option<&str> {
 
 /// The hex SHA-256 of a key, for `attendanced hash-key` and tests.
 pub fn hash_key(key: &str) -> String {
-    Sha256::digest(key.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    hex::encode(Sha256::digest(key.as_bytes()))
 }
 
 #[cfg(test)]
@@ -198,24 +202,20 @@ mod tests {
     #[test]
     fn the_access_matrix() {
         let k = keys(false);
-        let need = |p: &[&str], m: Method| k.access_for(p, &m);
-        assert_eq!(need(&["health"], Method::GET), Access::Public);
-        assert_eq!(need(&["identify"], Method::POST), Access::Device);
-        assert_eq!(need(&["stream.mjpeg"], Method::GET), Access::Device);
-        for (p, m) in [
-            (&["enroll"][..], Method::POST),
-            (&["enroll", "json"], Method::POST),
-            (&["users"], Method::GET),
-            (&["users", "EMP001"], Method::DELETE),
-            (&["attendance"], Method::POST),
-            (&["attendance"], Method::GET),
-        ] {
-            assert_eq!(need(p, m.clone()), Access::Admin, "{p:?} {m}");
-        }
-        assert_eq!(
-            keys(true).access_for(&["identify"], &Method::POST),
-            Access::Public
-        );
+        assert_eq!(k.access_for(Audience::Monitoring), Access::Public);
+        assert_eq!(k.access_for(Audience::Door), Access::Device);
+        assert_eq!(k.access_for(Audience::Screen), Access::Device);
+        assert_eq!(k.access_for(Audience::Admin), Access::Admin);
+        assert_eq!(keys(true).access_for(Audience::Door), Access::Public);
+        let open_screen = Keys::new(&AuthSettings {
+            public_stream: true,
+            public_health: false,
+            ..AuthSettings::default()
+        })
+        .unwrap();
+        assert_eq!(open_screen.access_for(Audience::Screen), Access::Public);
+        assert_eq!(open_screen.access_for(Audience::Monitoring), Access::Device);
+        assert_eq!(open_screen.access_for(Audience::Admin), Access::Admin);
 
         assert_eq!(
             k.authorize(Access::Device, None),
@@ -244,11 +244,12 @@ mod tests {
             admin_key_sha256: vec!["not-hex".into()],
             ..AuthSettings::default()
         };
-        assert!(
-            Keys::new(&bad)
-                .unwrap_err()
-                .contains("auth.admin_key_sha256")
-        );
+        assert_eq!(bad.validate().unwrap_err().key, "admin_key_sha256");
+        let not_ascii = AuthSettings {
+            device_key_sha256: vec!["é".repeat(32)],
+            ..AuthSettings::default()
+        };
+        assert_eq!(not_ascii.validate().unwrap_err().key, "device_key_sha256");
     }
 
     #[test]

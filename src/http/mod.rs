@@ -3,10 +3,12 @@
 //! Every path is served both bare (the spec's, kept forever as v1) and under `/v1`.
 
 pub mod auth;
-pub mod cors;
-pub mod request;
-pub mod response;
-pub mod routes;
+mod cors;
+pub(crate) mod request;
+mod response;
+mod router;
+mod routes;
+mod settings;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -26,48 +28,66 @@ use tokio_rustls::TlsAcceptor;
 use tracing::{debug, info, warn};
 
 use crate::camera::{Camera, CameraState};
-use crate::i18n::Locale;
+use crate::i18n::{Locale, SharedLocale};
 use crate::mqtt::LinkState;
 use crate::reason::Reason;
 use crate::shutdown::Shutdown;
-use crate::terminal::{IdentifyAnswer, PunchInput, Terminal, TerminalError};
+use crate::terminal::{Deadline, Terminal, TerminalError};
+pub use auth::AuthSettings;
 use response::{ApiError, Body};
+use router::{Op, Resolved};
+pub use settings::HttpSettings;
 
 /// Largest request head accepted (request line plus headers).
 const MAX_HEAD_BYTES: usize = 16 * 1024;
 /// How long open connections get to finish after shutdown is signalled.
 const DRAIN: Duration = Duration::from_secs(5);
 
-/// Everything a handler can reach.
+/// Everything a handler can reach. The settings SIGHUP changes live here once (keys,
+/// certificate, language) and in the terminal (decision rule); nothing keeps a copy.
 pub struct App {
-    pub terminal: Arc<Terminal>,
-    pub camera: Option<Arc<Camera>>,
-    pub mqtt: watch::Receiver<LinkState>,
+    terminal: Arc<Terminal>,
+    camera: Option<Arc<Camera>>,
+    mqtt: watch::Receiver<LinkState>,
+    /// Limits, timeouts and CORS: fixed until restart.
+    settings: HttpSettings,
+    /// Default language of answers (shared with the camera overlay).
+    locale: SharedLocale,
     /// API key hashes; replaced on SIGHUP.
-    pub keys: std::sync::RwLock<auth::Keys>,
+    keys: std::sync::RwLock<auth::Keys>,
     /// The HTTPS certificate, if any; re-read on SIGHUP (renewed certificates).
     tls: std::sync::RwLock<Option<TlsAcceptor>>,
 }
 
+/// What [`App::new`] is made of.
+pub struct Parts {
+    pub terminal: Arc<Terminal>,
+    pub camera: Option<Arc<Camera>>,
+    pub mqtt: watch::Receiver<LinkState>,
+    pub settings: HttpSettings,
+    pub locale: SharedLocale,
+    pub keys: auth::Keys,
+    pub tls: Option<TlsAcceptor>,
+}
+
 impl App {
-    pub fn new(
-        terminal: Arc<Terminal>,
-        camera: Option<Arc<Camera>>,
-        mqtt: watch::Receiver<LinkState>,
-        tls: Option<TlsAcceptor>,
-    ) -> Self {
-        // Validated with the configuration: cannot fail here.
-        let keys = auth::Keys::new(&terminal.config.auth).unwrap_or_default();
-        if !keys.enforced() {
+    pub fn new(p: Parts) -> Self {
+        if !p.keys.enforced() {
             warn!("no API keys configured: every endpoint is open (set [auth] for production)");
         }
         Self {
-            terminal,
-            camera,
-            mqtt,
-            keys: std::sync::RwLock::new(keys),
-            tls: std::sync::RwLock::new(tls),
+            terminal: p.terminal,
+            camera: p.camera,
+            mqtt: p.mqtt,
+            settings: p.settings,
+            locale: p.locale,
+            keys: std::sync::RwLock::new(p.keys),
+            tls: std::sync::RwLock::new(p.tls),
         }
+    }
+
+    pub fn terminal(&self) -> &Arc<Terminal> {
+        &self.terminal
     }
 
     /// Replaces the TLS certificate for the connections accepted from now on (SIGHUP);
@@ -86,12 +106,17 @@ impl App {
     }
 
     /// The camera, or 503 `camera_unavailable`.
-    pub fn camera(&self) -> Result<Arc<Camera>, TerminalError> {
+    fn camera(&self) -> Result<Arc<Camera>, TerminalError> {
         self.camera.clone().ok_or(TerminalError::CameraUnavailable)
     }
 
-    pub fn max_body(&self) -> usize {
-        self.terminal.config.http.max_body_bytes
+    /// The camera's progress, for the watchdog (`None` without a camera).
+    pub fn camera_progress(&self) -> Option<crate::systemd::CameraProgress> {
+        self.camera.as_ref().map(|c| c.progress())
+    }
+
+    fn max_body(&self) -> usize {
+        self.settings.max_body_bytes
     }
 
     /// `none`, `starting`, `streaming` or `unavailable`.
@@ -108,17 +133,10 @@ impl App {
     pub fn mqtt_state(&self) -> &'static str {
         self.mqtt.borrow().as_str()
     }
-
-    /// MODE_A: identify whoever is in front of the camera.
-    pub async fn identify_camera(&self, p: PunchInput) -> Result<IdentifyAnswer, TerminalError> {
-        self.camera()?.identify(&self.terminal, p).await
-    }
 }
 
 /// The TLS acceptor `http.tls_cert_file`/`http.tls_key_file` ask for (none if unset).
-pub fn tls_acceptor(
-    cfg: &crate::config::HttpSettings,
-) -> Result<Option<TlsAcceptor>, crate::tls::TlsError> {
+pub fn tls_acceptor(cfg: &HttpSettings) -> Result<Option<TlsAcceptor>, crate::tls::TlsError> {
     match (&cfg.tls_cert_file, &cfg.tls_key_file) {
         (Some(cert), Some(key)) => Ok(Some(TlsAcceptor::from(crate::tls::server_config(
             cert, key,
@@ -131,8 +149,7 @@ pub fn tls_acceptor(
 /// requests finish (up to a few seconds).
 pub async fn serve(listener: TcpListener, app: Arc<App>, mut shutdown: Shutdown) {
     let graceful = GracefulShutdown::new();
-    let cfg = app.terminal.config.http.clone();
-    let head_timeout = Duration::from_secs(cfg.header_timeout_secs);
+    let head_timeout = app.settings.header_timeout();
     loop {
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -198,10 +215,10 @@ fn locale_of(req: &Request<Incoming>, default: Locale) -> Locale {
 }
 
 async fn handle(app: Arc<App>, req: Request<Incoming>, peer: SocketAddr) -> Response<Body> {
-    let locale = locale_of(&req, app.terminal.locale.get());
+    let locale = locale_of(&req, app.locale.get());
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
-    let cors = cors::headers_for(&app.terminal.config.http.cors_allow_origins, req.headers());
+    let cors = cors::headers_for(&app.settings.cors_allow_origins, req.headers());
     if method == Method::OPTIONS {
         // A preflight: allowed origins get the CORS headers, others a bare 204 the
         // browser will refuse to act on.
@@ -210,10 +227,18 @@ async fn handle(app: Arc<App>, req: Request<Incoming>, peer: SocketAddr) -> Resp
         r.headers_mut().extend(cors.unwrap_or_default());
         return r;
     }
-    let timeout = Duration::from_secs(app.terminal.config.http.request_timeout_secs);
-    let result = match tokio::time::timeout(timeout, route(&app, req, locale)).await {
+    let deadline = Deadline::new();
+    let routed = route(&app, req, locale, &deadline);
+    tokio::pin!(routed);
+    let result = match tokio::time::timeout(app.settings.request_timeout(), &mut routed).await {
         Ok(r) => r,
-        Err(_) => Err(ApiError::new(StatusCode::REQUEST_TIMEOUT, Reason::Timeout)),
+        // Nothing was written, and now nothing will be: the client may simply retry.
+        Err(_) if deadline.expire() => {
+            Err(ApiError::new(StatusCode::REQUEST_TIMEOUT, Reason::Timeout))
+        }
+        // A write began before the deadline: its answer is on its way (a commit, not an
+        // analysis), and the client must get it.
+        Err(_) => routed.await,
     };
     let mut response = result.unwrap_or_else(|e| e.into_response(locale));
     if let Some(h) = cors {
@@ -227,6 +252,7 @@ async fn route(
     app: &Arc<App>,
     req: Request<Incoming>,
     locale: Locale,
+    deadline: &Deadline,
 ) -> Result<Response<Body>, ApiError> {
     let full = req.uri().path().to_owned();
     let path = full
@@ -237,11 +263,19 @@ async fn route(
         .to_owned();
     let query = req.uri().query().map(str::to_owned);
     let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
-    let m = req.method().clone();
+    let resolved = router::resolve(&segments, req.method());
+    // Paths that are not routes are refused like admin routes when keys are set: a
+    // caller without a key learns nothing about which paths exist.
+    let audience = match &resolved {
+        Resolved::Found { audience, .. } | Resolved::MethodNotAllowed { audience, .. } => *audience,
+        Resolved::NotFound => auth::Audience::Admin,
+    };
     let allowed = {
         let keys = app.keys.read().unwrap_or_else(|p| p.into_inner());
-        let need = keys.access_for(&segments, &m);
-        keys.authorize(need, auth::presented_key(req.headers()))
+        keys.authorize(
+            keys.access_for(audience),
+            auth::presented_key(req.headers()),
+        )
     };
     if let Err(denied) = allowed {
         let mut r = ApiError::new(denied.status(), denied.reason()).into_response(locale);
@@ -253,42 +287,37 @@ async fn route(
         }
         return Ok(r);
     }
-    match (segments.as_slice(), &m) {
-        (["health"], &Method::GET) => Ok(routes::health::get(app).await),
-        (["identify"], &Method::POST) => routes::identify::post(app, req, locale).await,
-        (["enroll"], &Method::POST) => routes::enroll::post(app, req, locale, false).await,
-        (["enroll", "json"], &Method::POST) => routes::enroll::post(app, req, locale, true).await,
-        (["attendance"], &Method::POST) => routes::attendance::post(app, req, locale).await,
-        (["attendance"], &Method::GET) => routes::attendance::get(app, query.as_deref()).await,
-        (["users"], &Method::GET) => routes::users::list(app).await,
-        (["users"], &Method::DELETE) => routes::users::reset(app, query.as_deref(), locale).await,
-        (["users", id], &Method::GET) => routes::users::get(app, id).await,
-        (["users", id], &Method::DELETE) => routes::users::delete(app, id, locale).await,
-        (["stream.mjpeg"], &Method::GET) => routes::stream::get(app).await,
-        (["capture"], &Method::GET) => routes::capture::get(app, query.as_deref()).await,
-        (["status"], &Method::GET) => routes::status::get(app, &req, locale).await,
-        (segs, _) => match allowed_methods(segs) {
-            Some(allow) => {
-                let mut r = ApiError::new(StatusCode::METHOD_NOT_ALLOWED, Reason::MethodNotAllowed)
-                    .detail(format!("allowed: {allow}"))
-                    .into_response(locale);
-                r.headers_mut()
-                    .insert(ALLOW, HeaderValue::from_static(allow));
-                Ok(r)
+    let (op, id) = match resolved {
+        Resolved::Found { op, id, .. } => (op, id),
+        Resolved::MethodNotAllowed { allow, .. } => {
+            let mut r = ApiError::new(StatusCode::METHOD_NOT_ALLOWED, Reason::MethodNotAllowed)
+                .detail(format!("allowed: {allow}"))
+                .into_response(locale);
+            if let Ok(v) = HeaderValue::from_str(&allow) {
+                r.headers_mut().insert(ALLOW, v);
             }
-            None => Err(ApiError::new(StatusCode::NOT_FOUND, Reason::NotFound)
-                .detail(full.chars().take(100).collect::<String>())),
-        },
-    }
-}
-
-/// Methods a known path accepts, for 405 answers.
-fn allowed_methods(segments: &[&str]) -> Option<&'static str> {
-    match segments {
-        ["health"] | ["stream.mjpeg"] | ["capture"] | ["status"] => Some("GET"),
-        ["identify"] | ["enroll"] | ["enroll", "json"] => Some("POST"),
-        ["attendance"] => Some("GET, POST"),
-        ["users"] | ["users", _] => Some("GET, DELETE"),
-        _ => None,
+            return Ok(r);
+        }
+        Resolved::NotFound => {
+            return Err(ApiError::new(StatusCode::NOT_FOUND, Reason::NotFound)
+                .detail(full.chars().take(100).collect::<String>()));
+        }
+    };
+    let id = id.unwrap_or_default();
+    let query = query.as_deref();
+    match op {
+        Op::Health => Ok(routes::health::get(app).await),
+        Op::Identify => routes::identify::post(app, req, locale, deadline).await,
+        Op::Enroll => routes::enroll::post(app, req, locale, false, deadline).await,
+        Op::EnrollJson => routes::enroll::post(app, req, locale, true, deadline).await,
+        Op::Punch => routes::attendance::post(app, req, locale, deadline).await,
+        Op::Records => routes::attendance::get(app, query).await,
+        Op::Users => routes::users::list(app).await,
+        Op::ResetUsers => routes::users::reset(app, query, locale, deadline).await,
+        Op::User => routes::users::get(app, id).await,
+        Op::DeleteUser => routes::users::delete(app, id, locale, deadline).await,
+        Op::Stream => routes::stream::get(app).await,
+        Op::Capture => routes::capture::get(app, query).await,
+        Op::Status => routes::status::get(app, &req, locale).await,
     }
 }

@@ -121,6 +121,7 @@ impl From<TerminalError> for ApiError {
                     .detail(format!("{free_mb} MB free"))
             }
             TerminalError::CameraUnavailable => Self::new(StatusCode::SERVICE_UNAVAILABLE, reason),
+            TerminalError::TimedOut => Self::new(StatusCode::REQUEST_TIMEOUT, reason),
             TerminalError::Internal(msg) => {
                 tracing::error!(error = %msg, "internal error");
                 Self::new(StatusCode::INTERNAL_SERVER_ERROR, reason)

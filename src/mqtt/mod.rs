@@ -8,14 +8,16 @@
 //! - `attendance/{site}/{device_id}/receipts`: CBOR [`crate::event::Receipt`], QoS 1, from
 //!   the uplink to the terminal once MySQL has committed the events
 
+mod settings;
+
 use std::sync::Arc;
 use std::time::Duration;
 
 use rumqttc::{LastWill, MqttOptions, QoS, TlsConfiguration, Transport};
 use serde::{Deserialize, Serialize};
 
-use crate::config::MqttSettings;
 use crate::tls::{self, TlsError};
+pub use settings::MqttSettings;
 
 /// The uplink's subscription: every terminal's events, shared among uplink workers.
 pub const SHARED_EVENTS_FILTER: &str = "$share/uplink/attendance/+/+/events";

@@ -7,14 +7,13 @@ pub mod state;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rumqttc::{AsyncClient, Event, Incoming, Outgoing, QoS};
+use rumqttc::{AsyncClient, Event, Incoming, MqttOptions, Outgoing, QoS};
 use tokio::sync::{Notify, watch};
 use tracing::{debug, error, info, warn};
 
 use crate::backoff::Backoff;
-use crate::config::MqttSettings;
 use crate::event::{AttendanceEvent, EventBatch, SCHEMA_VERSION};
-use crate::mqtt::{self, LinkState, Stats};
+use crate::mqtt::{self, LinkState, MqttConfigError, MqttSettings, Stats};
 use crate::shutdown::Shutdown;
 use crate::store::outbox::Pending;
 use crate::store::{Store, ts};
@@ -66,20 +65,23 @@ impl Publisher {
             .unwrap_or_else(|| format!("attendanced-{}-{}", self.site, self.device_id))
     }
 
-    /// Runs until `stop`. Returns at once (link `disabled`) when no broker is configured.
-    pub async fn run(self, mut stop: Shutdown) {
-        if self.settings.url.is_empty() {
-            let _ = self.link.send(LinkState::Disabled);
-            return;
+    /// The broker connection the settings describe (TLS files read and checked now, so a
+    /// bad certificate stops start-up instead of leaving the link quietly `disabled`);
+    /// `None` when no broker is configured.
+    pub fn options(&self) -> Result<Option<MqttOptions>, MqttConfigError> {
+        if !self.settings.enabled() {
+            return Ok(None);
         }
         let will = mqtt::offline_will(&self.site, &self.device_id);
-        let opts = match mqtt::options(&self.settings, &self.client_id(), Some(will)) {
-            Ok(o) => o,
-            Err(e) => {
-                error!(error = %e, "MQTT disabled: bad configuration");
-                let _ = self.link.send(LinkState::Disabled);
-                return;
-            }
+        mqtt::options(&self.settings, &self.client_id(), Some(will)).map(Some)
+    }
+
+    /// Runs until `stop`, connected with `options` (from [`Publisher::options`]).
+    /// Returns at once (link `disabled`) when there is no broker.
+    pub async fn run(self, options: Option<MqttOptions>, mut stop: Shutdown) {
+        let Some(opts) = options else {
+            let _ = self.link.send(LinkState::Disabled);
+            return;
         };
         let _ = self.link.send(LinkState::Connecting);
         let (client, mut events) = AsyncClient::new(opts, 64);

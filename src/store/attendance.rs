@@ -7,15 +7,8 @@ use serde::Serialize;
 
 use super::{Store, StoreError, ts};
 use crate::event::{AttendanceEvent, SCHEMA_VERSION, Source, decimal};
-use crate::punch::{self, DayZone, LastPunch, PunchDecision, PunchKind, PunchRequest};
+use crate::punch::{self, LastPunch, PunchDecision, PunchKind, PunchRequest, PunchRules};
 use crate::reason::{QualityIssue, Reason};
-
-/// The terminal's punch rules.
-#[derive(Debug, Clone, Copy)]
-pub struct PunchRules {
-    pub duplicate_window: chrono::Duration,
-    pub zone: DayZone,
-}
 
 /// One attempt to record.
 #[derive(Debug, Clone)]
@@ -52,7 +45,7 @@ pub struct AttendanceRow {
     pub event_id: String,
     pub employee_id: Option<String>,
     #[serde(rename = "type")]
-    pub kind: String,
+    pub kind: PunchKind,
     pub device_id: Option<String>,
     pub distance: Option<f64>,
     pub threshold: Option<f64>,
@@ -196,6 +189,15 @@ impl Store {
     }
 }
 
+/// `IN` / `OUT` as the `type` column holds them; anything else is damage, reported.
+impl rusqlite::types::FromSql for PunchKind {
+    fn column_result(v: rusqlite::types::ValueRef<'_>) -> rusqlite::types::FromSqlResult<Self> {
+        let s = v.as_str()?;
+        PunchKind::parse(s)
+            .ok_or_else(|| rusqlite::types::FromSqlError::Other(format!("punch type {s:?}").into()))
+    }
+}
+
 const COLUMNS: &str = "id, event_id, employee_id, type, device_id, distance, threshold, embedder,
                        reason, source, ts_server, ts_client, image_ref, published_at";
 
@@ -223,7 +225,7 @@ fn last_punch(
     tx: &rusqlite::Transaction<'_>,
     employee_id: &str,
 ) -> rusqlite::Result<Option<LastPunch>> {
-    let row: Option<(String, String)> = tx
+    let row: Option<(PunchKind, String)> = tx
         .query_row(
             "SELECT type, ts_server FROM attendance
              WHERE employee_id = ?1 AND reason IS NULL ORDER BY id DESC LIMIT 1",
@@ -233,7 +235,7 @@ fn last_punch(
         .optional()?;
     Ok(row.and_then(|(kind, at)| {
         Some(LastPunch {
-            kind: PunchKind::parse(&kind)?,
+            kind,
             at: DateTime::parse_from_rfc3339(&at).ok()?.with_timezone(&Utc),
         })
     }))
@@ -247,7 +249,7 @@ mod tests {
     fn rules() -> PunchRules {
         PunchRules {
             duplicate_window: chrono::Duration::seconds(60),
-            zone: DayZone::Fixed(chrono::FixedOffset::east_opt(9 * 3600).unwrap()),
+            zone: crate::punch::DayZone::Fixed(chrono::FixedOffset::east_opt(9 * 3600).unwrap()),
         }
     }
 
@@ -289,7 +291,7 @@ mod tests {
         let PunchOutcome::Recorded(row) = first else {
             panic!("{first:?}")
         };
-        assert_eq!(row.kind, "IN");
+        assert_eq!(row.kind, PunchKind::In);
         assert_eq!(row.source, "upload");
         assert_eq!(row.ts_server, "2026-03-02T00:00:00.000+00:00");
         // 20 s later: the same punch again.
@@ -319,7 +321,7 @@ mod tests {
                 at("2026-03-02T09:00:00Z"),
             )
             .unwrap();
-        assert!(matches!(out, PunchOutcome::Recorded(ref row) if row.kind == "OUT"));
+        assert!(matches!(out, PunchOutcome::Recorded(ref row) if row.kind == PunchKind::Out));
         let all = st
             .attendance(&AttendanceQuery {
                 limit: 100,
@@ -337,7 +339,7 @@ mod tests {
             })
             .unwrap();
         assert_eq!(mine.len(), 1);
-        assert_eq!(mine[0].kind, "OUT");
+        assert_eq!(mine[0].kind, PunchKind::Out);
     }
 
     #[test]

@@ -18,6 +18,23 @@ pub fn ensure_private_dir(dir: &Path) -> io::Result<()> {
     fs::set_permissions(dir, fs::Permissions::from_mode(0o700))
 }
 
+/// Makes `path` readable by the service user only: created empty (mode 0600) if `create`
+/// and missing, tightened to 0600 if it exists; a missing file is left missing otherwise.
+pub fn make_private_file(path: &Path, create: bool) -> io::Result<()> {
+    if create {
+        OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(path)?;
+    }
+    match fs::set_permissions(path, fs::Permissions::from_mode(0o600)) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound && !create => Ok(()),
+        other => other,
+    }
+}
+
 /// Writes `bytes` to `dir/name` so that a crash leaves either the old file or the new
 /// one, never half of it: temp file, fsync, rename, fsync of the directory. Mode 0600.
 pub fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> io::Result<PathBuf> {

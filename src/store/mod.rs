@@ -10,6 +10,7 @@ pub mod files;
 pub mod migrate;
 pub mod outbox;
 pub mod seal;
+mod settings;
 pub mod users;
 
 use std::path::{Path, PathBuf};
@@ -19,8 +20,9 @@ use std::time::Duration;
 use chrono::{DateTime, SecondsFormat, Utc};
 use rusqlite::Connection;
 
-pub use attendance::{AttendanceQuery, AttendanceRow, NewAttempt, PunchOutcome, PunchRules};
+pub use attendance::{AttendanceQuery, AttendanceRow, NewAttempt, PunchOutcome};
 pub use seal::{SealError, Sealer};
+pub use settings::{Paths, StorageSettings};
 pub use users::{Enrolled, NewTemplate, StoredCrop, TemplateRow, UserRow};
 
 #[derive(Debug, thiserror::Error)]
@@ -50,6 +52,12 @@ pub struct Resealed {
     pub unreadable: usize,
 }
 
+/// The database and the files SQLite keeps beside it in WAL mode.
+fn sqlite_files(database: &Path) -> [PathBuf; 3] {
+    let with = |suffix: &str| PathBuf::from(format!("{}{suffix}", database.display()));
+    [database.to_path_buf(), with("-wal"), with("-shm")]
+}
+
 /// Formats a time the way every table stores it: RFC 3339, UTC, milliseconds, `+00:00`
 /// (fixed width, so text order is time order).
 pub fn ts(t: DateTime<Utc>) -> String {
@@ -67,17 +75,23 @@ pub struct Store {
 
 impl Store {
     /// Opens (creating if needed) the database and the file folders, and migrates.
-    pub fn open(
-        db_path: &Path,
-        encoding_dir: &Path,
-        image_dir: &Path,
-    ) -> Result<Store, StoreError> {
-        if let Some(parent) = db_path.parent().filter(|p| !p.as_os_str().is_empty()) {
+    pub fn open(paths: &Paths) -> Result<Store, StoreError> {
+        if let Some(parent) = paths
+            .database
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+        {
             files::ensure_private_dir(parent)?;
         }
-        files::ensure_private_dir(encoding_dir)?;
-        files::ensure_private_dir(image_dir)?;
-        let mut conn = Connection::open(db_path)?;
+        files::ensure_private_dir(&paths.encodings)?;
+        files::ensure_private_dir(&paths.images)?;
+        // SQLite creates the database 0644 under the usual umask, and its -wal and -shm
+        // files take the database's mode: made private first, all three stay private
+        // whatever the umask (only systemd's `UMask=` protected them before).
+        for f in sqlite_files(&paths.database) {
+            files::make_private_file(&f, f == paths.database)?;
+        }
+        let mut conn = Connection::open(&paths.database)?;
         conn.busy_timeout(Duration::from_secs(5))?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
@@ -92,9 +106,9 @@ impl Store {
         migrate::apply(&mut conn)?;
         Ok(Store {
             conn: Mutex::new(conn),
-            db_path: db_path.to_path_buf(),
-            encoding_dir: encoding_dir.to_path_buf(),
-            image_dir: image_dir.to_path_buf(),
+            db_path: paths.database.clone(),
+            encoding_dir: paths.encodings.clone(),
+            image_dir: paths.images.clone(),
             sealer: Sealer::plain(),
         })
     }
@@ -161,10 +175,6 @@ impl Store {
         // A panic while holding the lock cannot leave SQLite inconsistent (an open
         // transaction rolls back when dropped), so a poisoned lock is still usable.
         self.conn.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    pub fn db_path(&self) -> &Path {
-        &self.db_path
     }
 
     pub fn encoding_dir(&self) -> &Path {
@@ -247,12 +257,40 @@ pub(crate) mod testing {
         let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let dir = std::env::temp_dir().join(format!("att-store-{}-{n}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
-        let store = Store::open(
-            &dir.join("db.sqlite3"),
-            &dir.join("encodings"),
-            &dir.join("images"),
-        )
-        .unwrap();
+        let store = Store::open(&StorageSettings::default().paths(&dir)).unwrap();
         TempStore { store, dir }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    use super::testing::temp_store;
+    use super::*;
+
+    fn mode(p: &Path) -> u32 {
+        std::fs::metadata(p).unwrap().permissions().mode() & 0o777
+    }
+
+    #[test]
+    fn the_database_and_its_wal_files_are_private_whatever_the_umask() {
+        // The umask is process-wide: this test is the only one in the crate that sets it,
+        // and it only widens what a file may get (022 is the usual default).
+        let old = nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o022));
+        let s = temp_store();
+        s.store.ping().unwrap();
+        nix::sys::stat::umask(old);
+        let files = sqlite_files(&s.dir.join("attendance.sqlite3"));
+        for f in &files {
+            assert!(f.exists(), "{} not created", f.display());
+            assert_eq!(mode(f), 0o600, "{}", f.display());
+        }
+        // A database left 0644 by an older version is tightened on the next open.
+        drop(s.store.conn());
+        std::fs::set_permissions(&files[0], std::fs::Permissions::from_mode(0o644)).unwrap();
+        let again = Store::open(&StorageSettings::default().paths(&s.dir)).unwrap();
+        again.ping().unwrap();
+        assert_eq!(mode(&files[0]), 0o600);
     }
 }

@@ -141,9 +141,10 @@ mod tests {
     use super::*;
     use crate::event::{EventBatch, Source};
     use crate::punch::PunchRequest;
+    use crate::punch::PunchRules;
     use crate::reason::Reason;
+    use crate::store::NewAttempt;
     use crate::store::testing::temp_store;
-    use crate::store::{NewAttempt, PunchRules};
 
     #[test]
     fn publish_cycle() {

@@ -181,19 +181,14 @@ pub fn new_key_hex() -> Result<String, SealError> {
     SystemRandom::new()
         .fill(&mut k)
         .map_err(|_| SealError::Random)?;
-    Ok(k.iter().map(|b| format!("{b:02x}")).collect())
+    Ok(hex::encode(k))
 }
 
 fn parse_key(bytes: &[u8]) -> Result<[u8; KEY_LEN], String> {
-    let text = std::str::from_utf8(bytes).map(str::trim);
-    if let Ok(hex) = text
-        && hex.len() == 2 * KEY_LEN
-        && hex.bytes().all(|b| b.is_ascii_hexdigit())
+    let mut k = [0u8; KEY_LEN];
+    if let Ok(text) = std::str::from_utf8(bytes)
+        && hex::decode_to_slice(text.trim(), &mut k).is_ok()
     {
-        let mut k = [0u8; KEY_LEN];
-        for (i, b) in k.iter_mut().enumerate() {
-            *b = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).map_err(|e| e.to_string())?;
-        }
         return Ok(k);
     }
     <[u8; KEY_LEN]>::try_from(bytes).map_err(|_| {

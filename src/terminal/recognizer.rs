@@ -17,15 +17,6 @@ pub struct Recognizer {
     loaded_version: RwLock<i64>,
 }
 
-/// How loading went.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct LoadReport {
-    pub templates: usize,
-    pub rows: usize,
-    /// Template files that are missing or unreadable (their users cannot be recognised).
-    pub broken: Vec<String>,
-}
-
 impl Recognizer {
     pub fn new(embedder: Arc<dyn Embedder>, rule: MatchRule) -> Self {
         let dim = embedder.dim();
@@ -55,12 +46,14 @@ impl Recognizer {
         (g.len(), g.people())
     }
 
-    /// Rebuilds the gallery from the store's templates of this embedder.
-    pub fn load(&self, store: &Store) -> Result<LoadReport, StoreError> {
+    /// Rebuilds the gallery from the store's templates of this embedder; returns how
+    /// many loaded. Template files that are missing or unreadable are logged (their
+    /// people cannot be recognised until re-enrolled).
+    pub fn load(&self, store: &Store) -> Result<usize, StoreError> {
         let version = store.data_version()?;
         let rows = store.templates(self.embedder.name())?;
         let mut gallery = Gallery::new(self.embedder.dim());
-        let mut report = LoadReport::default();
+        let mut loaded = 0;
         for t in rows {
             let path = store.encoding_dir().join(&t.vector_path);
             let decoded = store
@@ -73,12 +66,10 @@ impl Recognizer {
                         // Dimension checked by decode.
                         let _ = gallery.add(&t.employee_id, e);
                     }
-                    report.templates += 1;
-                    report.rows += embs.len();
+                    loaded += 1;
                 }
                 Err(e) => {
                     warn!(employee_id = %t.employee_id, file = %t.vector_path, error = %e, "template unreadable");
-                    report.broken.push(t.employee_id);
                 }
             }
         }
@@ -87,7 +78,7 @@ impl Recognizer {
             .loaded_version
             .write()
             .unwrap_or_else(|p| p.into_inner()) = version;
-        Ok(report)
+        Ok(loaded)
     }
 
     /// Reloads when another process (the admin CLI) changed the database.

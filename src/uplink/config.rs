@@ -3,23 +3,24 @@
 
 use std::path::{Path, PathBuf};
 
-use figment::Figment;
-use figment::providers::{Env, Format, Serialized, Toml};
-use figment::value::Uncased;
 use serde::{Deserialize, Serialize};
 
-use crate::config::{ConfigError, LogSettings, MqttSettings};
-use crate::mqtt::SHARED_EVENTS_FILTER;
+use crate::config::{self, ConfigError, Sources, check};
+use crate::logging::LogSettings;
+use crate::mqtt::{MqttSettings, SHARED_EVENTS_FILTER};
 
 /// The spec's MySQL environment variables.
-pub const SPEC_ENV: [(&str, &str); 6] = [
-    ("MYSQL_HOST", "mysql.host"),
-    ("MYSQL_PORT", "mysql.port"),
-    ("MYSQL_USER", "mysql.user"),
-    ("MYSQL_PASSWORD", "mysql.password"),
-    ("MYSQL_DB", "mysql.database"),
-    ("MYSQL_POOL_SIZE", "mysql.pool_size"),
-];
+const SOURCES: Sources = Sources {
+    env_prefix: "ATTENDANCE_UPLINK_",
+    aliases: &[
+        ("MYSQL_HOST", "mysql.host"),
+        ("MYSQL_PORT", "mysql.port"),
+        ("MYSQL_USER", "mysql.user"),
+        ("MYSQL_PASSWORD", "mysql.password"),
+        ("MYSQL_DB", "mysql.database"),
+        ("MYSQL_POOL_SIZE", "mysql.pool_size"),
+    ],
+};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -81,72 +82,44 @@ impl Default for MysqlSettings {
 }
 
 impl UplinkConfig {
+    /// Defaults, then `file` (if given), then the environment; validated.
     pub fn load(file: Option<&Path>) -> Result<UplinkConfig, ConfigError> {
-        let mut fig = Figment::from(Serialized::defaults(UplinkConfig::default()));
-        if let Some(path) = file {
-            if !path.is_file() {
-                return Err(ConfigError {
-                    key: "--config".into(),
-                    message: format!("{} is not a readable file", path.display()),
-                });
-            }
-            fig = fig.merge(Toml::file(path));
-        }
-        let spec_env = Env::raw().filter_map(|k| {
-            SPEC_ENV
-                .iter()
-                .find(|(name, _)| k == *name)
-                .map(|(_, key)| Uncased::from(*key))
-        });
-        fig = fig
-            .merge(spec_env)
-            .merge(Env::prefixed("ATTENDANCE_UPLINK_").split("__"));
-        let cfg: UplinkConfig = fig.extract().map_err(|e| ConfigError {
-            key: e.path.join("."),
-            message: e.kind.to_string(),
-        })?;
+        let cfg: UplinkConfig = config::load(file, &SOURCES)?;
         cfg.validate()?;
         Ok(cfg)
     }
 
     pub fn validate(&self) -> Result<(), ConfigError> {
-        let err = |key: &str, message: String| {
-            Err(ConfigError {
-                key: key.into(),
-                message,
-            })
-        };
-        if let Err(e) = crate::mqtt::parse_url(&self.mqtt.url) {
-            return err("mqtt.url", e.to_string());
-        }
-        if !(1..=64).contains(&self.mysql.pool_size) {
-            return err(
-                "mysql.pool_size",
-                format!("must be 1..=64, got {}", self.mysql.pool_size),
-            );
-        }
-        if !(1..=1000).contains(&self.max_batch_messages) {
-            return err(
-                "max_batch_messages",
-                format!("must be 1..=1000, got {}", self.max_batch_messages),
-            );
-        }
-        if self.mysql.database.is_empty()
-            || !self
-                .mysql
-                .database
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'_')
-        {
-            return err(
-                "mysql.database",
+        check(self.mqtt.enabled(), "mqtt.url", || {
+            "the uplink needs a broker: mqtt://HOST:PORT or mqtts://HOST:PORT".into()
+        })?;
+        self.mqtt.validate().map_err(|e| e.within("mqtt"))?;
+        self.log.validate().map_err(|e| e.within("log"))?;
+        check(
+            (1..=64).contains(&self.mysql.pool_size),
+            "mysql.pool_size",
+            || format!("must be 1..=64, got {}", self.mysql.pool_size),
+        )?;
+        check(
+            (1..=1000).contains(&self.max_batch_messages),
+            "max_batch_messages",
+            || format!("must be 1..=1000, got {}", self.max_batch_messages),
+        )?;
+        check(
+            !self.mysql.database.is_empty()
+                && self
+                    .mysql
+                    .database
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_'),
+            "mysql.database",
+            || {
                 format!(
                     "must be letters, digits and _, got {:?}",
                     self.mysql.database
-                ),
-            );
-        }
-        Ok(())
+                )
+            },
+        )
     }
 }
 
@@ -164,5 +137,14 @@ mod tests {
         let mut c = UplinkConfig::default();
         c.mysql.database = "x; DROP DATABASE y".into();
         assert_eq!(c.validate().unwrap_err().key, "mysql.database");
+    }
+
+    #[test]
+    fn the_uplink_needs_a_broker_it_can_reach() {
+        let mut c = UplinkConfig::default();
+        c.mqtt.url = String::new();
+        assert_eq!(c.validate().unwrap_err().key, "mqtt.url");
+        c.mqtt.url = "mqtt://h:x".into();
+        assert_eq!(c.validate().unwrap_err().key, "mqtt.url");
     }
 }

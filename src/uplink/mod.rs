@@ -223,16 +223,10 @@ fn event_json(e: &AttendanceEvent) -> serde_json::Value {
     v
 }
 
-/// Parses hex text (as `mosquitto_sub -F %x` prints) into bytes.
+/// Parses hex text (as `mosquitto_sub -F %x` prints) into bytes; whitespace is ignored.
 pub fn from_hex(s: &str) -> Result<Vec<u8>, String> {
-    let s: String = s.chars().filter(|c| !c.is_ascii_whitespace()).collect();
-    if !s.len().is_multiple_of(2) {
-        return Err("odd number of hex digits".into());
-    }
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).map_err(|e| e.to_string()))
-        .collect()
+    let s: String = s.chars().filter(|c| !c.is_whitespace()).collect();
+    hex::decode(s).map_err(|e| format!("not hex: {e}"))
 }
 
 #[cfg(test)]
@@ -270,5 +264,8 @@ mod tests {
         assert!(decode_to_json(b"\xff").is_err());
         assert_eq!(from_hex("a1 0f\n").unwrap(), vec![0xa1, 0x0f]);
         assert!(from_hex("abc").is_err());
+        // Not ASCII: an error, not a panic on a character boundary.
+        assert!(from_hex("aéb").is_err());
+        assert!(from_hex("éé").is_err());
     }
 }

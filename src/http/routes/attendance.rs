@@ -10,14 +10,16 @@ use serde_json::json;
 use crate::http::App;
 use crate::http::request::{fields, read_body};
 use crate::http::response::{ApiError, Body, json};
+use crate::http::routes::punch_input;
 use crate::i18n::{Locale, Msg};
 use crate::store::AttendanceQuery;
-use crate::terminal::{IdentifyAnswer, PunchInput, input};
+use crate::terminal::{Deadline, IdentifyAnswer, input};
 
 pub async fn post(
     app: &Arc<App>,
     req: Request<Incoming>,
     locale: Locale,
+    deadline: &Deadline,
 ) -> Result<Response<Body>, ApiError> {
     let (parts, body) = read_body(req, app.max_body()).await?;
     let f = fields(
@@ -47,12 +49,11 @@ pub async fn post(
                 .ok_or_else(|| ApiError::field("distance", "must be a non-negative number"))?,
         ),
     };
-    let p = PunchInput {
-        request: input::punch_request("type", f.get("type"))?,
-        device_id: input::opt_id("device_id", f.get("device_id"))?,
-        ts_client: input::ts_client("ts_client", f.get("ts_client"))?,
-    };
-    let answer = app.terminal.manual_punch(employee_id, p, distance).await?;
+    let p = punch_input(&f)?;
+    let answer = app
+        .terminal
+        .manual_punch(employee_id, p, distance, deadline)
+        .await?;
     let IdentifyAnswer::Recognised {
         employee_id,
         kind,

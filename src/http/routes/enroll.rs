@@ -11,13 +11,14 @@ use crate::http::App;
 use crate::http::request::{BodyKind, body_kind, fields, read_body};
 use crate::http::response::{ApiError, Body, json};
 use crate::i18n::{Locale, Msg};
-use crate::terminal::{EnrolAnswer, EnrolInput, input};
+use crate::terminal::{Deadline, EnrolAnswer, EnrolInput, input};
 
 pub async fn post(
     app: &Arc<App>,
     req: Request<Incoming>,
     locale: Locale,
     json_only: bool,
+    deadline: &Deadline,
 ) -> Result<Response<Body>, ApiError> {
     let (parts, body) = read_body(req, app.max_body()).await?;
     if json_only && body_kind(&parts)? != BodyKind::Json {
@@ -36,7 +37,7 @@ pub async fn post(
     let image = f
         .image
         .ok_or_else(|| ApiError::field("image", "required"))?;
-    let body = match app.terminal.enrol_photo(image, e).await? {
+    let body = match app.terminal.enrol_photo(image, e, deadline).await? {
         EnrolAnswer::Enrolled {
             employee_id,
             name,
@@ -48,7 +49,7 @@ pub async fn post(
             "name": name,
             "new_user": new_user,
             "template_id": template_id,
-            "embedder": app.terminal.recognizer().embedder().name(),
+            "embedder": app.terminal.embedder_name(),
             "message": locale.text(Msg::Enrolled),
         }),
         EnrolAnswer::Rejected(r) => json!({

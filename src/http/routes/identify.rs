@@ -11,31 +11,32 @@ use crate::event::decimal;
 use crate::http::App;
 use crate::http::request::{BodyKind, fields, read_body};
 use crate::http::response::{ApiError, Body, json};
+use crate::http::routes::punch_input;
 use crate::i18n::{Locale, Msg};
-use crate::terminal::{IdentifyAnswer, PunchInput, input};
+use crate::terminal::{Deadline, IdentifyAnswer};
 
 pub async fn post(
     app: &Arc<App>,
     req: Request<Incoming>,
     locale: Locale,
+    deadline: &Deadline,
 ) -> Result<Response<Body>, ApiError> {
     let (parts, body) = read_body(req, app.max_body()).await?;
     let f = fields(&parts, body, &["type", "device_id", "ts_client"]).await?;
-    let p = PunchInput {
-        request: input::punch_request("type", f.get("type"))?,
-        device_id: input::opt_id("device_id", f.get("device_id"))?,
-        ts_client: input::ts_client("ts_client", f.get("ts_client"))?,
-    };
+    let p = punch_input(&f)?;
     let answer = match (f.image, f.kind) {
-        (Some(image), _) => app.terminal.identify_photo(image, p).await?,
-        (None, Some(BodyKind::Json)) => app.identify_camera(p).await?,
+        (Some(image), _) => app.terminal.identify_photo(image, p, deadline).await?,
+        (None, Some(BodyKind::Json)) => {
+            let camera = app.camera()?;
+            app.terminal.identify_live(&camera, p, deadline).await?
+        }
         (None, _) => return Err(ApiError::field("image", "required")),
     };
     Ok(json(StatusCode::OK, &answer_json(&answer, locale)))
 }
 
 /// The spec's success and failure shapes (field names are a contract).
-pub fn answer_json(a: &IdentifyAnswer, locale: Locale) -> Value {
+fn answer_json(a: &IdentifyAnswer, locale: Locale) -> Value {
     match a {
         IdentifyAnswer::Recognised {
             employee_id,

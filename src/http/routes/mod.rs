@@ -8,3 +8,17 @@ pub mod identify;
 pub mod status;
 pub mod stream;
 pub mod users;
+
+use crate::http::request::Fields;
+use crate::http::response::ApiError;
+use crate::terminal::{PunchInput, input};
+
+/// `type`, `device_id` and `ts_client`: the punch fields `/identify` and `/attendance`
+/// share.
+fn punch_input(f: &Fields) -> Result<PunchInput, ApiError> {
+    Ok(PunchInput {
+        request: input::punch_request("type", f.get("type"))?,
+        device_id: input::opt_id("device_id", f.get("device_id"))?,
+        ts_client: input::ts_client("ts_client", f.get("ts_client"))?,
+    })
+}

@@ -9,7 +9,7 @@ use serde_json::json;
 use crate::http::App;
 use crate::http::response::{ApiError, Body, json};
 use crate::i18n::{Locale, Msg};
-use crate::terminal::input;
+use crate::terminal::{Deadline, input};
 
 pub async fn list(app: &Arc<App>) -> Result<Response<Body>, ApiError> {
     let users = app.terminal.users().await?;
@@ -25,9 +25,14 @@ pub async fn get(app: &Arc<App>, id: &str) -> Result<Response<Body>, ApiError> {
     Ok(json(StatusCode::OK, &json!(user)))
 }
 
-pub async fn delete(app: &Arc<App>, id: &str, locale: Locale) -> Result<Response<Body>, ApiError> {
+pub async fn delete(
+    app: &Arc<App>,
+    id: &str,
+    locale: Locale,
+    deadline: &Deadline,
+) -> Result<Response<Body>, ApiError> {
     let id = input::id("employee_id", id)?;
-    let templates = app.terminal.delete_user(id.clone()).await?;
+    let templates = app.terminal.delete_user(id.clone(), deadline).await?;
     Ok(json(
         StatusCode::OK,
         &json!({
@@ -43,6 +48,7 @@ pub async fn reset(
     app: &Arc<App>,
     query: Option<&str>,
     locale: Locale,
+    deadline: &Deadline,
 ) -> Result<Response<Body>, ApiError> {
     let confirmed = form_urlencoded::parse(query.unwrap_or("").as_bytes())
         .any(|(k, v)| k == "confirm" && v == "yes");
@@ -52,7 +58,7 @@ pub async fn reset(
             "add ?confirm=yes to delete every user",
         ));
     }
-    let users = app.terminal.reset_users().await?;
+    let users = app.terminal.reset_users(deadline).await?;
     Ok(json(
         StatusCode::OK,
         &json!({ "success": true, "users_deleted": users, "message": locale.text(Msg::UsersReset) }),

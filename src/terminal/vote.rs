@@ -1,4 +1,4 @@
-//! MODE_A: decide from several camera frames, not one lucky frame. Pure.
+//! MODE_A: decide from several camera frames, not one lucky frame. Pure: `live` feeds it.
 
 use std::collections::HashMap;
 

@@ -1,5 +1,8 @@
 //! `attendanced serve`: open the state, bind, serve until SIGTERM/SIGINT, drain.
 
+mod config;
+mod reload;
+
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -7,17 +10,19 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tracing::{info, warn};
 
-use crate::camera::{Camera, CameraSpec};
-use crate::config::{Config, ConfigError};
-use crate::face::MatchRule;
-use crate::http::{self, App};
+use crate::camera::Camera;
+use crate::config::ConfigError;
+use crate::http::{self, App, auth::Keys};
+use crate::i18n::SharedLocale;
 use crate::logging::LogControl;
-use crate::mqtt::LinkState;
+use crate::mqtt::{LinkState, MqttConfigError};
 use crate::outbox::Publisher;
-use crate::reload::{Plan, apply_live};
-use crate::shutdown::{self, Shutdown};
+use crate::shutdown::Shutdown;
+use crate::store::{Paths, StorageSettings, Store};
 use crate::systemd::{Liveness, Notifier, liveness};
 use crate::terminal::{Terminal, TerminalError};
+pub use config::Config;
+use reload::{Plan, apply_live};
 
 #[derive(Debug, thiserror::Error)]
 pub enum DaemonError {
@@ -25,6 +30,8 @@ pub enum DaemonError {
     Terminal(#[from] TerminalError),
     #[error(transparent)]
     Tls(#[from] crate::tls::TlsError),
+    #[error(transparent)]
+    Mqtt(#[from] MqttConfigError),
     #[error("another attendanced (pid {pid}) is using this database (lock {path})")]
     AlreadyRunning { path: PathBuf, pid: String },
     #[error("lock {path}: {source}")]
@@ -51,14 +58,17 @@ pub struct Hooks {
 }
 
 /// Locks `<database>.lock` beside the database, or says which process holds it.
-fn lock_database(config: &Config) -> Result<nix::fcntl::Flock<std::fs::File>, DaemonError> {
-    let db = config.database_path();
-    let lock = PathBuf::from(format!("{}.lock", db.display()));
+fn lock_database(paths: &Paths) -> Result<nix::fcntl::Flock<std::fs::File>, DaemonError> {
+    let lock = paths.lock();
     let io = |source| DaemonError::Lock {
         path: lock.clone(),
         source,
     };
-    if let Some(dir) = db.parent().filter(|p| !p.as_os_str().is_empty()) {
+    if let Some(dir) = paths
+        .database
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+    {
         crate::store::files::ensure_private_dir(dir).map_err(io)?;
     }
     crate::store::files::lock_exclusive(&lock)
@@ -75,51 +85,63 @@ pub async fn run(config: Config, stop: Shutdown, hooks: Hooks) -> Result<(), Dae
     notifier.status("opening the database and loading the gallery");
     let addr = config.listen;
     // Held until `run` returns: two daemons on one database would both publish its outbox.
-    let _lock = lock_database(&config)?;
+    let _lock = lock_database(&config.paths())?;
     let terminal = {
-        let cfg = config.clone();
-        tokio::task::spawn_blocking(move || Terminal::open(cfg))
+        let settings = config.terminal();
+        tokio::task::spawn_blocking(move || Terminal::open(settings))
             .await
             .map_err(|e| TerminalError::Internal(e.to_string()))??
     };
     let terminal = Arc::new(terminal);
     let tls = http::tls_acceptor(&config.http)?;
-    let listener = TcpListener::bind(addr)
-        .await
-        .map_err(|source| DaemonError::Bind { addr, source })?;
-    let local = listener.local_addr().unwrap_or(addr);
-    info!(listen = %local, https = tls.is_some(), data_dir = %config.data_dir.display(), "attendanced ready");
-    tokio::spawn(maintenance(terminal.clone(), stop.clone()));
     let (link, link_rx) = watch::channel(LinkState::Disabled);
     let publisher = Publisher {
         store: terminal.store().clone(),
         settings: config.mqtt.clone(),
         site: config.site.clone(),
         device_id: config.device_id.clone(),
-        wake: terminal.outbox_wake.clone(),
+        wake: terminal.outbox_wake(),
         link,
     };
-    let outbox = tokio::spawn(publisher.run(stop.clone()));
-    let spec = CameraSpec::parse(&config.camera.source).unwrap_or(CameraSpec::None);
+    let mqtt = publisher.options()?;
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|source| DaemonError::Bind { addr, source })?;
+    let local = listener.local_addr().unwrap_or(addr);
+    info!(listen = %local, https = tls.is_some(), data_dir = %config.data_dir.display(), "attendanced ready");
+    tokio::spawn(maintenance(
+        terminal.store().clone(),
+        config.storage.clone(),
+        config.mqtt.receipts,
+        stop.clone(),
+    ));
+    let outbox = tokio::spawn(publisher.run(mqtt, stop.clone()));
+    let locale = SharedLocale::new(config.locale);
     let camera = Camera::start(
-        &spec,
         &config.camera,
         terminal.pipeline().clone(),
-        terminal.locale.clone(),
+        locale.clone(),
         stop.clone(),
     );
-    let app = Arc::new(App::new(terminal, camera, link_rx, tls));
+    let app = Arc::new(App::new(http::Parts {
+        terminal,
+        camera,
+        mqtt: link_rx,
+        settings: config.http.clone(),
+        locale: locale.clone(),
+        // Validated with the configuration: the hashes parse.
+        keys: Keys::new(&config.auth).unwrap_or_default(),
+        tls,
+    }));
     notifier.ready(&status_line(&app).await);
     tokio::spawn(supervise(app.clone(), notifier, stop.clone()));
     if let Some(reload) = hooks.reload {
-        match reload_on_hangup(
-            app.clone(),
-            config.clone(),
-            reload,
-            hooks.log,
-            notifier,
-            stop.clone(),
-        ) {
+        let live = Live {
+            app: app.clone(),
+            locale,
+            log: hooks.log,
+        };
+        match reload_on_hangup(live, config.clone(), reload, notifier, stop.clone()) {
             Ok(task) => {
                 tokio::spawn(task);
             }
@@ -135,7 +157,7 @@ pub async fn run(config: Config, stop: Shutdown, hooks: Hooks) -> Result<(), Dae
 
 /// One line for `systemctl status`: camera, MQTT link, outbox depth, gallery.
 async fn status_line(app: &App) -> String {
-    status_of(app, &app.terminal.health().await)
+    status_of(app, &app.terminal().health().await)
 }
 
 fn status_of(app: &App, h: &crate::terminal::Health) -> String {
@@ -167,8 +189,8 @@ async fn supervise(app: Arc<App>, notifier: Notifier, mut stop: Shutdown) {
             _ = stop.recv() => return,
         }
         let checked = tokio::time::timeout(tick, async {
-            let health = app.terminal.health().await;
-            let camera = app.camera.as_ref().map(|c| c.progress());
+            let health = app.terminal().health().await;
+            let camera = app.camera_progress();
             (
                 status_of(&app, &health),
                 liveness(
@@ -201,13 +223,50 @@ async fn supervise(app: Arc<App>, notifier: Notifier, mut stop: Shutdown) {
     }
 }
 
-/// SIGHUP: re-read the configuration, apply what can change live (decision rule,
-/// language, log level) and name what needs a restart.
-fn reload_on_hangup(
+/// The owners of the settings SIGHUP changes: each value lives in one place, which every
+/// reader reads through (the rule in the terminal, keys and certificate in the app, the
+/// language in the shared locale, the level in the log control).
+struct Live {
     app: Arc<App>,
+    locale: SharedLocale,
+    log: Option<LogControl>,
+}
+
+impl Live {
+    fn apply(&self, new: &Config) {
+        self.app.terminal().set_rule(&new.face);
+        self.locale.set(new.locale);
+        // Validated by the reloader: the keys parse.
+        if let Ok(keys) = Keys::new(&new.auth) {
+            self.app.set_keys(keys);
+        }
+        // Re-read even when the paths are unchanged: a renewed certificate keeps its
+        // file name.
+        match http::tls_acceptor(&new.http) {
+            Ok(tls) => {
+                if tls.is_some() {
+                    info!("SIGHUP: HTTPS certificate re-read");
+                }
+                self.app.set_tls(tls);
+            }
+            Err(e) => {
+                warn!(error = %e, "SIGHUP: HTTPS certificate not reloaded, keeping the running one")
+            }
+        }
+        if let Some(log) = &self.log
+            && let Err(e) = log.set_level(&new.log.level)
+        {
+            warn!(error = %e, "SIGHUP: log level not changed");
+        }
+    }
+}
+
+/// SIGHUP: re-read the configuration, apply what can change live (decision rule,
+/// language, keys, certificate, log level) and name what needs a restart.
+fn reload_on_hangup(
+    live: Live,
     mut running: Config,
     reload: Reloader,
-    log: Option<LogControl>,
     notifier: Notifier,
     mut stop: Shutdown,
 ) -> std::io::Result<impl std::future::Future<Output = ()>> {
@@ -226,35 +285,8 @@ fn reload_on_hangup(
                 }
                 Ok(new) => {
                     let plan = Plan::new(&running, &new);
-                    let recognizer = app.terminal.recognizer();
-                    recognizer.set_rule(MatchRule::resolve(
-                        recognizer.embedder().as_ref(),
-                        new.face.tolerance,
-                        new.face.margin,
-                    ));
-                    app.terminal.locale.set(new.locale);
-                    // Validated by the reloader: the keys parse.
-                    if let Ok(keys) = crate::http::auth::Keys::new(&new.auth) {
-                        app.set_keys(keys);
-                    }
-                    // Re-read even when the paths are unchanged: a renewed certificate
-                    // keeps its file name.
-                    match crate::http::tls_acceptor(&new.http) {
-                        Ok(tls) => {
-                            if tls.is_some() {
-                                info!("SIGHUP: HTTPS certificate re-read");
-                            }
-                            app.set_tls(tls);
-                        }
-                        Err(e) => {
-                            warn!(error = %e, "SIGHUP: HTTPS certificate not reloaded, keeping the running one")
-                        }
-                    }
-                    if let Some(log) = &log
-                        && let Err(e) = log.set_level(&new.log.level)
-                    {
-                        warn!(error = %e, "SIGHUP: log level not changed");
-                    }
+                    live.apply(&new);
+                    // `running` only tracks what was applied, to name the next change.
                     apply_live(&mut running, &new);
                     info!(applied = ?plan.live, "SIGHUP: configuration reloaded");
                     if !plan.needs_restart.is_empty() {
@@ -262,31 +294,31 @@ fn reload_on_hangup(
                     }
                 }
             }
-            notifier.ready(&status_line(&app).await);
+            notifier.ready(&status_line(&live.app).await);
         }
     })
 }
 
 /// Hourly housekeeping: expire punch thumbnails and published outbox entries past their
 /// retention.
-async fn maintenance(terminal: Arc<Terminal>, mut stop: Shutdown) {
+async fn maintenance(
+    store: Arc<Store>,
+    storage: StorageSettings,
+    receipts: bool,
+    mut stop: Shutdown,
+) {
     let mut tick = tokio::time::interval(std::time::Duration::from_secs(3600));
     loop {
         tokio::select! {
             _ = tick.tick() => {}
             _ = stop.recv() => return,
         }
-        let t = terminal.clone();
+        let (store, s) = (store.clone(), storage.clone());
         let done = tokio::task::spawn_blocking(move || {
             let now = chrono::Utc::now();
             let days = |d: u32| chrono::Duration::days(i64::from(d));
-            let s = &t.config.storage;
-            let images = t
-                .store()
-                .expire_punch_images(now - days(s.punch_image_retention_days))?;
-            let outbox = t
-                .store()
-                .outbox_prune(now - days(s.outbox_retention_days), t.config.mqtt.receipts)?;
+            let images = store.expire_punch_images(now - days(s.punch_image_retention_days))?;
+            let outbox = store.outbox_prune(now - days(s.outbox_retention_days), receipts)?;
             Ok::<_, crate::store::StoreError>((images, outbox))
         })
         .await;
@@ -298,19 +330,4 @@ async fn maintenance(terminal: Arc<Terminal>, mut stop: Shutdown) {
             _ => {}
         }
     }
-}
-
-/// Fires `trigger` on SIGTERM or SIGINT.
-pub fn stop_on_signals(trigger: shutdown::Trigger) -> std::io::Result<()> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate())?;
-    let mut int = signal(SignalKind::interrupt())?;
-    tokio::spawn(async move {
-        tokio::select! {
-            _ = term.recv() => info!("SIGTERM: shutting down"),
-            _ = int.recv() => info!("SIGINT: shutting down"),
-        }
-        trigger.fire();
-    });
-    Ok(())
 }

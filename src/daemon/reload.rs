@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use crate::config::Config;
+use super::config::Config;
 
 /// Settings applied live: the decision rule, the default language, the log level, the
 /// HTTPS certificate. Everything else (listen address, storage, camera, MQTT,

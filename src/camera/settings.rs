@@ -1,0 +1,180 @@
+//! `[camera]` in the configuration: where frames come from and how often they are
+//! streamed and analysed.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::{ConfigError, check};
+
+/// Where frames come from: `none`, `replay:PATH` (a folder of images or an MJPEG file) or
+/// `v4l2:/dev/videoN` (`v4l2:N` for short).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub enum CameraSpec {
+    None,
+    Replay(PathBuf),
+    V4l2(PathBuf),
+}
+
+impl FromStr for CameraSpec {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        if s == "none" {
+            return Ok(CameraSpec::None);
+        }
+        if let Some(p) = s.strip_prefix("replay:").filter(|p| !p.is_empty()) {
+            return Ok(CameraSpec::Replay(PathBuf::from(p)));
+        }
+        let dev = s
+            .strip_prefix("v4l2:")
+            .filter(|d| !d.is_empty())
+            .ok_or_else(|| format!("must be none, replay:PATH or v4l2:DEVICE, got {s:?}"))?;
+        Ok(CameraSpec::V4l2(match dev.parse::<u32>() {
+            Ok(n) => PathBuf::from(format!("/dev/video{n}")),
+            Err(_) => PathBuf::from(dev),
+        }))
+    }
+}
+
+impl TryFrom<String> for CameraSpec {
+    type Error = String;
+
+    fn try_from(s: String) -> Result<Self, String> {
+        s.parse()
+    }
+}
+
+impl fmt::Display for CameraSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CameraSpec::None => f.write_str("none"),
+            CameraSpec::Replay(p) => write!(f, "replay:{}", p.display()),
+            CameraSpec::V4l2(p) => write!(f, "v4l2:{}", p.display()),
+        }
+    }
+}
+
+impl From<CameraSpec> for String {
+    fn from(s: CameraSpec) -> String {
+        s.to_string()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CameraSettings {
+    pub source: CameraSpec,
+    /// The spec's `CAMERA_DEVICE_INDEX`: shorthand for `source = "v4l2:/dev/videoN"`.
+    pub device_index: Option<u32>,
+    pub width: u32,
+    pub height: u32,
+    /// Capture and stream rate (the spec's `STREAM_FPS`).
+    pub stream_fps: u32,
+    /// Analyses per second of the live frame (detection is the costly part).
+    pub analysis_fps: u32,
+    /// `replay:` only: how long each image is shown, ms (0: one frame each). A demo folder
+    /// of a few stills looks like a camera with a few seconds per still.
+    pub replay_hold_ms: u64,
+    /// How long `/identify` without an image collects camera frames, ms. Read by the
+    /// terminal's MODE_A decision, which votes over the camera's analyses.
+    pub identify_window_ms: u64,
+    /// Frames that must agree on the same person for a camera identification.
+    pub identify_votes: usize,
+    pub jpeg_quality: u8,
+}
+
+impl Default for CameraSettings {
+    fn default() -> Self {
+        Self {
+            source: CameraSpec::None,
+            device_index: None,
+            width: 640,
+            height: 480,
+            stream_fps: 20,
+            analysis_fps: 5,
+            replay_hold_ms: 0,
+            identify_window_ms: 1500,
+            identify_votes: 2,
+            jpeg_quality: 80,
+        }
+    }
+}
+
+impl CameraSettings {
+    /// Folds the `device_index` shorthand into `source`.
+    pub fn resolve(&mut self) {
+        if let Some(n) = self.device_index.take() {
+            self.source = CameraSpec::V4l2(PathBuf::from(format!("/dev/video{n}")));
+        }
+    }
+
+    /// Range checks the types cannot express; keys relative to `[camera]`.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        check((1..=60).contains(&self.stream_fps), "stream_fps", || {
+            format!("must be in 1..=60, got {}", self.stream_fps)
+        })?;
+        check(
+            (1..=30).contains(&self.analysis_fps),
+            "analysis_fps",
+            || format!("must be in 1..=30, got {}", self.analysis_fps),
+        )?;
+        check(
+            (1..=100).contains(&self.jpeg_quality),
+            "jpeg_quality",
+            || format!("must be in 1..=100, got {}", self.jpeg_quality),
+        )?;
+        check(
+            (1..=30).contains(&self.identify_votes),
+            "identify_votes",
+            || format!("must be in 1..=30, got {}", self.identify_votes),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn specs_parse_and_print_back() {
+        let p = |s: &str| s.parse::<CameraSpec>();
+        assert_eq!(p("none"), Ok(CameraSpec::None));
+        assert_eq!(p("v4l2:0"), Ok(CameraSpec::V4l2("/dev/video0".into())));
+        assert_eq!(
+            p("v4l2:/dev/v4l/by-id/usb-cam"),
+            Ok(CameraSpec::V4l2("/dev/v4l/by-id/usb-cam".into()))
+        );
+        assert_eq!(p("replay:demo"), Ok(CameraSpec::Replay("demo".into())));
+        for bad in ["replay:", "usb", "v4l2:", ""] {
+            assert!(p(bad).unwrap_err().contains("replay:PATH"), "{bad:?}");
+        }
+        for s in ["none", "replay:demo", "v4l2:/dev/video2"] {
+            assert_eq!(p(s).unwrap().to_string(), s);
+        }
+    }
+
+    #[test]
+    fn device_index_becomes_a_v4l2_source() {
+        let mut c = CameraSettings {
+            device_index: Some(2),
+            ..CameraSettings::default()
+        };
+        c.resolve();
+        assert_eq!(c.source, CameraSpec::V4l2("/dev/video2".into()));
+        assert_eq!(c.device_index, None);
+    }
+
+    #[test]
+    fn ranges_name_their_key() {
+        CameraSettings::default().validate().unwrap();
+        let c = CameraSettings {
+            identify_votes: 0,
+            ..CameraSettings::default()
+        };
+        assert_eq!(c.validate().unwrap_err().key, "identify_votes");
+    }
+}

@@ -1,0 +1,144 @@
+//! `[face]` in the configuration: which embedder, its decision rule, the pipeline's gates.
+
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::sync::Arc;
+
+use serde::de::IntoDeserializer;
+use serde::{Deserialize, Serialize};
+
+use super::{DlibEmbedder, Embedder, HogEmbedder, MatchRule, PipelineConfig};
+use crate::config::{ConfigError, check};
+
+/// The embedder a configuration names. The names are serde's (one list, used by the
+/// configuration, `eval --embedder` and the error messages).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum EmbedderChoice {
+    /// dlib's ResNet when its model files are in `models_dir`, else HOG (a terminal
+    /// without the models still works, less well).
+    Auto,
+    Hog,
+    /// The spec's own HOG recipe, for comparison.
+    HogSpec,
+    DlibResnet,
+}
+
+impl FromStr for EmbedderChoice {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        Self::deserialize(s.into_deserializer()).map_err(|e: serde::de::value::Error| e.to_string())
+    }
+}
+
+impl EmbedderChoice {
+    /// Loads the embedder (reads the model files for the CNN).
+    pub fn load(self, models_dir: &Path) -> Result<Arc<dyn Embedder>, String> {
+        let dlib = || {
+            DlibEmbedder::load(models_dir)
+                .map(|e| Arc::new(e) as Arc<dyn Embedder>)
+                .map_err(|e| {
+                    format!("dlib-resnet: {e} (scripts/fetch-models downloads the model files)")
+                })
+        };
+        match self {
+            EmbedderChoice::Auto if DlibEmbedder::available(models_dir) => dlib(),
+            EmbedderChoice::Auto | EmbedderChoice::Hog => Ok(Arc::new(HogEmbedder::new())),
+            EmbedderChoice::HogSpec => Ok(Arc::new(HogEmbedder::spec())),
+            EmbedderChoice::DlibResnet => dlib(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FaceSettings {
+    pub embedder: EmbedderChoice,
+    /// Largest accepted distance (the spec's `TOLERANCE`); the embedder's calibrated
+    /// default when unset.
+    pub tolerance: Option<f32>,
+    /// Smallest gap to the runner-up person; the embedder's default when unset.
+    pub margin: Option<f32>,
+    /// Folder holding the CNN's model files.
+    pub models_dir: PathBuf,
+    /// Detection and quality gates.
+    pub pipeline: PipelineConfig,
+}
+
+impl Default for FaceSettings {
+    fn default() -> Self {
+        Self {
+            embedder: EmbedderChoice::Auto,
+            tolerance: None,
+            margin: None,
+            models_dir: PathBuf::from("./models"),
+            pipeline: PipelineConfig::default(),
+        }
+    }
+}
+
+impl FaceSettings {
+    /// Range checks the types cannot express; keys relative to `[face]`.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if let Some(t) = self.tolerance {
+            check(t > 0.0 && t <= 2.0, "tolerance", || {
+                format!("must be in (0, 2], got {t}")
+            })?;
+        }
+        if let Some(m) = self.margin {
+            check((0.0..=1.0).contains(&m), "margin", || {
+                format!("must be in [0, 1], got {m}")
+            })?;
+        }
+        self.pipeline.validate().map_err(|e| e.within("pipeline"))
+    }
+
+    /// The decision rule for `embedder`: the configured values, else its calibrated ones.
+    pub fn rule(&self, embedder: &dyn Embedder) -> MatchRule {
+        MatchRule::resolve(embedder, self.tolerance, self.margin)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn embedder_names_are_one_list() {
+        for (name, choice) in [
+            ("auto", EmbedderChoice::Auto),
+            ("hog", EmbedderChoice::Hog),
+            ("hog-spec", EmbedderChoice::HogSpec),
+            ("dlib-resnet", EmbedderChoice::DlibResnet),
+        ] {
+            assert_eq!(name.parse::<EmbedderChoice>(), Ok(choice));
+            assert_eq!(serde_json::to_value(choice).unwrap(), name);
+        }
+        let e = "cnn".parse::<EmbedderChoice>().unwrap_err();
+        assert!(e.contains("dlib-resnet") && e.contains("cnn"), "{e}");
+    }
+
+    #[test]
+    fn auto_without_models_is_hog_and_dlib_without_models_says_how_to_get_them() {
+        let empty = std::env::temp_dir().join("att-no-models");
+        let hog = EmbedderChoice::Auto.load(&empty).unwrap();
+        assert_eq!(hog.name(), "hog-v1");
+        let e = EmbedderChoice::DlibResnet.load(&empty).err().unwrap();
+        assert!(e.contains("scripts/fetch-models"), "{e}");
+    }
+
+    #[test]
+    fn validation_names_the_key_within_the_section() {
+        let mut f = FaceSettings::default();
+        f.validate().unwrap();
+        f.tolerance = Some(5.0);
+        assert_eq!(f.validate().unwrap_err().key, "tolerance");
+        let mut f = FaceSettings::default();
+        f.pipeline.detector.window_step = 0;
+        assert_eq!(
+            f.validate().unwrap_err().key,
+            "pipeline.detector.window_step"
+        );
+    }
+}

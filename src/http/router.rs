@@ -1,0 +1,239 @@
+//! The route table: every path, the methods it answers, the operation behind each and who
+//! may call it. The dispatcher, the `405 Allow` answers and the access rules all read this
+//! one table, so a new route cannot be served without its access rule or its `Allow`.
+
+use hyper::Method;
+
+use super::auth::Audience;
+
+/// One operation of the API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    Health,
+    Identify,
+    Enroll,
+    EnrollJson,
+    Punch,
+    Records,
+    Users,
+    ResetUsers,
+    User,
+    DeleteUser,
+    Stream,
+    Capture,
+    Status,
+}
+
+/// A path segment pattern: a literal, or the `{id}` captured for the handler.
+#[derive(Debug, Clone, Copy)]
+enum Seg {
+    Lit(&'static str),
+    Id,
+}
+
+use Seg::{Id, Lit};
+
+const ROUTES: &[(&[Seg], Method, Op, Audience)] = &[
+    (
+        &[Lit("health")],
+        Method::GET,
+        Op::Health,
+        Audience::Monitoring,
+    ),
+    (
+        &[Lit("identify")],
+        Method::POST,
+        Op::Identify,
+        Audience::Door,
+    ),
+    (&[Lit("enroll")], Method::POST, Op::Enroll, Audience::Admin),
+    (
+        &[Lit("enroll"), Lit("json")],
+        Method::POST,
+        Op::EnrollJson,
+        Audience::Admin,
+    ),
+    (
+        &[Lit("attendance")],
+        Method::GET,
+        Op::Records,
+        Audience::Admin,
+    ),
+    (
+        &[Lit("attendance")],
+        Method::POST,
+        Op::Punch,
+        Audience::Admin,
+    ),
+    (&[Lit("users")], Method::GET, Op::Users, Audience::Admin),
+    (
+        &[Lit("users")],
+        Method::DELETE,
+        Op::ResetUsers,
+        Audience::Admin,
+    ),
+    (&[Lit("users"), Id], Method::GET, Op::User, Audience::Admin),
+    (
+        &[Lit("users"), Id],
+        Method::DELETE,
+        Op::DeleteUser,
+        Audience::Admin,
+    ),
+    (
+        &[Lit("stream.mjpeg")],
+        Method::GET,
+        Op::Stream,
+        Audience::Screen,
+    ),
+    (
+        &[Lit("capture")],
+        Method::GET,
+        Op::Capture,
+        Audience::Screen,
+    ),
+    (&[Lit("status")], Method::GET, Op::Status, Audience::Screen),
+];
+
+/// A request matched against the table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Resolved<'a> {
+    Found {
+        op: Op,
+        audience: Audience,
+        /// The `{id}` segment, if the route has one.
+        id: Option<&'a str>,
+    },
+    /// A known path, another method: the methods it does answer, for `Allow`, and who
+    /// the path is for (every method of a path has the same audience).
+    MethodNotAllowed {
+        allow: String,
+        audience: Audience,
+    },
+    NotFound,
+}
+
+fn matches<'a>(pattern: &[Seg], segments: &[&'a str]) -> Option<Option<&'a str>> {
+    if pattern.len() != segments.len() {
+        return None;
+    }
+    let mut id = None;
+    for (p, s) in pattern.iter().zip(segments) {
+        match p {
+            Lit(l) if l == s => {}
+            Lit(_) => return None,
+            Id => id = Some(*s),
+        }
+    }
+    Some(id)
+}
+
+/// Matches a path (without `/v1`, split on `/`) and method against the table.
+pub fn resolve<'a>(segments: &[&'a str], method: &Method) -> Resolved<'a> {
+    let mut allowed: Vec<&str> = Vec::new();
+    let mut path_audience = Audience::Admin;
+    for (pattern, m, op, audience) in ROUTES {
+        let Some(id) = matches(pattern, segments) else {
+            continue;
+        };
+        if m == method {
+            return Resolved::Found {
+                op: *op,
+                audience: *audience,
+                id,
+            };
+        }
+        allowed.push(m.as_str());
+        path_audience = *audience;
+    }
+    if allowed.is_empty() {
+        Resolved::NotFound
+    } else {
+        Resolved::MethodNotAllowed {
+            allow: allowed.join(", "),
+            audience: path_audience,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn found(path: &[&str], m: Method) -> (Op, Audience, Option<String>) {
+        match resolve(path, &m) {
+            Resolved::Found { op, audience, id } => (op, audience, id.map(str::to_owned)),
+            other => panic!("{path:?} {m}: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn every_operation_has_one_route_and_an_audience() {
+        assert_eq!(
+            found(&["health"], Method::GET),
+            (Op::Health, Audience::Monitoring, None)
+        );
+        assert_eq!(
+            found(&["identify"], Method::POST),
+            (Op::Identify, Audience::Door, None)
+        );
+        assert_eq!(
+            found(&["users", "EMP001"], Method::DELETE),
+            (Op::DeleteUser, Audience::Admin, Some("EMP001".into()))
+        );
+        for (path, m) in [
+            (&["enroll"][..], Method::POST),
+            (&["enroll", "json"], Method::POST),
+            (&["users"], Method::GET),
+            (&["users"], Method::DELETE),
+            (&["users", "x"], Method::GET),
+            (&["attendance"], Method::POST),
+            (&["attendance"], Method::GET),
+        ] {
+            assert_eq!(found(path, m.clone()).1, Audience::Admin, "{path:?} {m}");
+        }
+        for path in ["stream.mjpeg", "capture", "status"] {
+            assert_eq!(found(&[path], Method::GET).1, Audience::Screen, "{path}");
+        }
+        let mut ops: Vec<String> = ROUTES.iter().map(|r| format!("{:?}", r.2)).collect();
+        ops.sort();
+        ops.dedup();
+        assert_eq!(ops.len(), ROUTES.len(), "an operation served twice");
+    }
+
+    #[test]
+    fn wrong_methods_list_the_right_ones_and_unknown_paths_are_not_found() {
+        let not_allowed = |allow: &str, audience| Resolved::MethodNotAllowed {
+            allow: allow.into(),
+            audience,
+        };
+        assert_eq!(
+            resolve(&["attendance"], &Method::PUT),
+            not_allowed("GET, POST", Audience::Admin)
+        );
+        assert_eq!(
+            resolve(&["users", "x"], &Method::POST),
+            not_allowed("GET, DELETE", Audience::Admin)
+        );
+        assert_eq!(
+            resolve(&["health"], &Method::POST),
+            not_allowed("GET", Audience::Monitoring)
+        );
+        // Every method of a path is for the same audience.
+        for (p, _, _, a) in ROUTES {
+            for (q, _, _, b) in ROUTES {
+                if format!("{p:?}") == format!("{q:?}") {
+                    assert_eq!(a, b, "{p:?}");
+                }
+            }
+        }
+        assert_eq!(
+            resolve(&["users", "x", "y"], &Method::GET),
+            Resolved::NotFound
+        );
+        assert_eq!(resolve(&[], &Method::GET), Resolved::NotFound);
+        assert_eq!(
+            resolve(&["enroll", "xml"], &Method::POST),
+            Resolved::NotFound
+        );
+    }
+}

@@ -1,0 +1,107 @@
+//! `[http]` in the configuration: limits, timeouts, CORS and the optional HTTPS listener.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::{ConfigError, check};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HttpSettings {
+    pub max_body_bytes: usize,
+    /// Face analyses running at once.
+    pub max_concurrent_analyses: usize,
+    /// Requests allowed to wait for an analysis slot (up to 10 s); beyond this they get
+    /// 503 `busy` with `Retry-After` at once, never an unbounded queue.
+    pub max_queued_analyses: usize,
+    /// Whole-request deadline (slow clients included), seconds. A request answered
+    /// `408 timeout` recorded nothing; one that began recording is answered in full.
+    pub request_timeout_secs: u64,
+    /// Time allowed to send the request headers, seconds (slowloris).
+    pub header_timeout_secs: u64,
+    /// Origins (`https://hr.example.com`) whose browser pages may call the API; empty:
+    /// no cross-origin access.
+    pub cors_allow_origins: Vec<String>,
+    /// Serve HTTPS with this PEM certificate chain (with `tls_key_file`), for sites
+    /// without a TLS-terminating reverse proxy. Unset: plain HTTP.
+    pub tls_cert_file: Option<PathBuf>,
+    /// The certificate's private key (PEM; PKCS#8, PKCS#1 or SEC1).
+    pub tls_key_file: Option<PathBuf>,
+}
+
+impl Default for HttpSettings {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: 10 * 1024 * 1024,
+            max_concurrent_analyses: 2,
+            max_queued_analyses: 32,
+            request_timeout_secs: 30,
+            header_timeout_secs: 10,
+            cors_allow_origins: Vec::new(),
+            tls_cert_file: None,
+            tls_key_file: None,
+        }
+    }
+}
+
+impl HttpSettings {
+    /// Range checks the types cannot express; keys relative to `[http]`.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        check(
+            !self
+                .cors_allow_origins
+                .iter()
+                .any(|o| o == "*" || o.is_empty()),
+            "cors_allow_origins",
+            || "list each origin (scheme://host[:port]); \"*\" is not allowed".to_owned(),
+        )?;
+        check(self.max_body_bytes >= 1024, "max_body_bytes", || {
+            format!("must be at least 1024, got {}", self.max_body_bytes)
+        })?;
+        check(
+            self.tls_cert_file.is_some() == self.tls_key_file.is_some(),
+            "tls_key_file",
+            || "http.tls_cert_file and http.tls_key_file go together".into(),
+        )?;
+        check(
+            self.max_concurrent_analyses >= 1,
+            "max_concurrent_analyses",
+            || "must be at least 1".into(),
+        )?;
+        check(
+            self.request_timeout_secs >= 1,
+            "request_timeout_secs",
+            || "must be at least 1".into(),
+        )
+    }
+
+    pub fn request_timeout(&self) -> Duration {
+        Duration::from_secs(self.request_timeout_secs)
+    }
+
+    pub fn header_timeout(&self) -> Duration {
+        Duration::from_secs(self.header_timeout_secs)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wildcards_and_half_tls_are_refused() {
+        HttpSettings::default().validate().unwrap();
+        let s = HttpSettings {
+            cors_allow_origins: vec!["*".into()],
+            ..HttpSettings::default()
+        };
+        assert_eq!(s.validate().unwrap_err().key, "cors_allow_origins");
+        let s = HttpSettings {
+            tls_cert_file: Some("/c.pem".into()),
+            ..HttpSettings::default()
+        };
+        assert_eq!(s.validate().unwrap_err().key, "tls_key_file");
+    }
+}

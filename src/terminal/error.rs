@@ -1,0 +1,69 @@
+//! Why an operation did not happen. Face outcomes (no face, unknown, ...) are not errors:
+//! they are answers, and recorded.
+
+use crate::face::DecodeError;
+use crate::face::encode::EncodeError;
+use crate::reason::Reason;
+use crate::store::StoreError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum TerminalError {
+    #[error("bad image: {0}")]
+    BadImage(#[from] DecodeError),
+    #[error("{field}: {why}")]
+    InvalidField { field: &'static str, why: String },
+    #[error("no user {0}")]
+    UserNotFound(String),
+    #[error("face already enrolled as {employee_id}")]
+    AlreadyEnrolled {
+        employee_id: String,
+        name: String,
+        distance: f32,
+    },
+    #[error("too many analyses in progress")]
+    Busy,
+    /// The request's deadline passed before anything was written (see [`super::Deadline`]).
+    #[error("the request's deadline passed; nothing was recorded")]
+    TimedOut,
+    #[error("disk almost full ({free_mb} MB free)")]
+    StorageFull { free_mb: u64 },
+    #[error("camera unavailable")]
+    CameraUnavailable,
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl TerminalError {
+    pub fn reason(&self) -> Reason {
+        match self {
+            TerminalError::BadImage(_) => Reason::BadImage,
+            TerminalError::InvalidField { .. } => Reason::InvalidField,
+            TerminalError::UserNotFound(_) => Reason::UserNotFound,
+            TerminalError::AlreadyEnrolled { .. } => Reason::AlreadyEnrolled,
+            TerminalError::Busy => Reason::Busy,
+            TerminalError::TimedOut => Reason::Timeout,
+            TerminalError::StorageFull { .. } => Reason::StorageFull,
+            TerminalError::CameraUnavailable => Reason::CameraUnavailable,
+            TerminalError::Internal(_) => Reason::InternalError,
+        }
+    }
+}
+
+impl From<StoreError> for TerminalError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::UserNotFound(id) => TerminalError::UserNotFound(id),
+            StoreError::NameRequired(_) => TerminalError::InvalidField {
+                field: "name",
+                why: "required for a new user".into(),
+            },
+            other => TerminalError::Internal(other.to_string()),
+        }
+    }
+}
+
+impl From<EncodeError> for TerminalError {
+    fn from(e: EncodeError) -> Self {
+        TerminalError::Internal(e.to_string())
+    }
+}

@@ -1,0 +1,73 @@
+//! What `/health` and the systemd status line report about the terminal's own parts.
+
+use std::sync::Arc;
+
+use super::{Terminal, blocking};
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Health {
+    pub database_ok: bool,
+    pub outbox_pending: Option<u64>,
+    /// Published, but MySQL's receipt not yet seen.
+    pub outbox_unconfirmed: Option<u64>,
+    pub free_mb: Option<u64>,
+    pub storage_ok: bool,
+    pub embedder: &'static str,
+    pub templates: usize,
+    pub people: usize,
+}
+
+impl Terminal {
+    /// Never fails: what cannot be read is reported as unknown or unhealthy.
+    pub async fn health(self: &Arc<Self>) -> Health {
+        let me = self.clone();
+        let checked = blocking(move || {
+            let database_ok = me.store.ping().is_ok();
+            let free_mb = me.store.free_bytes().ok().map(|b| b / (1024 * 1024));
+            let (templates, people) = me.recognizer.size();
+            Health {
+                database_ok,
+                outbox_pending: database_ok
+                    .then(|| me.store.outbox_pending().ok())
+                    .flatten(),
+                outbox_unconfirmed: database_ok
+                    .then(|| me.store.outbox_unconfirmed().ok())
+                    .flatten(),
+                storage_ok: free_mb.is_some_and(|f| f >= me.settings.storage.min_free_mb),
+                free_mb,
+                embedder: me.embedder_name(),
+                templates,
+                people,
+            }
+        })
+        .await;
+        checked.unwrap_or_else(|_| Health {
+            database_ok: false,
+            outbox_pending: None,
+            outbox_unconfirmed: None,
+            free_mb: None,
+            storage_ok: false,
+            embedder: self.embedder_name(),
+            templates: 0,
+            people: 0,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::{terminal, terminal_with};
+
+    #[tokio::test]
+    async fn an_empty_terminal_is_healthy_and_a_full_disk_is_not_ok() {
+        let t = terminal();
+        let h = t.terminal.health().await;
+        assert!(h.database_ok && h.storage_ok, "{h:?}");
+        assert_eq!((h.outbox_pending, h.outbox_unconfirmed), (Some(0), Some(0)));
+        assert_eq!((h.embedder, h.templates, h.people), ("hog-v1", 0, 0));
+        assert!(h.free_mb.is_some_and(|f| f > 0));
+        let full = terminal_with(|s| s.storage.min_free_mb = u64::MAX / (1 << 20));
+        let h = full.terminal.health().await;
+        assert!(h.database_ok && !h.storage_ok, "{h:?}");
+    }
+}

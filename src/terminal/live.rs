@@ -1,0 +1,192 @@
+//! MODE_A: who is in front of the terminal's camera. The camera analyses and embeds its
+//! frames; this watches those analyses for a short window, matches each, lets the frames
+//! vote (`vote`) and records the decision. The camera knows nothing of punches.
+
+use std::sync::Arc;
+
+use super::identify::Identification;
+use super::vote::{self, FrameOutcome, Verdict};
+use super::{Deadline, IdentifyAnswer, PunchInput, Terminal, TerminalError, blocking};
+use crate::camera::{Camera, CameraState};
+use crate::event::Source;
+
+impl Terminal {
+    /// Watches the camera's analyses for up to `identify_window`, decides from several
+    /// agreeing frames, records the attempt.
+    pub async fn identify_live(
+        self: &Arc<Self>,
+        camera: &Camera,
+        p: PunchInput,
+        deadline: &Deadline,
+    ) -> Result<IdentifyAnswer, TerminalError> {
+        if camera.state() != CameraState::Streaming {
+            return Err(TerminalError::CameraUnavailable);
+        }
+        let me = self.clone();
+        blocking(move || me.refresh_gallery()).await??;
+        let mut analyses = camera.subscribe_analysis();
+        analyses.borrow_and_update();
+        let window_end = tokio::time::Instant::now() + self.settings.identify_window;
+        let votes = self.settings.identify_votes;
+        let mut frames: Vec<FrameOutcome> = Vec::new();
+        while !vote::decided(&frames, votes) {
+            match tokio::time::timeout_at(window_end, analyses.changed()).await {
+                Ok(Ok(())) => {}
+                _ => break,
+            }
+            let Some(a) = analyses.borrow_and_update().clone() else {
+                continue;
+            };
+            frames.push(match &a.verdict {
+                Err(r) => FrameOutcome::Rejected(*r),
+                Ok(face) => {
+                    let (nearest, decision) = self.match_probe(&face.embedding);
+                    FrameOutcome::Matched {
+                        decision,
+                        nearest: nearest.map(|n| n.distance),
+                    }
+                }
+            });
+        }
+        let ident = match vote::tally(&frames, votes) {
+            Verdict::Recognised {
+                employee_id,
+                distance,
+                ..
+            } => Identification::recognised(employee_id, distance),
+            Verdict::Unknown { min_distance } => Identification::unknown(min_distance),
+            Verdict::Rejected(r) => Identification::rejected(&r),
+            // Streaming but nothing analysed in the window: the terminal is at fault.
+            Verdict::NoFrames => return Err(TerminalError::CameraUnavailable),
+        };
+        self.check_disk()?;
+        let (me, deadline) = (self.clone(), deadline.clone());
+        blocking(move || me.record(ident, p, Source::Camera, &deadline)).await?
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::{photo, temp_dir, terminal};
+    use super::super::{EnrolAnswer, EnrolInput};
+    use super::*;
+    use crate::camera::{CameraSettings, CameraSpec};
+    use crate::i18n::SharedLocale;
+    use crate::punch::{PunchKind, PunchRequest};
+    use crate::reason::Reason;
+
+    /// A replay camera showing `photos` (one still after the other).
+    fn camera(
+        t: &Terminal,
+        photos: &[&str],
+    ) -> (Arc<Camera>, crate::shutdown::Trigger, std::path::PathBuf) {
+        let dir = temp_dir("reel");
+        std::fs::create_dir_all(&dir).unwrap();
+        for (i, p) in photos.iter().enumerate() {
+            std::fs::write(dir.join(format!("{i}.jpg")), photo(p)).unwrap();
+        }
+        let (trigger, stop) = crate::shutdown::channel();
+        let settings = CameraSettings {
+            source: CameraSpec::Replay(dir.clone()),
+            replay_hold_ms: 60_000,
+            analysis_fps: 10,
+            ..CameraSettings::default()
+        };
+        let cam = Camera::start(
+            &settings,
+            t.pipeline().clone(),
+            SharedLocale::default(),
+            stop,
+        )
+        .expect("a replay source is a camera");
+        (cam, trigger, dir)
+    }
+
+    async fn streaming(cam: &Camera) {
+        for _ in 0..100 {
+            if cam.state() == CameraState::Streaming && cam.latest_analysis().is_some() {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!("the replay camera did not start");
+    }
+
+    fn input() -> PunchInput {
+        PunchInput {
+            request: PunchRequest::Kind(PunchKind::In),
+            device_id: None,
+            ts_client: None,
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_person_in_front_of_the_camera_is_punched_from_agreeing_frames() {
+        let t = terminal();
+        let tm = &t.terminal;
+        let none = Deadline::none();
+        let e = tm
+            .enrol_photo(
+                photo("caltech_p02/2.jpg"),
+                EnrolInput {
+                    employee_id: None,
+                    name: Some("홍길동".into()),
+                    device_id: None,
+                },
+                &none,
+            )
+            .await
+            .unwrap();
+        assert!(matches!(e, EnrolAnswer::Enrolled { .. }), "{e:?}");
+        let (cam, stop, dir) = camera(tm, &["caltech_p02/2.jpg"]);
+        streaming(&cam).await;
+        let a = tm.identify_live(&cam, input(), &none).await.unwrap();
+        assert!(
+            matches!(&a, IdentifyAnswer::Recognised { employee_id, kind: PunchKind::In, duplicate: false, .. } if employee_id == "EMP001"),
+            "{a:?}"
+        );
+        let rows = tm
+            .store()
+            .attendance(&crate::store::AttendanceQuery {
+                limit: 10,
+                ..Default::default()
+            })
+            .unwrap();
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0].source, "camera");
+        stop.fire();
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_stranger_is_unknown_and_no_camera_frames_is_camera_unavailable() {
+        let t = terminal();
+        let tm = &t.terminal;
+        // An empty gallery: nobody can be recognised.
+        let (cam, stop, dir) = camera(tm, &["_unenrolled/caltech_u01/1.jpg"]);
+        streaming(&cam).await;
+        let a = tm
+            .identify_live(&cam, input(), &Deadline::none())
+            .await
+            .unwrap();
+        assert!(
+            matches!(
+                a,
+                IdentifyAnswer::Failed {
+                    reason: Reason::Unknown,
+                    ..
+                }
+            ),
+            "{a:?}"
+        );
+        stop.fire();
+        // Capture stopped: the camera is no longer streaming new frames.
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        let e = tm
+            .identify_live(&cam, input(), &Deadline::none())
+            .await
+            .unwrap_err();
+        assert!(matches!(e, TerminalError::CameraUnavailable), "{e}");
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}
