@@ -16,6 +16,7 @@ pub mod config;
 pub mod daemon;
 pub mod event;
 pub mod face;
+#[cfg(any(test, feature = "fuzzing"))]
 pub mod fuzz;
 pub mod http;
 mod i18n;
