@@ -43,7 +43,13 @@ impl Terminal {
                 why: "required for a new user".into(),
             });
         }
-        let accepted = match self.accept_photo(bytes).await? {
+        // The analysis slot covers detection only: the embedding below runs under the
+        // enrolment lock, one at a time anyway, and a slot must not wait for that lock.
+        let verdict = {
+            let _slot = self.admission.slot().await?;
+            self.accept_photo(bytes).await?
+        };
+        let accepted = match verdict {
             Ok(a) => a,
             Err(r) => return Ok(EnrolAnswer::Rejected(r)),
         };

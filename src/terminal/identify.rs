@@ -108,6 +108,9 @@ impl Terminal {
         p: PunchInput,
         deadline: &Deadline,
     ) -> Result<IdentifyAnswer, TerminalError> {
+        // The slot is held through the embedding too: on the board the CNN is the costly
+        // part, and `max_concurrent_analyses` bounds it.
+        let _slot = self.admission.slot().await?;
         let verdict = self.accept_photo(bytes).await?;
         self.check_disk()?;
         let (me, deadline) = (self.clone(), deadline.clone());
@@ -129,12 +132,12 @@ impl Terminal {
         .await?
     }
 
-    /// Decodes and analyses a photo on the blocking pool, once admitted.
+    /// Decodes and analyses a photo on the blocking pool (the caller holds an analysis
+    /// slot).
     pub(super) async fn accept_photo(
         self: &Arc<Self>,
         bytes: Vec<u8>,
     ) -> Result<Result<Accepted, Rejection>, TerminalError> {
-        let _slot = self.admission.slot().await?;
         let me = self.clone();
         blocking(move || match me.pipeline.accept(&bytes) {
             Ok(a) => Ok(Ok(a)),
