@@ -3,12 +3,12 @@
 //!
 //! `cargo bench --bench stream`
 
-#[path = "../tests/common/daemon.rs"]
-mod daemon;
+#[path = "../tests/common/mod.rs"]
+mod common;
 
 use std::time::{Duration, Instant};
 
-use daemon::Daemon;
+use common::daemon::Daemon;
 use http_body_util::BodyExt;
 use hyper_util::rt::TokioIo;
 

@@ -3,13 +3,8 @@
 //!
 //! `cargo bench --bench uplink`
 
-#[path = "../tests/common/daemon.rs"]
-mod daemon;
-#[path = "../tests/common/pki.rs"]
-#[allow(dead_code)]
-mod pki;
-#[path = "../tests/common/services.rs"]
-mod services;
+#[path = "../tests/common/mod.rs"]
+mod common;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -21,8 +16,8 @@ use attendance::punch::{DayZone, PunchRequest, PunchRules};
 use attendance::reason::Reason;
 use attendance::shutdown;
 use attendance::store::{NewAttempt, Paths, Store};
+use common::services::{MariaDb, Mosquitto, Uplink};
 use mysql_async::prelude::Queryable;
-use services::{MariaDb, Mosquitto, Uplink};
 
 const EVENTS: usize = 10_000;
 

@@ -31,8 +31,26 @@ fn form(fields: &[(&str, &[u8])]) -> (String, Vec<u8>) {
     m.finish()
 }
 
+/// The length of the list under `key`; a failed read or a missing list fails the test
+/// (it must not pass for "no rows").
 async fn rows(c: &Client, path: &str, key: &str) -> usize {
-    c.get(path).await.json()[key].as_array().map_or(0, Vec::len)
+    let r = c.get(path).await;
+    assert_eq!(
+        r.status,
+        StatusCode::OK,
+        "{path}: {}",
+        String::from_utf8_lossy(&r.body)
+    );
+    let j = r.json();
+    let list = j[key]
+        .as_array()
+        .unwrap_or_else(|| panic!("{path}: no {key} list in {j}"));
+    assert_eq!(
+        j["count"],
+        list.len(),
+        "{path}: count disagrees with the list: {j}"
+    );
+    list.len()
 }
 
 #[tokio::test]

@@ -293,11 +293,81 @@ async fn excess_analyses_get_503_busy_with_retry_after_not_a_queue() {
     }
     assert!(busy > 0, "no request was turned away ({ok} served)");
     assert!(ok > 0, "nobody was served");
-    // A busy answer is not a punch attempt: only the served ones were recorded.
-    let recorded = c.get("/attendance?limit=1000").await.json()["records"]
+    // A busy answer is not a punch attempt: exactly the served ones were recorded.
+    let r = c.get("/attendance?limit=1000").await;
+    assert_eq!(
+        r.status,
+        StatusCode::OK,
+        "{}",
+        String::from_utf8_lossy(&r.body)
+    );
+    let recorded = r.json()["records"]
         .as_array()
-        .map_or(0, Vec::len);
-    assert!(recorded <= ok, "{recorded} rows for {ok} served");
+        .expect("a records list")
+        .len();
+    assert_eq!(recorded, ok, "{recorded} rows for {ok} served");
+}
+
+#[tokio::test]
+async fn a_timed_out_punch_is_not_recorded_and_every_recorded_one_was_answered() {
+    let dir = tempfile::tempdir().unwrap();
+    // One analysis at a time, room to queue, one second per request: a burst of photos
+    // outlasts the deadline, in the queue or mid-analysis.
+    let d = Daemon::start(
+        dir.path(),
+        &[
+            ("ATTENDANCED_HTTP__MAX_CONCURRENT_ANALYSES", "1"),
+            ("ATTENDANCED_HTTP__MAX_QUEUED_ANALYSES", "64"),
+            ("ATTENDANCED_HTTP__REQUEST_TIMEOUT_SECS", "1"),
+        ],
+    );
+    let c = d.client();
+    let photo = common::read(PHOTO);
+    let replies = futures_util::future::join_all((0..24).map(|_| c.identify("IN", &photo))).await;
+    let mut answered = std::collections::BTreeSet::new();
+    let mut timed_out = 0;
+    for r in &replies {
+        match r.status {
+            // Nobody is enrolled: each served request is an `unknown` attempt, recorded.
+            StatusCode::OK => {
+                let j = r.json();
+                assert_eq!(j["reason"], "unknown", "{j}");
+                answered.insert(j["event_id"].as_str().expect("event_id").to_owned());
+            }
+            StatusCode::REQUEST_TIMEOUT => {
+                refused(r, StatusCode::REQUEST_TIMEOUT, "timeout");
+                timed_out += 1;
+            }
+            s => panic!("unexpected {s}: {}", String::from_utf8_lossy(&r.body)),
+        }
+    }
+    assert!(
+        timed_out > 0,
+        "no request timed out: the test proves nothing"
+    );
+    assert!(!answered.is_empty(), "nothing was served");
+    // Analyses of timed-out requests still running finish within a second or two; they
+    // must not record anything when they do.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let r = c.get("/attendance?limit=1000").await;
+    assert_eq!(
+        r.status,
+        StatusCode::OK,
+        "{}",
+        String::from_utf8_lossy(&r.body)
+    );
+    let recorded: std::collections::BTreeSet<String> = r.json()["records"]
+        .as_array()
+        .expect("a records list")
+        .iter()
+        .map(|row| row["event_id"].as_str().expect("event_id").to_owned())
+        .collect();
+    assert_eq!(
+        recorded, answered,
+        "{timed_out} timed out; the recorded attempts must be exactly the answered ones"
+    );
+    let h = c.get("/health").await.json();
+    assert_eq!(h["outbox_pending"], answered.len(), "{h}");
 }
 
 #[tokio::test]

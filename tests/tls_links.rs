@@ -124,7 +124,8 @@ async fn punches_reach_mysql_over_tls_end_to_end_and_wrong_trust_does_not_connec
     assert_eq!(r.status, StatusCode::OK, "an attempt is recorded");
     tokio::time::sleep(Duration::from_secs(3)).await;
     let h = health(&wrong).await;
-    assert_ne!(h["mqtt"], "connected", "{h}");
+    // Tried and refused, not switched off: a disabled link would say `disabled`.
+    assert_eq!(h["mqtt"], "disconnected", "{h}");
     assert_eq!(
         h["outbox_pending"], 1,
         "the attempt waits in the outbox: {h}"
@@ -141,7 +142,12 @@ async fn punches_reach_mysql_over_tls_end_to_end_and_wrong_trust_does_not_connec
     let anonymous = start_terminal(&dir.path().join("no-cert"), &no_cert);
     tokio::time::sleep(Duration::from_secs(3)).await;
     let h = health(&anonymous).await;
-    assert_ne!(h["mqtt"], "connected", "{h}");
+    assert_eq!(h["mqtt"], "disconnected", "{h}");
+    assert!(
+        anonymous.log_text().contains("MQTT connect failed"),
+        "the log says the broker refused: {}",
+        anonymous.log_text()
+    );
 }
 
 #[test]

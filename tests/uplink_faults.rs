@@ -177,14 +177,52 @@ async fn uplink_killed_mid_stream_and_restarted() {
     let mut ids: BTreeSet<String> = BTreeSet::new();
     let c = w.terminal.client();
     let producer = tokio::spawn(punch(c, 500));
-    // Kill the uplink once part of the stream is in MySQL.
     wait_until("the first rows", Duration::from_secs(60), || async {
         let (rows, _) = mysql_ids(&w.pool).await?;
         (rows >= 50).then_some(())
     })
     .await;
+    // The kill lands at a known point: inside the uplink's MySQL transaction, with
+    // messages taken from the broker and not yet committed. A table lock holds its
+    // INSERT until the uplink is gone.
+    let mut lock = w.pool.get_conn().await.unwrap();
+    lock.query_drop("LOCK TABLES attendance WRITE")
+        .await
+        .unwrap();
+    wait_until(
+        "the uplink blocked inside its transaction",
+        Duration::from_secs(60),
+        || async {
+            let n: Option<i64> = w
+                .pool
+                .get_conn()
+                .await
+                .ok()?
+                .query_first(
+                    "SELECT COUNT(*) FROM information_schema.PROCESSLIST
+                     WHERE STATE LIKE 'Waiting for table%lock%'
+                       AND INFO LIKE '%INSERT INTO attendance%'",
+                )
+                .await
+                .ok()?;
+            (n? > 0).then_some(())
+        },
+    )
+    .await;
+    let before_kill: i64 = lock
+        .query_first("SELECT COUNT(*) FROM attendance")
+        .await
+        .unwrap()
+        .unwrap();
     w.uplink.kill();
+    lock.query_drop("UNLOCK TABLES").await.unwrap();
+    drop(lock);
     ids.extend(producer.await.unwrap());
+    assert!(
+        (before_kill as usize) < ids.len(),
+        "killed mid-stream: {before_kill} of {} events were in MySQL",
+        ids.len()
+    );
     w.uplink.restart();
     assert_delivered(&w, &ids).await;
 }

@@ -67,12 +67,9 @@ impl Daemon {
             .arg(&self.data_dir)
             .args(&self.args)
             .env("RUST_LOG", "info")
-            // The models scripts/test fetches, wherever the test runs from.
-            .env(
-                "ATTENDANCED_FACE__MODELS_DIR",
-                std::env::var_os("MODELS_DIR")
-                    .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("models").into()),
-            )
+            // The models scripts/test fetches, wherever the test runs from. Checked: with
+            // them missing, `auto` would quietly run every daemon test on HOG.
+            .env("ATTENDANCED_FACE__MODELS_DIR", super::models_dir())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log);
