@@ -54,16 +54,22 @@ pub fn describe(window: &GrayImage, layout: &HogLayout) -> Vec<f32> {
     let block_len = layout.block * layout.block * layout.bins;
     if layout.clip < 1.0 {
         for block in d.chunks_mut(block_len) {
-            for v in block.iter_mut() {
-                *v = v.min(layout.clip);
-            }
-            let n = block.iter().map(|v| v * v).sum::<f32>().sqrt();
-            if n > 1e-6 {
-                block.iter_mut().for_each(|v| *v /= n);
-            }
+            l2_hys(block, layout.clip);
         }
     }
     d
+}
+
+/// L2-Hys on one block that imageproc has already L2-normalised: clip every value at
+/// `clip`, then normalise again, so no single strong edge dominates the block.
+fn l2_hys(block: &mut [f32], clip: f32) {
+    for v in block.iter_mut() {
+        *v = v.min(clip);
+    }
+    let n = block.iter().map(|v| v * v).sum::<f32>().sqrt();
+    if n > 1e-6 {
+        block.iter_mut().for_each(|v| *v /= n);
+    }
 }
 
 #[cfg(test)]
@@ -80,11 +86,48 @@ mod tests {
     }
 
     #[test]
-    fn clipping_caps_values() {
-        // A single strong vertical edge concentrates energy in one bin.
-        let img = GrayImage::from_fn(64, 64, |x, _| image::Luma([if x < 32 { 0 } else { 255 }]));
-        let d = describe(&img, &HogLayout::SPEC);
-        let max = d.iter().cloned().fold(0.0, f32::max);
-        assert!(max <= 1.0 && max > 0.2, "{max}");
+    fn l2_hys_clips_the_dominant_value_then_renormalises() {
+        // An L2-normalised block with one strong and one weak orientation.
+        let mut b = [0.96f32, 0.28, 0.0];
+        l2_hys(&mut b, 0.2);
+        // Both clipped to 0.2, then normalised: equal weight.
+        let h = std::f32::consts::FRAC_1_SQRT_2;
+        for (got, want) in b.iter().zip([h, h, 0.0]) {
+            assert!((got - want).abs() < 1e-6, "{b:?}");
+        }
+        // Values under the clip keep their proportions.
+        let mut small = [0.1f32, 0.05, 0.0];
+        l2_hys(&mut small, 0.2);
+        assert!((small[0] / small[1] - 2.0).abs() < 1e-5, "{small:?}");
+        assert!((small.iter().map(|v| v * v).sum::<f32>() - 1.0).abs() < 1e-5);
+    }
+
+    #[test]
+    fn the_descriptor_is_clipped_where_imageproc_alone_is_not() {
+        // A strong edge beside a faint one: imageproc's plain L2 blocks keep the strong
+        // orientation far above the faint one; L2-Hys brings them level.
+        let img = GrayImage::from_fn(64, 64, |x, _| {
+            image::Luma([match x {
+                0..=20 => 0,
+                21..=41 => 255,
+                _ => 235,
+            }])
+        });
+        let unclipped = describe(
+            &img,
+            &HogLayout {
+                clip: 1.0,
+                ..HogLayout::SPEC
+            },
+        );
+        let clipped = describe(&img, &HogLayout::SPEC);
+        let max = |d: &[f32]| d.iter().cloned().fold(0.0, f32::max);
+        assert!(max(&unclipped) > 0.6, "{}", max(&unclipped));
+        assert!(
+            max(&clipped) < max(&unclipped),
+            "{} vs {}",
+            max(&clipped),
+            max(&unclipped)
+        );
     }
 }

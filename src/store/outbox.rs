@@ -173,19 +173,42 @@ mod tests {
             st.record_attempt(&a, &rules, now).unwrap();
         }
         assert_eq!(st.outbox_pending().unwrap(), 3);
-        assert!(st.outbox_oldest_pending().unwrap().is_some());
+        // Times are stored to the millisecond.
+        let oldest = st
+            .outbox_oldest_pending()
+            .unwrap()
+            .expect("an oldest entry");
+        assert!(
+            (oldest - now).num_milliseconds().abs() <= 1,
+            "{oldest} vs {now}"
+        );
         let batch = st.outbox_next(2).unwrap();
         assert_eq!(batch.len(), 2);
         assert!(batch[0].seq < batch[1].seq);
-        // Stored payloads are valid events.
-        let ev: crate::event::AttendanceEvent =
-            ciborium::from_reader(&batch[0].payload[..]).unwrap();
-        ev.validate().unwrap();
-        assert_eq!(ev.event_id, batch[0].event_id);
-        let _ = EventBatch {
-            v: 1,
-            events: vec![ev],
+        // Stored payloads are the events of their rows, and publish as a valid batch.
+        let events: Vec<crate::event::AttendanceEvent> = batch
+            .iter()
+            .map(|p| ciborium::from_reader(&p.payload[..]).unwrap())
+            .collect();
+        for (ev, p) in events.iter().zip(&batch) {
+            assert_eq!(ev.event_id, p.event_id);
+            let row = st
+                .attendance_by_event(&p.event_id)
+                .unwrap()
+                .expect("its row");
+            assert_eq!(ev.reason, Some(Reason::NoFace));
+            assert_eq!((ev.device_id.as_str(), ev.site.as_str()), ("K1", "hq"));
+            assert_eq!(ev.kind, row.kind);
+            assert_eq!(ev.ts_server, row.ts_server);
+        }
+        let published = EventBatch {
+            v: crate::event::SCHEMA_VERSION,
+            events,
         };
+        assert_eq!(
+            EventBatch::from_cbor(&published.to_cbor()).unwrap(),
+            published
+        );
         st.outbox_mark_published(&[batch[0].seq, batch[1].seq], now)
             .unwrap();
         assert_eq!(st.outbox_pending().unwrap(), 1);
