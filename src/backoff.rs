@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 #[derive(Debug, Clone)]
-pub struct Backoff {
+pub(crate) struct Backoff {
     base: Duration,
     max: Duration,
     attempt: u32,
@@ -14,7 +14,7 @@ pub struct Backoff {
 }
 
 impl Backoff {
-    pub fn new(base: Duration, max: Duration) -> Self {
+    pub(crate) fn new(base: Duration, max: Duration) -> Self {
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(1, |d| d.as_nanos() as u64);
@@ -27,7 +27,7 @@ impl Backoff {
     }
 
     /// Next delay: uniform in `[0, min(max, base * 2^attempt)]`, never below 10 ms.
-    pub fn next_delay(&mut self) -> Duration {
+    pub(crate) fn next_delay(&mut self) -> Duration {
         let cap = self
             .base
             .saturating_mul(1u32 << self.attempt.min(20))
@@ -40,7 +40,7 @@ impl Backoff {
         cap.mul_f64(frac).max(Duration::from_millis(10))
     }
 
-    pub fn reset(&mut self) {
+    pub(crate) fn reset(&mut self) {
         self.attempt = 0;
     }
 }

@@ -20,12 +20,12 @@ use serde::de::DeserializeOwned;
 #[derive(Debug, thiserror::Error)]
 #[error("config: {key}: {message}")]
 pub struct ConfigError {
-    pub key: String,
-    pub message: String,
+    pub(crate) key: String,
+    pub(crate) message: String,
 }
 
 impl ConfigError {
-    pub fn new(key: &str, message: impl Into<String>) -> Self {
+    pub(crate) fn new(key: &str, message: impl Into<String>) -> Self {
         Self {
             key: key.to_owned(),
             message: message.into(),
@@ -35,14 +35,18 @@ impl ConfigError {
     /// The same problem seen from the enclosing table: `tolerance` becomes
     /// `face.tolerance`. Sections validate with their own key names and do not know
     /// where they are mounted.
-    pub fn within(mut self, section: &str) -> Self {
+    pub(crate) fn within(mut self, section: &str) -> Self {
         self.key = format!("{section}.{}", self.key);
         self
     }
 }
 
 /// `Ok` if `ok`, else the error for `key` (the message is built only when needed).
-pub fn check(ok: bool, key: &str, message: impl FnOnce() -> String) -> Result<(), ConfigError> {
+pub(crate) fn check(
+    ok: bool,
+    key: &str,
+    message: impl FnOnce() -> String,
+) -> Result<(), ConfigError> {
     if ok {
         Ok(())
     } else {
@@ -51,16 +55,16 @@ pub fn check(ok: bool, key: &str, message: impl FnOnce() -> String) -> Result<()
 }
 
 /// Where a binary's settings come from besides its defaults and file.
-pub struct Sources {
+pub(crate) struct Sources {
     /// `{prefix}SECTION__KEY=value` sets `section.key`.
-    pub env_prefix: &'static str,
+    pub(crate) env_prefix: &'static str,
     /// Legacy variable names and the dotted keys they set.
-    pub aliases: &'static [(&'static str, &'static str)],
+    pub(crate) aliases: &'static [(&'static str, &'static str)],
 }
 
 /// Defaults, then `file` (if given), then the environment. Range checks the types cannot
 /// express are the caller's (`validate` of the assembled settings).
-pub fn load<T>(file: Option<&Path>, sources: &Sources) -> Result<T, ConfigError>
+pub(crate) fn load<T>(file: Option<&Path>, sources: &Sources) -> Result<T, ConfigError>
 where
     T: Serialize + DeserializeOwned + Default,
 {
@@ -93,14 +97,14 @@ where
 
 /// Identifiers that travel in MQTT topics and file names (`device_id`, `site`,
 /// `employee_id`): no wildcards, slashes or spaces.
-pub fn is_id(s: &str) -> bool {
+pub(crate) fn is_id(s: &str) -> bool {
     (1..=50).contains(&s.len())
         && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
 }
 
 /// The message for a value that is not an [`is_id`].
-pub fn id_rule(got: &str) -> String {
+pub(crate) fn id_rule(got: &str) -> String {
     format!("must be 1-50 characters of A-Z a-z 0-9 _ - ., got {got:?}")
 }
 

@@ -10,11 +10,11 @@ use crate::punch::PunchKind;
 use crate::reason::{QualityIssue, Reason};
 
 /// Current schema version.
-pub const SCHEMA_VERSION: u32 = 1;
+pub(crate) const SCHEMA_VERSION: u32 = 1;
 
 /// An `f32` distance as the short decimal people expect in JSON and SQL (`0.3`, not
 /// `0.30000001192092896`): four decimals are far below any threshold's meaning.
-pub fn decimal(x: f32) -> f64 {
+pub(crate) fn decimal(x: f32) -> f64 {
     (f64::from(x) * 1e4).round() / 1e4
 }
 
@@ -31,7 +31,7 @@ pub enum Source {
 }
 
 impl Source {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Source::Camera => "camera",
             Source::Upload => "upload",
@@ -42,54 +42,54 @@ impl Source {
 
 /// One attempt at the door (schema v1).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct AttendanceEvent {
+pub(crate) struct AttendanceEvent {
     /// Schema version, [`SCHEMA_VERSION`].
-    pub v: u32,
+    pub(crate) v: u32,
     /// UUIDv7 assigned by the terminal; the uplink's idempotency key.
-    pub event_id: String,
+    pub(crate) event_id: String,
     /// Recognised employee; `None` for an attempt nobody was recognised in.
-    pub employee_id: Option<String>,
+    pub(crate) employee_id: Option<String>,
     #[serde(rename = "type")]
-    pub kind: PunchKind,
-    pub device_id: String,
-    pub site: String,
-    pub source: Source,
+    pub(crate) kind: PunchKind,
+    pub(crate) device_id: String,
+    pub(crate) site: String,
+    pub(crate) source: Source,
     /// Distance to the matched (or nearest) template.
-    pub distance: Option<f32>,
+    pub(crate) distance: Option<f32>,
     /// Threshold the decision used.
-    pub threshold: Option<f32>,
+    pub(crate) threshold: Option<f32>,
     /// Embedder name (`hog-v1`, `dlib-resnet-v1`, ...).
-    pub embedder: Option<String>,
+    pub(crate) embedder: Option<String>,
     /// Why nobody was recognised; `None` on success.
-    pub reason: Option<Reason>,
+    pub(crate) reason: Option<Reason>,
     /// Sub-reason of `bad_quality`.
-    pub detail: Option<QualityIssue>,
+    pub(crate) detail: Option<QualityIssue>,
     /// Terminal time, RFC 3339 UTC.
-    pub ts_server: String,
+    pub(crate) ts_server: String,
     /// Client time as the client sent it.
-    pub ts_client: Option<String>,
+    pub(crate) ts_client: Option<String>,
 }
 
 /// Several events in one MQTT message (the outbox publishes in batches).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct EventBatch {
-    pub v: u32,
-    pub events: Vec<AttendanceEvent>,
+pub(crate) struct EventBatch {
+    pub(crate) v: u32,
+    pub(crate) events: Vec<AttendanceEvent>,
 }
 
 /// The uplink's receipt to a terminal: these events are committed in MySQL.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Receipt {
-    pub v: u32,
-    pub event_ids: Vec<String>,
+pub(crate) struct Receipt {
+    pub(crate) v: u32,
+    pub(crate) event_ids: Vec<String>,
 }
 
 impl Receipt {
-    pub fn to_cbor(&self) -> Vec<u8> {
+    pub(crate) fn to_cbor(&self) -> Vec<u8> {
         to_cbor(self)
     }
 
-    pub fn from_cbor(bytes: &[u8]) -> Result<Receipt, EventError> {
+    pub(crate) fn from_cbor(bytes: &[u8]) -> Result<Receipt, EventError> {
         let r: Receipt =
             ciborium::from_reader(bytes).map_err(|e| EventError::Decode(e.to_string()))?;
         if r.v != SCHEMA_VERSION {
@@ -100,7 +100,7 @@ impl Receipt {
 }
 
 #[derive(Debug, thiserror::Error)]
-pub enum EventError {
+pub(crate) enum EventError {
     #[error("not CBOR of the event schema: {0}")]
     Decode(String),
     #[error("unsupported schema version {0}")]
@@ -118,7 +118,7 @@ fn invalid(field: &'static str, why: impl Into<String>) -> EventError {
 
 impl AttendanceEvent {
     /// Checks what the types cannot: a version we speak, ids and times well formed.
-    pub fn validate(&self) -> Result<(), EventError> {
+    pub(crate) fn validate(&self) -> Result<(), EventError> {
         if self.v != SCHEMA_VERSION {
             return Err(EventError::Version(self.v));
         }
@@ -149,7 +149,7 @@ impl AttendanceEvent {
         Ok(())
     }
 
-    pub fn to_cbor(&self) -> Vec<u8> {
+    pub(crate) fn to_cbor(&self) -> Vec<u8> {
         to_cbor(self)
     }
 }
@@ -162,12 +162,12 @@ fn to_cbor<T: Serialize>(v: &T) -> Vec<u8> {
 }
 
 impl EventBatch {
-    pub fn to_cbor(&self) -> Vec<u8> {
+    pub(crate) fn to_cbor(&self) -> Vec<u8> {
         to_cbor(self)
     }
 
     /// Decodes and validates a message: every event must be valid for the batch to be.
-    pub fn from_cbor(bytes: &[u8]) -> Result<EventBatch, EventError> {
+    pub(crate) fn from_cbor(bytes: &[u8]) -> Result<EventBatch, EventError> {
         let batch: EventBatch =
             ciborium::from_reader(bytes).map_err(|e| EventError::Decode(e.to_string()))?;
         if batch.v != SCHEMA_VERSION {

@@ -7,7 +7,7 @@ use crate::reason::{QualityIssue, Reason};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Locale {
+pub(crate) enum Locale {
     #[default]
     Ko,
     En,
@@ -16,25 +16,25 @@ pub enum Locale {
 /// The terminal's default locale, shared so SIGHUP can change it while the HTTP server
 /// and the camera overlay run.
 #[derive(Debug, Clone, Default)]
-pub struct SharedLocale(std::sync::Arc<std::sync::RwLock<Locale>>);
+pub(crate) struct SharedLocale(std::sync::Arc<std::sync::RwLock<Locale>>);
 
 impl SharedLocale {
-    pub fn new(l: Locale) -> Self {
+    pub(crate) fn new(l: Locale) -> Self {
         Self(std::sync::Arc::new(std::sync::RwLock::new(l)))
     }
 
-    pub fn get(&self) -> Locale {
+    pub(crate) fn get(&self) -> Locale {
         *self.0.read().unwrap_or_else(|p| p.into_inner())
     }
 
-    pub fn set(&self, l: Locale) {
+    pub(crate) fn set(&self, l: Locale) {
         *self.0.write().unwrap_or_else(|p| p.into_inner()) = l;
     }
 }
 
 impl Locale {
     /// Picks a locale from an `Accept-Language` header, if it names one we speak.
-    pub fn from_accept_language(header: &str) -> Option<Locale> {
+    pub(crate) fn from_accept_language(header: &str) -> Option<Locale> {
         header
             .split(',')
             .map(|part| {
@@ -50,19 +50,11 @@ impl Locale {
                 _ => None,
             })
     }
-
-    pub fn parse(s: &str) -> Option<Locale> {
-        match s.to_ascii_lowercase().as_str() {
-            "ko" => Some(Locale::Ko),
-            "en" => Some(Locale::En),
-            _ => None,
-        }
-    }
 }
 
 /// What a message is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Msg {
+pub(crate) enum Msg {
     Reason(Reason),
     Quality(QualityIssue),
     /// Identified and punched.
@@ -79,7 +71,7 @@ pub enum Msg {
 
 impl Locale {
     /// The message for `msg` in this locale.
-    pub fn text(self, msg: Msg) -> &'static str {
+    pub(crate) fn text(self, msg: Msg) -> &'static str {
         let (ko, en) = texts(msg);
         match self {
             Locale::Ko => ko,

@@ -32,7 +32,7 @@ impl Default for LogSettings {
 
 impl LogSettings {
     /// The filter parses (else start-up would quietly fall back to `info`).
-    pub fn validate(&self) -> Result<(), ConfigError> {
+    pub(crate) fn validate(&self) -> Result<(), ConfigError> {
         let parsed = EnvFilter::try_new(&self.level);
         check(parsed.is_ok(), "level", || {
             format!(
@@ -51,7 +51,7 @@ pub struct LogControl {
 
 impl LogControl {
     /// Applies `level` (an `EnvFilter` directive such as `info` or `attendance=debug`).
-    pub fn set_level(&self, level: &str) -> Result<(), String> {
+    pub(crate) fn set_level(&self, level: &str) -> Result<(), String> {
         let filter = EnvFilter::try_new(level).map_err(|e| e.to_string())?;
         self.handle.reload(filter).map_err(|e| e.to_string())
     }
@@ -59,14 +59,14 @@ impl LogControl {
 
 /// Where log lines go.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Sink {
+pub(crate) enum Sink {
     Journald,
     Stderr,
 }
 
 /// The sink for this process: journald when systemd connected our output to the journal
 /// (it sets `JOURNAL_STREAM`), stderr otherwise.
-pub fn sink_for(journal_stream: Option<&std::ffi::OsStr>) -> Sink {
+pub(crate) fn sink_for(journal_stream: Option<&std::ffi::OsStr>) -> Sink {
     match journal_stream {
         Some(v) if !v.is_empty() => Sink::Journald,
         _ => Sink::Stderr,

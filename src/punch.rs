@@ -16,14 +16,14 @@ pub enum PunchKind {
 }
 
 impl PunchKind {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             PunchKind::In => "IN",
             PunchKind::Out => "OUT",
         }
     }
 
-    pub fn parse(s: &str) -> Option<PunchKind> {
+    pub(crate) fn parse(s: &str) -> Option<PunchKind> {
         match s {
             "IN" => Some(PunchKind::In),
             "OUT" => Some(PunchKind::Out),
@@ -31,7 +31,7 @@ impl PunchKind {
         }
     }
 
-    pub fn opposite(self) -> PunchKind {
+    pub(crate) fn opposite(self) -> PunchKind {
         match self {
             PunchKind::In => PunchKind::Out,
             PunchKind::Out => PunchKind::In,
@@ -55,7 +55,7 @@ pub enum PunchRequest {
 
 impl PunchRequest {
     /// Parses `IN`, `OUT` or `AUTO` (any case).
-    pub fn parse(s: &str) -> Option<PunchRequest> {
+    pub(crate) fn parse(s: &str) -> Option<PunchRequest> {
         match s.trim().to_ascii_uppercase().as_str() {
             "AUTO" => Some(PunchRequest::Auto),
             other => PunchKind::parse(other).map(PunchRequest::Kind),
@@ -63,7 +63,7 @@ impl PunchRequest {
     }
 
     /// The kind recorded for an unrecognised attempt (there is no history to alternate).
-    pub fn or_in(self) -> PunchKind {
+    pub(crate) fn or_in(self) -> PunchKind {
         match self {
             PunchRequest::Kind(k) => k,
             PunchRequest::Auto => PunchKind::In,
@@ -73,20 +73,20 @@ impl PunchRequest {
 
 /// The person's most recent recorded punch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct LastPunch {
-    pub kind: PunchKind,
-    pub at: DateTime<Utc>,
+pub(crate) struct LastPunch {
+    pub(crate) kind: PunchKind,
+    pub(crate) at: DateTime<Utc>,
 }
 
 /// `[punch]` in the configuration.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
-pub struct PunchSettings {
+pub(crate) struct PunchSettings {
     /// A second identical punch within this many seconds records nothing new.
-    pub duplicate_window_secs: u32,
+    pub(crate) duplicate_window_secs: u32,
     /// UTC offset that defines "today" for `AUTO` punches, e.g. `+09:00`; `local` uses
     /// the system time zone.
-    pub timezone: DayZone,
+    pub(crate) timezone: DayZone,
 }
 
 impl Default for PunchSettings {
@@ -99,7 +99,7 @@ impl Default for PunchSettings {
 }
 
 impl PunchSettings {
-    pub fn rules(&self) -> PunchRules {
+    pub(crate) fn rules(&self) -> PunchRules {
         PunchRules {
             duplicate_window: chrono::Duration::seconds(i64::from(self.duplicate_window_secs)),
             zone: self.timezone,
@@ -171,7 +171,7 @@ impl DayZone {
         }
     }
 
-    pub fn same_day(self, a: DateTime<Utc>, b: DateTime<Utc>) -> bool {
+    pub(crate) fn same_day(self, a: DateTime<Utc>, b: DateTime<Utc>) -> bool {
         a.with_timezone(&self.offset_at(a)).date_naive()
             == b.with_timezone(&self.offset_at(b)).date_naive()
     }
@@ -179,7 +179,7 @@ impl DayZone {
 
 /// What to do with a recognised person's punch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PunchDecision {
+pub(crate) enum PunchDecision {
     Record(PunchKind),
     /// The same punch again within the window: answer success, record nothing.
     Duplicate(PunchKind),
@@ -189,7 +189,7 @@ pub enum PunchDecision {
 ///
 /// A repeat is the same direction inside the window; for `AUTO` any punch inside the
 /// window is a repeat (a person lingering at the door must not flip IN to OUT).
-pub fn decide(
+pub(crate) fn decide(
     req: PunchRequest,
     last: Option<LastPunch>,
     now: DateTime<Utc>,

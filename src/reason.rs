@@ -51,12 +51,13 @@ pub enum Reason {
 
 impl Reason {
     /// The wire name (`"no_face"`, ...).
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         self.into()
     }
 
     /// Every reason, in declaration order.
-    pub fn iter() -> impl Iterator<Item = Reason> {
+    #[cfg(test)]
+    pub(crate) fn iter() -> impl Iterator<Item = Reason> {
         <Reason as strum::IntoEnumIterator>::iter()
     }
 }
@@ -93,12 +94,13 @@ pub enum QualityIssue {
 }
 
 impl QualityIssue {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         self.into()
     }
 
     /// Every issue, in declaration order.
-    pub fn iter() -> impl Iterator<Item = QualityIssue> {
+    #[cfg(test)]
+    pub(crate) fn iter() -> impl Iterator<Item = QualityIssue> {
         <QualityIssue as strum::IntoEnumIterator>::iter()
     }
 }

@@ -21,20 +21,16 @@ impl Trigger {
     pub fn fire(&self) {
         let _ = self.0.send(true);
     }
-
-    pub fn subscribe(&self) -> Shutdown {
-        Shutdown(self.0.subscribe())
-    }
 }
 
 impl Shutdown {
-    pub fn is_shutdown(&self) -> bool {
+    pub(crate) fn is_shutdown(&self) -> bool {
         *self.0.borrow()
     }
 
     /// Resolves once shutdown has been fired (at once if it already has). A dropped
     /// trigger counts as shutdown.
-    pub async fn recv(&mut self) {
+    pub(crate) async fn recv(&mut self) {
         let _ = self.0.wait_for(|stop| *stop).await;
     }
 }
@@ -62,7 +58,7 @@ mod tests {
     async fn fires_all_listeners() {
         let (t, s) = channel();
         let mut a = s.clone();
-        let mut b = t.subscribe();
+        let mut b = s.clone();
         assert!(!a.is_shutdown());
         t.fire();
         a.recv().await;

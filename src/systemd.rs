@@ -10,13 +10,13 @@ use tracing::debug;
 
 /// Talks to the service manager.
 #[derive(Debug, Clone, Copy)]
-pub struct Notifier {
+pub(crate) struct Notifier {
     watchdog: Option<Duration>,
 }
 
 impl Notifier {
     /// Reads `NOTIFY_SOCKET` / `WATCHDOG_USEC` from the environment.
-    pub fn from_env() -> Self {
+    pub(crate) fn from_env() -> Self {
         Self {
             watchdog: sd_notify::watchdog_enabled(),
         }
@@ -28,21 +28,21 @@ impl Notifier {
         }
     }
 
-    pub fn ready(&self, status: &str) {
+    pub(crate) fn ready(&self, status: &str) {
         self.send(&[NotifyState::Ready, NotifyState::Status(status)]);
     }
 
-    pub fn status(&self, status: &str) {
+    pub(crate) fn status(&self, status: &str) {
         self.send(&[NotifyState::Status(status)]);
     }
 
     /// Feeds the watchdog; call only when [`Liveness::Healthy`].
-    pub fn watchdog(&self) {
+    pub(crate) fn watchdog(&self) {
         self.send(&[NotifyState::Watchdog]);
     }
 
     /// A configuration reload begins (`systemctl reload` waits for [`Notifier::ready`]).
-    pub fn reloading(&self) {
+    pub(crate) fn reloading(&self) {
         if let Ok(now) = sd_notify::NotifyState::monotonic_usec_now() {
             self.send(&[NotifyState::Reloading, now]);
         } else {
@@ -50,13 +50,13 @@ impl Notifier {
         }
     }
 
-    pub fn stopping(&self) {
+    pub(crate) fn stopping(&self) {
         self.send(&[NotifyState::Stopping, NotifyState::Status("stopping")]);
     }
 
     /// How often to check health and feed the watchdog: half its timeout, and at least
     /// every 5 s so `STATUS=` stays fresh.
-    pub fn tick(&self) -> Duration {
+    pub(crate) fn tick(&self) -> Duration {
         self.watchdog
             .map_or(Duration::from_secs(5), |w| {
                 (w / 2).min(Duration::from_secs(5))
@@ -67,7 +67,7 @@ impl Notifier {
 
 /// Whether the terminal is doing its work.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Liveness {
+pub(crate) enum Liveness {
     Healthy,
     /// Something that should make progress did not; the watchdog is not fed.
     Stalled(&'static str),
@@ -75,17 +75,17 @@ pub enum Liveness {
 
 /// What the supervisor sees of the camera loop.
 #[derive(Debug, Clone, Copy)]
-pub struct CameraProgress {
+pub(crate) struct CameraProgress {
     /// When the last frame arrived from the camera.
-    pub last_frame: Option<Instant>,
+    pub(crate) last_frame: Option<Instant>,
     /// When the analysis loop last finished a frame.
-    pub last_analysis: Option<Instant>,
+    pub(crate) last_analysis: Option<Instant>,
 }
 
 /// The terminal's liveness. The analysis loop is wedged when frames keep arriving but
 /// none has been analysed for `stall`; no camera, or a camera that sends nothing, is a
 /// degraded terminal (reported in `/health`), not a wedged process.
-pub fn liveness(
+pub(crate) fn liveness(
     database_ok: bool,
     camera: Option<CameraProgress>,
     now: Instant,

@@ -11,12 +11,12 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 #[derive(Debug, thiserror::Error)]
 #[error("{key}: {why}")]
 pub struct TlsError {
-    pub key: &'static str,
-    pub why: String,
+    pub(crate) key: &'static str,
+    pub(crate) why: String,
 }
 
 impl TlsError {
-    pub fn new(key: &'static str, why: impl std::fmt::Display) -> Self {
+    pub(crate) fn new(key: &'static str, why: impl std::fmt::Display) -> Self {
         Self {
             key,
             why: why.to_string(),
@@ -30,7 +30,7 @@ pub fn install_crypto_provider() {
 }
 
 /// Every certificate in a PEM file (at least one).
-pub fn read_certs(
+pub(crate) fn read_certs(
     key: &'static str,
     path: &Path,
 ) -> Result<Vec<CertificateDer<'static>>, TlsError> {
@@ -46,13 +46,16 @@ pub fn read_certs(
 }
 
 /// The private key in a PEM file (PKCS#8, PKCS#1 or SEC1).
-pub fn read_key(key: &'static str, path: &Path) -> Result<PrivateKeyDer<'static>, TlsError> {
+pub(crate) fn read_key(key: &'static str, path: &Path) -> Result<PrivateKeyDer<'static>, TlsError> {
     PrivateKeyDer::from_pem_file(path)
         .map_err(|e| TlsError::new(key, format!("{}: {e}", path.display())))
 }
 
 /// A server configuration from a certificate chain and its key (`http.tls_*_file`).
-pub fn server_config(cert: &Path, key: &Path) -> Result<Arc<rustls::ServerConfig>, TlsError> {
+pub(crate) fn server_config(
+    cert: &Path,
+    key: &Path,
+) -> Result<Arc<rustls::ServerConfig>, TlsError> {
     install_crypto_provider();
     let chain = read_certs("http.tls_cert_file", cert)?;
     let key = read_key("http.tls_key_file", key)?;

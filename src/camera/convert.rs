@@ -8,7 +8,7 @@ use image::RgbImage;
 use crate::face::{DecodeError, DecodeLimits, decode::decode};
 
 /// YUYV 4:2:2 (Y0 U Y1 V per two pixels), BT.601 limited range, as UVC cameras send it.
-pub fn yuyv_to_rgb(data: &[u8], width: u32, height: u32) -> Option<RgbImage> {
+pub(crate) fn yuyv_to_rgb(data: &[u8], width: u32, height: u32) -> Option<RgbImage> {
     let need = width as usize * height as usize * 2;
     if width == 0 || height == 0 || data.len() < need || !width.is_multiple_of(2) {
         return None;
@@ -73,7 +73,7 @@ const STANDARD_DHT: &[u8] = &[
 ];
 
 /// Inserts the standard Huffman tables before the first SOS when a frame has none.
-pub fn ensure_huffman_tables(jpeg: &[u8]) -> Cow<'_, [u8]> {
+pub(crate) fn ensure_huffman_tables(jpeg: &[u8]) -> Cow<'_, [u8]> {
     if jpeg.len() < 4 || jpeg[..2] != [0xFF, 0xD8] {
         return Cow::Borrowed(jpeg);
     }
@@ -105,12 +105,12 @@ pub fn ensure_huffman_tables(jpeg: &[u8]) -> Cow<'_, [u8]> {
 }
 
 /// One MJPG frame to RGB, tolerating frames without Huffman tables.
-pub fn mjpeg_to_rgb(jpeg: &[u8], limits: &DecodeLimits) -> Result<RgbImage, DecodeError> {
+pub(crate) fn mjpeg_to_rgb(jpeg: &[u8], limits: &DecodeLimits) -> Result<RgbImage, DecodeError> {
     decode(&ensure_huffman_tables(jpeg), limits)
 }
 
 /// Splits a Motion-JPEG file (concatenated JPEGs) into frames, SOI to EOI.
-pub fn split_mjpeg(data: &[u8]) -> Vec<&[u8]> {
+pub(crate) fn split_mjpeg(data: &[u8]) -> Vec<&[u8]> {
     let mut frames = Vec::new();
     let mut start = None;
     let mut i = 0;

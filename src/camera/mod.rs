@@ -3,7 +3,7 @@
 //! to JPEG once for every viewer. A slow consumer only ever sees the newest value (tokio
 //! `watch`), so nothing queues.
 
-pub mod convert;
+pub(crate) mod convert;
 pub mod overlay;
 mod replay;
 mod settings;
@@ -29,14 +29,14 @@ pub use settings::{CameraSettings, CameraSpec};
 
 /// One captured frame.
 #[derive(Debug)]
-pub struct Frame {
-    pub seq: u64,
-    pub rgb: Arc<RgbImage>,
-    pub at: Instant,
+pub(crate) struct Frame {
+    pub(crate) seq: u64,
+    pub(crate) rgb: Arc<RgbImage>,
+    pub(crate) at: Instant,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CameraState {
+pub(crate) enum CameraState {
     Starting,
     Streaming,
     Unavailable,
@@ -44,24 +44,24 @@ pub enum CameraState {
 
 /// The face that passed the gates in a live frame, embedded.
 #[derive(Debug, Clone)]
-pub struct LiveFace {
-    pub face: FaceBox,
-    pub quality: FaceQuality,
-    pub embedding: Embedding,
+pub(crate) struct LiveFace {
+    pub(crate) face: FaceBox,
+    pub(crate) quality: FaceQuality,
+    pub(crate) embedding: Embedding,
 }
 
 /// The analysis of the latest frame.
 #[derive(Debug, Clone)]
-pub struct LiveAnalysis {
-    pub frame_seq: u64,
-    pub at: Instant,
-    pub frame_size: (u32, u32),
-    pub faces: Vec<FaceBox>,
-    pub verdict: Result<LiveFace, Rejection>,
+pub(crate) struct LiveAnalysis {
+    pub(crate) frame_seq: u64,
+    pub(crate) at: Instant,
+    pub(crate) frame_size: (u32, u32),
+    pub(crate) faces: Vec<FaceBox>,
+    pub(crate) verdict: Result<LiveFace, Rejection>,
 }
 
 /// Handle on the running camera.
-pub struct Camera {
+pub(crate) struct Camera {
     settings: CameraSettings,
     locale: SharedLocale,
     pipeline: FacePipeline,
@@ -75,7 +75,7 @@ pub struct Camera {
 
 impl Camera {
     /// Starts capture, analysis and the stream encoder. `None` for `source = "none"`.
-    pub fn start(
+    pub(crate) fn start(
         settings: &CameraSettings,
         pipeline: FacePipeline,
         locale: SharedLocale,
@@ -133,37 +133,37 @@ impl Camera {
         Some(camera)
     }
 
-    pub fn state(&self) -> CameraState {
+    pub(crate) fn state(&self) -> CameraState {
         *self.state.borrow()
     }
 
     /// When the last frame arrived and the last analysis finished (for the watchdog).
-    pub fn progress(&self) -> crate::systemd::CameraProgress {
+    pub(crate) fn progress(&self) -> crate::systemd::CameraProgress {
         crate::systemd::CameraProgress {
             last_frame: self.latest_frame().map(|f| f.at),
             last_analysis: self.latest_analysis().map(|a| a.at),
         }
     }
 
-    pub fn latest_frame(&self) -> Option<Arc<Frame>> {
+    pub(crate) fn latest_frame(&self) -> Option<Arc<Frame>> {
         self.frames.borrow().clone()
     }
 
-    pub fn latest_analysis(&self) -> Option<Arc<LiveAnalysis>> {
+    pub(crate) fn latest_analysis(&self) -> Option<Arc<LiveAnalysis>> {
         self.analysis.borrow().clone()
     }
 
     /// A receiver of overlay JPEGs for one viewer (starts the encoder if idle).
-    pub fn subscribe_stream(&self) -> watch::Receiver<Option<Bytes>> {
+    pub(crate) fn subscribe_stream(&self) -> watch::Receiver<Option<Bytes>> {
         self.stream.subscribe()
     }
 
-    pub fn subscribe_analysis(&self) -> watch::Receiver<Option<Arc<LiveAnalysis>>> {
+    pub(crate) fn subscribe_analysis(&self) -> watch::Receiver<Option<Arc<LiveAnalysis>>> {
         self.analysis.clone()
     }
 
     /// The latest frame as JPEG, with the overlay if `preview`.
-    pub fn capture_jpeg(&self, preview: bool) -> Option<Bytes> {
+    pub(crate) fn capture_jpeg(&self, preview: bool) -> Option<Bytes> {
         let frame = self.latest_frame()?;
         let img = if preview {
             let a = self.latest_analysis();

@@ -19,7 +19,7 @@ use crate::reason::QualityIssue;
 /// by `scripts/make-font-subset`.
 static FONT_BYTES: &[u8] = include_bytes!("../../assets/fonts/NotoSansKR-Bold-subset.otf");
 
-pub fn font() -> &'static FontRef<'static> {
+pub(crate) fn font() -> &'static FontRef<'static> {
     static FONT: OnceLock<FontRef<'static>> = OnceLock::new();
     // Compiled in and checked by a unit test.
     FONT.get_or_init(|| FontRef::try_from_slice(FONT_BYTES).expect("embedded font parses"))
@@ -28,22 +28,22 @@ pub fn font() -> &'static FontRef<'static> {
 /// Colours of the guide (a test checks stream frames for these exact pixels).
 pub const ELLIPSE: Rgb<u8> = Rgb([0, 190, 255]);
 /// Face box: ready.
-pub const READY: Rgb<u8> = Rgb([0, 200, 60]);
+pub(crate) const READY: Rgb<u8> = Rgb([0, 200, 60]);
 /// Face box: move closer / farther / into the guide, or fix the light.
-pub const ADJUST: Rgb<u8> = Rgb([255, 210, 0]);
+pub(crate) const ADJUST: Rgb<u8> = Rgb([255, 210, 0]);
 /// Face box: several faces.
-pub const SEVERAL: Rgb<u8> = Rgb([255, 130, 0]);
+pub(crate) const SEVERAL: Rgb<u8> = Rgb([255, 130, 0]);
 
 /// What the overlay shows for an analysis.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Guide {
-    pub message: Msg,
+pub(crate) struct Guide {
+    pub(crate) message: Msg,
     /// The box to draw and its colour (none when there is no face).
-    pub face: Option<(FaceBox, Rgb<u8>)>,
+    pub(crate) face: Option<(FaceBox, Rgb<u8>)>,
 }
 
 impl Guide {
-    pub fn of(a: &LiveAnalysis) -> Guide {
+    pub(crate) fn of(a: &LiveAnalysis) -> Guide {
         let largest = a
             .faces
             .iter()
@@ -72,7 +72,7 @@ impl Guide {
 }
 
 /// Draws the guide (and the analysis, if any) on a copy of the frame.
-pub fn draw(
+pub(crate) fn draw(
     frame: &RgbImage,
     analysis: Option<&LiveAnalysis>,
     ellipse: &EllipseGuide,

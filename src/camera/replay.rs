@@ -11,13 +11,13 @@ use crate::face::{DecodeLimits, decode::decode};
 const IMAGE_EXTENSIONS: [&str; 6] = ["jpg", "jpeg", "png", "bmp", "ppm", "pgm"];
 
 /// The frames to replay, read lazily: only the current one is decoded.
-pub enum Reel {
+pub(crate) enum Reel {
     Files(Vec<PathBuf>),
     Mjpeg(Vec<u8>, Vec<(usize, usize)>),
 }
 
 #[derive(Debug, thiserror::Error)]
-pub enum ReplayError {
+pub(crate) enum ReplayError {
     #[error("{0}: {1}")]
     Io(PathBuf, std::io::Error),
     #[error("{0}: no images or JPEG frames to replay")]
@@ -25,7 +25,7 @@ pub enum ReplayError {
 }
 
 impl Reel {
-    pub fn open(path: &Path) -> Result<Reel, ReplayError> {
+    pub(crate) fn open(path: &Path) -> Result<Reel, ReplayError> {
         let io = |e| ReplayError::Io(path.to_path_buf(), e);
         let reel = if path.is_dir() {
             let mut files: Vec<PathBuf> = std::fs::read_dir(path)
@@ -58,20 +58,20 @@ impl Reel {
         Ok(reel)
     }
 
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         match self {
             Reel::Files(f) => f.len(),
             Reel::Mjpeg(_, s) => s.len(),
         }
     }
 
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
     /// Decodes frame `i` (modulo the length). A frame that fails to decode is skipped by
     /// the caller; the replay goes on.
-    pub fn frame(&self, i: usize, limits: &DecodeLimits) -> Option<RgbImage> {
+    pub(crate) fn frame(&self, i: usize, limits: &DecodeLimits) -> Option<RgbImage> {
         let i = i % self.len().max(1);
         match self {
             Reel::Files(files) => std::fs::read(&files[i])

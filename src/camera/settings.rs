@@ -69,22 +69,22 @@ impl From<CameraSpec> for String {
 pub struct CameraSettings {
     pub source: CameraSpec,
     /// The spec's `CAMERA_DEVICE_INDEX`: shorthand for `source = "v4l2:/dev/videoN"`.
-    pub device_index: Option<u32>,
-    pub width: u32,
-    pub height: u32,
+    pub(crate) device_index: Option<u32>,
+    pub(crate) width: u32,
+    pub(crate) height: u32,
     /// Capture and stream rate (the spec's `STREAM_FPS`).
-    pub stream_fps: u32,
+    pub(crate) stream_fps: u32,
     /// Analyses per second of the live frame (detection is the costly part).
-    pub analysis_fps: u32,
+    pub(crate) analysis_fps: u32,
     /// `replay:` only: how long each image is shown, ms (0: one frame each). A demo folder
     /// of a few stills looks like a camera with a few seconds per still.
-    pub replay_hold_ms: u64,
+    pub(crate) replay_hold_ms: u64,
     /// How long `/identify` without an image collects camera frames, ms. Read by the
     /// terminal's MODE_A decision, which votes over the camera's analyses.
-    pub identify_window_ms: u64,
+    pub(crate) identify_window_ms: u64,
     /// Frames that must agree on the same person for a camera identification.
-    pub identify_votes: usize,
-    pub jpeg_quality: u8,
+    pub(crate) identify_votes: usize,
+    pub(crate) jpeg_quality: u8,
 }
 
 impl Default for CameraSettings {
@@ -106,14 +106,14 @@ impl Default for CameraSettings {
 
 impl CameraSettings {
     /// Folds the `device_index` shorthand into `source`.
-    pub fn resolve(&mut self) {
+    pub(crate) fn resolve(&mut self) {
         if let Some(n) = self.device_index.take() {
             self.source = CameraSpec::V4l2(PathBuf::from(format!("/dev/video{n}")));
         }
     }
 
     /// Range checks the types cannot express; keys relative to `[camera]`.
-    pub fn validate(&self) -> Result<(), ConfigError> {
+    pub(crate) fn validate(&self) -> Result<(), ConfigError> {
         check((1..=60).contains(&self.stream_fps), "stream_fps", || {
             format!("must be in 1..=60, got {}", self.stream_fps)
         })?;

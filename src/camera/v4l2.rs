@@ -46,7 +46,7 @@ fn open(path: &Path, cfg: &CameraSettings) -> std::io::Result<(Device, FourCC, u
 }
 
 /// Captures until `stop`, publishing each frame; reports the device's state.
-pub fn run(
+pub(crate) fn run(
     path: &Path,
     cfg: &CameraSettings,
     frames: &watch::Sender<Option<Arc<Frame>>>,

@@ -38,19 +38,19 @@ pub struct Config {
     /// Root of the terminal's state: SQLite database, templates, images.
     pub data_dir: PathBuf,
     /// Language of messages when a request does not ask for one.
-    pub locale: Locale,
+    pub(crate) locale: Locale,
     /// This terminal's id, used when a request names no `device_id`.
-    pub device_id: String,
+    pub(crate) device_id: String,
     /// Site name: the MQTT topic is `attendance/{site}/{device_id}/events`.
-    pub site: String,
-    pub face: FaceSettings,
-    pub storage: StorageSettings,
-    pub punch: PunchSettings,
-    pub http: HttpSettings,
+    pub(crate) site: String,
+    pub(crate) face: FaceSettings,
+    pub(crate) storage: StorageSettings,
+    pub(crate) punch: PunchSettings,
+    pub(crate) http: HttpSettings,
     pub camera: CameraSettings,
-    pub mqtt: MqttSettings,
+    pub(crate) mqtt: MqttSettings,
     pub log: LogSettings,
-    pub auth: AuthSettings,
+    pub(crate) auth: AuthSettings,
 }
 
 impl Default for Config {
@@ -96,12 +96,12 @@ impl Config {
         self.auth.validate().map_err(|e| e.within("auth"))
     }
 
-    pub fn paths(&self) -> Paths {
+    pub(crate) fn paths(&self) -> Paths {
         self.storage.paths(&self.data_dir)
     }
 
     /// The part of the configuration the terminal's operations need.
-    pub fn terminal(&self) -> TerminalSettings {
+    pub(crate) fn terminal(&self) -> TerminalSettings {
         TerminalSettings {
             device_id: self.device_id.clone(),
             site: self.site.clone(),

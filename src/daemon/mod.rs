@@ -26,8 +26,9 @@ use reload::{Plan, apply_live};
 
 #[derive(Debug, thiserror::Error)]
 pub enum DaemonError {
-    #[error(transparent)]
-    Terminal(#[from] TerminalError),
+    /// The terminal could not start (its error types stay inside the library).
+    #[error("{0}")]
+    Terminal(String),
     #[error(transparent)]
     Tls(#[from] crate::tls::TlsError),
     #[error(transparent)]
@@ -44,6 +45,12 @@ pub enum DaemonError {
         addr: std::net::SocketAddr,
         source: std::io::Error,
     },
+}
+
+impl From<TerminalError> for DaemonError {
+    fn from(e: TerminalError) -> Self {
+        DaemonError::Terminal(e.to_string())
+    }
 }
 
 /// Re-reads the configuration the way the process first read it (file, environment,

@@ -8,7 +8,7 @@ use super::config::Config;
 /// Settings applied live: the decision rule, the default language, the log level, the
 /// HTTPS certificate. Everything else (listen address, storage, camera, MQTT,
 /// embedder...) needs a restart. `auth` (every key under it) rotates the API keys.
-pub const LIVE_KEYS: &[&str] = &[
+pub(crate) const LIVE_KEYS: &[&str] = &[
     "face.tolerance",
     "face.margin",
     "locale",
@@ -29,15 +29,15 @@ fn is_live(key: &str) -> bool {
 
 /// What a reload changes.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct Plan {
+pub(crate) struct Plan {
     /// Changed settings that take effect now.
-    pub live: Vec<String>,
+    pub(crate) live: Vec<String>,
     /// Changed settings that keep their old value until the next restart.
-    pub needs_restart: Vec<String>,
+    pub(crate) needs_restart: Vec<String>,
 }
 
 impl Plan {
-    pub fn new(running: &Config, reread: &Config) -> Plan {
+    pub(crate) fn new(running: &Config, reread: &Config) -> Plan {
         let mut plan = Plan::default();
         for key in changed_keys(running, reread) {
             if is_live(&key) {
@@ -52,7 +52,7 @@ impl Plan {
 
 /// Copies the live settings of a re-read configuration into the running one, after the
 /// daemon has applied them. Kept beside [`LIVE_KEYS`]; a test checks the two agree.
-pub fn apply_live(running: &mut Config, new: &Config) {
+pub(crate) fn apply_live(running: &mut Config, new: &Config) {
     running.face.tolerance = new.face.tolerance;
     running.face.margin = new.face.margin;
     running.locale = new.locale;
@@ -63,7 +63,7 @@ pub fn apply_live(running: &mut Config, new: &Config) {
 }
 
 /// Dotted paths of the leaves that differ between two configurations.
-pub fn changed_keys(a: &Config, b: &Config) -> Vec<String> {
+pub(crate) fn changed_keys(a: &Config, b: &Config) -> Vec<String> {
     let (a, b) = (
         serde_json::to_value(a).unwrap_or(Value::Null),
         serde_json::to_value(b).unwrap_or(Value::Null),

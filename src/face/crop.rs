@@ -16,7 +16,7 @@ const MAX_FACE_SIDE: f32 = 160.0;
 #[derive(Clone, PartialEq)]
 pub struct FaceCrop {
     pub rgb: RgbImage,
-    pub face: FaceBox,
+    pub(crate) face: FaceBox,
 }
 
 impl std::fmt::Debug for FaceCrop {
@@ -31,7 +31,7 @@ impl std::fmt::Debug for FaceCrop {
 
 impl FaceCrop {
     /// Cuts the face and its context out of a frame (parts outside the frame stay black).
-    pub fn from_frame(frame: &RgbImage, face: &FaceBox) -> FaceCrop {
+    pub(crate) fn from_frame(frame: &RgbImage, face: &FaceBox) -> FaceCrop {
         let side = face.size();
         let pad = side * CONTEXT;
         let (x0, y0) = ((face.x - pad).floor(), (face.y - pad).floor());
@@ -75,7 +75,7 @@ impl FaceCrop {
 
     /// A crop made by [`FaceCrop::from_frame`] and stored as an image: the face is the
     /// centred square its context leaves (to within a pixel of rounding).
-    pub fn from_saved(rgb: RgbImage) -> FaceCrop {
+    pub(crate) fn from_saved(rgb: RgbImage) -> FaceCrop {
         let s = rgb.width().min(rgb.height()) as f32;
         let side = s / (1.0 + 2.0 * CONTEXT);
         let at = (s - side) / 2.0;
@@ -91,7 +91,7 @@ impl FaceCrop {
         }
     }
 
-    pub fn gray(&self) -> GrayImage {
+    pub(crate) fn gray(&self) -> GrayImage {
         image::DynamicImage::ImageRgb8(self.rgb.clone()).into_luma8()
     }
 }

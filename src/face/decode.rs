@@ -12,13 +12,13 @@ use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader, Limits, RgbIma
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DecodeLimits {
     /// Largest encoded input accepted, in bytes.
-    pub max_bytes: usize,
+    pub(crate) max_bytes: usize,
     /// Largest width or height accepted, in pixels.
-    pub max_side: u32,
+    pub(crate) max_side: u32,
     /// Largest pixel count accepted.
-    pub max_pixels: u64,
+    pub(crate) max_pixels: u64,
     /// Smallest width or height accepted: below this there is no face to find.
-    pub min_side: u32,
+    pub(crate) min_side: u32,
 }
 
 impl Default for DecodeLimits {

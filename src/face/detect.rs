@@ -26,17 +26,17 @@ const WINDOW: f32 = 40.0;
 /// Detector settings.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
-pub struct DetectorConfig {
+pub(crate) struct DetectorConfig {
     /// Smallest face to find, as a fraction of the frame's shorter side. Faces smaller than
     /// this are background: they neither count as the person nor block them.
-    pub min_face_ratio: f32,
+    pub(crate) min_face_ratio: f32,
     /// Pyramid scale step. SeetaFace defaults to 0.8; 0.7 scans 30 % fewer windows and its
     /// box regression keeps faces found between levels.
-    pub pyramid_step: f32,
+    pub(crate) pyramid_step: f32,
     /// Sliding-window step in pixels of the scanned copy.
-    pub window_step: u32,
+    pub(crate) window_step: u32,
     /// Minimum SeetaFace score for a detection.
-    pub score_threshold: f32,
+    pub(crate) score_threshold: f32,
 }
 
 impl Default for DetectorConfig {
@@ -65,7 +65,7 @@ thread_local! {
 }
 
 /// Finds faces in a grey frame. Boxes are in the frame's coordinates, largest first.
-pub fn detect(gray: &GrayImage, cfg: &DetectorConfig) -> Vec<FaceBox> {
+pub(crate) fn detect(gray: &GrayImage, cfg: &DetectorConfig) -> Vec<FaceBox> {
     let (w, h) = gray.dimensions();
     let short = w.min(h) as f32;
     let min_face = (cfg.min_face_ratio * short).max(WINDOW);

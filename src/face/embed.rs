@@ -24,15 +24,16 @@ impl Embedding {
         Embedding(v)
     }
 
-    pub fn as_slice(&self) -> &[f32] {
+    pub(crate) fn as_slice(&self) -> &[f32] {
         &self.0
     }
 
-    pub fn dim(&self) -> usize {
+    pub(crate) fn dim(&self) -> usize {
         self.0.len()
     }
 
-    pub fn distance(&self, other: &Embedding) -> f32 {
+    #[cfg(test)]
+    pub(crate) fn distance(&self, other: &Embedding) -> f32 {
         l2(&self.0, &other.0)
     }
 }
@@ -67,24 +68,24 @@ pub trait Embedder: Send + Sync {
 
 /// HOG embedder recipe.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct HogParams {
+pub(crate) struct HogParams {
     /// Window side in pixels.
-    pub side: u32,
+    pub(crate) side: u32,
     /// Border added around the detector's box on each side, as a share of the box size.
-    pub margin: f32,
-    pub layout: HogLayout,
+    pub(crate) margin: f32,
+    pub(crate) layout: HogLayout,
     /// Sum the descriptor with the mirrored face's, making it left/right symmetric.
-    pub mirror: bool,
+    pub(crate) mirror: bool,
     /// Exponent applied to every value before the final L2 normalisation (0.5 gives the
     /// Hellinger kernel: no single strong edge dominates the distance).
-    pub power: f32,
+    pub(crate) power: f32,
     /// Shift of the extra enrolment rows, as a share of the box size; 0 stores one row.
-    pub enrol_shift: f32,
+    pub(crate) enrol_shift: f32,
 }
 
 impl HogParams {
     /// The spec's pipeline: the detector's box, grey, 128x128, HOG 16/8/8/9, L2.
-    pub const SPEC: HogParams = HogParams {
+    pub(crate) const SPEC: HogParams = HogParams {
         side: 128,
         margin: 0.0,
         layout: HogLayout::SPEC,
@@ -98,7 +99,7 @@ impl HogParams {
     /// outline), signed gradients in 18 bins (eyes and brows are darker than skin, in
     /// every face), mirrored and square-rooted. Each change alone moved rank-1 by 2-5
     /// points; the window is 4x fewer pixels than the spec's.
-    pub const V1: HogParams = HogParams {
+    pub(crate) const V1: HogParams = HogParams {
         side: 64,
         margin: 0.1,
         layout: HogLayout {
@@ -135,7 +136,7 @@ impl HogEmbedder {
     }
 
     /// The spec's recipe and `TOLERANCE` default, kept as a baseline for `eval`.
-    pub fn spec() -> Self {
+    pub(crate) fn spec() -> Self {
         Self {
             name: "hog-spec",
             params: HogParams::SPEC,
@@ -144,18 +145,8 @@ impl HogEmbedder {
         }
     }
 
-    /// Any recipe, under its own template name.
-    pub fn custom(name: &'static str, params: HogParams, threshold: f32, margin: f32) -> Self {
-        Self {
-            name,
-            params,
-            threshold,
-            margin,
-        }
-    }
-
     /// The grey window the descriptor is taken from.
-    pub fn window(&self, crop: &FaceCrop) -> GrayImage {
+    pub(crate) fn window(&self, crop: &FaceCrop) -> GrayImage {
         self.window_at(&crop.gray(), &crop.face)
     }
 

@@ -5,7 +5,7 @@
 use image::RgbImage;
 
 #[derive(Debug, thiserror::Error)]
-pub enum EncodeError {
+pub(crate) enum EncodeError {
     #[error("{width}x{height} is too large for JPEG")]
     TooLarge { width: u32, height: u32 },
     #[error("jpeg: {0}")]
@@ -15,7 +15,7 @@ pub enum EncodeError {
 }
 
 /// Encodes with `jpeg-encoder` (3x faster than the `image` crate's encoder here).
-pub fn jpeg(img: &RgbImage, quality: u8) -> Result<Vec<u8>, EncodeError> {
+pub(crate) fn jpeg(img: &RgbImage, quality: u8) -> Result<Vec<u8>, EncodeError> {
     let too_large = || EncodeError::TooLarge {
         width: img.width(),
         height: img.height(),
@@ -32,7 +32,7 @@ pub fn jpeg(img: &RgbImage, quality: u8) -> Result<Vec<u8>, EncodeError> {
     Ok(out)
 }
 
-pub fn png(img: &RgbImage) -> Result<Vec<u8>, EncodeError> {
+pub(crate) fn png(img: &RgbImage) -> Result<Vec<u8>, EncodeError> {
     let mut out = std::io::Cursor::new(Vec::new());
     img.write_to(&mut out, image::ImageFormat::Png)?;
     Ok(out.into_inner())

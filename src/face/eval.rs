@@ -21,22 +21,22 @@ const IMAGE_EXTENSIONS: [&str; 6] = ["jpg", "jpeg", "png", "pgm", "ppm", "bmp"];
 /// The protocol's metrics, printed as one JSON object.
 #[derive(Debug, Clone, Serialize)]
 pub struct EvalReport {
-    pub embedder: String,
+    pub(crate) embedder: String,
     pub tar: f64,
     pub misid: f64,
     pub fta: f64,
     pub far: f64,
     pub rank1: f64,
     pub tar_at_far1: f64,
-    pub ms_per_image: f64,
+    pub(crate) ms_per_image: f64,
     pub identities: usize,
     pub enrolled: usize,
     pub genuine_probes: usize,
     pub impostor_probes: usize,
-    pub tolerance: f32,
-    pub margin: f32,
+    pub(crate) tolerance: f32,
+    pub(crate) margin: f32,
     /// Threshold that `tar_at_far1` used (1 % quantile of impostors' nearest distances).
-    pub far1_threshold: Option<f32>,
+    pub(crate) far1_threshold: Option<f32>,
     /// For every probe not accepted as an employee: why (`unknown` after matching, or
     /// the reason it was rejected before matching).
     pub fail_reasons: BTreeMap<String, usize>,
@@ -98,18 +98,18 @@ pub fn list_dataset(dir: &Path) -> Result<Vec<Identity>, EvalError> {
 }
 
 /// What the pipeline made of one probe image: an embedding, or why not.
-pub type Outcome = Result<Embedding, Reason>;
+pub(crate) type Outcome = Result<Embedding, Reason>;
 
 /// One identity after processing, in protocol terms.
 #[derive(Debug, Clone)]
-pub struct Processed {
-    pub name: String,
+pub(crate) struct Processed {
+    pub(crate) name: String,
     /// Even position in the sorted list: enrolled (if any image enrols).
-    pub employee: bool,
+    pub(crate) employee: bool,
     /// The enrolment embeddings of the employee's first usable image.
-    pub template: Option<Vec<Embedding>>,
+    pub(crate) template: Option<Vec<Embedding>>,
     /// Every other image, in order.
-    pub probes: Vec<Outcome>,
+    pub(crate) probes: Vec<Outcome>,
 }
 
 fn accept(pipeline: &FacePipeline, path: &Path) -> Result<Accepted, Reason> {
@@ -162,7 +162,7 @@ pub fn evaluate(
 }
 
 /// The protocol's matching and metrics over processed identities.
-pub fn score(identities: &[Processed], dim: usize, rule: MatchRule) -> EvalReport {
+pub(crate) fn score(identities: &[Processed], dim: usize, rule: MatchRule) -> EvalReport {
     // (true employee for genuine probes, outcome)
     let mut probes: Vec<(Option<&str>, &Outcome)> = Vec::new();
     let mut gallery = Gallery::new(dim);

@@ -3,16 +3,14 @@
 //! Templates live in one contiguous row-major matrix so a search is a single linear pass
 //! over memory (100k templates of 128-512 floats stay within a few ms on one core).
 
-use serde::Serialize;
-
 use super::embed::Embedding;
 
 /// Error adding a template of the wrong length.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 #[error("template has {got} values, gallery holds {want}")]
 pub struct DimensionMismatch {
-    pub got: usize,
-    pub want: usize,
+    pub(crate) got: usize,
+    pub(crate) want: usize,
 }
 
 /// All templates of one embedder, with the employee each belongs to.
@@ -26,16 +24,16 @@ pub struct Gallery {
 }
 
 /// The nearest template's owner, and how close the nearest *other* person came.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Nearest {
-    pub employee_id: String,
-    pub distance: f32,
+    pub(crate) employee_id: String,
+    pub(crate) distance: f32,
     /// Distance to the closest template of a different employee, if there is one.
-    pub runner_up: Option<f32>,
+    pub(crate) runner_up: Option<f32>,
 }
 
 /// Accept a match when it is close enough and clearly closer than anyone else.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct MatchRule {
     /// The spec's `TOLERANCE`: largest L2 distance accepted.
     pub threshold: f32,
@@ -61,7 +59,7 @@ pub enum Decision {
 impl MatchRule {
     /// The configured values where set, else the embedder's calibrated defaults (distances
     /// are on each embedder's own scale, so a default must come from the one in use).
-    pub fn resolve(
+    pub(crate) fn resolve(
         embedder: &dyn super::embed::Embedder,
         tolerance: Option<f32>,
         margin: Option<f32>,
@@ -72,7 +70,7 @@ impl MatchRule {
         }
     }
 
-    pub fn decide(&self, nearest: Option<Nearest>) -> Decision {
+    pub(crate) fn decide(&self, nearest: Option<Nearest>) -> Decision {
         match nearest {
             Some(n) if n.distance <= self.threshold => {
                 let gap = n.runner_up.map_or(f32::INFINITY, |r| r - n.distance);
@@ -104,20 +102,12 @@ impl Gallery {
         }
     }
 
-    pub fn dim(&self) -> usize {
-        self.dim
-    }
-
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.owners.len()
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.owners.is_empty()
-    }
-
     /// Number of distinct employees with at least one template.
-    pub fn people(&self) -> usize {
+    pub(crate) fn people(&self) -> usize {
         let mut seen = vec![false; self.people.len()];
         self.owners.iter().for_each(|&o| seen[o as usize] = true);
         seen.into_iter().filter(|s| *s).count()
@@ -144,7 +134,7 @@ impl Gallery {
     }
 
     /// Removes every template of an employee.
-    pub fn remove(&mut self, employee_id: &str) {
+    pub(crate) fn remove(&mut self, employee_id: &str) {
         let Some(owner) = self.people.iter().position(|p| p == employee_id) else {
             return;
         };

@@ -3,14 +3,14 @@
 use serde::{Deserialize, Serialize};
 
 /// An axis-aligned face box in the frame's pixel coordinates.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct FaceBox {
-    pub x: f32,
-    pub y: f32,
-    pub w: f32,
-    pub h: f32,
+    pub(crate) x: f32,
+    pub(crate) y: f32,
+    pub(crate) w: f32,
+    pub(crate) h: f32,
     /// Detector confidence (SeetaFace score; higher is surer).
-    pub score: f32,
+    pub(crate) score: f32,
 }
 
 impl FaceBox {
@@ -19,16 +19,16 @@ impl FaceBox {
     }
 
     /// Length of the box's longer side.
-    pub fn size(&self) -> f32 {
+    pub(crate) fn size(&self) -> f32 {
         self.w.max(self.h)
     }
 
-    pub fn area(&self) -> f32 {
+    pub(crate) fn area(&self) -> f32 {
         self.w * self.h
     }
 
     /// Scales the box about the origin (used to map boxes found on a downscaled copy).
-    pub fn scaled(&self, s: f32) -> FaceBox {
+    pub(crate) fn scaled(&self, s: f32) -> FaceBox {
         FaceBox {
             x: self.x * s,
             y: self.y * s,
@@ -38,19 +38,8 @@ impl FaceBox {
         }
     }
 
-    /// Intersection over union with another box.
-    pub fn iou(&self, other: &FaceBox) -> f32 {
-        let ix = (self.x + self.w).min(other.x + other.w) - self.x.max(other.x);
-        let iy = (self.y + self.h).min(other.y + other.h) - self.y.max(other.y);
-        if ix <= 0.0 || iy <= 0.0 {
-            return 0.0;
-        }
-        let inter = ix * iy;
-        inter / (self.area() + other.area() - inter)
-    }
-
     /// Share of the box's area that lies inside a `w`x`h` frame.
-    pub fn visible_fraction(&self, w: u32, h: u32) -> f32 {
+    pub(crate) fn visible_fraction(&self, w: u32, h: u32) -> f32 {
         let ix = (self.x + self.w).min(w as f32) - self.x.max(0.0);
         let iy = (self.y + self.h).min(h as f32) - self.y.max(0.0);
         if ix <= 0.0 || iy <= 0.0 || self.area() <= 0.0 {
@@ -65,9 +54,9 @@ impl FaceBox {
 /// `width`/`height` are the ellipse's full axes relative to the frame (the spec's
 /// `ellipse_width = w * 0.35`, `ellipse_height = h * 0.55`), centred in the frame.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct EllipseGuide {
-    pub width: f32,
-    pub height: f32,
+pub(crate) struct EllipseGuide {
+    pub(crate) width: f32,
+    pub(crate) height: f32,
 }
 
 impl Default for EllipseGuide {
@@ -81,7 +70,7 @@ impl Default for EllipseGuide {
 
 impl EllipseGuide {
     /// Centre and semi-axes `(cx, cy, a, b)` in pixels for a `w`x`h` frame.
-    pub fn in_frame(&self, w: u32, h: u32) -> (f32, f32, f32, f32) {
+    pub(crate) fn in_frame(&self, w: u32, h: u32) -> (f32, f32, f32, f32) {
         (
             w as f32 / 2.0,
             h as f32 / 2.0,
@@ -91,7 +80,7 @@ impl EllipseGuide {
     }
 
     /// Whether a point lies inside (or on) the ellipse.
-    pub fn contains(&self, w: u32, h: u32, px: f32, py: f32) -> bool {
+    pub(crate) fn contains(&self, w: u32, h: u32, px: f32, py: f32) -> bool {
         let (cx, cy, a, b) = self.in_frame(w, h);
         if a <= 0.0 || b <= 0.0 {
             return false;
@@ -114,14 +103,6 @@ mod tests {
             h,
             score: 1.0,
         }
-    }
-
-    #[test]
-    fn iou_of_identical_and_disjoint() {
-        let a = b(0.0, 0.0, 10.0, 10.0);
-        assert!((a.iou(&a) - 1.0).abs() < 1e-6);
-        assert_eq!(a.iou(&b(20.0, 20.0, 5.0, 5.0)), 0.0);
-        assert!((a.iou(&b(5.0, 0.0, 10.0, 10.0)) - 50.0 / 150.0).abs() < 1e-6);
     }
 
     #[test]

@@ -6,22 +6,22 @@ use imageproc::hog::{HogOptions, hog};
 
 /// HOG layout, in pixels and cells.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct HogLayout {
-    pub cell: usize,
+pub(crate) struct HogLayout {
+    pub(crate) cell: usize,
     /// Block side in cells.
-    pub block: usize,
+    pub(crate) block: usize,
     /// Block stride in cells.
-    pub stride: usize,
-    pub bins: usize,
+    pub(crate) stride: usize,
+    pub(crate) bins: usize,
     /// Orientation over 360° (dark-to-light polarity kept) instead of 180°.
-    pub signed: bool,
+    pub(crate) signed: bool,
     /// Clip of each block-normalised value (Dalal & Triggs' L2-Hys uses 0.2); 1.0 disables.
-    pub clip: f32,
+    pub(crate) clip: f32,
 }
 
 impl HogLayout {
     /// The spec's OpenCV recipe: 16x16 blocks of 8x8 cells, stride 8, 9 unsigned bins, L2-Hys.
-    pub const SPEC: HogLayout = HogLayout {
+    pub(crate) const SPEC: HogLayout = HogLayout {
         cell: 8,
         block: 2,
         stride: 1,
@@ -31,7 +31,7 @@ impl HogLayout {
     };
 
     /// Descriptor length for a `side`x`side` window.
-    pub fn len(&self, side: usize) -> usize {
+    pub(crate) fn len(&self, side: usize) -> usize {
         let cells = side / self.cell;
         let blocks = (cells - self.block) / self.stride + 1;
         blocks * blocks * self.block * self.block * self.bins
@@ -40,7 +40,7 @@ impl HogLayout {
 
 /// Computes the descriptor of a square window whose side is a multiple of the cell size.
 /// Values are block-normalised and clipped; the caller normalises the whole vector.
-pub fn describe(window: &GrayImage, layout: &HogLayout) -> Vec<f32> {
+pub(crate) fn describe(window: &GrayImage, layout: &HogLayout) -> Vec<f32> {
     let opts = HogOptions::new(
         layout.bins,
         layout.signed,

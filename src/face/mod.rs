@@ -3,27 +3,27 @@
 //! Pure computation on bytes and pixels, no I/O beyond reading the evaluation dataset, so
 //! it is tested and benchmarked on its own. HTTP, camera and storage call into it.
 
-pub mod crop;
+pub(crate) mod crop;
 pub mod decode;
-pub mod detect;
+pub(crate) mod detect;
 pub mod dlib;
 pub mod embed;
-pub mod encode;
+pub(crate) mod encode;
 pub mod eval;
-pub mod gallery;
-pub mod geometry;
-pub mod hog;
-pub mod pipeline;
-pub mod quality;
+pub(crate) mod gallery;
+pub(crate) mod geometry;
+pub(crate) mod hog;
+pub(crate) mod pipeline;
+pub(crate) mod quality;
 mod settings;
-pub mod template;
+pub(crate) mod template;
 
-pub use crop::FaceCrop;
+pub(crate) use crop::FaceCrop;
 pub use decode::{DecodeError, DecodeLimits};
 pub use dlib::DlibEmbedder;
 pub use embed::{Embedder, Embedding, HogEmbedder};
 pub use gallery::{Decision, Gallery, MatchRule, Nearest};
-pub use geometry::{EllipseGuide, FaceBox};
+pub(crate) use geometry::{EllipseGuide, FaceBox};
 pub use pipeline::{Accepted, Analysis, FacePipeline, PipelineConfig, PipelineError};
 pub use quality::{FaceQuality, Framing, QualityConfig, Rejection};
 pub use settings::{EmbedderChoice, FaceSettings};

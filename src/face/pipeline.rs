@@ -18,11 +18,11 @@ use crate::config::{ConfigError, check};
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct PipelineConfig {
-    pub detector: DetectorConfig,
+    pub(crate) detector: DetectorConfig,
     pub quality: QualityConfig,
     /// Frames larger than this on their long side are downscaled first: a 12 MP phone
     /// photo holds no more face than its 1280 px copy, at a tenth of the cost.
-    pub working_max_side: u32,
+    pub(crate) working_max_side: u32,
 }
 
 impl Default for PipelineConfig {
@@ -37,7 +37,7 @@ impl Default for PipelineConfig {
 
 impl PipelineConfig {
     /// Range checks the types cannot express; keys relative to `pipeline`.
-    pub fn validate(&self) -> Result<(), ConfigError> {
+    pub(crate) fn validate(&self) -> Result<(), ConfigError> {
         let e = &self.quality.ellipse;
         check(
             e.width > 0.0 && e.width <= 1.0 && e.height > 0.0 && e.height <= 1.0,
@@ -79,8 +79,8 @@ pub struct Accepted {
 /// The analysis of one frame: every face found, and the verdict.
 #[derive(Debug, Clone)]
 pub struct Analysis {
-    pub faces: Vec<FaceBox>,
-    pub frame_size: (u32, u32),
+    pub(crate) faces: Vec<FaceBox>,
+    pub(crate) frame_size: (u32, u32),
     pub verdict: Result<Accepted, Rejection>,
 }
 
@@ -96,7 +96,7 @@ pub enum PipelineError {
 /// Detection, gates and embedding, shared by every request and the camera loop.
 #[derive(Clone)]
 pub struct FacePipeline {
-    pub config: PipelineConfig,
+    pub(crate) config: PipelineConfig,
     pub limits: DecodeLimits,
     embedder: Arc<dyn Embedder>,
 }

@@ -33,14 +33,14 @@ impl Rejection {
     }
 
     /// What to tell the person: the quality sub-reason when there is one.
-    pub fn guidance(&self) -> Msg {
+    pub(crate) fn guidance(&self) -> Msg {
         match self {
             Rejection::BadQuality(q) => Msg::Quality(*q),
             other => Msg::Reason(other.reason()),
         }
     }
 
-    pub fn quality_issue(&self) -> Option<QualityIssue> {
+    pub(crate) fn quality_issue(&self) -> Option<QualityIssue> {
         match self {
             Rejection::BadQuality(q) => Some(*q),
             _ => None,
@@ -63,30 +63,30 @@ pub enum Framing {
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct QualityConfig {
-    pub ellipse: EllipseGuide,
+    pub(crate) ellipse: EllipseGuide,
     /// Check uploaded photos against the ellipse too (the spec's seed did; off by default
     /// because an upload was never framed against it and off-centre photos then fail).
     pub ellipse_on_uploads: bool,
     /// Face smaller than this share of the short side: "come closer".
-    pub min_face_ratio: f32,
+    pub(crate) min_face_ratio: f32,
     /// Face smaller than this many pixels is too coarse to recognise, whatever the frame.
-    pub min_face_px: f32,
+    pub(crate) min_face_px: f32,
     /// Face larger than this share of the short side: "step back".
-    pub max_face_ratio: f32,
+    pub(crate) max_face_ratio: f32,
     /// A face box less visible than this (cut by the frame edge) is "too close".
-    pub min_visible: f32,
+    pub(crate) min_visible: f32,
     /// A second face at least this large relative to the main one makes the frame ambiguous
     /// (smaller ones are people in the background)...
-    pub comparable_face_ratio: f32,
+    pub(crate) comparable_face_ratio: f32,
     /// ...if the detector is sure of it: weak detections beside a clear face are mostly
     /// patterns in clothes or posters, and must not block the person in front.
-    pub sure_face_score: f32,
+    pub(crate) sure_face_score: f32,
     /// Mean grey level of the face below this: too dark.
-    pub min_brightness: f32,
+    pub(crate) min_brightness: f32,
     /// Mean grey level of the face above this: too bright (washed out).
-    pub max_brightness: f32,
+    pub(crate) max_brightness: f32,
     /// Contrast-normalised variance of the Laplacian of the face at 64x64 below this: blurred.
-    pub min_sharpness: f32,
+    pub(crate) min_sharpness: f32,
 }
 
 impl Default for QualityConfig {
@@ -108,16 +108,16 @@ impl Default for QualityConfig {
 }
 
 /// Measured quality of the accepted face; `score()` is stored with templates.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct FaceQuality {
     /// Mean grey level of the face's inner region (0-255).
-    pub brightness: f32,
+    pub(crate) brightness: f32,
     /// Standard deviation of that region's grey levels.
-    pub contrast: f32,
+    pub(crate) contrast: f32,
     /// Variance of the Laplacian over the grey-level variance, at 64x64.
-    pub sharpness: f32,
+    pub(crate) sharpness: f32,
     /// Face size relative to the frame's shorter side.
-    pub size_ratio: f32,
+    pub(crate) size_ratio: f32,
 }
 
 impl FaceQuality {
@@ -131,7 +131,7 @@ impl FaceQuality {
 }
 
 /// Picks the person in front and checks every gate, in the order a person would fix them.
-pub fn assess(
+pub(crate) fn assess(
     gray: &GrayImage,
     faces: &[FaceBox],
     cfg: &QualityConfig,
@@ -183,7 +183,7 @@ pub fn assess(
 const MEASURE_SIDE: u32 = 64;
 
 /// Measures the inner 70 % of the face box (skin, eyes, nose, mouth; little background).
-pub fn measure(gray: &GrayImage, face: &FaceBox, size_ratio: f32) -> FaceQuality {
+pub(crate) fn measure(gray: &GrayImage, face: &FaceBox, size_ratio: f32) -> FaceQuality {
     let (w, h) = gray.dimensions();
     let inset = 0.15;
     let x0 = (face.x + face.w * inset).clamp(0.0, w as f32 - 1.0) as u32;

@@ -34,7 +34,7 @@ impl FromStr for EmbedderChoice {
 
 impl EmbedderChoice {
     /// Loads the embedder (reads the model files for the CNN).
-    pub fn load(self, models_dir: &Path) -> Result<Arc<dyn Embedder>, String> {
+    pub(crate) fn load(self, models_dir: &Path) -> Result<Arc<dyn Embedder>, String> {
         let dlib = || {
             DlibEmbedder::load(models_dir)
                 .map(|e| Arc::new(e) as Arc<dyn Embedder>)
@@ -54,16 +54,16 @@ impl EmbedderChoice {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct FaceSettings {
-    pub embedder: EmbedderChoice,
+    pub(crate) embedder: EmbedderChoice,
     /// Largest accepted distance (the spec's `TOLERANCE`); the embedder's calibrated
     /// default when unset.
-    pub tolerance: Option<f32>,
+    pub(crate) tolerance: Option<f32>,
     /// Smallest gap to the runner-up person; the embedder's default when unset.
-    pub margin: Option<f32>,
+    pub(crate) margin: Option<f32>,
     /// Folder holding the CNN's model files.
-    pub models_dir: PathBuf,
+    pub(crate) models_dir: PathBuf,
     /// Detection and quality gates.
-    pub pipeline: PipelineConfig,
+    pub(crate) pipeline: PipelineConfig,
 }
 
 impl Default for FaceSettings {
@@ -80,7 +80,7 @@ impl Default for FaceSettings {
 
 impl FaceSettings {
     /// Range checks the types cannot express; keys relative to `[face]`.
-    pub fn validate(&self) -> Result<(), ConfigError> {
+    pub(crate) fn validate(&self) -> Result<(), ConfigError> {
         if let Some(t) = self.tolerance {
             check(t > 0.0 && t <= 2.0, "tolerance", || {
                 format!("must be in (0, 2], got {t}")
@@ -95,7 +95,7 @@ impl FaceSettings {
     }
 
     /// The decision rule for `embedder`: the configured values, else its calibrated ones.
-    pub fn rule(&self, embedder: &dyn Embedder) -> MatchRule {
+    pub(crate) fn rule(&self, embedder: &dyn Embedder) -> MatchRule {
         MatchRule::resolve(embedder, self.tolerance, self.margin)
     }
 }

@@ -10,7 +10,7 @@ use ndarray_npy::{ReadNpyExt, WriteNpyExt};
 use super::embed::Embedding;
 
 #[derive(Debug, thiserror::Error)]
-pub enum TemplateError {
+pub(crate) enum TemplateError {
     #[error("template has no rows")]
     Empty,
     #[error("template rows have different lengths")]
@@ -24,7 +24,7 @@ pub enum TemplateError {
 }
 
 /// Encodes template rows as a `(rows, dim)` float32 `.npy` file image.
-pub fn encode(rows: &[Embedding]) -> Result<Vec<u8>, TemplateError> {
+pub(crate) fn encode(rows: &[Embedding]) -> Result<Vec<u8>, TemplateError> {
     let dim = rows.first().ok_or(TemplateError::Empty)?.dim();
     if rows.iter().any(|r| r.dim() != dim) {
         return Err(TemplateError::Ragged);
@@ -43,7 +43,7 @@ pub fn encode(rows: &[Embedding]) -> Result<Vec<u8>, TemplateError> {
 
 /// Decodes and validates a template against the embedder's dimension. A 1-D array (the
 /// spec's own format: one embedding) is read as a single row.
-pub fn decode(bytes: &[u8], want_dim: usize) -> Result<Vec<Embedding>, TemplateError> {
+pub(crate) fn decode(bytes: &[u8], want_dim: usize) -> Result<Vec<Embedding>, TemplateError> {
     let arr = match Array2::<f32>::read_npy(bytes) {
         Ok(a) => a,
         Err(two_d) => {

@@ -14,17 +14,17 @@ use crate::reason::Reason;
 /// `[auth]` in the configuration. Reloaded on SIGHUP, so keys rotate without a restart.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
-pub struct AuthSettings {
+pub(crate) struct AuthSettings {
     /// SHA-256 (hex) of each admin key: enrol, delete, manual punches, reading records.
-    pub admin_key_sha256: Vec<String>,
+    pub(crate) admin_key_sha256: Vec<String>,
     /// SHA-256 (hex) of each device key: identification.
-    pub device_key_sha256: Vec<String>,
+    pub(crate) device_key_sha256: Vec<String>,
     /// Let anyone call `/identify` although keys are configured (a kiosk on a closed LAN).
-    pub open_identify: bool,
+    pub(crate) open_identify: bool,
     /// `/health` without a key (monitoring).
-    pub public_health: bool,
+    pub(crate) public_health: bool,
     /// `/stream.mjpeg`, `/capture` and `/status` without a key (the door's own screen).
-    pub public_stream: bool,
+    pub(crate) public_stream: bool,
 }
 
 impl Default for AuthSettings {
@@ -42,7 +42,7 @@ impl Default for AuthSettings {
 /// Who a route is for; the router's table assigns one to every route, and the settings
 /// decide what each needs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Audience {
+pub(crate) enum Audience {
     /// `/health`: monitoring (public unless `public_health = false`).
     Monitoring,
     /// The live picture and analysis: the door's own screen.
@@ -55,7 +55,7 @@ pub enum Audience {
 
 /// What a route requires.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Access {
+pub(crate) enum Access {
     Public,
     Device,
     Admin,
@@ -63,7 +63,7 @@ pub enum Access {
 
 /// The parsed key hashes.
 #[derive(Debug, Clone, Default)]
-pub struct Keys {
+pub(crate) struct Keys {
     admin: Vec<[u8; 32]>,
     device: Vec<[u8; 32]>,
     settings: AuthSettings,
@@ -71,7 +71,7 @@ pub struct Keys {
 
 /// Why a request is refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Denied {
+pub(crate) enum Denied {
     /// No key, or a key we do not know: 401.
     Unauthenticated,
     /// A device key where an admin key is needed: 403.
@@ -79,14 +79,14 @@ pub enum Denied {
 }
 
 impl Denied {
-    pub fn status(&self) -> StatusCode {
+    pub(crate) fn status(&self) -> StatusCode {
         match self {
             Denied::Unauthenticated => StatusCode::UNAUTHORIZED,
             Denied::Forbidden => StatusCode::FORBIDDEN,
         }
     }
 
-    pub fn reason(&self) -> Reason {
+    pub(crate) fn reason(&self) -> Reason {
         match self {
             Denied::Unauthenticated => Reason::Unauthorized,
             Denied::Forbidden => Reason::Forbidden,
@@ -111,13 +111,13 @@ fn parse_hashes(key: &str, list: &[String]) -> Result<Vec<[u8; 32]>, ConfigError
 
 impl AuthSettings {
     /// The hashes parse; keys relative to `[auth]`.
-    pub fn validate(&self) -> Result<(), ConfigError> {
+    pub(crate) fn validate(&self) -> Result<(), ConfigError> {
         Keys::new(self).map(|_| ())
     }
 }
 
 impl Keys {
-    pub fn new(settings: &AuthSettings) -> Result<Keys, ConfigError> {
+    pub(crate) fn new(settings: &AuthSettings) -> Result<Keys, ConfigError> {
         Ok(Keys {
             admin: parse_hashes("admin_key_sha256", &settings.admin_key_sha256)?,
             device: parse_hashes("device_key_sha256", &settings.device_key_sha256)?,
@@ -126,12 +126,12 @@ impl Keys {
     }
 
     /// Whether any key is configured (else the API is open).
-    pub fn enforced(&self) -> bool {
+    pub(crate) fn enforced(&self) -> bool {
         !self.admin.is_empty() || !self.device.is_empty()
     }
 
     /// What a route for `audience` requires under these settings.
-    pub fn access_for(&self, audience: Audience) -> Access {
+    pub(crate) fn access_for(&self, audience: Audience) -> Access {
         let s = &self.settings;
         match audience {
             Audience::Monitoring if s.public_health => Access::Public,
@@ -143,7 +143,7 @@ impl Keys {
     }
 
     /// Checks the key presented (if any) against what the route needs.
-    pub fn authorize(&self, need: Access, presented: Option<&str>) -> Result<(), Denied> {
+    pub(crate) fn authorize(&self, need: Access, presented: Option<&str>) -> Result<(), Denied> {
         if !self.enforced() || need == Access::Public {
             return Ok(());
         }
@@ -166,7 +166,7 @@ impl Keys {
 }
 
 /// The key of a request: `Authorization: Bearer KEY` or `X-API-Key: KEY`.
-pub fn presented_key(headers: &HeaderMap) -> Option<&str> {
+pub(crate) fn presented_key(headers: &HeaderMap) -> Option<&str> {
     if let Some(v) = headers
         .get(hyper::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())

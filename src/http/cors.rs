@@ -10,7 +10,7 @@ use hyper::header::{
 };
 
 /// The headers to add for a request with these headers, if its origin is allowed.
-pub fn headers_for(allowed: &[String], request: &HeaderMap) -> Option<HeaderMap> {
+pub(crate) fn headers_for(allowed: &[String], request: &HeaderMap) -> Option<HeaderMap> {
     let origin = request.get(ORIGIN)?;
     let o = origin.to_str().ok()?;
     if !allowed.iter().any(|a| a == o) {

@@ -33,10 +33,10 @@ use crate::mqtt::LinkState;
 use crate::reason::Reason;
 use crate::shutdown::Shutdown;
 use crate::terminal::{Deadline, Terminal, TerminalError};
-pub use auth::AuthSettings;
+pub(crate) use auth::AuthSettings;
 use response::{ApiError, Body};
 use router::{Op, Resolved};
-pub use settings::HttpSettings;
+pub(crate) use settings::HttpSettings;
 
 /// Largest request head accepted (request line plus headers).
 const MAX_HEAD_BYTES: usize = 16 * 1024;
@@ -45,7 +45,7 @@ const DRAIN: Duration = Duration::from_secs(5);
 
 /// Everything a handler can reach. The settings SIGHUP changes live here once (keys,
 /// certificate, language) and in the terminal (decision rule); nothing keeps a copy.
-pub struct App {
+pub(crate) struct App {
     terminal: Arc<Terminal>,
     camera: Option<Arc<Camera>>,
     mqtt: watch::Receiver<LinkState>,
@@ -60,18 +60,18 @@ pub struct App {
 }
 
 /// What [`App::new`] is made of.
-pub struct Parts {
-    pub terminal: Arc<Terminal>,
-    pub camera: Option<Arc<Camera>>,
-    pub mqtt: watch::Receiver<LinkState>,
-    pub settings: HttpSettings,
-    pub locale: SharedLocale,
-    pub keys: auth::Keys,
-    pub tls: Option<TlsAcceptor>,
+pub(crate) struct Parts {
+    pub(crate) terminal: Arc<Terminal>,
+    pub(crate) camera: Option<Arc<Camera>>,
+    pub(crate) mqtt: watch::Receiver<LinkState>,
+    pub(crate) settings: HttpSettings,
+    pub(crate) locale: SharedLocale,
+    pub(crate) keys: auth::Keys,
+    pub(crate) tls: Option<TlsAcceptor>,
 }
 
 impl App {
-    pub fn new(p: Parts) -> Self {
+    pub(crate) fn new(p: Parts) -> Self {
         if !p.keys.enforced() {
             warn!("no API keys configured: every endpoint is open (set [auth] for production)");
         }
@@ -86,13 +86,13 @@ impl App {
         }
     }
 
-    pub fn terminal(&self) -> &Arc<Terminal> {
+    pub(crate) fn terminal(&self) -> &Arc<Terminal> {
         &self.terminal
     }
 
     /// Replaces the TLS certificate for the connections accepted from now on (SIGHUP);
     /// open connections keep theirs.
-    pub fn set_tls(&self, tls: Option<TlsAcceptor>) {
+    pub(crate) fn set_tls(&self, tls: Option<TlsAcceptor>) {
         *self.tls.write().unwrap_or_else(|p| p.into_inner()) = tls;
     }
 
@@ -101,7 +101,7 @@ impl App {
     }
 
     /// Rotates the API keys (SIGHUP).
-    pub fn set_keys(&self, keys: auth::Keys) {
+    pub(crate) fn set_keys(&self, keys: auth::Keys) {
         *self.keys.write().unwrap_or_else(|p| p.into_inner()) = keys;
     }
 
@@ -111,7 +111,7 @@ impl App {
     }
 
     /// The camera's progress, for the watchdog (`None` without a camera).
-    pub fn camera_progress(&self) -> Option<crate::systemd::CameraProgress> {
+    pub(crate) fn camera_progress(&self) -> Option<crate::systemd::CameraProgress> {
         self.camera.as_ref().map(|c| c.progress())
     }
 
@@ -120,7 +120,7 @@ impl App {
     }
 
     /// `none`, `starting`, `streaming` or `unavailable`.
-    pub fn camera_state(&self) -> &'static str {
+    pub(crate) fn camera_state(&self) -> &'static str {
         match self.camera.as_ref().map(|c| c.state()) {
             None => "none",
             Some(CameraState::Starting) => "starting",
@@ -130,13 +130,15 @@ impl App {
     }
 
     /// `disabled`, `connecting`, `connected` or `disconnected`.
-    pub fn mqtt_state(&self) -> &'static str {
+    pub(crate) fn mqtt_state(&self) -> &'static str {
         self.mqtt.borrow().as_str()
     }
 }
 
 /// The TLS acceptor `http.tls_cert_file`/`http.tls_key_file` ask for (none if unset).
-pub fn tls_acceptor(cfg: &HttpSettings) -> Result<Option<TlsAcceptor>, crate::tls::TlsError> {
+pub(crate) fn tls_acceptor(
+    cfg: &HttpSettings,
+) -> Result<Option<TlsAcceptor>, crate::tls::TlsError> {
     match (&cfg.tls_cert_file, &cfg.tls_key_file) {
         (Some(cert), Some(key)) => Ok(Some(TlsAcceptor::from(crate::tls::server_config(
             cert, key,
@@ -147,7 +149,7 @@ pub fn tls_acceptor(cfg: &HttpSettings) -> Result<Option<TlsAcceptor>, crate::tl
 
 /// Serves (over TLS if the app has a certificate) until `shutdown` fires, then lets open
 /// requests finish (up to a few seconds).
-pub async fn serve(listener: TcpListener, app: Arc<App>, mut shutdown: Shutdown) {
+pub(crate) async fn serve(listener: TcpListener, app: Arc<App>, mut shutdown: Shutdown) {
     let graceful = GracefulShutdown::new();
     let head_timeout = app.settings.header_timeout();
     loop {

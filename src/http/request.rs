@@ -24,7 +24,10 @@ const MAX_TEXT_FIELD: u64 = 1024;
 const MAX_JSON_DEPTH: usize = 8;
 
 /// Reads the whole body, refusing more than `max` bytes (413) before or while reading.
-pub async fn read_body(req: Request<Incoming>, max: usize) -> Result<(Parts, Bytes), ApiError> {
+pub(crate) async fn read_body(
+    req: Request<Incoming>,
+    max: usize,
+) -> Result<(Parts, Bytes), ApiError> {
     let (parts, body) = req.into_parts();
     let declared = parts
         .headers
@@ -58,27 +61,27 @@ fn too_large(max: usize) -> ApiError {
 
 /// How the body was sent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BodyKind {
+pub(crate) enum BodyKind {
     Multipart,
     Json,
 }
 
 /// Form fields from either encoding: text fields by name, and the image's bytes.
 #[derive(Debug, Default)]
-pub struct Fields {
-    pub kind: Option<BodyKind>,
+pub(crate) struct Fields {
+    pub(crate) kind: Option<BodyKind>,
     text: HashMap<String, String>,
-    pub image: Option<Vec<u8>>,
+    pub(crate) image: Option<Vec<u8>>,
 }
 
 impl Fields {
-    pub fn get(&self, name: &str) -> Option<&str> {
+    pub(crate) fn get(&self, name: &str) -> Option<&str> {
         self.text.get(name).map(String::as_str)
     }
 }
 
 /// The body's encoding from `Content-Type`, or 415.
-pub fn body_kind(parts: &Parts) -> Result<BodyKind, ApiError> {
+pub(crate) fn body_kind(parts: &Parts) -> Result<BodyKind, ApiError> {
     let ct = parts
         .headers
         .get(CONTENT_TYPE)
@@ -100,7 +103,11 @@ pub fn body_kind(parts: &Parts) -> Result<BodyKind, ApiError> {
 }
 
 /// Parses the body as a form with the given text fields (and an optional `image`).
-pub async fn fields(parts: &Parts, body: Bytes, allowed: &[&str]) -> Result<Fields, ApiError> {
+pub(crate) async fn fields(
+    parts: &Parts,
+    body: Bytes,
+    allowed: &[&str],
+) -> Result<Fields, ApiError> {
     match body_kind(parts)? {
         BodyKind::Multipart => multipart(parts, body, allowed).await,
         BodyKind::Json => json(&body, allowed),
@@ -240,7 +247,7 @@ fn json_depth_exceeds(body: &[u8], max: usize) -> bool {
 
 /// Base64 (standard alphabet, padding optional, whitespace ignored) or a data URL of
 /// an image type.
-pub fn decode_image_string(s: &str) -> Result<Vec<u8>, ApiError> {
+pub(crate) fn decode_image_string(s: &str) -> Result<Vec<u8>, ApiError> {
     let s = s.trim();
     let b64 = if let Some(rest) = s.strip_prefix("data:") {
         let (meta, data) = rest

@@ -14,13 +14,13 @@ use crate::reason::Reason;
 use crate::terminal::TerminalError;
 
 /// Response body: whole JSON/JPEG bodies and endless streams alike.
-pub type Body = UnsyncBoxBody<Bytes, Infallible>;
+pub(crate) type Body = UnsyncBoxBody<Bytes, Infallible>;
 
-pub fn full(bytes: impl Into<Bytes>) -> Body {
+pub(crate) fn full(bytes: impl Into<Bytes>) -> Body {
     Full::new(bytes.into()).boxed_unsync()
 }
 
-pub fn json(status: StatusCode, v: &Value) -> Response<Body> {
+pub(crate) fn json(status: StatusCode, v: &Value) -> Response<Body> {
     let mut r = Response::new(full(v.to_string()));
     *r.status_mut() = status;
     r.headers_mut().insert(
@@ -32,18 +32,18 @@ pub fn json(status: StatusCode, v: &Value) -> Response<Body> {
 
 /// A request that could not be served, as the client will see it.
 #[derive(Debug)]
-pub struct ApiError {
-    pub status: StatusCode,
-    pub reason: Reason,
+pub(crate) struct ApiError {
+    pub(crate) status: StatusCode,
+    pub(crate) reason: Reason,
     /// Extra detail appended to the localised message (field names, limits).
-    pub detail: Option<String>,
+    pub(crate) detail: Option<String>,
     /// Extra JSON fields (e.g. who a face is already enrolled as).
-    pub extra: Option<Value>,
-    pub retry_after: Option<u32>,
+    pub(crate) extra: Option<Value>,
+    pub(crate) retry_after: Option<u32>,
 }
 
 impl ApiError {
-    pub fn new(status: StatusCode, reason: Reason) -> Self {
+    pub(crate) fn new(status: StatusCode, reason: Reason) -> Self {
         Self {
             status,
             reason,
@@ -53,20 +53,20 @@ impl ApiError {
         }
     }
 
-    pub fn detail(mut self, d: impl Into<String>) -> Self {
+    pub(crate) fn detail(mut self, d: impl Into<String>) -> Self {
         self.detail = Some(d.into());
         self
     }
 
     /// 422 naming the field.
-    pub fn field(field: &str, why: impl std::fmt::Display) -> Self {
+    pub(crate) fn field(field: &str, why: impl std::fmt::Display) -> Self {
         let mut e = Self::new(StatusCode::UNPROCESSABLE_ENTITY, Reason::InvalidField)
             .detail(format!("{field}: {why}"));
         e.extra = Some(json!({ "field": field }));
         e
     }
 
-    pub fn into_response(self, locale: Locale) -> Response<Body> {
+    pub(crate) fn into_response(self, locale: Locale) -> Response<Body> {
         let mut message = locale.text(Msg::Reason(self.reason)).to_owned();
         if let Some(d) = &self.detail {
             message = format!("{message} ({d})");

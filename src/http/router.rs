@@ -8,7 +8,7 @@ use super::auth::Audience;
 
 /// One operation of the API.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Op {
+pub(crate) enum Op {
     Health,
     Identify,
     Enroll,
@@ -96,7 +96,7 @@ const ROUTES: &[(&[Seg], Method, Op, Audience)] = &[
 
 /// A request matched against the table.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Resolved<'a> {
+pub(crate) enum Resolved<'a> {
     Found {
         op: Op,
         audience: Audience,
@@ -128,7 +128,7 @@ fn matches<'a>(pattern: &[Seg], segments: &[&'a str]) -> Option<Option<&'a str>>
 }
 
 /// Matches a path (without `/v1`, split on `/`) and method against the table.
-pub fn resolve<'a>(segments: &[&'a str], method: &Method) -> Resolved<'a> {
+pub(crate) fn resolve<'a>(segments: &[&'a str], method: &Method) -> Resolved<'a> {
     let mut allowed: Vec<&str> = Vec::new();
     let mut path_audience = Audience::Admin;
     for (pattern, m, op, audience) in ROUTES {

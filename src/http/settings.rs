@@ -9,26 +9,26 @@ use crate::config::{ConfigError, check};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
-pub struct HttpSettings {
-    pub max_body_bytes: usize,
+pub(crate) struct HttpSettings {
+    pub(crate) max_body_bytes: usize,
     /// Face analyses running at once.
-    pub max_concurrent_analyses: usize,
+    pub(crate) max_concurrent_analyses: usize,
     /// Requests allowed to wait for an analysis slot (up to 10 s); beyond this they get
     /// 503 `busy` with `Retry-After` at once, never an unbounded queue.
-    pub max_queued_analyses: usize,
+    pub(crate) max_queued_analyses: usize,
     /// Whole-request deadline (slow clients included), seconds. A request answered
     /// `408 timeout` recorded nothing; one that began recording is answered in full.
-    pub request_timeout_secs: u64,
+    pub(crate) request_timeout_secs: u64,
     /// Time allowed to send the request headers, seconds (slowloris).
-    pub header_timeout_secs: u64,
+    pub(crate) header_timeout_secs: u64,
     /// Origins (`https://hr.example.com`) whose browser pages may call the API; empty:
     /// no cross-origin access.
-    pub cors_allow_origins: Vec<String>,
+    pub(crate) cors_allow_origins: Vec<String>,
     /// Serve HTTPS with this PEM certificate chain (with `tls_key_file`), for sites
     /// without a TLS-terminating reverse proxy. Unset: plain HTTP.
-    pub tls_cert_file: Option<PathBuf>,
+    pub(crate) tls_cert_file: Option<PathBuf>,
     /// The certificate's private key (PEM; PKCS#8, PKCS#1 or SEC1).
-    pub tls_key_file: Option<PathBuf>,
+    pub(crate) tls_key_file: Option<PathBuf>,
 }
 
 impl Default for HttpSettings {
@@ -48,7 +48,7 @@ impl Default for HttpSettings {
 
 impl HttpSettings {
     /// Range checks the types cannot express; keys relative to `[http]`.
-    pub fn validate(&self) -> Result<(), ConfigError> {
+    pub(crate) fn validate(&self) -> Result<(), ConfigError> {
         check(
             !self
                 .cors_allow_origins
@@ -77,11 +77,11 @@ impl HttpSettings {
         )
     }
 
-    pub fn request_timeout(&self) -> Duration {
+    pub(crate) fn request_timeout(&self) -> Duration {
         Duration::from_secs(self.request_timeout_secs)
     }
 
-    pub fn header_timeout(&self) -> Duration {
+    pub(crate) fn header_timeout(&self) -> Duration {
         Duration::from_secs(self.header_timeout_secs)
     }
 }

@@ -20,26 +20,26 @@ use crate::tls::{self, TlsError};
 pub use settings::MqttSettings;
 
 /// The uplink's subscription: every terminal's events, shared among uplink workers.
-pub const SHARED_EVENTS_FILTER: &str = "$share/uplink/attendance/+/+/events";
+pub(crate) const SHARED_EVENTS_FILTER: &str = "$share/uplink/attendance/+/+/events";
 
-pub fn events_topic(site: &str, device_id: &str) -> String {
+pub(crate) fn events_topic(site: &str, device_id: &str) -> String {
     format!("attendance/{site}/{device_id}/events")
 }
 
-pub fn status_topic(site: &str, device_id: &str) -> String {
+pub(crate) fn status_topic(site: &str, device_id: &str) -> String {
     format!("attendance/{site}/{device_id}/status")
 }
 
-pub fn receipts_topic(site: &str, device_id: &str) -> String {
+pub(crate) fn receipts_topic(site: &str, device_id: &str) -> String {
     format!("attendance/{site}/{device_id}/receipts")
 }
 
-pub fn stats_topic(site: &str, device_id: &str) -> String {
+pub(crate) fn stats_topic(site: &str, device_id: &str) -> String {
     format!("attendance/{site}/{device_id}/stats")
 }
 
 /// `(site, device_id)` of an events topic.
-pub fn parse_events_topic(topic: &str) -> Option<(&str, &str)> {
+pub(crate) fn parse_events_topic(topic: &str) -> Option<(&str, &str)> {
     let mut p = topic.split('/');
     match (p.next(), p.next(), p.next(), p.next(), p.next()) {
         (Some("attendance"), Some(site), Some(dev), Some("events"), None) => Some((site, dev)),
@@ -49,16 +49,16 @@ pub fn parse_events_topic(topic: &str) -> Option<(&str, &str)> {
 
 /// Periodic terminal statistics (schema v1).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Stats {
-    pub v: u32,
-    pub site: String,
-    pub device_id: String,
+pub(crate) struct Stats {
+    pub(crate) v: u32,
+    pub(crate) site: String,
+    pub(crate) device_id: String,
     /// Events not yet acknowledged by the broker.
-    pub outbox_pending: u64,
+    pub(crate) outbox_pending: u64,
     /// Age of the oldest of them, seconds.
-    pub oldest_pending_secs: Option<i64>,
-    pub uptime_secs: u64,
-    pub ts: String,
+    pub(crate) oldest_pending_secs: Option<i64>,
+    pub(crate) uptime_secs: u64,
+    pub(crate) ts: String,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -70,7 +70,7 @@ pub enum MqttConfigError {
 }
 
 /// Host, port and TLS flag of `mqtt://host:port` / `mqtts://host:port`.
-pub fn parse_url(url: &str) -> Result<(String, u16, bool), MqttConfigError> {
+pub(crate) fn parse_url(url: &str) -> Result<(String, u16, bool), MqttConfigError> {
     let (rest, tls) = if let Some(r) = url.strip_prefix("mqtts://") {
         (r, true)
     } else if let Some(r) = url.strip_prefix("mqtt://") {
@@ -104,7 +104,7 @@ pub fn parse_url(url: &str) -> Result<(String, u16, bool), MqttConfigError> {
 }
 
 /// Options for a persistent session (`clean_session = false`) with a fixed client id.
-pub fn options(
+pub(crate) fn options(
     s: &MqttSettings,
     client_id: &str,
     last_will: Option<LastWill>,
@@ -131,7 +131,7 @@ pub fn options(
 
 /// rustls with the ring provider; the CA file pins the broker's CA (else the public web
 /// roots), optional client certificate for mutual TLS.
-pub fn tls_config(s: &MqttSettings) -> Result<Arc<rustls::ClientConfig>, MqttConfigError> {
+pub(crate) fn tls_config(s: &MqttSettings) -> Result<Arc<rustls::ClientConfig>, MqttConfigError> {
     tls::install_crypto_provider();
     let mut roots = rustls::RootCertStore::empty();
     match &s.ca_file {
@@ -175,7 +175,7 @@ pub enum LinkState {
 }
 
 impl LinkState {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             LinkState::Disabled => "disabled",
             LinkState::Connecting => "connecting",
@@ -186,7 +186,7 @@ impl LinkState {
 }
 
 /// Last will: `offline`, retained, so dashboards see a terminal vanish.
-pub fn offline_will(site: &str, device_id: &str) -> LastWill {
+pub(crate) fn offline_will(site: &str, device_id: &str) -> LastWill {
     LastWill::new(
         status_topic(site, device_id),
         "offline",

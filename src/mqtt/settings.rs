@@ -53,14 +53,14 @@ impl Default for MqttSettings {
 
 impl MqttSettings {
     /// Whether a broker is configured at all.
-    pub fn enabled(&self) -> bool {
+    pub(crate) fn enabled(&self) -> bool {
         !self.url.is_empty()
     }
 
     /// Range checks the types cannot express; keys relative to `[mqtt]`. The URL is
     /// checked with the same parser the link connects with, so a URL that passes here
     /// connects (or fails loudly) rather than leaving the link silently `disabled`.
-    pub fn validate(&self) -> Result<(), ConfigError> {
+    pub(crate) fn validate(&self) -> Result<(), ConfigError> {
         if self.enabled() {
             parse_url(&self.url).map_err(|e| match e {
                 MqttConfigError::Url(why) => ConfigError::new("url", why),

@@ -2,7 +2,7 @@
 //! them published only after the broker's PUBACK. Punches keep being accepted (and queue
 //! on disk) whatever the network does.
 
-pub mod state;
+pub(crate) mod state;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

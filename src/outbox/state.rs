@@ -8,17 +8,17 @@
 
 /// The batch in flight.
 #[derive(Debug, Clone, PartialEq)]
-pub struct InFlight {
+pub(crate) struct InFlight {
     /// Outbox sequence numbers it carries.
-    pub seqs: Vec<i64>,
-    pub payload: Vec<u8>,
+    pub(crate) seqs: Vec<i64>,
+    pub(crate) payload: Vec<u8>,
     /// Packet id, once the event loop has written it.
-    pub pkid: Option<u16>,
+    pub(crate) pkid: Option<u16>,
 }
 
 /// What the I/O loop must do next.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Action {
+pub(crate) enum Action {
     /// Publish this payload (QoS 1) on the events topic.
     Publish(Vec<u8>),
     /// The broker has these: mark them published in the store.
@@ -26,22 +26,23 @@ pub enum Action {
 }
 
 #[derive(Debug, Default)]
-pub struct Sender {
+pub(crate) struct Sender {
     connected: bool,
     in_flight: Option<InFlight>,
 }
 
 impl Sender {
-    pub fn is_connected(&self) -> bool {
+    pub(crate) fn is_connected(&self) -> bool {
         self.connected
     }
 
-    pub fn in_flight(&self) -> Option<&InFlight> {
+    #[cfg(test)]
+    pub(crate) fn in_flight(&self) -> Option<&InFlight> {
         self.in_flight.as_ref()
     }
 
     /// Ready to load and send the next batch.
-    pub fn wants_batch(&self) -> bool {
+    pub(crate) fn wants_batch(&self) -> bool {
         self.connected && self.in_flight.is_none()
     }
 
@@ -49,7 +50,7 @@ impl Sender {
     /// without it (a new session: broker restarted without persistence, or first contact)
     /// rumqttc drops it, so we send it again. Either way the uplink ignores a duplicate
     /// `event_id`.
-    pub fn connected(&mut self, session_present: bool) -> Option<Action> {
+    pub(crate) fn connected(&mut self, session_present: bool) -> Option<Action> {
         self.connected = true;
         match &mut self.in_flight {
             Some(f) if !session_present => {
@@ -60,12 +61,12 @@ impl Sender {
         }
     }
 
-    pub fn disconnected(&mut self) {
+    pub(crate) fn disconnected(&mut self) {
         self.connected = false;
     }
 
     /// A batch was loaded from the store: send it.
-    pub fn start(&mut self, seqs: Vec<i64>, payload: Vec<u8>) -> Option<Action> {
+    pub(crate) fn start(&mut self, seqs: Vec<i64>, payload: Vec<u8>) -> Option<Action> {
         if !self.wants_batch() || seqs.is_empty() {
             return None;
         }
@@ -78,7 +79,7 @@ impl Sender {
     }
 
     /// The event loop wrote a PUBLISH with this packet id (0 for QoS 0).
-    pub fn outgoing_publish(&mut self, pkid: u16) {
+    pub(crate) fn outgoing_publish(&mut self, pkid: u16) {
         if let Some(f) = &mut self.in_flight
             && pkid != 0
         {
@@ -87,7 +88,7 @@ impl Sender {
     }
 
     /// PUBACK: the batch in flight is the broker's now.
-    pub fn puback(&mut self, pkid: u16) -> Option<Action> {
+    pub(crate) fn puback(&mut self, pkid: u16) -> Option<Action> {
         let matches = match &self.in_flight {
             Some(f) => f.pkid.is_none_or(|p| p == pkid),
             None => false,

@@ -41,31 +41,31 @@ pub enum PunchOutcome {
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct AttendanceRow {
-    pub id: i64,
-    pub event_id: String,
-    pub employee_id: Option<String>,
+    pub(crate) id: i64,
+    pub(crate) event_id: String,
+    pub(crate) employee_id: Option<String>,
     #[serde(rename = "type")]
-    pub kind: PunchKind,
-    pub device_id: Option<String>,
-    pub distance: Option<f64>,
-    pub threshold: Option<f64>,
-    pub embedder: Option<String>,
-    pub reason: Option<String>,
-    pub source: String,
-    pub ts_server: String,
-    pub ts_client: Option<String>,
-    pub image_ref: Option<String>,
-    pub published_at: Option<String>,
+    pub(crate) kind: PunchKind,
+    pub(crate) device_id: Option<String>,
+    pub(crate) distance: Option<f64>,
+    pub(crate) threshold: Option<f64>,
+    pub(crate) embedder: Option<String>,
+    pub(crate) reason: Option<String>,
+    pub(crate) source: String,
+    pub(crate) ts_server: String,
+    pub(crate) ts_client: Option<String>,
+    pub(crate) image_ref: Option<String>,
+    pub(crate) published_at: Option<String>,
 }
 
 /// Filters for `GET /attendance`.
 #[derive(Debug, Clone, Default)]
 pub struct AttendanceQuery {
-    pub employee_id: Option<String>,
+    pub(crate) employee_id: Option<String>,
     /// Inclusive bounds on `ts_server`.
-    pub from: Option<DateTime<Utc>>,
-    pub to: Option<DateTime<Utc>>,
-    pub limit: u32,
+    pub(crate) from: Option<DateTime<Utc>>,
+    pub(crate) to: Option<DateTime<Utc>>,
+    pub(crate) limit: u32,
 }
 
 impl Store {
@@ -139,7 +139,7 @@ impl Store {
     }
 
     /// Newest first.
-    pub fn attendance(&self, q: &AttendanceQuery) -> Result<Vec<AttendanceRow>, StoreError> {
+    pub(crate) fn attendance(&self, q: &AttendanceQuery) -> Result<Vec<AttendanceRow>, StoreError> {
         let c = self.conn();
         let mut stmt = c.prepare(&format!(
             "SELECT {COLUMNS} FROM attendance
@@ -161,7 +161,7 @@ impl Store {
     }
 
     /// Deletes punch thumbnails taken before `before` and clears their `image_ref`.
-    pub fn expire_punch_images(&self, before: DateTime<Utc>) -> Result<usize, StoreError> {
+    pub(crate) fn expire_punch_images(&self, before: DateTime<Utc>) -> Result<usize, StoreError> {
         let expired: Vec<(i64, String)> = {
             let c = self.conn();
             let mut stmt = c.prepare(
@@ -178,7 +178,11 @@ impl Store {
         Ok(expired.len())
     }
 
-    pub fn attendance_by_event(&self, event_id: &str) -> Result<Option<AttendanceRow>, StoreError> {
+    #[cfg(test)]
+    pub(crate) fn attendance_by_event(
+        &self,
+        event_id: &str,
+    ) -> Result<Option<AttendanceRow>, StoreError> {
         let c = self.conn();
         Ok(c.query_row(
             &format!("SELECT {COLUMNS} FROM attendance WHERE event_id = ?1"),

@@ -10,7 +10,7 @@ use nix::errno::Errno;
 use nix::fcntl::{Flock, FlockArg};
 
 /// Creates `dir` (and parents) with mode 0700, tightening an existing one.
-pub fn ensure_private_dir(dir: &Path) -> io::Result<()> {
+pub(crate) fn ensure_private_dir(dir: &Path) -> io::Result<()> {
     fs::DirBuilder::new()
         .recursive(true)
         .mode(0o700)
@@ -20,7 +20,7 @@ pub fn ensure_private_dir(dir: &Path) -> io::Result<()> {
 
 /// Makes `path` readable by the service user only: created empty (mode 0600) if `create`
 /// and missing, tightened to 0600 if it exists; a missing file is left missing otherwise.
-pub fn make_private_file(path: &Path, create: bool) -> io::Result<()> {
+pub(crate) fn make_private_file(path: &Path, create: bool) -> io::Result<()> {
     if create {
         OpenOptions::new()
             .write(true)
@@ -37,7 +37,7 @@ pub fn make_private_file(path: &Path, create: bool) -> io::Result<()> {
 
 /// Writes `bytes` to `dir/name` so that a crash leaves either the old file or the new
 /// one, never half of it: temp file, fsync, rename, fsync of the directory. Mode 0600.
-pub fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> io::Result<PathBuf> {
+pub(crate) fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> io::Result<PathBuf> {
     let path = dir.join(name);
     let tmp = dir.join(format!(".{name}.tmp"));
     {
@@ -56,7 +56,7 @@ pub fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> io::Result<PathBuf>
 }
 
 /// Deletes a file; a file already gone is not an error.
-pub fn remove(path: &Path) -> io::Result<()> {
+pub(crate) fn remove(path: &Path) -> io::Result<()> {
     match fs::remove_file(path) {
         Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
         _ => Ok(()),
@@ -64,7 +64,7 @@ pub fn remove(path: &Path) -> io::Result<()> {
 }
 
 /// File names in `dir` (not recursing), or none if it does not exist.
-pub fn list(dir: &Path) -> io::Result<Vec<String>> {
+pub(crate) fn list(dir: &Path) -> io::Result<Vec<String>> {
     let rd = match fs::read_dir(dir) {
         Ok(rd) => rd,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
@@ -83,7 +83,7 @@ pub fn list(dir: &Path) -> io::Result<Vec<String>> {
 /// Takes an exclusive lock on `path` (created 0600) and writes our pid into it: one
 /// daemon per database. The kernel drops the lock when the process dies, however it
 /// dies. `Err(pid)` names the process holding it.
-pub fn lock_exclusive(path: &Path) -> io::Result<Result<Flock<File>, String>> {
+pub(crate) fn lock_exclusive(path: &Path) -> io::Result<Result<Flock<File>, String>> {
     let file = OpenOptions::new()
         .read(true)
         .write(true)
@@ -106,7 +106,7 @@ pub fn lock_exclusive(path: &Path) -> io::Result<Result<Flock<File>, String>> {
 }
 
 /// Bytes available to an unprivileged writer on the file system holding `path`.
-pub fn free_bytes(path: &Path) -> io::Result<u64> {
+pub(crate) fn free_bytes(path: &Path) -> io::Result<u64> {
     let s = nix::sys::statvfs::statvfs(path).map_err(io::Error::from)?;
     // Both are 32-bit on armv7: widen before multiplying.
     #[allow(clippy::useless_conversion)]

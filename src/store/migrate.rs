@@ -7,18 +7,18 @@
 use rusqlite::Connection;
 
 /// `(version, SQL)` in order; a released step is never edited, only followed.
-pub const MIGRATIONS: &[(u32, &str)] = &[
+pub(crate) const MIGRATIONS: &[(u32, &str)] = &[
     (1, include_str!("../../migrations/sqlite/0001_init.sql")),
     (2, include_str!("../../migrations/sqlite/0002_receipts.sql")),
 ];
 
 /// The schema version this binary expects.
-pub fn latest() -> u32 {
+pub(crate) fn latest() -> u32 {
     MIGRATIONS.last().map_or(0, |m| m.0)
 }
 
 /// Applies every step above the database's version. Returns the versions applied.
-pub fn apply(conn: &mut Connection) -> rusqlite::Result<Vec<u32>> {
+pub(crate) fn apply(conn: &mut Connection) -> rusqlite::Result<Vec<u32>> {
     let current: u32 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
     let mut applied = Vec::new();
     for &(version, sql) in MIGRATIONS.iter().filter(|m| m.0 > current) {
@@ -32,7 +32,7 @@ pub fn apply(conn: &mut Connection) -> rusqlite::Result<Vec<u32>> {
 }
 
 /// The database's schema version.
-pub fn version(conn: &Connection) -> rusqlite::Result<u32> {
+pub(crate) fn version(conn: &Connection) -> rusqlite::Result<u32> {
     conn.query_row("PRAGMA user_version", [], |r| r.get(0))
 }
 

@@ -5,13 +5,13 @@
 //! gains nothing from a pool. WAL with `synchronous=FULL`, so a punch answered with 200
 //! has reached the disk. All methods block; async callers use `spawn_blocking`.
 
-pub mod attendance;
-pub mod files;
-pub mod migrate;
-pub mod outbox;
-pub mod seal;
+pub(crate) mod attendance;
+pub(crate) mod files;
+pub(crate) mod migrate;
+pub(crate) mod outbox;
+pub(crate) mod seal;
 mod settings;
-pub mod users;
+pub(crate) mod users;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
@@ -21,9 +21,10 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use rusqlite::Connection;
 
 pub use attendance::{AttendanceQuery, AttendanceRow, NewAttempt, PunchOutcome};
-pub use seal::{SealError, Sealer};
+pub use seal::SealError;
+pub(crate) use seal::Sealer;
 pub use settings::{Paths, StorageSettings};
-pub use users::{Enrolled, NewTemplate, StoredCrop, TemplateRow, UserRow};
+pub(crate) use users::{NewTemplate, UserRow};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -47,9 +48,9 @@ pub enum StoreError {
 
 /// What [`Store::reseal_files`] did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct Resealed {
-    pub rewritten: usize,
-    pub unreadable: usize,
+pub(crate) struct Resealed {
+    pub(crate) rewritten: usize,
+    pub(crate) unreadable: usize,
 }
 
 /// The database and the files SQLite keeps beside it in WAL mode.
@@ -60,7 +61,7 @@ fn sqlite_files(database: &Path) -> [PathBuf; 3] {
 
 /// Formats a time the way every table stores it: RFC 3339, UTC, milliseconds, `+00:00`
 /// (fixed width, so text order is time order).
-pub fn ts(t: DateTime<Utc>) -> String {
+pub(crate) fn ts(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Millis, false)
 }
 
@@ -115,14 +116,19 @@ impl Store {
 
     /// Encrypts the biometric files written from now on (and [`Store::reseal_files`]
     /// those written before).
-    pub fn with_sealer(mut self, sealer: Sealer) -> Self {
+    pub(crate) fn with_sealer(mut self, sealer: Sealer) -> Self {
         self.sealer = sealer;
         self
     }
 
     /// Writes a biometric file (`dir` is the encoding or image folder): sealed if a key
     /// is configured, atomically, mode 0600.
-    pub fn write_file(&self, dir: &Path, name: &str, bytes: &[u8]) -> Result<(), StoreError> {
+    pub(crate) fn write_file(
+        &self,
+        dir: &Path,
+        name: &str,
+        bytes: &[u8],
+    ) -> Result<(), StoreError> {
         let stored = self
             .sealer
             .seal(name, bytes)
@@ -135,7 +141,7 @@ impl Store {
     }
 
     /// Reads a biometric file written by [`Store::write_file`].
-    pub fn read_file(&self, path: &Path) -> Result<Vec<u8>, StoreError> {
+    pub(crate) fn read_file(&self, path: &Path) -> Result<Vec<u8>, StoreError> {
         let stored = std::fs::read(path)?;
         let name = path
             .file_name()
@@ -153,7 +159,7 @@ impl Store {
     /// once a key is set (no plaintext template stays behind), files under a previous
     /// key once the key is rotated, sealed files once encryption is turned off. Files
     /// that open with no configured key are left as they are and counted.
-    pub fn reseal_files(&self) -> Result<Resealed, StoreError> {
+    pub(crate) fn reseal_files(&self) -> Result<Resealed, StoreError> {
         let mut r = Resealed::default();
         for dir in [&self.encoding_dir, &self.image_dir] {
             for name in files::list(dir)? {
@@ -177,16 +183,16 @@ impl Store {
         self.conn.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    pub fn encoding_dir(&self) -> &Path {
+    pub(crate) fn encoding_dir(&self) -> &Path {
         &self.encoding_dir
     }
 
-    pub fn image_dir(&self) -> &Path {
+    pub(crate) fn image_dir(&self) -> &Path {
         &self.image_dir
     }
 
     /// Reads the schema header from disk: fails when the database is unusable.
-    pub fn ping(&self) -> Result<(), StoreError> {
+    pub(crate) fn ping(&self) -> Result<(), StoreError> {
         let c = self.conn();
         c.query_row("PRAGMA schema_version", [], |r| r.get::<_, i64>(0))?;
         Ok(())
@@ -194,14 +200,14 @@ impl Store {
 
     /// Changes when *another* connection (the admin CLI) commits; used to reload the
     /// in-memory gallery after `attendanced users delete` on a running terminal.
-    pub fn data_version(&self) -> Result<i64, StoreError> {
+    pub(crate) fn data_version(&self) -> Result<i64, StoreError> {
         Ok(self
             .conn()
             .query_row("PRAGMA data_version", [], |r| r.get(0))?)
     }
 
     /// Free bytes on the disk holding the database.
-    pub fn free_bytes(&self) -> Result<u64, StoreError> {
+    pub(crate) fn free_bytes(&self) -> Result<u64, StoreError> {
         let dir = self
             .db_path
             .parent()
@@ -212,7 +218,7 @@ impl Store {
 
     /// Deletes template and image files no row refers to: leftovers of a crash between
     /// writing a file and committing its row, or of a delete interrupted after its commit.
-    pub fn sweep_orphans(&self) -> Result<usize, StoreError> {
+    pub(crate) fn sweep_orphans(&self) -> Result<usize, StoreError> {
         let referenced = {
             let c = self.conn();
             let mut stmt = c.prepare(
@@ -241,9 +247,9 @@ pub(crate) mod testing {
     use super::*;
 
     /// A store in a fresh temporary folder (removed when the guard drops).
-    pub struct TempStore {
-        pub store: Store,
-        pub dir: PathBuf,
+    pub(crate) struct TempStore {
+        pub(crate) store: Store,
+        pub(crate) dir: PathBuf,
     }
 
     impl Drop for TempStore {
@@ -252,7 +258,7 @@ pub(crate) mod testing {
         }
     }
 
-    pub fn temp_store() -> TempStore {
+    pub(crate) fn temp_store() -> TempStore {
         static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
         let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let dir = std::env::temp_dir().join(format!("att-store-{}-{n}", std::process::id()));

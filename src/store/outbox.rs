@@ -7,16 +7,16 @@ use super::{Store, StoreError, ts};
 
 /// An event waiting for the broker.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Pending {
-    pub seq: i64,
-    pub event_id: String,
+pub(crate) struct Pending {
+    pub(crate) seq: i64,
+    pub(crate) event_id: String,
     /// CBOR of one [`crate::event::AttendanceEvent`].
-    pub payload: Vec<u8>,
+    pub(crate) payload: Vec<u8>,
 }
 
 impl Store {
     /// Number of events not yet acknowledged by the broker.
-    pub fn outbox_pending(&self) -> Result<u64, StoreError> {
+    pub(crate) fn outbox_pending(&self) -> Result<u64, StoreError> {
         let c = self.conn();
         let n: i64 = c.query_row(
             "SELECT COUNT(*) FROM outbox WHERE published_at IS NULL",
@@ -27,7 +27,7 @@ impl Store {
     }
 
     /// Creation time of the oldest unpublished event.
-    pub fn outbox_oldest_pending(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
+    pub(crate) fn outbox_oldest_pending(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
         let c = self.conn();
         let t: Option<String> = c.query_row(
             "SELECT MIN(created_at) FROM outbox WHERE published_at IS NULL",
@@ -39,7 +39,7 @@ impl Store {
     }
 
     /// The oldest `limit` unpublished events, in order.
-    pub fn outbox_next(&self, limit: usize) -> Result<Vec<Pending>, StoreError> {
+    pub(crate) fn outbox_next(&self, limit: usize) -> Result<Vec<Pending>, StoreError> {
         let c = self.conn();
         let mut stmt = c.prepare_cached(
             "SELECT seq, event_id, payload FROM outbox WHERE published_at IS NULL
@@ -56,7 +56,11 @@ impl Store {
     }
 
     /// Marks events published (after the broker's PUBACK), and their attendance rows.
-    pub fn outbox_mark_published(&self, seqs: &[i64], at: DateTime<Utc>) -> Result<(), StoreError> {
+    pub(crate) fn outbox_mark_published(
+        &self,
+        seqs: &[i64],
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
         let mut c = self.conn();
         let tx = c.transaction()?;
         let at = ts(at);
@@ -78,7 +82,7 @@ impl Store {
     }
 
     /// Records the uplink's receipt: MySQL has these events.
-    pub fn outbox_confirm(
+    pub(crate) fn outbox_confirm(
         &self,
         event_ids: &[String],
         at: DateTime<Utc>,
@@ -103,7 +107,10 @@ impl Store {
 
     /// Published but not confirmed since before `cutoff`: back to unpublished, to be sent
     /// again. Returns how many.
-    pub fn outbox_requeue_unconfirmed(&self, cutoff: DateTime<Utc>) -> Result<usize, StoreError> {
+    pub(crate) fn outbox_requeue_unconfirmed(
+        &self,
+        cutoff: DateTime<Utc>,
+    ) -> Result<usize, StoreError> {
         let c = self.conn();
         Ok(c.execute(
             "UPDATE outbox SET published_at = NULL
@@ -113,7 +120,7 @@ impl Store {
     }
 
     /// Events the broker has but the uplink has not confirmed.
-    pub fn outbox_unconfirmed(&self) -> Result<u64, StoreError> {
+    pub(crate) fn outbox_unconfirmed(&self) -> Result<u64, StoreError> {
         let c = self.conn();
         let n: i64 = c.query_row(
             "SELECT COUNT(*) FROM outbox WHERE published_at IS NOT NULL AND confirmed_at IS NULL",
@@ -125,7 +132,11 @@ impl Store {
 
     /// Deletes delivered outbox entries older than `before` (attendance rows stay). With
     /// receipts, delivered means confirmed by the uplink; without, published.
-    pub fn outbox_prune(&self, before: DateTime<Utc>, receipts: bool) -> Result<usize, StoreError> {
+    pub(crate) fn outbox_prune(
+        &self,
+        before: DateTime<Utc>,
+        receipts: bool,
+    ) -> Result<usize, StoreError> {
         let c = self.conn();
         let sql = if receipts {
             "DELETE FROM outbox WHERE confirmed_at IS NOT NULL AND confirmed_at < ?1"

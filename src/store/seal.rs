@@ -14,7 +14,7 @@ use ring::rand::{SecureRandom, SystemRandom};
 /// First bytes of a sealed file (never the start of a PNG, JPEG or `.npy`).
 const MAGIC: &[u8; 8] = b"ATSEAL1\0";
 /// Key length in bytes (256 bits).
-pub const KEY_LEN: usize = 32;
+pub(crate) const KEY_LEN: usize = 32;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SealError {
@@ -31,7 +31,7 @@ pub enum SealError {
 /// Seals and opens biometric files; without a key it passes bytes through unchanged.
 /// Keys being rotated out still open files (which [`Sealer::open_checked`] reports as not
 /// current, so the store re-seals them under the current key).
-pub struct Sealer {
+pub(crate) struct Sealer {
     /// Seals new files; `None` stores them plain.
     key: Option<LessSafeKey>,
     /// Previous keys: they open, never seal.
@@ -40,10 +40,10 @@ pub struct Sealer {
 }
 
 /// A stored file's content, and whether it is stored the way this sealer writes.
-pub struct Opened {
-    pub plain: Vec<u8>,
+pub(crate) struct Opened {
+    pub(crate) plain: Vec<u8>,
     /// Sealed with the current key (or plain, when there is no key).
-    pub current: bool,
+    pub(crate) current: bool,
 }
 
 impl std::fmt::Debug for Sealer {
@@ -62,7 +62,7 @@ fn aead_key(key: &[u8; KEY_LEN]) -> LessSafeKey {
 
 impl Sealer {
     /// No encryption: files are written as they are.
-    pub fn plain() -> Self {
+    pub(crate) fn plain() -> Self {
         Self {
             key: None,
             previous: Vec::new(),
@@ -71,7 +71,7 @@ impl Sealer {
     }
 
     /// A sealer with this key.
-    pub fn with_key(key: &[u8; KEY_LEN]) -> Self {
+    pub(crate) fn with_key(key: &[u8; KEY_LEN]) -> Self {
         Self {
             key: Some(aead_key(key)),
             ..Self::plain()
@@ -79,13 +79,16 @@ impl Sealer {
     }
 
     /// Also opens files sealed with `key` (a key being rotated out).
-    pub fn with_previous(mut self, key: &[u8; KEY_LEN]) -> Self {
+    pub(crate) fn with_previous(mut self, key: &[u8; KEY_LEN]) -> Self {
         self.previous.push(aead_key(key));
         self
     }
 
     /// The sealer `storage.encryption_key_file` and `storage.previous_key_files` describe.
-    pub fn from_key_files(current: Option<&Path>, previous: &[PathBuf]) -> Result<Self, SealError> {
+    pub(crate) fn from_key_files(
+        current: Option<&Path>,
+        previous: &[PathBuf],
+    ) -> Result<Self, SealError> {
         let mut sealer = match current {
             Some(path) => Self::with_key(&read_key_file(path)?),
             None => Self::plain(),
@@ -97,7 +100,7 @@ impl Sealer {
     }
 
     /// The bytes to store for a file called `name`.
-    pub fn seal(&self, name: &str, plain: &[u8]) -> Result<Vec<u8>, SealError> {
+    pub(crate) fn seal(&self, name: &str, plain: &[u8]) -> Result<Vec<u8>, SealError> {
         let Some(key) = &self.key else {
             return Ok(plain.to_vec());
         };
@@ -119,12 +122,12 @@ impl Sealer {
 
     /// The content of a stored file called `name`. Files written before encryption was
     /// configured are plain and returned as they are.
-    pub fn open(&self, name: &str, stored: &[u8]) -> Result<Vec<u8>, SealError> {
+    pub(crate) fn open(&self, name: &str, stored: &[u8]) -> Result<Vec<u8>, SealError> {
         self.open_checked(name, stored).map(|o| o.plain)
     }
 
     /// [`Sealer::open`], telling whether the file is stored under the current key.
-    pub fn open_checked(&self, name: &str, stored: &[u8]) -> Result<Opened, SealError> {
+    pub(crate) fn open_checked(&self, name: &str, stored: &[u8]) -> Result<Opened, SealError> {
         let Some(sealed) = stored.strip_prefix(MAGIC.as_slice()) else {
             return Ok(Opened {
                 plain: stored.to_vec(),
@@ -176,7 +179,7 @@ fn read_key_file(path: &Path) -> Result<[u8; KEY_LEN], SealError> {
 }
 
 /// A new random key as the 64 hex digits a key file holds.
-pub fn new_key_hex() -> Result<String, SealError> {
+pub(crate) fn new_key_hex() -> Result<String, SealError> {
     let mut k = [0u8; KEY_LEN];
     SystemRandom::new()
         .fill(&mut k)

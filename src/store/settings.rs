@@ -11,28 +11,28 @@ use super::{SealError, Sealer};
 #[serde(default, deny_unknown_fields)]
 pub struct StorageSettings {
     /// Face images (enrolment crops, optional punch thumbnails); `data_dir/images` if unset.
-    pub image_dir: Option<PathBuf>,
+    pub(crate) image_dir: Option<PathBuf>,
     /// Templates (`.npy`); `data_dir/encodings` if unset.
-    pub encoding_dir: Option<PathBuf>,
+    pub(crate) encoding_dir: Option<PathBuf>,
     /// Keep each enrolment's face crop so templates can be recomputed when the embedder
     /// changes. Without it, an embedder change means re-enrolling everyone.
-    pub keep_enrolment_crops: bool,
+    pub(crate) keep_enrolment_crops: bool,
     /// Save a face thumbnail with each punch (`image_ref`).
-    pub keep_punch_images: bool,
+    pub(crate) keep_punch_images: bool,
     /// Days punch thumbnails are kept.
-    pub punch_image_retention_days: u32,
+    pub(crate) punch_image_retention_days: u32,
     /// Days published outbox entries are kept before pruning.
-    pub outbox_retention_days: u32,
+    pub(crate) outbox_retention_days: u32,
     /// Free disk space under which new punches are refused (`storage_full`), in MB.
-    pub min_free_mb: u64,
+    pub(crate) min_free_mb: u64,
     /// Key that encrypts templates and face images at rest (64 hex digits, mode 0600;
     /// `attendanced new-storage-key` makes one). Unset: files are stored unencrypted.
     /// With systemd: `LoadCredential=storage-key:/etc/attendanced/storage.key` and
     /// `/run/credentials/attendanced.service/storage-key` here.
-    pub encryption_key_file: Option<PathBuf>,
+    pub(crate) encryption_key_file: Option<PathBuf>,
     /// Keys being rotated out: files sealed with them still open and are re-written
     /// under `encryption_key_file` (or as plain files, to turn encryption off) at start.
-    pub previous_key_files: Vec<PathBuf>,
+    pub(crate) previous_key_files: Vec<PathBuf>,
 }
 
 impl Default for StorageSettings {
@@ -61,14 +61,14 @@ pub struct Paths {
 
 impl Paths {
     /// The lock file beside the database: one daemon per database.
-    pub fn lock(&self) -> PathBuf {
+    pub(crate) fn lock(&self) -> PathBuf {
         PathBuf::from(format!("{}.lock", self.database.display()))
     }
 }
 
 impl StorageSettings {
     /// The database in `data_dir`, the file folders where configured (else in `data_dir`).
-    pub fn paths(&self, data_dir: &Path) -> Paths {
+    pub(crate) fn paths(&self, data_dir: &Path) -> Paths {
         Paths {
             database: data_dir.join("attendance.sqlite3"),
             encodings: self
@@ -83,7 +83,7 @@ impl StorageSettings {
     }
 
     /// The at-rest encryption `encryption_key_file` and `previous_key_files` ask for.
-    pub fn sealer(&self) -> Result<Sealer, SealError> {
+    pub(crate) fn sealer(&self) -> Result<Sealer, SealError> {
         Sealer::from_key_files(
             self.encryption_key_file.as_deref(),
             &self.previous_key_files,

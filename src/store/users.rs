@@ -8,63 +8,63 @@ use super::{Store, StoreError, files, ts};
 
 /// A template to store, with the files that make it.
 #[derive(Debug, Clone)]
-pub struct NewTemplate<'a> {
+pub(crate) struct NewTemplate<'a> {
     /// Existing or chosen employee id; `None` allocates the next `EMPnnn`.
-    pub employee_id: Option<&'a str>,
+    pub(crate) employee_id: Option<&'a str>,
     /// Required when the user is new; ignored otherwise.
-    pub name: Option<&'a str>,
-    pub embedder: &'a str,
+    pub(crate) name: Option<&'a str>,
+    pub(crate) embedder: &'a str,
     /// The `.npy` bytes.
-    pub template: &'a [u8],
+    pub(crate) template: &'a [u8],
     /// The face crop (PNG) kept for re-embedding, if configured.
-    pub crop_png: Option<&'a [u8]>,
-    pub quality: f32,
-    pub device_id: Option<&'a str>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Enrolled {
-    pub employee_id: String,
-    pub name: String,
-    /// False when the template was added to an existing user.
-    pub new_user: bool,
-    pub template_id: i64,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct UserRow {
-    pub employee_id: String,
-    pub name: String,
-    pub profile_image: Option<String>,
-    pub created_at: String,
-    pub templates: i64,
-    /// Embedders the user's templates were made with.
-    pub embedders: Vec<String>,
+    pub(crate) crop_png: Option<&'a [u8]>,
+    pub(crate) quality: f32,
+    pub(crate) device_id: Option<&'a str>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
-pub struct TemplateRow {
-    pub id: i64,
-    pub employee_id: String,
-    pub vector_path: String,
-    pub crop_path: Option<String>,
-    pub embedder: String,
+pub(crate) struct Enrolled {
+    pub(crate) employee_id: String,
+    pub(crate) name: String,
+    /// False when the template was added to an existing user.
+    pub(crate) new_user: bool,
+    pub(crate) template_id: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub(crate) struct UserRow {
+    pub(crate) employee_id: String,
+    pub(crate) name: String,
+    pub(crate) profile_image: Option<String>,
+    pub(crate) created_at: String,
+    pub(crate) templates: i64,
+    /// Embedders the user's templates were made with.
+    pub(crate) embedders: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct TemplateRow {
+    pub(crate) id: i64,
+    pub(crate) employee_id: String,
+    pub(crate) vector_path: String,
+    pub(crate) crop_path: Option<String>,
+    pub(crate) embedder: String,
 }
 
 /// An enrolment crop on disk and the template it was kept with.
 #[derive(Debug, Clone, PartialEq)]
-pub struct StoredCrop {
-    pub employee_id: String,
-    pub path: std::path::PathBuf,
-    pub quality: f32,
-    pub device_id: Option<String>,
+pub(crate) struct StoredCrop {
+    pub(crate) employee_id: String,
+    pub(crate) path: std::path::PathBuf,
+    pub(crate) quality: f32,
+    pub(crate) device_id: Option<String>,
 }
 
 /// Files a deletion removed from the database, to unlink after commit.
 #[derive(Debug, Default)]
-pub struct Removed {
-    pub users: usize,
-    pub templates: usize,
+pub(crate) struct Removed {
+    pub(crate) users: usize,
+    pub(crate) templates: usize,
     files: Vec<std::path::PathBuf>,
 }
 
@@ -72,7 +72,7 @@ impl Store {
     /// Adds a template, creating the user if needed, atomically: files are written (and
     /// synced) inside the transaction, so a crash leaves either everything or orphan
     /// files that [`Store::sweep_orphans`] removes at start-up.
-    pub fn enrol(&self, t: &NewTemplate<'_>) -> Result<Enrolled, StoreError> {
+    pub(crate) fn enrol(&self, t: &NewTemplate<'_>) -> Result<Enrolled, StoreError> {
         let mut c = self.conn();
         let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let now = ts(Utc::now());
@@ -136,7 +136,7 @@ impl Store {
         })
     }
 
-    pub fn users(&self) -> Result<Vec<UserRow>, StoreError> {
+    pub(crate) fn users(&self) -> Result<Vec<UserRow>, StoreError> {
         let c = self.conn();
         let mut stmt = c.prepare(
             "SELECT u.employee_id, u.name, u.profile_image, u.created_at,
@@ -148,7 +148,7 @@ impl Store {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    pub fn user(&self, employee_id: &str) -> Result<Option<UserRow>, StoreError> {
+    pub(crate) fn user(&self, employee_id: &str) -> Result<Option<UserRow>, StoreError> {
         let c = self.conn();
         Ok(c.query_row(
             "SELECT u.employee_id, u.name, u.profile_image, u.created_at,
@@ -162,7 +162,7 @@ impl Store {
     }
 
     /// Templates made with `embedder`, in enrolment order.
-    pub fn templates(&self, embedder: &str) -> Result<Vec<TemplateRow>, StoreError> {
+    pub(crate) fn templates(&self, embedder: &str) -> Result<Vec<TemplateRow>, StoreError> {
         let c = self.conn();
         let mut stmt = c.prepare(
             "SELECT id, employee_id, vector_path, crop_path, embedder FROM templates
@@ -181,7 +181,7 @@ impl Store {
     }
 
     /// Employees with no template for `embedder`: they cannot be recognised by it.
-    pub fn users_without(&self, embedder: &str) -> Result<Vec<String>, StoreError> {
+    pub(crate) fn users_without(&self, embedder: &str) -> Result<Vec<String>, StoreError> {
         let c = self.conn();
         let mut stmt = c.prepare(
             "SELECT employee_id FROM users u WHERE NOT EXISTS
@@ -194,7 +194,7 @@ impl Store {
 
     /// Enrolment crops kept with other embedders' templates, for the users who have no
     /// template for `embedder`: what re-embedding after an embedder change works from.
-    pub fn crops_without(&self, embedder: &str) -> Result<Vec<StoredCrop>, StoreError> {
+    pub(crate) fn crops_without(&self, embedder: &str) -> Result<Vec<StoredCrop>, StoreError> {
         let c = self.conn();
         let mut stmt = c.prepare(
             "SELECT t.employee_id, t.crop_path, t.quality_score, t.device_id FROM templates t
@@ -215,7 +215,7 @@ impl Store {
 
     /// Deletes a user and erases their templates and face images (right to erasure).
     /// Their attendance history stays.
-    pub fn delete_user(&self, employee_id: &str) -> Result<Removed, StoreError> {
+    pub(crate) fn delete_user(&self, employee_id: &str) -> Result<Removed, StoreError> {
         let removed = {
             let mut c = self.conn();
             let tx = c.transaction()?;
@@ -231,7 +231,7 @@ impl Store {
     }
 
     /// Deletes every user and template (the spec's `reset_users.py`); attendance stays.
-    pub fn reset_users(&self) -> Result<Removed, StoreError> {
+    pub(crate) fn reset_users(&self) -> Result<Removed, StoreError> {
         let removed = {
             let mut c = self.conn();
             let tx = c.transaction()?;

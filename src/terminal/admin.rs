@@ -9,7 +9,7 @@ use super::{Deadline, Terminal, TerminalError, blocking};
 use crate::store::{AttendanceQuery, AttendanceRow, UserRow};
 
 impl Terminal {
-    pub async fn attendance(
+    pub(crate) async fn attendance(
         self: &Arc<Self>,
         q: AttendanceQuery,
     ) -> Result<Vec<AttendanceRow>, TerminalError> {
@@ -17,12 +17,15 @@ impl Terminal {
         blocking(move || Ok(me.store.attendance(&q)?)).await?
     }
 
-    pub async fn users(self: &Arc<Self>) -> Result<Vec<UserRow>, TerminalError> {
+    pub(crate) async fn users(self: &Arc<Self>) -> Result<Vec<UserRow>, TerminalError> {
         let me = self.clone();
         blocking(move || Ok(me.store.users()?)).await?
     }
 
-    pub async fn user(self: &Arc<Self>, employee_id: String) -> Result<UserRow, TerminalError> {
+    pub(crate) async fn user(
+        self: &Arc<Self>,
+        employee_id: String,
+    ) -> Result<UserRow, TerminalError> {
         let me = self.clone();
         blocking(move || {
             me.store
@@ -34,7 +37,7 @@ impl Terminal {
 
     /// Deletes a user, their templates and face images; attendance history stays.
     /// Returns the number of templates removed.
-    pub async fn delete_user(
+    pub(crate) async fn delete_user(
         self: &Arc<Self>,
         employee_id: String,
         deadline: &Deadline,
@@ -52,7 +55,7 @@ impl Terminal {
     }
 
     /// Deletes every user (attendance stays). Returns the number of users removed.
-    pub async fn reset_users(
+    pub(crate) async fn reset_users(
         self: &Arc<Self>,
         deadline: &Deadline,
     ) -> Result<usize, TerminalError> {

@@ -18,16 +18,17 @@ const EXPIRED: u8 = 2;
 
 /// One request's side of the settlement; clones share it.
 #[derive(Debug, Clone)]
-pub struct Deadline(Option<Arc<AtomicU8>>);
+pub(crate) struct Deadline(Option<Arc<AtomicU8>>);
 
 impl Deadline {
     /// For a request that may time out.
-    pub fn new() -> Deadline {
+    pub(crate) fn new() -> Deadline {
         Deadline(Some(Arc::new(AtomicU8::new(WAITING))))
     }
 
-    /// For callers nobody times out (the CLI, tests): writes always go ahead.
-    pub fn none() -> Deadline {
+    /// For callers nobody times out (tests): writes always go ahead.
+    #[cfg(test)]
+    pub(crate) fn none() -> Deadline {
         Deadline(None)
     }
 
@@ -47,7 +48,7 @@ impl Deadline {
     /// Called by the HTTP layer when the deadline passes: true if nothing was written
     /// (answer `408`, and nothing will be), false if a write is under way (wait for its
     /// answer: it is a commit, not another analysis).
-    pub fn expire(&self) -> bool {
+    pub(crate) fn expire(&self) -> bool {
         let Some(state) = &self.0 else {
             return false;
         };

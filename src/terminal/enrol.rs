@@ -10,15 +10,15 @@ use crate::store::NewTemplate;
 
 /// Enrolment request.
 #[derive(Debug, Clone)]
-pub struct EnrolInput {
-    pub employee_id: Option<String>,
-    pub name: Option<String>,
-    pub device_id: Option<String>,
+pub(crate) struct EnrolInput {
+    pub(crate) employee_id: Option<String>,
+    pub(crate) name: Option<String>,
+    pub(crate) device_id: Option<String>,
 }
 
 /// The answer to an enrolment.
 #[derive(Debug, Clone, PartialEq)]
-pub enum EnrolAnswer {
+pub(crate) enum EnrolAnswer {
     Enrolled {
         employee_id: String,
         name: String,
@@ -31,7 +31,7 @@ pub enum EnrolAnswer {
 
 impl Terminal {
     /// Enrols the face in a photo as a new user or a new template of an existing one.
-    pub async fn enrol_photo(
+    pub(crate) async fn enrol_photo(
         self: &Arc<Self>,
         bytes: Vec<u8>,
         input: EnrolInput,

@@ -7,7 +7,7 @@ use crate::reason::Reason;
 use crate::store::StoreError;
 
 #[derive(Debug, thiserror::Error)]
-pub enum TerminalError {
+pub(crate) enum TerminalError {
     #[error("bad image: {0}")]
     BadImage(#[from] DecodeError),
     #[error("{field}: {why}")]
@@ -34,7 +34,7 @@ pub enum TerminalError {
 }
 
 impl TerminalError {
-    pub fn reason(&self) -> Reason {
+    pub(crate) fn reason(&self) -> Reason {
         match self {
             TerminalError::BadImage(_) => Reason::BadImage,
             TerminalError::InvalidField { .. } => Reason::InvalidField,

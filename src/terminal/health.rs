@@ -5,21 +5,21 @@ use std::sync::Arc;
 use super::{Terminal, blocking};
 
 #[derive(Debug, Clone, PartialEq)]
-pub struct Health {
-    pub database_ok: bool,
-    pub outbox_pending: Option<u64>,
+pub(crate) struct Health {
+    pub(crate) database_ok: bool,
+    pub(crate) outbox_pending: Option<u64>,
     /// Published, but MySQL's receipt not yet seen.
-    pub outbox_unconfirmed: Option<u64>,
-    pub free_mb: Option<u64>,
-    pub storage_ok: bool,
-    pub embedder: &'static str,
-    pub templates: usize,
-    pub people: usize,
+    pub(crate) outbox_unconfirmed: Option<u64>,
+    pub(crate) free_mb: Option<u64>,
+    pub(crate) storage_ok: bool,
+    pub(crate) embedder: &'static str,
+    pub(crate) templates: usize,
+    pub(crate) people: usize,
 }
 
 impl Terminal {
     /// Never fails: what cannot be read is reported as unknown or unhealthy.
-    pub async fn health(self: &Arc<Self>) -> Health {
+    pub(crate) async fn health(self: &Arc<Self>) -> Health {
         let me = self.clone();
         let checked = blocking(move || {
             let database_ok = me.store.ping().is_ok();

@@ -11,15 +11,15 @@ use crate::reason::{QualityIssue, Reason};
 
 /// Who punches, which way, from where.
 #[derive(Debug, Clone)]
-pub struct PunchInput {
-    pub request: PunchRequest,
-    pub device_id: Option<String>,
-    pub ts_client: Option<String>,
+pub(crate) struct PunchInput {
+    pub(crate) request: PunchRequest,
+    pub(crate) device_id: Option<String>,
+    pub(crate) ts_client: Option<String>,
 }
 
 /// The answer to an identification (or a manual punch).
 #[derive(Debug, Clone, PartialEq)]
-pub enum IdentifyAnswer {
+pub(crate) enum IdentifyAnswer {
     Recognised {
         employee_id: String,
         name: String,
@@ -47,14 +47,14 @@ pub enum IdentifyAnswer {
 #[derive(Debug, Clone)]
 pub(super) struct Identification {
     /// The recognised employee, if any.
-    pub employee_id: Option<String>,
+    pub(crate) employee_id: Option<String>,
     /// Distance to the matched (or nearest) template.
-    pub distance: Option<f32>,
+    pub(crate) distance: Option<f32>,
     /// Why nobody was recognised.
-    pub reason: Option<Reason>,
-    pub detail: Option<QualityIssue>,
+    pub(crate) reason: Option<Reason>,
+    pub(crate) detail: Option<QualityIssue>,
     /// Face crop for the punch thumbnail (when thumbnails are kept).
-    pub thumbnail: Option<FaceCrop>,
+    pub(crate) thumbnail: Option<FaceCrop>,
 }
 
 impl Identification {
@@ -102,7 +102,7 @@ impl Identification {
 
 impl Terminal {
     /// MODE_B: identify the person in an uploaded photo and record the attempt.
-    pub async fn identify_photo(
+    pub(crate) async fn identify_photo(
         self: &Arc<Self>,
         bytes: Vec<u8>,
         p: PunchInput,

@@ -13,14 +13,17 @@ fn invalid(field: &'static str, why: impl Into<String>) -> TerminalError {
 }
 
 /// `type`: `IN`, `OUT` or `AUTO`.
-pub fn punch_request(field: &'static str, v: Option<&str>) -> Result<PunchRequest, TerminalError> {
+pub(crate) fn punch_request(
+    field: &'static str,
+    v: Option<&str>,
+) -> Result<PunchRequest, TerminalError> {
     let v = v.ok_or_else(|| invalid(field, "required: IN, OUT or AUTO"))?;
     PunchRequest::parse(v)
         .ok_or_else(|| invalid(field, format!("must be IN, OUT or AUTO, got {:?}", clip(v))))
 }
 
 /// Ids (`employee_id`, `device_id`): 1-50 characters of `A-Z a-z 0-9 _ - .`.
-pub fn id(field: &'static str, v: &str) -> Result<String, TerminalError> {
+pub(crate) fn id(field: &'static str, v: &str) -> Result<String, TerminalError> {
     if crate::config::is_id(v) {
         Ok(v.to_owned())
     } else {
@@ -35,7 +38,10 @@ pub fn id(field: &'static str, v: &str) -> Result<String, TerminalError> {
 }
 
 /// Optional id: absent or empty means none.
-pub fn opt_id(field: &'static str, v: Option<&str>) -> Result<Option<String>, TerminalError> {
+pub(crate) fn opt_id(
+    field: &'static str,
+    v: Option<&str>,
+) -> Result<Option<String>, TerminalError> {
     match v.map(str::trim) {
         None | Some("") => Ok(None),
         Some(s) => id(field, s).map(Some),
@@ -44,7 +50,7 @@ pub fn opt_id(field: &'static str, v: Option<&str>) -> Result<Option<String>, Te
 
 /// A person's name: 1-100 characters, any script (Korean names are the norm), no control
 /// characters.
-pub fn name(field: &'static str, v: &str) -> Result<String, TerminalError> {
+pub(crate) fn name(field: &'static str, v: &str) -> Result<String, TerminalError> {
     let t = v.trim();
     let n = t.chars().count();
     if n == 0 || n > 100 {
@@ -58,7 +64,10 @@ pub fn name(field: &'static str, v: &str) -> Result<String, TerminalError> {
 
 /// `ts_client`: kept exactly as sent when it is an ISO 8601 date-time (with or without
 /// offset, `T` or space separator).
-pub fn ts_client(field: &'static str, v: Option<&str>) -> Result<Option<String>, TerminalError> {
+pub(crate) fn ts_client(
+    field: &'static str,
+    v: Option<&str>,
+) -> Result<Option<String>, TerminalError> {
     let Some(v) = v.map(str::trim).filter(|s| !s.is_empty()) else {
         return Ok(None);
     };

@@ -13,7 +13,7 @@ use crate::event::Source;
 impl Terminal {
     /// Watches the camera's analyses for up to `identify_window`, decides from several
     /// agreeing frames, records the attempt.
-    pub async fn identify_live(
+    pub(crate) async fn identify_live(
         self: &Arc<Self>,
         camera: &Camera,
         p: PunchInput,

@@ -13,7 +13,7 @@ mod enrol;
 mod error;
 mod health;
 mod identify;
-pub mod input;
+pub(crate) mod input;
 mod live;
 mod open;
 mod recognizer;
@@ -32,34 +32,34 @@ use crate::store::{Paths, StorageSettings, Store};
 use admission::Admission;
 use recognizer::Recognizer;
 
-pub use deadline::Deadline;
-pub use enrol::{EnrolAnswer, EnrolInput};
-pub use error::TerminalError;
-pub use health::Health;
-pub use identify::{IdentifyAnswer, PunchInput};
+pub(crate) use deadline::Deadline;
+pub(crate) use enrol::{EnrolAnswer, EnrolInput};
+pub(crate) use error::TerminalError;
+pub(crate) use health::Health;
+pub(crate) use identify::{IdentifyAnswer, PunchInput};
 
 /// What the terminal's operations need from the configuration. Nothing here changes while
 /// the daemon runs: the live decision rule is the recognizer's, set through
 /// [`Terminal::set_rule`].
 #[derive(Debug, Clone)]
-pub struct TerminalSettings {
+pub(crate) struct TerminalSettings {
     /// The terminal's id, for attempts whose request names no `device_id`.
-    pub device_id: String,
-    pub site: String,
-    pub paths: Paths,
-    pub storage: StorageSettings,
-    pub face: FaceSettings,
-    pub punch: PunchSettings,
+    pub(crate) device_id: String,
+    pub(crate) site: String,
+    pub(crate) paths: Paths,
+    pub(crate) storage: StorageSettings,
+    pub(crate) face: FaceSettings,
+    pub(crate) punch: PunchSettings,
     /// Largest photo accepted (the HTTP body limit), also the decoder's byte limit.
-    pub max_upload_bytes: usize,
-    pub max_concurrent_analyses: usize,
-    pub max_queued_analyses: usize,
+    pub(crate) max_upload_bytes: usize,
+    pub(crate) max_concurrent_analyses: usize,
+    pub(crate) max_queued_analyses: usize,
     /// MODE_A: how long the camera's frames are watched, and how many must agree.
-    pub identify_window: Duration,
-    pub identify_votes: usize,
+    pub(crate) identify_window: Duration,
+    pub(crate) identify_votes: usize,
 }
 
-pub struct Terminal {
+pub(crate) struct Terminal {
     settings: TerminalSettings,
     store: Arc<Store>,
     recognizer: Recognizer,
@@ -74,27 +74,27 @@ pub struct Terminal {
 }
 
 impl Terminal {
-    pub fn store(&self) -> &Arc<Store> {
+    pub(crate) fn store(&self) -> &Arc<Store> {
         &self.store
     }
 
     /// The analysis the camera shares (same gates, same embedder).
-    pub fn pipeline(&self) -> &FacePipeline {
+    pub(crate) fn pipeline(&self) -> &FacePipeline {
         &self.pipeline
     }
 
     /// Poked after each recorded attempt (the outbox publisher waits on it).
-    pub fn outbox_wake(&self) -> Arc<Notify> {
+    pub(crate) fn outbox_wake(&self) -> Arc<Notify> {
         self.outbox_wake.clone()
     }
 
     /// Name of the active embedder, stored with every template and attempt.
-    pub fn embedder_name(&self) -> &'static str {
+    pub(crate) fn embedder_name(&self) -> &'static str {
         self.recognizer.embedder().name()
     }
 
     /// Applies a re-read `[face]` tolerance and margin (SIGHUP); the embedder stays.
-    pub fn set_rule(&self, face: &FaceSettings) {
+    pub(crate) fn set_rule(&self, face: &FaceSettings) {
         self.recognizer
             .set_rule(face.rule(self.recognizer.embedder().as_ref()));
     }
@@ -118,8 +118,8 @@ pub(crate) mod testing {
     use crate::face::EmbedderChoice;
 
     pub(crate) struct TempTerminal {
-        pub terminal: Arc<Terminal>,
-        pub dir: std::path::PathBuf,
+        pub(crate) terminal: Arc<Terminal>,
+        pub(crate) dir: std::path::PathBuf,
     }
 
     impl Drop for TempTerminal {

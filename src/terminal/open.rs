@@ -15,7 +15,7 @@ use crate::store::Store;
 impl Terminal {
     /// Opens the store, picks the embedder and loads the gallery. Blocks (file and model
     /// reads): async callers use `spawn_blocking`.
-    pub fn open(settings: TerminalSettings) -> Result<Terminal, TerminalError> {
+    pub(crate) fn open(settings: TerminalSettings) -> Result<Terminal, TerminalError> {
         let sealer = settings
             .storage
             .sealer()

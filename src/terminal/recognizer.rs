@@ -9,7 +9,7 @@ use crate::face::{Decision, Embedder, Embedding, Gallery, MatchRule, Nearest};
 use crate::store::{Store, StoreError};
 
 /// Gallery plus decision rule for one embedder.
-pub struct Recognizer {
+pub(crate) struct Recognizer {
     embedder: Arc<dyn Embedder>,
     gallery: RwLock<Gallery>,
     rule: RwLock<MatchRule>,
@@ -18,7 +18,7 @@ pub struct Recognizer {
 }
 
 impl Recognizer {
-    pub fn new(embedder: Arc<dyn Embedder>, rule: MatchRule) -> Self {
+    pub(crate) fn new(embedder: Arc<dyn Embedder>, rule: MatchRule) -> Self {
         let dim = embedder.dim();
         Self {
             embedder,
@@ -28,20 +28,20 @@ impl Recognizer {
         }
     }
 
-    pub fn embedder(&self) -> &Arc<dyn Embedder> {
+    pub(crate) fn embedder(&self) -> &Arc<dyn Embedder> {
         &self.embedder
     }
 
-    pub fn rule(&self) -> MatchRule {
+    pub(crate) fn rule(&self) -> MatchRule {
         *self.rule.read().unwrap_or_else(|p| p.into_inner())
     }
 
-    pub fn set_rule(&self, rule: MatchRule) {
+    pub(crate) fn set_rule(&self, rule: MatchRule) {
         *self.rule.write().unwrap_or_else(|p| p.into_inner()) = rule;
     }
 
     /// (templates rows, distinct people) in the gallery.
-    pub fn size(&self) -> (usize, usize) {
+    pub(crate) fn size(&self) -> (usize, usize) {
         let g = self.gallery.read().unwrap_or_else(|p| p.into_inner());
         (g.len(), g.people())
     }
@@ -49,7 +49,7 @@ impl Recognizer {
     /// Rebuilds the gallery from the store's templates of this embedder; returns how
     /// many loaded. Template files that are missing or unreadable are logged (their
     /// people cannot be recognised until re-enrolled).
-    pub fn load(&self, store: &Store) -> Result<usize, StoreError> {
+    pub(crate) fn load(&self, store: &Store) -> Result<usize, StoreError> {
         let version = store.data_version()?;
         let rows = store.templates(self.embedder.name())?;
         let mut gallery = Gallery::new(self.embedder.dim());
@@ -82,7 +82,7 @@ impl Recognizer {
     }
 
     /// Reloads when another process (the admin CLI) changed the database.
-    pub fn refresh_if_changed(&self, store: &Store) -> Result<bool, StoreError> {
+    pub(crate) fn refresh_if_changed(&self, store: &Store) -> Result<bool, StoreError> {
         let now = store.data_version()?;
         if now
             == *self
@@ -96,7 +96,7 @@ impl Recognizer {
         Ok(true)
     }
 
-    pub fn nearest(&self, probe: &Embedding) -> Option<Nearest> {
+    pub(crate) fn nearest(&self, probe: &Embedding) -> Option<Nearest> {
         self.gallery
             .read()
             .unwrap_or_else(|p| p.into_inner())
@@ -104,26 +104,26 @@ impl Recognizer {
     }
 
     /// Nearest template and the decision under the current rule.
-    pub fn decide(&self, probe: &Embedding) -> (Option<Nearest>, Decision) {
+    pub(crate) fn decide(&self, probe: &Embedding) -> (Option<Nearest>, Decision) {
         let nearest = self.nearest(probe);
         (nearest.clone(), self.rule().decide(nearest))
     }
 
-    pub fn add(&self, employee_id: &str, rows: &[Embedding]) {
+    pub(crate) fn add(&self, employee_id: &str, rows: &[Embedding]) {
         let mut g = self.gallery.write().unwrap_or_else(|p| p.into_inner());
         for r in rows {
             let _ = g.add(employee_id, r);
         }
     }
 
-    pub fn remove(&self, employee_id: &str) {
+    pub(crate) fn remove(&self, employee_id: &str) {
         self.gallery
             .write()
             .unwrap_or_else(|p| p.into_inner())
             .remove(employee_id);
     }
 
-    pub fn clear(&self) {
+    pub(crate) fn clear(&self) {
         *self.gallery.write().unwrap_or_else(|p| p.into_inner()) =
             Gallery::new(self.embedder.dim());
     }

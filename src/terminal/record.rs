@@ -117,7 +117,7 @@ impl Terminal {
     }
 
     /// `POST /attendance`: a punch without a face (admin correction, badge fallback).
-    pub async fn manual_punch(
+    pub(crate) async fn manual_punch(
         self: &Arc<Self>,
         employee_id: String,
         p: PunchInput,

@@ -10,15 +10,15 @@ use crate::store::{NewTemplate, Store, StoreError};
 
 /// What re-embedding did.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct ReembedReport {
+pub(crate) struct ReembedReport {
     /// Templates written for the active embedder.
-    pub templates: usize,
+    pub(crate) templates: usize,
     /// Crops that could not be read or decoded (their users may still need re-enrolling).
-    pub failed: usize,
+    pub(crate) failed: usize,
 }
 
 /// Writes a template of `embedder` for each stored crop of a user who has none.
-pub fn reembed_missing(
+pub(crate) fn reembed_missing(
     store: &Store,
     embedder: &dyn Embedder,
 ) -> Result<ReembedReport, StoreError> {

@@ -6,7 +6,7 @@ use crate::face::{Decision, Rejection};
 
 /// One analysed frame's outcome.
 #[derive(Debug, Clone, PartialEq)]
-pub enum FrameOutcome {
+pub(crate) enum FrameOutcome {
     Rejected(Rejection),
     /// Matched (or not) against the gallery, with the nearest distance.
     Matched {
@@ -17,7 +17,7 @@ pub enum FrameOutcome {
 
 /// What the frames add up to.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Verdict {
+pub(crate) enum Verdict {
     /// `votes` frames agreed on this person; `distance` is the closest of them.
     Recognised {
         employee_id: String,
@@ -33,7 +33,7 @@ pub enum Verdict {
 }
 
 /// Tallies frames. A person needs `votes` matching frames, and more than anyone else.
-pub fn tally(frames: &[FrameOutcome], votes: usize) -> Verdict {
+pub(crate) fn tally(frames: &[FrameOutcome], votes: usize) -> Verdict {
     let votes = votes.max(1);
     let mut per_person: HashMap<&str, (usize, f32)> = HashMap::new();
     let mut usable = false;
@@ -90,7 +90,7 @@ pub fn tally(frames: &[FrameOutcome], votes: usize) -> Verdict {
 }
 
 /// Whether more frames can still change a `tally`: true once someone has the votes.
-pub fn decided(frames: &[FrameOutcome], votes: usize) -> bool {
+pub(crate) fn decided(frames: &[FrameOutcome], votes: usize) -> bool {
     matches!(tally(frames, votes), Verdict::Recognised { .. })
 }
 

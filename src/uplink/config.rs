@@ -25,13 +25,13 @@ const SOURCES: Sources = Sources {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct UplinkConfig {
-    pub mqtt: MqttSettings,
+    pub(crate) mqtt: MqttSettings,
     /// Subscription filter; the default shares the load among every uplink worker.
-    pub subscription: String,
+    pub(crate) subscription: String,
     pub mysql: MysqlSettings,
     /// Most MQTT messages (each a terminal's batch of events) written in one MySQL
     /// transaction: more amortises the commit, fewer bounds the work redone on failure.
-    pub max_batch_messages: usize,
+    pub(crate) max_batch_messages: usize,
     pub log: LogSettings,
 }
 
@@ -54,16 +54,16 @@ impl Default for UplinkConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct MysqlSettings {
-    pub host: String,
-    pub port: u16,
-    pub user: String,
-    pub password: Option<String>,
-    pub database: String,
-    pub pool_size: usize,
+    pub(crate) host: String,
+    pub(crate) port: u16,
+    pub(crate) user: String,
+    pub(crate) password: Option<String>,
+    pub(crate) database: String,
+    pub(crate) pool_size: usize,
     /// Connect with TLS (`REQUIRE SSL` accounts).
-    pub tls: bool,
+    pub(crate) tls: bool,
     /// CA certificate (PEM) the server's certificate must chain to.
-    pub ca_file: Option<PathBuf>,
+    pub(crate) ca_file: Option<PathBuf>,
 }
 
 impl Default for MysqlSettings {
@@ -89,7 +89,7 @@ impl UplinkConfig {
         Ok(cfg)
     }
 
-    pub fn validate(&self) -> Result<(), ConfigError> {
+    pub(crate) fn validate(&self) -> Result<(), ConfigError> {
         check(self.mqtt.enabled(), "mqtt.url", || {
             "the uplink needs a broker: mqtt://HOST:PORT or mqtts://HOST:PORT".into()
         })?;

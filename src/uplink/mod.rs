@@ -29,7 +29,7 @@ pub enum UplinkError {
 }
 
 /// Applies the MySQL migrations, retrying while the server is unreachable.
-pub async fn migrate_with_retry(sink: &Sink, stop: &mut Shutdown) -> Option<u32> {
+pub(crate) async fn migrate_with_retry(sink: &Sink, stop: &mut Shutdown) -> Option<u32> {
     let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(10));
     loop {
         match sink.migrate().await {

@@ -10,7 +10,8 @@ use super::config::MysqlSettings;
 use crate::event::{AttendanceEvent, EventBatch};
 
 /// `(version, SQL)` in order; a released step is never edited, only followed.
-pub const MIGRATIONS: &[(u32, &str)] = &[(1, include_str!("../../migrations/mysql/0001_init.sql"))];
+pub(crate) const MIGRATIONS: &[(u32, &str)] =
+    &[(1, include_str!("../../migrations/mysql/0001_init.sql"))];
 
 /// Rows per INSERT statement (14 parameters each, far under MySQL's 65535).
 const ROWS_PER_INSERT: usize = 500;
@@ -23,21 +24,21 @@ pub enum SinkError {
 
 /// One MQTT message as received.
 #[derive(Debug, Clone)]
-pub struct Message {
-    pub topic: String,
-    pub payload: Vec<u8>,
+pub(crate) struct Message {
+    pub(crate) topic: String,
+    pub(crate) payload: Vec<u8>,
 }
 
 /// What a message turned out to be.
 #[derive(Debug)]
-pub enum Decoded {
+pub(crate) enum Decoded {
     Events(Vec<AttendanceEvent>),
     /// Undecodable or invalid: kept with the error for a human.
     Dead(String),
 }
 
 /// Decodes and validates a message (pure).
-pub fn decode(m: &Message) -> Decoded {
+pub(crate) fn decode(m: &Message) -> Decoded {
     if crate::mqtt::parse_events_topic(&m.topic).is_none() {
         return Decoded::Dead(format!("unexpected topic {}", m.topic));
     }
@@ -49,14 +50,14 @@ pub fn decode(m: &Message) -> Decoded {
 
 /// Result of one write.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct Written {
+pub(crate) struct Written {
     /// Events offered.
-    pub events: usize,
+    pub(crate) events: usize,
     /// Of which new (the rest were duplicates of already stored events).
-    pub inserted: usize,
-    pub dead: usize,
+    pub(crate) inserted: usize,
+    pub(crate) dead: usize,
     /// Per terminal events topic: the event ids now stored, for its receipt.
-    pub receipts: Vec<(String, Vec<String>)>,
+    pub(crate) receipts: Vec<(String, Vec<String>)>,
 }
 
 pub struct Sink {
@@ -147,7 +148,7 @@ impl Sink {
 
     /// Writes every message's events (duplicates ignored) and dead letters in one
     /// transaction. Only after this returns `Ok` may the messages be acknowledged.
-    pub async fn write(&self, messages: &[Message]) -> Result<Written, SinkError> {
+    pub(crate) async fn write(&self, messages: &[Message]) -> Result<Written, SinkError> {
         let mut events = Vec::new();
         let mut dead = Vec::new();
         let mut receipts: Vec<(String, Vec<String>)> = Vec::new();
@@ -210,7 +211,7 @@ fn insert_sql(rows: usize) -> String {
 }
 
 /// The `attendance` row an event becomes (pure).
-pub fn row(e: &AttendanceEvent) -> [Value; 14] {
+pub(crate) fn row(e: &AttendanceEvent) -> [Value; 14] {
     let opt = |s: Option<&str>| s.map_or(Value::NULL, Value::from);
     [
         Value::from(e.event_id.as_str()),
@@ -231,7 +232,7 @@ pub fn row(e: &AttendanceEvent) -> [Value; 14] {
 }
 
 /// RFC 3339 (converted to UTC) or a naive ISO 8601 time as MySQL `DATETIME(3)` text.
-pub fn mysql_time(s: &str) -> Option<String> {
+pub(crate) fn mysql_time(s: &str) -> Option<String> {
     const OUT: &str = "%Y-%m-%d %H:%M:%S%.3f";
     if let Ok(t) = DateTime::parse_from_rfc3339(s) {
         return Some(t.with_timezone(&Utc).format(OUT).to_string());

@@ -16,15 +16,15 @@ const TEMPLATE: [[f64; 2]; 5] = [
 
 /// Where the chip lies in the image: a rotated rectangle (dlib's `chip_details`).
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct ChipDetails {
+pub(crate) struct ChipDetails {
     /// `(left, top, right, bottom)`, inclusive, before rotation.
-    pub rect: [f64; 4],
-    pub angle: f64,
-    pub size: u32,
+    pub(crate) rect: [f64; 4],
+    pub(crate) angle: f64,
+    pub(crate) size: u32,
 }
 
 /// The chip geometry for five landmarks.
-pub fn face_chip_details(landmarks: &[[f64; 2]; 5], size: u32, padding: f64) -> ChipDetails {
+pub(crate) fn face_chip_details(landmarks: &[[f64; 2]; 5], size: u32, padding: f64) -> ChipDetails {
     let s = f64::from(size);
     let k = 1.0 / (2.0 * padding + 1.0);
     let from: Vec<[f64; 2]> = TEMPLATE
@@ -138,7 +138,7 @@ fn pyramid_down(img: &RgbImage) -> RgbImage {
 
 /// Samples the chip: bilinear, truncated to `u8`, black where the 2x2 neighbourhood
 /// leaves the image.
-pub fn extract(img: &RgbImage, d: &ChipDetails) -> RgbImage {
+pub(crate) fn extract(img: &RgbImage, d: &ChipDetails) -> RgbImage {
     let size = d.size;
     let (iw, ih) = (img.width() as f64, img.height() as f64);
     // How many pyramid steps dlib takes before sampling (none unless the chip is at

@@ -2,9 +2,9 @@
 //! ResNet (Davis King, dlib-models), reimplemented in Rust so an ARM terminal needs no C++
 //! toolchain and no Python. The model files are fetched by `scripts/fetch-models`.
 
-pub mod chip;
-pub mod reader;
-pub mod resnet;
+pub(crate) mod chip;
+pub(crate) mod reader;
+pub(crate) mod resnet;
 pub mod shape;
 
 use std::path::Path;
@@ -19,8 +19,8 @@ pub const SHAPE_FILE: &str = "shape_predictor_5_face_landmarks.dat";
 pub const RESNET_FILE: &str = "dlib_face_recognition_resnet_model_v1.dat";
 
 /// Chip side and padding the ResNet was trained with (dnn_face_recognition_ex.cpp).
-pub const CHIP_SIZE: u32 = 150;
-pub const CHIP_PADDING: f64 = 0.25;
+pub(crate) const CHIP_SIZE: u32 = 150;
+pub(crate) const CHIP_PADDING: f64 = 0.25;
 
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {

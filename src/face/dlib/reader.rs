@@ -23,7 +23,7 @@ pub enum ModelError {
 }
 
 /// A cursor over the bytes of a dlib file.
-pub struct Reader<'a> {
+pub(crate) struct Reader<'a> {
     buf: &'a [u8],
     pos: usize,
 }
@@ -33,19 +33,15 @@ pub struct Reader<'a> {
 const MAX_ITEMS: u64 = 16 * 1024 * 1024;
 
 impl<'a> Reader<'a> {
-    pub fn new(buf: &'a [u8]) -> Self {
+    pub(crate) fn new(buf: &'a [u8]) -> Self {
         Self { buf, pos: 0 }
     }
 
-    pub fn position(&self) -> usize {
-        self.pos
-    }
-
-    pub fn at_end(&self) -> bool {
+    pub(crate) fn at_end(&self) -> bool {
         self.pos >= self.buf.len()
     }
 
-    pub fn malformed(&self, what: &str, why: impl Into<String>) -> ModelError {
+    pub(crate) fn malformed(&self, what: &str, why: impl Into<String>) -> ModelError {
         ModelError::Malformed {
             what: what.into(),
             at: self.pos,
@@ -69,7 +65,7 @@ impl<'a> Reader<'a> {
     }
 
     /// A signed integer of any width.
-    pub fn int(&mut self, what: &str) -> Result<i64, ModelError> {
+    pub(crate) fn int(&mut self, what: &str) -> Result<i64, ModelError> {
         let control = self.take(1, what)?[0];
         let size = usize::from(control & 0x0F);
         if size > 8 {
@@ -85,13 +81,13 @@ impl<'a> Reader<'a> {
     }
 
     /// A non-negative count or index.
-    pub fn count(&mut self, what: &str) -> Result<u64, ModelError> {
+    pub(crate) fn count(&mut self, what: &str) -> Result<u64, ModelError> {
         let v = self.int(what)?;
         u64::try_from(v).map_err(|_| self.malformed(what, format!("negative count {v}")))
     }
 
     /// A length, bounded by [`MAX_ITEMS`].
-    pub fn len(&mut self, what: &str) -> Result<usize, ModelError> {
+    pub(crate) fn len(&mut self, what: &str) -> Result<usize, ModelError> {
         let n = self.count(what)?;
         if n > MAX_ITEMS {
             return Err(self.malformed(what, format!("length {n} is implausible")));
@@ -100,7 +96,7 @@ impl<'a> Reader<'a> {
     }
 
     /// A float or double (dlib's portable mantissa/exponent form), as f64.
-    pub fn float(&mut self, what: &str) -> Result<f64, ModelError> {
+    pub(crate) fn float(&mut self, what: &str) -> Result<f64, ModelError> {
         let mantissa = self.int(what)?;
         let exponent = self.int(what)?;
         Ok(match exponent {
@@ -113,18 +109,18 @@ impl<'a> Reader<'a> {
     }
 
     /// A float stored for an `f32` (dlib converts through float, so this is exact).
-    pub fn float32(&mut self, what: &str) -> Result<f32, ModelError> {
+    pub(crate) fn float32(&mut self, what: &str) -> Result<f32, ModelError> {
         Ok(self.float(what)? as f32)
     }
 
-    pub fn string(&mut self, what: &str) -> Result<String, ModelError> {
+    pub(crate) fn string(&mut self, what: &str) -> Result<String, ModelError> {
         let n = self.len(what)?;
         let b = self.take(n, what)?;
         String::from_utf8(b.to_vec()).map_err(|_| self.malformed(what, "not UTF-8"))
     }
 
     /// Expects a given string (a layer or format tag).
-    pub fn expect_string(&mut self, want: &str) -> Result<(), ModelError> {
+    pub(crate) fn expect_string(&mut self, want: &str) -> Result<(), ModelError> {
         let at = self.pos;
         let got = self.string(want)?;
         if got == want {
@@ -139,7 +135,7 @@ impl<'a> Reader<'a> {
     }
 
     /// A dlib `matrix<float>` as `(rows, cols, row-major values)`.
-    pub fn matrix(&mut self, what: &str) -> Result<(usize, usize, Vec<f32>), ModelError> {
+    pub(crate) fn matrix(&mut self, what: &str) -> Result<(usize, usize, Vec<f32>), ModelError> {
         let nr = self.int(what)?;
         let nc = self.int(what)?;
         // Current dlib writes negated sizes; older files wrote them positive.
@@ -156,7 +152,7 @@ impl<'a> Reader<'a> {
     }
 
     /// A DNN tensor: `(num_samples, k, nr, nc)` and its values.
-    pub fn tensor(&mut self, what: &str) -> Result<([usize; 4], Vec<f32>), ModelError> {
+    pub(crate) fn tensor(&mut self, what: &str) -> Result<([usize; 4], Vec<f32>), ModelError> {
         let version = self.int(what)?;
         if version != 2 {
             return Err(self.malformed(what, format!("tensor version {version}")));
@@ -179,7 +175,7 @@ impl<'a> Reader<'a> {
     }
 
     /// An alias_tensor header (version 1 and four sizes).
-    pub fn alias_tensor(&mut self, what: &str) -> Result<[usize; 4], ModelError> {
+    pub(crate) fn alias_tensor(&mut self, what: &str) -> Result<[usize; 4], ModelError> {
         let version = self.int(what)?;
         if version != 1 {
             return Err(self.malformed(what, format!("alias_tensor version {version}")));
@@ -192,7 +188,7 @@ impl<'a> Reader<'a> {
     }
 
     /// One of dlib's ASCII booleans.
-    pub fn boolean(&mut self, what: &str) -> Result<bool, ModelError> {
+    pub(crate) fn boolean(&mut self, what: &str) -> Result<bool, ModelError> {
         match self.take(1, what)?[0] {
             b'1' => Ok(true),
             b'0' => Ok(false),

@@ -31,7 +31,7 @@ struct Block {
     conv2: Conv,
 }
 
-pub struct ResNet {
+pub(crate) struct ResNet {
     /// Mean RGB subtracted before dividing by 256 (dlib's `input_rgb_image_sized`).
     mean: [f32; 3],
     side: usize,
@@ -204,7 +204,7 @@ fn structure(what: &str) -> ModelError {
 
 impl ResNet {
     /// Parses `dlib_face_recognition_resnet_model_v1.dat` and checks its architecture.
-    pub fn parse(bytes: &[u8]) -> Result<ResNet, ModelError> {
+    pub(crate) fn parse(bytes: &[u8]) -> Result<ResNet, ModelError> {
         let mut r = Reader::new(bytes);
         if r.int("loss layer version")? != 1 {
             return Err(r.malformed("loss layer", "version"));
@@ -295,16 +295,16 @@ impl ResNet {
         })
     }
 
-    pub fn input_side(&self) -> usize {
+    pub(crate) fn input_side(&self) -> usize {
         self.side
     }
 
-    pub fn output_dim(&self) -> usize {
+    pub(crate) fn output_dim(&self) -> usize {
         self.fc_out
     }
 
     /// The descriptor of a `side`x`side` RGB chip.
-    pub fn forward(&self, chip: &image::RgbImage) -> Vec<f32> {
+    pub(crate) fn forward(&self, chip: &image::RgbImage) -> Vec<f32> {
         SCRATCH.with(|s| self.forward_with(chip, &mut s.borrow_mut()))
     }
 

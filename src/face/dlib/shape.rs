@@ -19,7 +19,7 @@ struct Level {
     deltas: Vec<[f32; 2]>,
 }
 
-pub struct ShapePredictor {
+pub(crate) struct ShapePredictor {
     initial: Vec<f32>,
     levels: Vec<Level>,
 }
@@ -35,15 +35,15 @@ pub struct DlibRect {
 
 /// A grey image as the predictor reads it: `(r + g + b) / 3` per pixel, like dlib's
 /// `get_pixel_intensity` of an RGB pixel.
-pub struct Intensity<'a> {
-    pub width: usize,
-    pub height: usize,
-    pub data: &'a [u8],
+pub(crate) struct Intensity<'a> {
+    pub(crate) width: usize,
+    pub(crate) height: usize,
+    pub(crate) data: &'a [u8],
 }
 
 impl ShapePredictor {
     /// Parses `shape_predictor_*.dat`.
-    pub fn parse(bytes: &[u8]) -> Result<ShapePredictor, ModelError> {
+    pub(crate) fn parse(bytes: &[u8]) -> Result<ShapePredictor, ModelError> {
         let mut r = Reader::new(bytes);
         let version = r.int("shape predictor version")?;
         if version != 1 {
@@ -137,12 +137,12 @@ impl ShapePredictor {
         Ok(ShapePredictor { initial, levels })
     }
 
-    pub fn parts(&self) -> usize {
+    pub(crate) fn parts(&self) -> usize {
         self.initial.len() / 2
     }
 
     /// Landmarks in image pixels, rounded like dlib's `point`.
-    pub fn predict(&self, img: &Intensity<'_>, rect: DlibRect) -> Vec<[i64; 2]> {
+    pub(crate) fn predict(&self, img: &Intensity<'_>, rect: DlibRect) -> Vec<[i64; 2]> {
         let mut shape = self.initial.clone();
         let mut features: Vec<f32> = Vec::new();
         for level in &self.levels {
@@ -192,7 +192,7 @@ impl Intensity<'_> {
 }
 
 /// `(r + g + b) / 3` (integer) of an RGB image.
-pub fn intensity_of(rgb: &image::RgbImage) -> Vec<u8> {
+pub(crate) fn intensity_of(rgb: &image::RgbImage) -> Vec<u8> {
     rgb.pixels()
         .map(|p| ((u32::from(p[0]) + u32::from(p[1]) + u32::from(p[2])) / 3) as u8)
         .collect()
@@ -211,7 +211,7 @@ fn unnormalize(r: DlibRect, u: f32, v: f32) -> [i64; 2] {
 /// Computed in `f64` and rounded to `f32` as dlib does (its `find_similarity_transform`
 /// works in double, the predictor casts the matrix to float): in `f32` throughout, a
 /// feature pixel now and then lands one pixel over and a tree takes another branch.
-pub fn similarity_2x2(from: &[f32], to: &[f32]) -> [f32; 4] {
+pub(crate) fn similarity_2x2(from: &[f32], to: &[f32]) -> [f32; 4] {
     let n = (from.len() / 2) as f64;
     let mean = |s: &[f32], o: usize| {
         s.iter()

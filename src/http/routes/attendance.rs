@@ -15,7 +15,7 @@ use crate::i18n::{Locale, Msg};
 use crate::store::AttendanceQuery;
 use crate::terminal::{Deadline, IdentifyAnswer, input};
 
-pub async fn post(
+pub(crate) async fn post(
     app: &Arc<App>,
     req: Request<Incoming>,
     locale: Locale,
@@ -82,7 +82,7 @@ pub async fn post(
     ))
 }
 
-pub async fn get(app: &Arc<App>, query: Option<&str>) -> Result<Response<Body>, ApiError> {
+pub(crate) async fn get(app: &Arc<App>, query: Option<&str>) -> Result<Response<Body>, ApiError> {
     let mut q = AttendanceQuery {
         limit: 100,
         ..Default::default()

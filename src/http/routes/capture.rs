@@ -9,7 +9,7 @@ use crate::http::App;
 use crate::http::response::{ApiError, Body, full};
 use crate::terminal::TerminalError;
 
-pub async fn get(app: &Arc<App>, query: Option<&str>) -> Result<Response<Body>, ApiError> {
+pub(crate) async fn get(app: &Arc<App>, query: Option<&str>) -> Result<Response<Body>, ApiError> {
     let mut preview = false;
     for (k, v) in form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
         if k == "preview" {

@@ -13,7 +13,7 @@ use crate::http::response::{ApiError, Body, json};
 use crate::i18n::{Locale, Msg};
 use crate::terminal::{Deadline, EnrolAnswer, EnrolInput, input};
 
-pub async fn post(
+pub(crate) async fn post(
     app: &Arc<App>,
     req: Request<Incoming>,
     locale: Locale,

@@ -8,7 +8,7 @@ use serde_json::json;
 use crate::http::App;
 use crate::http::response::{Body, json};
 
-pub async fn get(app: &Arc<App>) -> Response<Body> {
+pub(crate) async fn get(app: &Arc<App>) -> Response<Body> {
     let h = app.terminal.health().await;
     let camera = app.camera_state();
     let mqtt = app.mqtt_state();

@@ -15,7 +15,7 @@ use crate::http::routes::punch_input;
 use crate::i18n::{Locale, Msg};
 use crate::terminal::{Deadline, IdentifyAnswer};
 
-pub async fn post(
+pub(crate) async fn post(
     app: &Arc<App>,
     req: Request<Incoming>,
     locale: Locale,

@@ -1,13 +1,13 @@
 //! One handler per endpoint (after mini-redis's `cmd/`).
 
-pub mod attendance;
-pub mod capture;
-pub mod enroll;
-pub mod health;
-pub mod identify;
-pub mod status;
-pub mod stream;
-pub mod users;
+pub(crate) mod attendance;
+pub(crate) mod capture;
+pub(crate) mod enroll;
+pub(crate) mod health;
+pub(crate) mod identify;
+pub(crate) mod status;
+pub(crate) mod stream;
+pub(crate) mod users;
 
 use crate::http::request::Fields;
 use crate::http::response::ApiError;

@@ -54,7 +54,7 @@ fn app_state(camera: &Camera) -> &'static str {
     }
 }
 
-pub async fn get(
+pub(crate) async fn get(
     app: &Arc<App>,
     req: &Request<Incoming>,
     locale: Locale,

@@ -15,9 +15,9 @@ use crate::http::App;
 use crate::http::response::{ApiError, Body};
 use crate::terminal::TerminalError;
 
-pub const BOUNDARY: &str = "frame";
+pub(crate) const BOUNDARY: &str = "frame";
 
-pub async fn get(app: &Arc<App>) -> Result<Response<Body>, ApiError> {
+pub(crate) async fn get(app: &Arc<App>) -> Result<Response<Body>, ApiError> {
     let camera = app.camera()?;
     let rx = camera.subscribe_stream();
     let parts = futures_util::stream::unfold(rx, |mut rx| async move {

@@ -11,7 +11,7 @@ use crate::http::response::{ApiError, Body, json};
 use crate::i18n::{Locale, Msg};
 use crate::terminal::{Deadline, input};
 
-pub async fn list(app: &Arc<App>) -> Result<Response<Body>, ApiError> {
+pub(crate) async fn list(app: &Arc<App>) -> Result<Response<Body>, ApiError> {
     let users = app.terminal.users().await?;
     Ok(json(
         StatusCode::OK,
@@ -19,13 +19,13 @@ pub async fn list(app: &Arc<App>) -> Result<Response<Body>, ApiError> {
     ))
 }
 
-pub async fn get(app: &Arc<App>, id: &str) -> Result<Response<Body>, ApiError> {
+pub(crate) async fn get(app: &Arc<App>, id: &str) -> Result<Response<Body>, ApiError> {
     let id = input::id("employee_id", id)?;
     let user = app.terminal.user(id).await?;
     Ok(json(StatusCode::OK, &json!(user)))
 }
 
-pub async fn delete(
+pub(crate) async fn delete(
     app: &Arc<App>,
     id: &str,
     locale: Locale,
@@ -44,7 +44,7 @@ pub async fn delete(
     ))
 }
 
-pub async fn reset(
+pub(crate) async fn reset(
     app: &Arc<App>,
     query: Option<&str>,
     locale: Locale,
