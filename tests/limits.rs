@@ -294,17 +294,7 @@ async fn excess_analyses_get_503_busy_with_retry_after_not_a_queue() {
     assert!(busy > 0, "no request was turned away ({ok} served)");
     assert!(ok > 0, "nobody was served");
     // A busy answer is not a punch attempt: exactly the served ones were recorded.
-    let r = c.get("/attendance?limit=1000").await;
-    assert_eq!(
-        r.status,
-        StatusCode::OK,
-        "{}",
-        String::from_utf8_lossy(&r.body)
-    );
-    let recorded = r.json()["records"]
-        .as_array()
-        .expect("a records list")
-        .len();
+    let recorded = c.list("/attendance?limit=1000", "records").await.len();
     assert_eq!(recorded, ok, "{recorded} rows for {ok} served");
 }
 
@@ -349,16 +339,9 @@ async fn a_timed_out_punch_is_not_recorded_and_every_recorded_one_was_answered()
     // Analyses of timed-out requests still running finish within a second or two; they
     // must not record anything when they do.
     tokio::time::sleep(Duration::from_secs(3)).await;
-    let r = c.get("/attendance?limit=1000").await;
-    assert_eq!(
-        r.status,
-        StatusCode::OK,
-        "{}",
-        String::from_utf8_lossy(&r.body)
-    );
-    let recorded: std::collections::BTreeSet<String> = r.json()["records"]
-        .as_array()
-        .expect("a records list")
+    let recorded: std::collections::BTreeSet<String> = c
+        .list("/attendance?limit=1000", "records")
+        .await
         .iter()
         .map(|row| row["event_id"].as_str().expect("event_id").to_owned())
         .collect();

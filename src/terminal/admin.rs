@@ -74,29 +74,10 @@ impl Terminal {
 
 #[cfg(test)]
 mod tests {
-    use super::super::testing::{photo, terminal};
-    use super::super::{EnrolInput, IdentifyAnswer, PunchInput};
+    use super::super::testing::{enrol, photo, terminal};
+    use super::super::{IdentifyAnswer, PunchInput};
     use super::*;
     use crate::punch::PunchRequest;
-
-    async fn enrol(t: &Arc<Terminal>, file: &str, name: &str) -> String {
-        match t
-            .enrol_photo(
-                photo(file),
-                EnrolInput {
-                    employee_id: None,
-                    name: Some(name.into()),
-                    device_id: None,
-                },
-                &Deadline::none(),
-            )
-            .await
-            .unwrap()
-        {
-            super::super::EnrolAnswer::Enrolled { employee_id, .. } => employee_id,
-            other => panic!("{other:?}"),
-        }
-    }
 
     #[tokio::test]
     async fn deleting_erases_the_face_keeps_the_record_and_stops_recognition() {

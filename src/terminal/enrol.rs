@@ -119,16 +119,8 @@ impl Terminal {
 
 #[cfg(test)]
 mod tests {
-    use super::super::testing::{photo, terminal};
+    use super::super::testing::{new_person, photo, terminal};
     use super::*;
-
-    fn new_person(name: &str) -> EnrolInput {
-        EnrolInput {
-            employee_id: None,
-            name: Some(name.into()),
-            device_id: None,
-        }
-    }
 
     #[tokio::test]
     async fn a_new_person_then_another_photo_of_them_and_not_twice_as_someone_else() {

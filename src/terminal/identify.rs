@@ -161,8 +161,7 @@ impl Terminal {
 
 #[cfg(test)]
 mod tests {
-    use super::super::EnrolInput;
-    use super::super::testing::{photo, terminal};
+    use super::super::testing::{enrol, photo, terminal};
     use super::*;
     use crate::store::AttendanceQuery;
 
@@ -179,21 +178,7 @@ mod tests {
         let t = terminal();
         let tm = &t.terminal;
         let none = Deadline::none();
-        let enrolled = tm
-            .enrol_photo(
-                photo("caltech_p02/2.jpg"),
-                EnrolInput {
-                    employee_id: None,
-                    name: Some("홍길동".into()),
-                    device_id: None,
-                },
-                &none,
-            )
-            .await
-            .unwrap();
-        assert!(
-            matches!(enrolled, super::super::EnrolAnswer::Enrolled { ref employee_id, .. } if employee_id == "EMP001")
-        );
+        assert_eq!(enrol(tm, "caltech_p02/2.jpg", "홍길동").await, "EMP001");
 
         let a = tm
             .identify_photo(photo("caltech_p02/2.jpg"), punch(PunchKind::In), &none)

@@ -67,8 +67,7 @@ impl Terminal {
 
 #[cfg(test)]
 mod tests {
-    use super::super::testing::{photo, temp_dir, terminal};
-    use super::super::{EnrolAnswer, EnrolInput};
+    use super::super::testing::{enrol, photo, temp_dir, terminal};
     use super::*;
     use crate::camera::{CameraSettings, CameraSpec};
     use crate::i18n::SharedLocale;
@@ -125,19 +124,7 @@ mod tests {
         let t = terminal();
         let tm = &t.terminal;
         let none = Deadline::none();
-        let e = tm
-            .enrol_photo(
-                photo("caltech_p02/2.jpg"),
-                EnrolInput {
-                    employee_id: None,
-                    name: Some("홍길동".into()),
-                    device_id: None,
-                },
-                &none,
-            )
-            .await
-            .unwrap();
-        assert!(matches!(e, EnrolAnswer::Enrolled { .. }), "{e:?}");
+        assert_eq!(enrol(tm, "caltech_p02/2.jpg", "홍길동").await, "EMP001");
         let (cam, stop, dir) = camera(tm, &["caltech_p02/2.jpg"]);
         streaming(&cam).await;
         let a = tm.identify_live(&cam, input(), &none).await.unwrap();

@@ -169,6 +169,26 @@ pub(crate) mod testing {
         terminal_with(|_| {})
     }
 
+    pub(crate) fn new_person(name: &str) -> EnrolInput {
+        EnrolInput {
+            employee_id: None,
+            name: Some(name.into()),
+            device_id: None,
+        }
+    }
+
+    /// Enrols the dev photo `file` as a new person named `name`; their id.
+    pub(crate) async fn enrol(t: &Arc<Terminal>, file: &str, name: &str) -> String {
+        match t
+            .enrol_photo(photo(file), new_person(name), &Deadline::none())
+            .await
+            .unwrap()
+        {
+            EnrolAnswer::Enrolled { employee_id, .. } => employee_id,
+            other => panic!("{file} not enrolled: {other:?}"),
+        }
+    }
+
     /// A photo of the dev set (`../shared/faces/dev`, or `$FACES_DIR/dev`).
     pub(crate) fn photo(rel: &str) -> Vec<u8> {
         let dir = std::env::var_os("FACES_DIR")

@@ -256,6 +256,29 @@ impl Client {
         self.request(Method::GET, path, &[], Vec::new()).await
     }
 
+    /// The list under `key` of a GET answer (`/users` → `users`, `/attendance` →
+    /// `records`). A failed read fails the test: it must never pass as "no rows".
+    pub async fn list(&self, path: &str, key: &str) -> Vec<Value> {
+        let r = self.get(path).await;
+        assert_eq!(
+            r.status,
+            StatusCode::OK,
+            "{path}: {}",
+            String::from_utf8_lossy(&r.body)
+        );
+        let j = r.json();
+        let list = j[key]
+            .as_array()
+            .unwrap_or_else(|| panic!("{path}: no {key} list in {j}"))
+            .clone();
+        assert_eq!(
+            j["count"],
+            list.len(),
+            "{path}: count disagrees with the list: {j}"
+        );
+        list
+    }
+
     pub async fn delete(&self, path: &str) -> Reply {
         self.request(Method::DELETE, path, &[], Vec::new()).await
     }
