@@ -53,41 +53,59 @@ impl Daemon {
         d
     }
 
+    /// Starts the process and waits for *its* "ready" line: connecting to the port is
+    /// not enough, since another test's daemon may hold a port `free_port` handed out
+    /// twice (then ours fails to bind, and on a first start we try another port).
     fn spawn(&mut self) {
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.log)
-            .unwrap();
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_attendanced"));
-        cmd.arg("serve")
-            .arg("--listen")
-            .arg(self.addr.to_string())
-            .arg("--data-dir")
-            .arg(&self.data_dir)
-            .args(&self.args)
-            .env("RUST_LOG", "info")
-            // The models scripts/test fetches, wherever the test runs from. Checked: with
-            // them missing, `auto` would quietly run every daemon test on HOG.
-            .env("ATTENDANCED_FACE__MODELS_DIR", super::models_dir())
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(log);
-        for (k, v) in &self.env {
-            cmd.env(k, v);
-        }
-        self.child = Some(cmd.spawn().expect("start attendanced"));
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while Instant::now() < deadline {
-            if std::net::TcpStream::connect(self.addr).is_ok() {
-                return;
+        const READY: &str = "attendanced ready";
+        for attempt in 0..5 {
+            let ready_before = self.log_text().matches(READY).count();
+            let log = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&self.log)
+                .unwrap();
+            let mut cmd = Command::new(env!("CARGO_BIN_EXE_attendanced"));
+            cmd.arg("serve")
+                .arg("--listen")
+                .arg(self.addr.to_string())
+                .arg("--data-dir")
+                .arg(&self.data_dir)
+                .args(&self.args)
+                .env("RUST_LOG", "info")
+                // The ready line is read from stderr, not the journal.
+                .env_remove("JOURNAL_STREAM")
+                // The models scripts/test fetches, wherever the test runs from. Checked:
+                // with them missing, `auto` would quietly run every daemon test on HOG.
+                .env("ATTENDANCED_FACE__MODELS_DIR", super::models_dir())
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(log);
+            for (k, v) in &self.env {
+                cmd.env(k, v);
             }
-            if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
-                panic!("attendanced exited with {status}: {}", self.log_text());
+            self.child = Some(cmd.spawn().expect("start attendanced"));
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while Instant::now() < deadline {
+                if self.log_text().matches(READY).count() > ready_before {
+                    return;
+                }
+                if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
+                    let text = self.log_text();
+                    let first_start = ready_before == 0;
+                    if first_start && attempt < 4 && text.contains("cannot listen") {
+                        self.addr.set_port(free_port());
+                        break;
+                    }
+                    panic!("attendanced exited with {status}: {text}");
+                }
+                std::thread::sleep(Duration::from_millis(50));
             }
-            std::thread::sleep(Duration::from_millis(50));
+            if self.child.as_mut().unwrap().try_wait().unwrap().is_none() {
+                panic!("attendanced did not become ready: {}", self.log_text());
+            }
         }
-        panic!("attendanced did not start listening: {}", self.log_text());
+        panic!("attendanced found no free port: {}", self.log_text());
     }
 
     pub fn log_text(&self) -> String {

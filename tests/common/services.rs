@@ -44,6 +44,15 @@ fn wait_for_port(port: u16, what: &str, log: &Path, child: &mut Child) {
     let deadline = Instant::now() + Duration::from_secs(30);
     while Instant::now() < deadline {
         if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            // Ours, or another test's server on a port handed out twice? Ours stays up;
+            // one that lost the port exits at once.
+            std::thread::sleep(Duration::from_millis(100));
+            if let Ok(Some(status)) = child.try_wait() {
+                panic!(
+                    "{what} exited with {status} while something else answered on {port}: {}",
+                    std::fs::read_to_string(log).unwrap_or_default()
+                );
+            }
             return;
         }
         if let Ok(Some(status)) = child.try_wait() {
