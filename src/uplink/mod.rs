@@ -226,6 +226,10 @@ fn event_json(e: &AttendanceEvent) -> serde_json::Value {
 /// Parses hex text (as `mosquitto_sub -F %x` prints) into bytes; whitespace is ignored.
 pub fn from_hex(s: &str) -> Result<Vec<u8>, String> {
     let s: String = s.chars().filter(|c| !c.is_whitespace()).collect();
+    // Named as the user typed it (the crate reports a byte of a multi-byte character).
+    if let Some(c) = s.chars().find(|c| !c.is_ascii_hexdigit()) {
+        return Err(format!("not hex: {c:?}"));
+    }
     hex::decode(s).map_err(|e| format!("not hex: {e}"))
 }
 
@@ -265,7 +269,7 @@ mod tests {
         assert_eq!(from_hex("a1 0f\n").unwrap(), vec![0xa1, 0x0f]);
         assert!(from_hex("abc").is_err());
         // Not ASCII: an error, not a panic on a character boundary.
-        assert!(from_hex("aéb").is_err());
+        assert_eq!(from_hex("aéb").unwrap_err(), "not hex: 'é'");
         assert!(from_hex("éé").is_err());
     }
 }
