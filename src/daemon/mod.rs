@@ -130,7 +130,7 @@ pub async fn run(config: Config, stop: Shutdown, hooks: Hooks) -> Result<(), Dae
         locale.clone(),
         stop.clone(),
     );
-    let app = Arc::new(App::new(http::Parts {
+    let app = Arc::new(App::new(http::AppParts {
         terminal,
         camera,
         mqtt: link_rx,

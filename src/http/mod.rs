@@ -60,7 +60,7 @@ pub(crate) struct App {
 }
 
 /// What [`App::new`] is made of.
-pub(crate) struct Parts {
+pub(crate) struct AppParts {
     pub(crate) terminal: Arc<Terminal>,
     pub(crate) camera: Option<Arc<Camera>>,
     pub(crate) mqtt: watch::Receiver<LinkState>,
@@ -71,7 +71,7 @@ pub(crate) struct Parts {
 }
 
 impl App {
-    pub(crate) fn new(p: Parts) -> Self {
+    pub(crate) fn new(p: AppParts) -> Self {
         if !p.keys.enforced() {
             warn!("no API keys configured: every endpoint is open (set [auth] for production)");
         }
