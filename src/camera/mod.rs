@@ -35,11 +35,19 @@ pub(crate) struct Frame {
     pub(crate) at: Instant,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Its wire name (`/health`, `/status`) is the variant's in snake case.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::IntoStaticStr)]
+#[strum(serialize_all = "snake_case")]
 pub(crate) enum CameraState {
     Starting,
     Streaming,
     Unavailable,
+}
+
+impl CameraState {
+    pub(crate) fn as_str(self) -> &'static str {
+        self.into()
+    }
 }
 
 /// The face that passed the gates in a live frame, embedded.
@@ -335,4 +343,20 @@ async fn stream_task(camera: Arc<Camera>, mut stop: Shutdown) {
     }
     // Viewers see the end of the stream.
     let _ = camera.stream.send(None);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::CameraState;
+
+    #[test]
+    fn camera_states_have_their_documented_wire_names() {
+        let names = [
+            CameraState::Starting,
+            CameraState::Streaming,
+            CameraState::Unavailable,
+        ]
+        .map(CameraState::as_str);
+        assert_eq!(names, ["starting", "streaming", "unavailable"]);
+    }
 }

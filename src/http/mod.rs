@@ -27,7 +27,7 @@ use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
 use tracing::{debug, info, warn};
 
-use crate::camera::{Camera, CameraState};
+use crate::camera::Camera;
 use crate::i18n::{Locale, SharedLocale};
 use crate::mqtt::LinkState;
 use crate::reason::Reason;
@@ -121,12 +121,7 @@ impl App {
 
     /// `none`, `starting`, `streaming` or `unavailable`.
     pub(crate) fn camera_state(&self) -> &'static str {
-        match self.camera.as_ref().map(|c| c.state()) {
-            None => "none",
-            Some(CameraState::Starting) => "starting",
-            Some(CameraState::Streaming) => "streaming",
-            Some(CameraState::Unavailable) => "unavailable",
-        }
+        self.camera.as_ref().map_or("none", |c| c.state().as_str())
     }
 
     /// `disabled`, `connecting`, `connected` or `disconnected`.

@@ -17,7 +17,7 @@ use crate::http::response::{ApiError, Body, json};
 use crate::i18n::Locale;
 
 fn status_json(camera: &Camera, a: Option<&LiveAnalysis>, locale: Locale) -> Value {
-    let state = app_state(camera);
+    let state = camera.state().as_str();
     let Some(a) = a else {
         return json!({ "camera": state, "analysed": false });
     };
@@ -44,14 +44,6 @@ fn status_json(camera: &Camera, a: Option<&LiveAnalysis>, locale: Locale) -> Val
             "size_ratio": f.quality.size_ratio,
         })),
     })
-}
-
-fn app_state(camera: &Camera) -> &'static str {
-    match camera.state() {
-        crate::camera::CameraState::Streaming => "streaming",
-        crate::camera::CameraState::Starting => "starting",
-        crate::camera::CameraState::Unavailable => "unavailable",
-    }
 }
 
 pub(crate) async fn get(
