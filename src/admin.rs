@@ -9,7 +9,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use crate::daemon::Config;
-use crate::face::eval::{EvalError, EvalReport};
+use crate::face::eval::{EvalError, Evaluation, Protocol};
 use crate::face::{DecodeLimits, EmbedderChoice, FacePipeline};
 use crate::store::{SealError, Store, StoreError, migrate};
 
@@ -93,11 +93,11 @@ pub fn new_storage_key(path: &Path) -> Result<(), KeyFileError> {
 /// given embedder, tolerance and margin.
 pub fn eval(
     config: &Config,
-    dataset: &Path,
+    protocol: &Protocol,
     embedder: Option<EmbedderChoice>,
     tolerance: Option<f32>,
     margin: Option<f32>,
-) -> Result<EvalReport, EvalError> {
+) -> Result<Evaluation, EvalError> {
     let face = &config.face;
     let emb = embedder
         .unwrap_or(face.embedder)
@@ -109,5 +109,5 @@ pub fn eval(
         margin.or(face.margin),
     );
     let pipeline = FacePipeline::new(face.pipeline, DecodeLimits::default(), Arc::clone(&emb));
-    crate::face::eval::evaluate(&pipeline, dataset, rule)
+    crate::face::eval::evaluate(&pipeline, protocol, rule)
 }

@@ -5,6 +5,7 @@ mod common;
 use std::io::Cursor;
 use std::sync::Arc;
 
+use attendance::face::eval::Protocol;
 use attendance::face::{
     DecodeLimits, FacePipeline, Framing, HogEmbedder, MatchRule, PipelineConfig, PipelineError,
     Rejection,
@@ -202,7 +203,9 @@ fn eval_protocol_on_dev_gives_sane_numbers() {
         threshold: emb.default_threshold(),
         margin: emb.default_margin(),
     };
-    let r = attendance::face::eval::evaluate(&p, &common::faces_dir().join("dev"), rule).unwrap();
+    let protocol = Protocol::new(common::faces_dir().join("dev"));
+    let eval = attendance::face::eval::evaluate(&p, &protocol, rule).unwrap();
+    let r = &eval.report;
     assert_eq!(r.identities, 60);
     assert_eq!(r.genuine_probes + r.impostor_probes + r.enrolled, 662);
     assert!(r.enrolled >= 29, "{r:?}");
@@ -224,4 +227,25 @@ fn eval_protocol_on_dev_gives_sane_numbers() {
         r.genuine_probes + r.impostor_probes,
         "{r:?}"
     );
+    // Every image's result is there for `--dump`: embeddings of the embedder's size, or
+    // the reason there are none.
+    let listed: usize = attendance::face::eval::list_dataset(&common::faces_dir().join("dev"))
+        .unwrap()
+        .iter()
+        .map(|id| id.images.len())
+        .sum();
+    assert_eq!(eval.images.len(), listed);
+    for img in &eval.images {
+        assert_eq!(
+            img.reason.is_some(),
+            img.embeddings.is_empty(),
+            "{}",
+            img.image
+        );
+        assert!(
+            img.embeddings.iter().all(|e| e.len() == emb.dim()),
+            "{}",
+            img.image
+        );
+    }
 }

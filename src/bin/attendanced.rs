@@ -7,6 +7,7 @@ use anyhow::Context;
 use attendance::camera::CameraSpec;
 use attendance::daemon::{self, Config};
 use attendance::face::EmbedderChoice;
+use attendance::face::eval::Protocol;
 use attendance::{admin, logging, shutdown};
 use clap::{Parser, Subcommand};
 
@@ -53,6 +54,16 @@ enum Cmd {
     Eval {
         #[arg(long)]
         dataset: PathBuf,
+        /// Protocol v2: grow the gallery with these people (one template each, never
+        /// probed), as a company's terminal holds hundreds of people.
+        #[arg(long, value_name = "DIR")]
+        distractors: Option<PathBuf>,
+        /// Only the first N distractor identities.
+        #[arg(long, value_name = "N", requires = "distractors")]
+        distractor_limit: Option<usize>,
+        /// The first K usable photos of each employee become templates (the protocol's 1).
+        #[arg(long, value_name = "K", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..))]
+        enrol_images: u16,
         /// Embedder: hog, hog-spec, dlib-resnet or auto (default: the configured one).
         #[arg(long)]
         embedder: Option<EmbedderChoice>,
@@ -62,6 +73,10 @@ enum Cmd {
         /// Runner-up margin (default: the embedder's).
         #[arg(long)]
         margin: Option<f32>,
+        /// Also write every image's embeddings (or the reason it has none) to FILE as
+        /// JSON, to compare two builds number by number.
+        #[arg(long, value_name = "FILE")]
+        dump: Option<PathBuf>,
     },
 }
 
@@ -188,13 +203,27 @@ fn run(cmd: Cmd, config: Config, hooks: daemon::Hooks) -> anyhow::Result<()> {
         }
         Cmd::Eval {
             dataset,
+            distractors,
+            distractor_limit,
+            enrol_images,
             embedder,
             tolerance,
             margin,
+            dump,
         } => {
-            let report = admin::eval(&config, &dataset, embedder, tolerance, margin)
+            let protocol = Protocol {
+                distractors,
+                distractor_limit,
+                enrol_images: enrol_images.into(),
+                ..Protocol::new(&dataset)
+            };
+            let eval = admin::eval(&config, &protocol, embedder, tolerance, margin)
                 .with_context(|| format!("evaluating {}", dataset.display()))?;
-            println!("{}", serde_json::to_string(&report)?);
+            if let Some(path) = dump {
+                std::fs::write(&path, serde_json::to_vec(&eval.images)?)
+                    .with_context(|| format!("writing {}", path.display()))?;
+            }
+            println!("{}", serde_json::to_string(&eval.report)?);
             Ok(())
         }
     }

@@ -4,6 +4,11 @@
 //! order; even positions are employees (first image that enrols is their only template,
 //! the others are genuine probes), odd positions are strangers (every image an impostor
 //! probe). Every image goes through the full pipeline on one thread.
+//!
+//! Protocol v2 grows the gallery with distractors: people enrolled from another folder
+//! (one template each, never probed), so the figures show what a company-sized gallery
+//! does to strangers. `enrol_images` > 1 (not in the protocol, which says 1) measures
+//! enrolment from several photos.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -33,6 +38,10 @@ pub struct EvalReport {
     pub enrolled: usize,
     pub genuine_probes: usize,
     pub impostor_probes: usize,
+    pub tar_at_far01: f64,
+    /// People in the gallery: employees and distractors enrolled.
+    pub gallery: usize,
+    pub distractors_enrolled: usize,
     pub(crate) tolerance: f32,
     pub(crate) margin: f32,
     /// Threshold that `tar_at_far1` used (1 % quantile of impostors' nearest distances).
@@ -50,6 +59,30 @@ pub enum EvalError {
     Empty(PathBuf),
     #[error("{0}")]
     Embedder(String),
+}
+
+/// What to run the protocol over.
+#[derive(Debug, Clone)]
+pub struct Protocol {
+    pub dataset: PathBuf,
+    /// Protocol v2: each of these people's first usable photo joins the gallery.
+    pub distractors: Option<PathBuf>,
+    /// Only the first N distractor identities.
+    pub distractor_limit: Option<usize>,
+    /// The first K usable photos of each employee become templates (the protocol's 1).
+    pub enrol_images: usize,
+}
+
+impl Protocol {
+    /// Protocol v1 over `dataset`.
+    pub fn new(dataset: impl Into<PathBuf>) -> Self {
+        Self {
+            dataset: dataset.into(),
+            distractors: None,
+            distractor_limit: None,
+            enrol_images: 1,
+        }
+    }
 }
 
 /// An identity folder and its images, in protocol order.
@@ -100,13 +133,33 @@ pub fn list_dataset(dir: &Path) -> Result<Vec<Identity>, EvalError> {
 /// What the pipeline made of one probe image: an embedding, or why not.
 pub(crate) type Outcome = Result<Embedding, Reason>;
 
+/// One image's raw result, for comparing two builds of the pipeline number by number
+/// (`scripts/cross-build` holds the ARM builds to the x86 one this way): its embeddings
+/// (several for an enrolment), or the reason it got none.
+#[derive(Debug, Clone, Serialize)]
+pub struct ImageResult {
+    /// `identity/file`, as under its folder.
+    pub image: String,
+    /// From the distractors' folder (enrolled, never probed).
+    pub distractor: bool,
+    pub embeddings: Vec<Vec<f32>>,
+    pub reason: Option<Reason>,
+}
+
+/// The metrics and every image's result behind them.
+#[derive(Debug, Clone)]
+pub struct Evaluation {
+    pub report: EvalReport,
+    pub images: Vec<ImageResult>,
+}
+
 /// One identity after processing, in protocol terms.
 #[derive(Debug, Clone)]
 pub(crate) struct Processed {
     pub(crate) name: String,
     /// Even position in the sorted list: enrolled (if any image enrols).
     pub(crate) employee: bool,
-    /// The enrolment embeddings of the employee's first usable image.
+    /// The enrolment embeddings of the employee's first usable images.
     pub(crate) template: Option<Vec<Embedding>>,
     /// Every other image, in order.
     pub(crate) probes: Vec<Outcome>,
@@ -120,28 +173,72 @@ fn accept(pipeline: &FacePipeline, path: &Path) -> Result<Accepted, Reason> {
     })
 }
 
-/// Runs the protocol over `dir` with the pipeline's embedder and the given rule.
+/// Runs the protocol with the pipeline's embedder and the given rule.
 pub fn evaluate(
     pipeline: &FacePipeline,
-    dir: &Path,
+    protocol: &Protocol,
     rule: MatchRule,
-) -> Result<EvalReport, EvalError> {
-    let identities = list_dataset(dir)?;
+) -> Result<Evaluation, EvalError> {
+    let identities = list_dataset(&protocol.dataset)?;
     let embedder = pipeline.embedder();
+    let mut images = Vec::new();
+    // Distractors first: their enrolment is not timed.
+    let mut distractors = Vec::new();
+    if let Some(dir) = &protocol.distractors {
+        let limit = protocol.distractor_limit.unwrap_or(usize::MAX);
+        for id in list_dataset(dir)?.into_iter().take(limit) {
+            let mut template = None;
+            for path in &id.images {
+                let outcome = accept(pipeline, path);
+                let reason = outcome.as_ref().err().copied();
+                let embeddings = match outcome {
+                    Ok(a) => template.insert(embedder.enrol(&a.crop)).clone(),
+                    Err(_) => Vec::new(),
+                };
+                images.push(ImageResult::new(&id, path, true, embeddings, reason));
+                if template.is_some() {
+                    break;
+                }
+            }
+            if let Some(t) = template {
+                // Never a dataset identity's name (those cannot start with `_`).
+                distractors.push((format!("_distractor/{}", id.name), t));
+            }
+        }
+    }
+
     let started = Instant::now();
-    let mut images = 0usize;
+    let mut timed = 0usize;
     let mut processed = Vec::with_capacity(identities.len());
     for (pos, id) in identities.iter().enumerate() {
         let employee = pos % 2 == 0;
-        let mut template = None;
+        let mut template: Option<Vec<Embedding>> = None;
+        let mut enrolled_images = 0;
         let mut probes = Vec::new();
         for path in &id.images {
-            images += 1;
+            timed += 1;
             let outcome = accept(pipeline, path);
-            match outcome {
-                Ok(a) if employee && template.is_none() => template = Some(embedder.enrol(&a.crop)),
-                other => probes.push(other.map(|a| embedder.embed(&a.crop))),
-            }
+            let reason = outcome.as_ref().err().copied();
+            let embeddings = match outcome {
+                Ok(a) if employee && enrolled_images < protocol.enrol_images => {
+                    enrolled_images += 1;
+                    let made = embedder.enrol(&a.crop);
+                    template
+                        .get_or_insert_default()
+                        .extend(made.iter().cloned());
+                    made
+                }
+                Ok(a) => {
+                    let e = embedder.embed(&a.crop);
+                    probes.push(Ok(e.clone()));
+                    vec![e]
+                }
+                Err(r) => {
+                    probes.push(Err(r));
+                    Vec::new()
+                }
+            };
+            images.push(ImageResult::new(id, path, false, embeddings, reason));
         }
         processed.push(Processed {
             name: id.name.clone(),
@@ -150,22 +247,52 @@ pub fn evaluate(
             probes,
         });
     }
-    let ms = if images == 0 {
+    let ms = if timed == 0 {
         0.0
     } else {
-        started.elapsed().as_secs_f64() * 1000.0 / images as f64
+        started.elapsed().as_secs_f64() * 1000.0 / timed as f64
     };
-    let mut report = score(&processed, embedder.dim(), rule);
+    let mut report = score(&processed, &distractors, embedder.dim(), rule);
     report.embedder = embedder.name().to_owned();
     report.ms_per_image = ms;
-    Ok(report)
+    Ok(Evaluation { report, images })
+}
+
+impl ImageResult {
+    fn new(
+        id: &Identity,
+        path: &Path,
+        distractor: bool,
+        embeddings: Vec<Embedding>,
+        reason: Option<Reason>,
+    ) -> Self {
+        let file = path.file_name().unwrap_or_default().to_string_lossy();
+        Self {
+            image: format!("{}/{file}", id.name),
+            distractor,
+            embeddings: embeddings.into_iter().map(|e| e.0).collect(),
+            reason,
+        }
+    }
 }
 
 /// The protocol's matching and metrics over processed identities.
-pub(crate) fn score(identities: &[Processed], dim: usize, rule: MatchRule) -> EvalReport {
+/// `distractors` are extra people's templates: in the gallery, never probed.
+pub(crate) fn score(
+    identities: &[Processed],
+    distractors: &[(String, Vec<Embedding>)],
+    dim: usize,
+    rule: MatchRule,
+) -> EvalReport {
     // (true employee for genuine probes, outcome)
     let mut probes: Vec<(Option<&str>, &Outcome)> = Vec::new();
     let mut gallery = Gallery::new(dim);
+    for (name, template) in distractors {
+        for e in template {
+            // The dimension is the embedder's own: cannot mismatch.
+            let _ = gallery.add(name, e);
+        }
+    }
     let mut enrolled = 0;
     for id in identities {
         if !id.employee {
@@ -235,17 +362,24 @@ pub(crate) fn score(identities: &[Processed], dim: usize, rule: MatchRule) -> Ev
         }
     }
 
-    let far1_threshold = quantile(&mut impostor_nearest, 0.01);
-    let tar_at_far1 = far1_threshold.map_or(0, |threshold| {
-        let at_far1 = MatchRule { threshold, ..rule };
-        genuine_nearest
-            .into_iter()
-            .filter(|(truth, n)| {
-                matches!(at_far1.decide(n.clone()),
-                    Decision::Match { employee_id, .. } if employee_id == *truth)
-            })
-            .count()
-    });
+    // Genuine probes accepted as the right person with the threshold at the impostors'
+    // q-quantile nearest distance (the rule's margin kept).
+    let mut tar_at = |q: f64| {
+        let threshold = quantile(&mut impostor_nearest, q);
+        let right = threshold.map_or(0, |threshold| {
+            let at = MatchRule { threshold, ..rule };
+            genuine_nearest
+                .iter()
+                .filter(|(truth, n)| {
+                    matches!(at.decide(n.clone()),
+                        Decision::Match { employee_id, .. } if employee_id == *truth)
+                })
+                .count()
+        });
+        (threshold, right)
+    };
+    let (far1_threshold, tar_at_far1) = tar_at(0.01);
+    let (_, tar_at_far01) = tar_at(0.001);
 
     let rate = |k: usize, n: usize| if n == 0 { 0.0 } else { k as f64 / n as f64 };
     EvalReport {
@@ -256,6 +390,9 @@ pub(crate) fn score(identities: &[Processed], dim: usize, rule: MatchRule) -> Ev
         far: rate(far, ni),
         rank1: rate(rank1, ng),
         tar_at_far1: rate(tar_at_far1, ng),
+        tar_at_far01: rate(tar_at_far01, ng),
+        gallery: gallery.people(),
+        distractors_enrolled: distractors.len(),
         ms_per_image: 0.0,
         identities: identities.len(),
         enrolled,
@@ -327,7 +464,7 @@ mod tests {
             ),
             id("C", true, None, vec![Err(Reason::BadQuality)]),
         ];
-        let r = score(&ids, 3, rule);
+        let r = score(&ids, &[], 3, rule);
         assert_eq!((r.enrolled, r.genuine_probes, r.impostor_probes), (1, 2, 2));
         assert_eq!((r.tar, r.fta, r.misid, r.rank1), (0.5, 0.5, 0.0, 0.5));
         assert_eq!(r.far, 0.5);
@@ -337,6 +474,38 @@ mod tests {
         // 1 % quantile of impostor distances is the smaller one (~0.22): the genuine
         // probe (~0.11) is still accepted.
         assert_eq!(r.tar_at_far1, 0.5);
+    }
+
+    #[test]
+    fn distractors_join_the_gallery_and_are_never_probed() {
+        let rule = MatchRule {
+            threshold: 0.5,
+            margin: 0.0,
+        };
+        // A's probe is nearer the distractor than A's template: misidentified. The
+        // stranger B is accepted as the distractor: a false accept.
+        let ids = [
+            id(
+                "A",
+                true,
+                Some(e(&[1.0, 0.0, 0.0])),
+                vec![e(&[0.0, 1.0, 0.3])],
+            ),
+            id(
+                "B",
+                false,
+                None,
+                vec![e(&[0.0, 0.9, 0.4]), e(&[0.0, 0.0, -1.0])],
+            ),
+        ];
+        let distractor = Embedding::normalised(vec![0.0, 1.0, 0.35]);
+        let r = score(&ids, &[("_distractor/D".into(), vec![distractor])], 3, rule);
+        assert_eq!((r.gallery, r.distractors_enrolled, r.enrolled), (2, 1, 1));
+        assert_eq!((r.genuine_probes, r.impostor_probes), (1, 2));
+        assert_eq!((r.tar, r.misid, r.rank1), (0.0, 1.0, 0.0));
+        assert_eq!(r.far, 0.5);
+        let without = score(&ids, &[], 3, rule);
+        assert_eq!((without.gallery, without.far, without.misid), (1, 0.0, 0.0));
     }
 
     #[test]
