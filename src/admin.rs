@@ -97,6 +97,7 @@ pub fn eval(
     embedder: Option<EmbedderChoice>,
     tolerance: Option<f32>,
     margin: Option<f32>,
+    neighbour_ratio: Option<f32>,
 ) -> Result<Evaluation, EvalError> {
     let face = &config.face;
     let emb = embedder
@@ -107,6 +108,7 @@ pub fn eval(
         emb.as_ref(),
         tolerance.or(face.tolerance),
         margin.or(face.margin),
+        neighbour_ratio.or(face.neighbour_ratio),
     );
     let pipeline = FacePipeline::new(face.pipeline, DecodeLimits::default(), Arc::clone(&emb));
     crate::face::eval::evaluate(&pipeline, protocol, rule)

@@ -202,6 +202,7 @@ fn eval_protocol_on_dev_gives_sane_numbers() {
     let rule = MatchRule {
         threshold: emb.default_threshold(),
         margin: emb.default_margin(),
+        neighbour_ratio: emb.default_neighbour_ratio(),
     };
     let protocol = Protocol::new(common::faces_dir().join("dev"));
     let eval = attendance::face::eval::evaluate(&p, &protocol, rule).unwrap();

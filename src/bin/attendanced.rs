@@ -73,6 +73,9 @@ enum Cmd {
         /// Runner-up margin (default: the embedder's).
         #[arg(long)]
         margin: Option<f32>,
+        /// Neighbour ratio (default: the embedder's; 1 or more switches it off).
+        #[arg(long)]
+        neighbour_ratio: Option<f32>,
         /// Also write every image's embeddings (or the reason it has none) to FILE as
         /// JSON, to compare two builds number by number.
         #[arg(long, value_name = "FILE")]
@@ -209,6 +212,7 @@ fn run(cmd: Cmd, config: Config, hooks: daemon::Hooks) -> anyhow::Result<()> {
             embedder,
             tolerance,
             margin,
+            neighbour_ratio,
             dump,
         } => {
             let protocol = Protocol {
@@ -217,8 +221,15 @@ fn run(cmd: Cmd, config: Config, hooks: daemon::Hooks) -> anyhow::Result<()> {
                 enrol_images: enrol_images.into(),
                 ..Protocol::new(&dataset)
             };
-            let eval = admin::eval(&config, &protocol, embedder, tolerance, margin)
-                .with_context(|| format!("evaluating {}", dataset.display()))?;
+            let eval = admin::eval(
+                &config,
+                &protocol,
+                embedder,
+                tolerance,
+                margin,
+                neighbour_ratio,
+            )
+            .with_context(|| format!("evaluating {}", dataset.display()))?;
             if let Some(path) = dump {
                 std::fs::write(&path, serde_json::to_vec(&eval.images)?)
                     .with_context(|| format!("writing {}", path.display()))?;

@@ -11,6 +11,7 @@ use super::config::Config;
 pub(crate) const LIVE_KEYS: &[&str] = &[
     "face.tolerance",
     "face.margin",
+    "face.neighbour_ratio",
     "locale",
     "log.level",
     "auth",
@@ -55,6 +56,7 @@ impl Plan {
 pub(crate) fn apply_live(running: &mut Config, new: &Config) {
     running.face.tolerance = new.face.tolerance;
     running.face.margin = new.face.margin;
+    running.face.neighbour_ratio = new.face.neighbour_ratio;
     running.locale = new.locale;
     running.log.level = new.log.level.clone();
     running.auth = new.auth.clone();
@@ -135,6 +137,7 @@ mod tests {
         let mut reread = running.clone();
         reread.face.tolerance = Some(0.5);
         reread.face.margin = Some(0.1);
+        reread.face.neighbour_ratio = Some(0.9);
         reread.locale = Locale::En;
         reread.log.level = "debug".into();
         reread.auth.public_stream = true;

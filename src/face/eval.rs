@@ -44,6 +44,7 @@ pub struct EvalReport {
     pub distractors_enrolled: usize,
     pub(crate) tolerance: f32,
     pub(crate) margin: f32,
+    pub(crate) neighbour_ratio: f32,
     /// Threshold that `tar_at_far1` used (1 % quantile of impostors' nearest distances).
     pub(crate) far1_threshold: Option<f32>,
     /// For every probe not accepted as an employee: why (`unknown` after matching, or
@@ -400,6 +401,7 @@ pub(crate) fn score(
         impostor_probes: ni,
         tolerance: rule.threshold,
         margin: rule.margin,
+        neighbour_ratio: rule.neighbour_ratio,
         far1_threshold,
         fail_reasons,
     }
@@ -445,6 +447,7 @@ mod tests {
         let rule = MatchRule {
             threshold: 0.5,
             margin: 0.0,
+            neighbour_ratio: f32::INFINITY,
         };
         // A: first image failed (an fta probe), second enrolled, third is close to it.
         // B: stranger; one image near A (accepted: far), one far away.
@@ -481,6 +484,7 @@ mod tests {
         let rule = MatchRule {
             threshold: 0.5,
             margin: 0.0,
+            neighbour_ratio: f32::INFINITY,
         };
         // A's probe is nearer the distractor than A's template: misidentified. The
         // stranger B is accepted as the distractor: a false accept.

@@ -60,6 +60,10 @@ pub struct FaceSettings {
     pub(crate) tolerance: Option<f32>,
     /// Smallest gap to the runner-up person; the embedder's default when unset.
     pub(crate) margin: Option<f32>,
+    /// Largest ratio of the nearest distance to the neighbourhood's (both the probe's
+    /// and the matched person's); the embedder's default when unset, 1 or more to
+    /// switch the check off.
+    pub(crate) neighbour_ratio: Option<f32>,
     /// Folder holding the CNN's model files.
     pub(crate) models_dir: PathBuf,
     /// Detection and quality gates.
@@ -72,6 +76,7 @@ impl Default for FaceSettings {
             embedder: EmbedderChoice::Auto,
             tolerance: None,
             margin: None,
+            neighbour_ratio: None,
             models_dir: PathBuf::from("./models"),
             pipeline: PipelineConfig::default(),
         }
@@ -91,12 +96,17 @@ impl FaceSettings {
                 format!("must be in [0, 1], got {m}")
             })?;
         }
+        if let Some(r) = self.neighbour_ratio {
+            check(r > 0.0 && r.is_finite(), "neighbour_ratio", || {
+                format!("must be a positive number, got {r}")
+            })?;
+        }
         self.pipeline.validate().map_err(|e| e.within("pipeline"))
     }
 
     /// The decision rule for `embedder`: the configured values, else its calibrated ones.
     pub(crate) fn rule(&self, embedder: &dyn Embedder) -> MatchRule {
-        MatchRule::resolve(embedder, self.tolerance, self.margin)
+        MatchRule::resolve(embedder, self.tolerance, self.margin, self.neighbour_ratio)
     }
 }
 

@@ -82,6 +82,7 @@ impl Terminal {
             templates,
             threshold = rule.threshold,
             margin = rule.margin,
+            neighbour_ratio = rule.neighbour_ratio,
             "gallery loaded"
         );
         Ok(Terminal {
