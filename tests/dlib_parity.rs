@@ -36,6 +36,7 @@ fn landmarks_and_descriptors_match_dlib() {
     let mut worst_px = 0.0f64;
     let mut worst_l2 = 0.0f32;
     let mut worst_e2e = 0.0f32;
+    let mut dump = Vec::new();
     for face in &reference.faces {
         let rgb = decode(&common::read(&face.image), &DecodeLimits::default()).expect("decode");
         let [left, top, right, bottom] = face.box_ltrb;
@@ -69,7 +70,12 @@ fn landmarks_and_descriptors_match_dlib() {
         let ours_e2e = embedder.describe(&embedder.chip(&rgb, &marks));
         let d = l2(&ours_e2e, &face.descriptor128);
         worst_e2e = worst_e2e.max(d);
+        dump.push(serde_json::json!({"image": face.image, "landmarks": marks, "from_dlib_landmarks": ours, "end_to_end": ours_e2e}));
         assert!(d < 0.1, "{}: end-to-end descriptor L2 {d}", face.image);
+    }
+    // cross/check-parity compares these dumps across CPU architectures.
+    if let Some(path) = std::env::var_os("PARITY_DUMP") {
+        std::fs::write(path, serde_json::to_vec(&dump).unwrap()).unwrap();
     }
     eprintln!(
         "worst landmark error {worst_px:.2} px, descriptor L2 {worst_l2:.4} (from dlib's landmarks), {worst_e2e:.4} (from ours)"
