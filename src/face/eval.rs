@@ -424,6 +424,13 @@ fn quantile(values: &mut [f32], q: f64) -> Option<f32> {
 mod tests {
     use super::*;
 
+    /// Accept within 0.5, nothing else checked.
+    const DISTANCE_ONLY: MatchRule = MatchRule {
+        threshold: 0.5,
+        margin: 0.0,
+        neighbour_ratio: f32::INFINITY,
+    };
+
     fn e(v: &[f32]) -> Outcome {
         Ok(Embedding::normalised(v.to_vec()))
     }
@@ -444,11 +451,7 @@ mod tests {
 
     #[test]
     fn score_follows_the_protocol() {
-        let rule = MatchRule {
-            threshold: 0.5,
-            margin: 0.0,
-            neighbour_ratio: f32::INFINITY,
-        };
+        let rule = DISTANCE_ONLY;
         // A: first image failed (an fta probe), second enrolled, third is close to it.
         // B: stranger; one image near A (accepted: far), one far away.
         // C: employee who never enrolled: left out entirely.
@@ -481,11 +484,7 @@ mod tests {
 
     #[test]
     fn distractors_join_the_gallery_and_are_never_probed() {
-        let rule = MatchRule {
-            threshold: 0.5,
-            margin: 0.0,
-            neighbour_ratio: f32::INFINITY,
-        };
+        let rule = DISTANCE_ONLY;
         // A's probe is nearer the distractor than A's template: misidentified. The
         // stranger B is accepted as the distractor: a false accept.
         let ids = [
