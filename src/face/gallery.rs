@@ -10,7 +10,10 @@
 //! distance is compared with how far the *next* people are from the probe and how far the
 //! matched person's own nearest neighbours in the gallery are (both sides, so a template
 //! in a crowded region of face space, which attracts strangers, is held to a stricter
-//! standard). That ratio stays put as the gallery grows (README, "Decision rule").
+//! standard). That ratio stays put as the gallery grows (README, "A company-sized
+//! gallery"). The matched person's neighbourhood is found at search time, for that one
+//! person: a few more passes over the gallery per search, where keeping every person's
+//! neighbours would make loading a gallery quadratic in its size.
 
 use super::embed::Embedding;
 
@@ -33,10 +36,6 @@ pub struct Gallery {
     norms: Vec<f32>,
     owners: Vec<u32>,
     people: Vec<String>,
-    /// Per person (same index as `people`): the nearest other people in the gallery,
-    /// closest first, as (person, distance between their closest templates). Kept up to
-    /// date on every add and remove, so a search never pays for it.
-    neighbours: Vec<Vec<(u32, f32)>>,
 }
 
 /// The nearest template's owner, and how close the nearest *other* people came.
@@ -164,20 +163,9 @@ impl Gallery {
             Some(i) => i,
             None => {
                 self.people.push(employee_id.to_owned());
-                self.neighbours.push(Vec::new());
                 self.people.len() - 1
             }
         } as u32;
-        // The new template against every other person: one pass, then both sides'
-        // neighbour lists take the distances that beat what they hold.
-        let closest = self.closest_per_person(e.as_slice());
-        for (other, &d) in closest.iter().enumerate() {
-            let other = other as u32;
-            if other != owner && d.is_finite() {
-                offer(&mut self.neighbours[owner as usize], other, d);
-                offer(&mut self.neighbours[other as usize], owner, d);
-            }
-        }
         self.rows.extend_from_slice(e.as_slice());
         self.norms.push(dot(e.as_slice(), e.as_slice()));
         self.owners.push(owner);
@@ -203,16 +191,6 @@ impl Gallery {
         self.rows.truncate(keep * dim);
         self.norms.truncate(keep);
         self.owners.truncate(keep);
-        // Whoever counted them as a neighbour looks again (a pass per affected person).
-        self.neighbours[owner as usize].clear();
-        for person in 0..self.people.len() as u32 {
-            if self.neighbours[person as usize]
-                .iter()
-                .any(|&(n, _)| n == owner)
-            {
-                self.neighbours[person as usize] = self.find_neighbours(person);
-            }
-        }
     }
 
     /// The nearest template, its owner, the nearest other owners and both sides'
@@ -221,16 +199,16 @@ impl Gallery {
         if probe.dim() != self.dim || self.owners.is_empty() {
             return None;
         }
-        let closest = self.closest_per_person(probe.as_slice());
         // The best person and the next NEIGHBOURS, closest first.
-        let mut ranked: Vec<(u32, f32)> = Vec::with_capacity(NEIGHBOURS + 1);
-        for (who, &d) in closest.iter().enumerate() {
-            if d.is_finite() && (ranked.len() <= NEIGHBOURS || d < ranked[NEIGHBOURS].1) {
-                ranked.truncate(NEIGHBOURS);
-                let at = ranked.partition_point(|&(_, r)| r <= d);
-                ranked.insert(at, (who as u32, d));
-            }
+        let mut ranked = Vec::with_capacity(NEIGHBOURS + 1);
+        for (who, d2) in self
+            .closest_per_person(probe.as_slice())
+            .into_iter()
+            .enumerate()
+        {
+            offer(&mut ranked, NEIGHBOURS + 1, who as u32, d2);
         }
+        let ranked: Vec<(u32, f32)> = ranked.into_iter().map(|(w, d2)| (w, d2.sqrt())).collect();
         let (&(best, distance), others) = ranked.split_first()?;
         let mean = |ds: &mut dyn Iterator<Item = f32>| {
             let (sum, n) = ds.fold((0.0, 0), |(s, n), d| (s + d, n + 1));
@@ -241,12 +219,13 @@ impl Gallery {
             distance,
             runner_up: others.first().map(|&(_, d)| d),
             probe_crowding: mean(&mut others.iter().map(|&(_, d)| d)),
-            match_crowding: mean(&mut self.neighbours[best as usize].iter().map(|&(_, d)| d)),
+            match_crowding: mean(&mut self.neighbours(best).into_iter().map(|(_, d)| d)),
         })
     }
 
-    /// For every person (by index), the distance from `v` to their closest template;
-    /// infinite for a person without templates.
+    /// For every person (by index), the *squared* distance from `v` to their closest
+    /// template (the root is taken only for the few kept); infinite for a person without
+    /// templates.
     fn closest_per_person(&self, v: &[f32]) -> Vec<f32> {
         let vn = dot(v, v);
         let mut closest = vec![f32::INFINITY; self.people.len()];
@@ -255,12 +234,12 @@ impl Gallery {
             let c = &mut closest[self.owners[i] as usize];
             *c = c.min(d2);
         }
-        closest.iter_mut().for_each(|d| *d = d.sqrt());
         closest
     }
 
-    /// A person's nearest other people, from scratch.
-    fn find_neighbours(&self, person: u32) -> Vec<(u32, f32)> {
+    /// A person's nearest other people (at most NEIGHBOURS, closest first), as (person,
+    /// distance between their closest templates): one pass per template of theirs.
+    fn neighbours(&self, person: u32) -> Vec<(u32, f32)> {
         let mut found = Vec::new();
         let own = self
             .owners
@@ -269,19 +248,23 @@ impl Gallery {
             .filter(|&(_, &o)| o == person);
         for (i, _) in own {
             let row = &self.rows[i * self.dim..(i + 1) * self.dim];
-            for (other, d) in self.closest_per_person(row).into_iter().enumerate() {
-                if other as u32 != person && d.is_finite() {
-                    offer(&mut found, other as u32, d);
+            for (other, d2) in self.closest_per_person(row).into_iter().enumerate() {
+                if other as u32 != person {
+                    offer(&mut found, NEIGHBOURS, other as u32, d2);
                 }
             }
         }
-        found
+        found.into_iter().map(|(w, d2)| (w, d2.sqrt())).collect()
     }
 }
 
-/// Offers (person, distance) to a closest-first neighbour list of at most NEIGHBOURS:
-/// a person already there keeps their smaller distance.
-fn offer(list: &mut Vec<(u32, f32)>, who: u32, d: f32) {
+/// Offers (person, distance) to a closest-first list of at most `limit`: a person
+/// already there keeps their smaller distance; an infinite distance (no templates) is
+/// never taken.
+fn offer(list: &mut Vec<(u32, f32)>, limit: usize, who: u32, d: f32) {
+    if !d.is_finite() {
+        return;
+    }
     if let Some(i) = list.iter().position(|&(w, _)| w == who) {
         if d >= list[i].1 {
             return;
@@ -289,9 +272,9 @@ fn offer(list: &mut Vec<(u32, f32)>, who: u32, d: f32) {
         list.remove(i);
     }
     let at = list.partition_point(|&(_, r)| r <= d);
-    if at < NEIGHBOURS {
+    if at < limit {
         list.insert(at, (who, d));
-        list.truncate(NEIGHBOURS);
+        list.truncate(limit);
     }
 }
 
@@ -338,17 +321,40 @@ mod tests {
             .collect()
     }
 
-    /// Every person's neighbours as a from-scratch search would find them.
-    fn assert_neighbours_fresh(g: &Gallery) {
-        for person in 0..g.people.len() as u32 {
-            let fresh = g.find_neighbours(person);
-            let kept = &g.neighbours[person as usize];
-            assert_eq!(kept.len(), fresh.len(), "person {person}");
-            for (k, f) in kept.iter().zip(&fresh) {
-                assert!(
-                    (k.1 - f.1).abs() < 1e-5,
-                    "person {person}: {kept:?} vs {fresh:?}"
+    /// Each person's three nearest people by brute force over the test's own list of
+    /// (person, vector), minus the removed: what `neighbours` must find.
+    fn assert_neighbours_right(g: &Gallery, all: &[(usize, Embedding)], removed: &[usize]) {
+        let live: Vec<&(usize, Embedding)> =
+            all.iter().filter(|(p, _)| !removed.contains(p)).collect();
+        for person in 0..10 {
+            let found = g.neighbours(person as u32);
+            if removed.contains(&person) {
+                assert!(found.is_empty(), "removed P{person} still has {found:?}");
+                continue;
+            }
+            let mut want: Vec<(usize, f32)> = Vec::new();
+            for other in (0..10).filter(|o| *o != person && !removed.contains(o)) {
+                let d = live
+                    .iter()
+                    .filter(|(p, _)| *p == person)
+                    .flat_map(|(_, a)| {
+                        live.iter()
+                            .filter(|(p, _)| *p == other)
+                            .map(move |(_, b)| a.distance(b))
+                    })
+                    .fold(f32::INFINITY, f32::min);
+                want.push((other, d));
+            }
+            want.sort_by(|a, b| a.1.total_cmp(&b.1));
+            want.truncate(NEIGHBOURS);
+            assert_eq!(found.len(), want.len(), "P{person}");
+            for ((fw, fd), (ww, wd)) in found.iter().zip(&want) {
+                assert_eq!(
+                    g.people[*fw as usize],
+                    format!("P{ww}"),
+                    "P{person}: {found:?} vs {want:?}"
                 );
+                assert!((fd - wd).abs() < 1e-5, "P{person}: {found:?} vs {want:?}");
             }
         }
     }
@@ -358,18 +364,20 @@ mod tests {
         let v = vectors(40, 8, 7);
         let mut g = Gallery::new(8);
         // Ten people, several templates each, added interleaved.
-        for (i, x) in v.iter().enumerate() {
-            g.add(&format!("P{}", i % 10), x).unwrap();
+        let all: Vec<(usize, Embedding)> = v
+            .into_iter()
+            .enumerate()
+            .map(|(i, x)| (i % 10, x))
+            .collect();
+        for (p, x) in &all {
+            g.add(&format!("P{p}"), x).unwrap();
         }
-        assert_neighbours_fresh(&g);
-        assert!(g.neighbours.iter().all(|n| n.len() == NEIGHBOURS));
-        for gone in ["P3", "P0", "P7"] {
-            g.remove(gone);
-            assert_neighbours_fresh(&g);
-        }
-        let gone: Vec<u32> = [0, 3, 7].into();
-        for list in &g.neighbours {
-            assert!(list.iter().all(|(w, _)| !gone.contains(w)), "{list:?}");
+        assert_neighbours_right(&g, &all, &[]);
+        let mut removed = Vec::new();
+        for gone in [3, 0, 7] {
+            g.remove(&format!("P{gone}"));
+            removed.push(gone);
+            assert_neighbours_right(&g, &all, &removed);
         }
     }
 
