@@ -134,9 +134,9 @@ pub fn list_dataset(dir: &Path) -> Result<Vec<Identity>, EvalError> {
 /// What the pipeline made of one probe image: an embedding, or why not.
 pub(crate) type Outcome = Result<Embedding, Reason>;
 
-/// One image's raw result, for comparing two builds of the pipeline number by number
-/// (`scripts/cross-build` holds the ARM builds to the x86 one this way): its embeddings
-/// (several for an enrolment), or the reason it got none.
+/// One image's raw result (`eval --dump`), to compare two builds number by number or to
+/// replay other decision rules over the same descriptors: its embeddings (several for an
+/// enrolment), or the reason it got none.
 #[derive(Debug, Clone, Serialize)]
 pub struct ImageResult {
     /// `identity/file`, as under its folder.
@@ -209,7 +209,6 @@ pub fn evaluate(
     }
 
     let started = Instant::now();
-    let mut timed = 0usize;
     let mut processed = Vec::with_capacity(identities.len());
     for (pos, id) in identities.iter().enumerate() {
         let employee = pos % 2 == 0;
@@ -217,7 +216,6 @@ pub fn evaluate(
         let mut enrolled_images = 0;
         let mut probes = Vec::new();
         for path in &id.images {
-            timed += 1;
             let outcome = accept(pipeline, path);
             let reason = outcome.as_ref().err().copied();
             let embeddings = match outcome {
@@ -248,6 +246,7 @@ pub fn evaluate(
             probes,
         });
     }
+    let timed = images.iter().filter(|i| !i.distractor).count();
     let ms = if timed == 0 {
         0.0
     } else {
