@@ -11,9 +11,14 @@
 //! matched person's own nearest neighbours in the gallery are (both sides, so a template
 //! in a crowded region of face space, which attracts strangers, is held to a stricter
 //! standard). That ratio stays put as the gallery grows (README, "A company-sized
-//! gallery"). The matched person's neighbourhood is found at search time, for that one
-//! person: a few more passes over the gallery per search, where keeping every person's
-//! neighbours would make loading a gallery quadratic in its size.
+//! gallery"). The matched person's neighbourhood is found when they are first matched
+//! (one more pass over the gallery) and kept until the gallery changes: keeping every
+//! person's neighbours up to date would make loading a gallery quadratic in its size,
+//! and finding them at every search would cost a pass per template of theirs (nine for
+//! a HOG enrolment) on every frame.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
 
 use super::embed::Embedding;
 
@@ -29,13 +34,16 @@ pub struct DimensionMismatch {
 const NEIGHBOURS: usize = 3;
 
 /// All templates of one embedder, with the employee each belongs to.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Default)]
 pub struct Gallery {
     dim: usize,
     rows: Vec<f32>,
     norms: Vec<f32>,
     owners: Vec<u32>,
     people: Vec<String>,
+    /// Match crowding of the people matched since the last change (searches share the
+    /// gallery behind a read lock, hence the mutex).
+    crowding: Mutex<HashMap<u32, Option<f32>>>,
 }
 
 /// The nearest template's owner, and how close the nearest *other* people came.
@@ -169,6 +177,7 @@ impl Gallery {
         self.rows.extend_from_slice(e.as_slice());
         self.norms.push(dot(e.as_slice(), e.as_slice()));
         self.owners.push(owner);
+        self.crowding_cache().clear();
         Ok(())
     }
 
@@ -191,6 +200,7 @@ impl Gallery {
         self.rows.truncate(keep * dim);
         self.norms.truncate(keep);
         self.owners.truncate(keep);
+        self.crowding_cache().clear();
     }
 
     /// The nearest template, its owner, the nearest other owners and both sides'
@@ -201,8 +211,9 @@ impl Gallery {
         }
         // The best person and the next NEIGHBOURS, closest first.
         let mut ranked = Vec::with_capacity(NEIGHBOURS + 1);
+        let p = probe.as_slice();
         for (who, d2) in self
-            .closest_per_person(probe.as_slice())
+            .closest_per_person(&[(p, dot(p, p))])
             .into_iter()
             .enumerate()
         {
@@ -210,72 +221,70 @@ impl Gallery {
         }
         let ranked: Vec<(u32, f32)> = ranked.into_iter().map(|(w, d2)| (w, d2.sqrt())).collect();
         let (&(best, distance), others) = ranked.split_first()?;
-        let mean = |ds: &mut dyn Iterator<Item = f32>| {
-            let (sum, n) = ds.fold((0.0, 0), |(s, n), d| (s + d, n + 1));
-            (n > 0).then(|| sum / n as f32)
-        };
+        let match_crowding = *self
+            .crowding_cache()
+            .entry(best)
+            .or_insert_with(|| mean(self.neighbours(best)));
         Some(Nearest {
             employee_id: self.people[best as usize].clone(),
             distance,
             runner_up: others.first().map(|&(_, d)| d),
-            probe_crowding: mean(&mut others.iter().map(|&(_, d)| d)),
-            match_crowding: mean(&mut self.neighbours(best).into_iter().map(|(_, d)| d)),
+            probe_crowding: mean(others.to_vec()),
+            match_crowding,
         })
     }
 
-    /// For every person (by index), the *squared* distance from `v` to their closest
-    /// template (the root is taken only for the few kept); infinite for a person without
-    /// templates.
-    fn closest_per_person(&self, v: &[f32]) -> Vec<f32> {
-        let vn = dot(v, v);
+    fn crowding_cache(&self) -> std::sync::MutexGuard<'_, HashMap<u32, Option<f32>>> {
+        // A panic while holding it leaves at worst a missing entry: still usable.
+        self.crowding.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// For every person (by index), the *squared* distance from the nearest of `probes`
+    /// (vector, its squared norm) to their closest template, in one pass over memory (the
+    /// root is taken only for the few kept); infinite for a person without templates.
+    fn closest_per_person(&self, probes: &[(&[f32], f32)]) -> Vec<f32> {
         let mut closest = vec![f32::INFINITY; self.people.len()];
         for (i, row) in self.rows.chunks_exact(self.dim).enumerate() {
-            let d2 = (vn + self.norms[i] - 2.0 * dot(v, row)).max(0.0);
             let c = &mut closest[self.owners[i] as usize];
-            *c = c.min(d2);
+            for &(v, vn) in probes {
+                *c = c.min((vn + self.norms[i] - 2.0 * dot(v, row)).max(0.0));
+            }
         }
         closest
     }
 
     /// A person's nearest other people (at most NEIGHBOURS, closest first), as (person,
-    /// distance between their closest templates): one pass per template of theirs.
+    /// distance between their closest templates): one pass with all their templates.
     fn neighbours(&self, person: u32) -> Vec<(u32, f32)> {
-        let mut found = Vec::new();
-        let own = self
-            .owners
-            .iter()
-            .enumerate()
-            .filter(|&(_, &o)| o == person);
-        for (i, _) in own {
-            let row = &self.rows[i * self.dim..(i + 1) * self.dim];
-            for (other, d2) in self.closest_per_person(row).into_iter().enumerate() {
-                if other as u32 != person {
-                    offer(&mut found, NEIGHBOURS, other as u32, d2);
-                }
+        let own: Vec<(&[f32], f32)> = (0..self.owners.len())
+            .filter(|&i| self.owners[i] == person)
+            .map(|i| (&self.rows[i * self.dim..(i + 1) * self.dim], self.norms[i]))
+            .collect();
+        let mut found = Vec::with_capacity(NEIGHBOURS);
+        for (who, d2) in self.closest_per_person(&own).into_iter().enumerate() {
+            if who as u32 != person {
+                offer(&mut found, NEIGHBOURS, who as u32, d2);
             }
         }
         found.into_iter().map(|(w, d2)| (w, d2.sqrt())).collect()
     }
 }
 
-/// Offers (person, distance) to a closest-first list of at most `limit`: a person
-/// already there keeps their smaller distance; an infinite distance (no templates) is
-/// never taken.
+/// Mean distance of a neighbour list; None when empty.
+fn mean(list: Vec<(u32, f32)>) -> Option<f32> {
+    let n = list.len();
+    (n > 0).then(|| list.iter().map(|&(_, d)| d).sum::<f32>() / n as f32)
+}
+
+/// Offers (person, distance) to a closest-first list of at most `limit` (each person is
+/// offered once); an infinite distance (no templates) is never taken.
 fn offer(list: &mut Vec<(u32, f32)>, limit: usize, who: u32, d: f32) {
-    if !d.is_finite() {
+    if !d.is_finite() || (list.len() == limit && d >= list[limit - 1].1) {
         return;
     }
-    if let Some(i) = list.iter().position(|&(w, _)| w == who) {
-        if d >= list[i].1 {
-            return;
-        }
-        list.remove(i);
-    }
     let at = list.partition_point(|&(_, r)| r <= d);
-    if at < limit {
-        list.insert(at, (who, d));
-        list.truncate(limit);
-    }
+    list.insert(at, (who, d));
+    list.truncate(limit);
 }
 
 /// Dot product in eight independent lanes so the compiler vectorises it on x86 and ARM.
@@ -348,6 +357,15 @@ mod tests {
             want.sort_by(|a, b| a.1.total_cmp(&b.1));
             want.truncate(NEIGHBOURS);
             assert_eq!(found.len(), want.len(), "P{person}");
+            // What a search reports (cached since the last change) is the same.
+            let (_, own) = live.iter().find(|(p, _)| *p == person).unwrap();
+            let n = g.nearest(own).unwrap();
+            assert_eq!(n.employee_id, format!("P{person}"));
+            let want_mean = want.iter().map(|w| w.1).sum::<f32>() / want.len() as f32;
+            assert!(
+                (n.match_crowding.unwrap() - want_mean).abs() < 1e-5,
+                "P{person}"
+            );
             for ((fw, fd), (ww, wd)) in found.iter().zip(&want) {
                 assert_eq!(
                     g.people[*fw as usize],
