@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use crate::daemon::Config;
 use crate::face::eval::{EvalError, Evaluation, Protocol};
-use crate::face::{DecodeLimits, EmbedderChoice, FacePipeline};
+use crate::face::{DecodeLimits, EmbedderChoice, FacePipeline, RuleOverrides};
 use crate::store::{SealError, Store, StoreError, migrate};
 
 fn open(config: &Config) -> Result<Store, StoreError> {
@@ -95,21 +95,14 @@ pub fn eval(
     config: &Config,
     protocol: &Protocol,
     embedder: Option<EmbedderChoice>,
-    tolerance: Option<f32>,
-    margin: Option<f32>,
-    neighbour_ratio: Option<f32>,
+    overrides: RuleOverrides,
 ) -> Result<Evaluation, EvalError> {
     let face = &config.face;
     let emb = embedder
         .unwrap_or(face.embedder)
         .load(&face.models_dir)
         .map_err(EvalError::Embedder)?;
-    let rule = crate::face::MatchRule::resolve(
-        emb.as_ref(),
-        tolerance.or(face.tolerance),
-        margin.or(face.margin),
-        neighbour_ratio.or(face.neighbour_ratio),
-    );
+    let rule = crate::face::MatchRule::resolve(emb.as_ref(), overrides.or(face.overrides()));
     let pipeline = FacePipeline::new(face.pipeline, DecodeLimits::default(), Arc::clone(&emb));
     crate::face::eval::evaluate(&pipeline, protocol, rule)
 }

@@ -126,6 +126,14 @@ fn texts(msg: Msg) -> (&'static str, &'static str) {
         ),
         Msg::Reason(R::Timeout) => ("요청 시간이 초과되었습니다", "Request timed out"),
         Msg::Reason(R::StorageFull) => ("저장 공간이 부족합니다", "Storage is full"),
+        Msg::Reason(R::NotVerified) => (
+            "입력한 사번과 얼굴이 일치하지 않습니다",
+            "Your face does not match the employee ID entered",
+        ),
+        Msg::Reason(R::VerifyRequired) => (
+            "사번을 입력한 뒤 얼굴 인증을 해 주세요",
+            "Please enter your employee ID, then look at the camera",
+        ),
         Msg::Quality(Q::TooSmall) => ("조금 더 가까이 와 주세요", "Please come a little closer"),
         Msg::Quality(Q::TooClose) => ("조금 뒤로 물러나 주세요", "Please step back a little"),
         Msg::Quality(Q::TooDark) => (

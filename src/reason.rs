@@ -47,6 +47,11 @@ pub enum Reason {
     Busy,
     Timeout,
     StorageFull,
+    /// 1:1: the face is not the claimed employee's.
+    NotVerified,
+    /// 1:N refused on this terminal (gallery too large for its embedder): send an
+    /// `employee_id`.
+    VerifyRequired,
 }
 
 impl Reason {

@@ -132,6 +132,84 @@ async fn json_uploads_base64_and_data_url_and_english() {
 }
 
 #[tokio::test]
+async fn an_employee_id_makes_it_a_one_to_one_verification() {
+    let dir = data_dir();
+    let d = Daemon::start(dir.path(), &[]);
+    let c = d.client();
+    let h = c.get("/health").await.json();
+    assert_eq!(h["modes"], json!(["identify", "verify"]), "{h}");
+    assert!(h["measured_people"].as_u64().unwrap() >= 1000, "{h}");
+    assert_eq!(h["identify_limit"], Value::Null, "{h}");
+    assert_eq!(
+        c.enrol("홍길동", &common::read(ALICE)).await.status,
+        StatusCode::OK
+    );
+    let b64 = |p: &str| base64::engine::general_purpose::STANDARD.encode(common::read(p));
+    let verify =
+        |image: String, id: &str| json!({ "type": "IN", "image": image, "employee_id": id });
+
+    let r = c
+        .post_json("/identify", &verify(b64(ALICE_AGAIN), "EMP001"))
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    let r = r.json();
+    assert_eq!(
+        (&r["success"], &r["mode"]),
+        (&json!(true), &json!("verify")),
+        "{r}"
+    );
+    assert_eq!(r["employee_id"], "EMP001");
+    assert!(r["distance"].as_f64().unwrap() <= r["decided_threshold"].as_f64().unwrap());
+
+    // Somebody else claiming to be EMP001: refused with its own reason, and recorded.
+    let r = c
+        .post_json("/identify", &verify(b64(STRANGER), "EMP001"))
+        .await
+        .json();
+    assert_eq!(
+        (&r["success"], &r["reason"]),
+        (&json!(false), &json!("not_verified")),
+        "{r}"
+    );
+    assert_eq!(r["mode"], "verify");
+    assert!(r["min_distance"].as_f64().unwrap() > r["decided_threshold"].as_f64().unwrap());
+
+    // Nobody by that id: an error before any analysis, nothing recorded.
+    let r = c
+        .post_json("/identify", &verify(b64(ALICE_AGAIN), "EMP999"))
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    assert_eq!(r.json()["reason"], "user_not_found");
+    let r = c
+        .post_json("/identify", &verify(b64(ALICE_AGAIN), "a/b"))
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(r.json()["field"], "employee_id");
+
+    // Without one, the same photo is a 1:N identification (the same punch again: a
+    // duplicate, not recorded twice).
+    let r = c
+        .post_json(
+            "/identify",
+            &json!({ "type": "IN", "image": b64(ALICE_AGAIN) }),
+        )
+        .await
+        .json();
+    assert_eq!(
+        (&r["mode"], &r["employee_id"]),
+        (&json!("identify"), &json!("EMP001")),
+        "{r}"
+    );
+    assert_eq!(r["duplicate"], true);
+
+    let rows = attendance(&d).await;
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    assert_eq!(rows[0]["reason"], "not_verified");
+    assert_eq!(rows[0]["employee_id"], Value::Null);
+    assert_eq!(rows[1]["employee_id"], "EMP001");
+}
+
+#[tokio::test]
 async fn every_error_status_with_a_reason_and_no_attendance_row() {
     let dir = data_dir();
     let d = Daemon::start(

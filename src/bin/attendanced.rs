@@ -6,8 +6,8 @@ use std::process::ExitCode;
 use anyhow::Context;
 use attendance::camera::CameraSpec;
 use attendance::daemon::{self, Config};
-use attendance::face::EmbedderChoice;
 use attendance::face::eval::Protocol;
+use attendance::face::{EmbedderChoice, RuleOverrides};
 use attendance::{admin, logging, shutdown};
 use clap::{Parser, Subcommand};
 
@@ -76,6 +76,9 @@ enum Cmd {
         /// Neighbour ratio (default: the embedder's; 1 or more switches it off).
         #[arg(long)]
         neighbour_ratio: Option<f32>,
+        /// 1:1 threshold (default: the embedder's).
+        #[arg(long)]
+        verify_tolerance: Option<f32>,
         /// Also write every image's embeddings (or the reason it has none) to FILE as
         /// JSON, to compare two builds number by number.
         #[arg(long, value_name = "FILE")]
@@ -213,6 +216,7 @@ fn run(cmd: Cmd, config: Config, hooks: daemon::Hooks) -> anyhow::Result<()> {
             tolerance,
             margin,
             neighbour_ratio,
+            verify_tolerance,
             dump,
         } => {
             let protocol = Protocol {
@@ -225,9 +229,12 @@ fn run(cmd: Cmd, config: Config, hooks: daemon::Hooks) -> anyhow::Result<()> {
                 &config,
                 &protocol,
                 embedder,
-                tolerance,
-                margin,
-                neighbour_ratio,
+                RuleOverrides {
+                    tolerance,
+                    margin,
+                    neighbour_ratio,
+                    verify_tolerance,
+                },
             )
             .with_context(|| format!("evaluating {}", dataset.display()))?;
             if let Some(path) = dump {

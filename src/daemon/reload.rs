@@ -12,6 +12,7 @@ pub(crate) const LIVE_KEYS: &[&str] = &[
     "face.tolerance",
     "face.margin",
     "face.neighbour_ratio",
+    "face.verify_tolerance",
     "locale",
     "log.level",
     "auth",
@@ -57,6 +58,7 @@ pub(crate) fn apply_live(running: &mut Config, new: &Config) {
     running.face.tolerance = new.face.tolerance;
     running.face.margin = new.face.margin;
     running.face.neighbour_ratio = new.face.neighbour_ratio;
+    running.face.verify_tolerance = new.face.verify_tolerance;
     running.locale = new.locale;
     running.log.level = new.log.level.clone();
     running.auth = new.auth.clone();
@@ -138,6 +140,7 @@ mod tests {
         reread.face.tolerance = Some(0.5);
         reread.face.margin = Some(0.1);
         reread.face.neighbour_ratio = Some(0.9);
+        reread.face.verify_tolerance = Some(0.45);
         reread.locale = Locale::En;
         reread.log.level = "debug".into();
         reread.auth.public_stream = true;

@@ -6,6 +6,7 @@ use image::GrayImage;
 use image::imageops::FilterType;
 
 use super::crop::FaceCrop;
+use super::gallery::MatchRule;
 use super::geometry::FaceBox;
 use super::hog::{HogLayout, describe};
 
@@ -53,12 +54,8 @@ pub trait Embedder: Send + Sync {
     /// Stable identifier stored with templates, e.g. `"hog-v1"`.
     fn name(&self) -> &'static str;
     fn dim(&self) -> usize;
-    /// Distance at or under which a match is accepted, calibrated with `attendanced eval`.
-    fn default_threshold(&self) -> f32;
-    /// Minimum gap between the best and the second-best *other* person.
-    fn default_margin(&self) -> f32;
-    /// Largest nearest-to-neighbourhood ratio accepted (see `gallery`).
-    fn default_neighbour_ratio(&self) -> f32;
+    /// The decision defaults measured for this embedder with `attendanced eval`.
+    fn calibration(&self) -> Calibration;
     fn embed(&self, crop: &FaceCrop) -> Embedding;
     /// The embeddings stored for an enrolment photo (rows of one template). One per
     /// photo by default; an embedder may add variants that make matching tolerant of
@@ -66,6 +63,30 @@ pub trait Embedder: Send + Sync {
     fn enrol(&self, crop: &FaceCrop) -> Vec<Embedding> {
         vec![self.embed(crop)]
     }
+}
+
+/// 1:1 threshold. HOG's impostor distances are packed tight (one claim in 10,000
+/// passes at 0.306, one in 100 at 0.356), so a small shift on unseen faces moves the
+/// stranger rate tenfold: 0.30 keeps it 25 times under 1 in 1,000 on dev + 1,000
+/// distractors (far 0.00004, genuine claims accepted 0.220).
+const HOG_VERIFY: f32 = 0.30;
+/// HOG identifies 1:N up to the gallery its figures were measured at. With the
+/// neighbour ratio its precision holds as the gallery grows (dev + 70 / 220 / 470 / 988
+/// distractors: misid 0.003, far ≤ 0.006 throughout, tar 0.217 → 0.202) while rank-1
+/// falls 0.41 → 0.29: past that nobody has measured what it does.
+const HOG_IDENTIFY_LIMIT: usize = 1000;
+
+/// An embedder's calibrated defaults: distances are on each embedder's own scale, so
+/// a default must come from the embedder in use.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Calibration {
+    pub rule: MatchRule,
+    /// The largest gallery (people, with dev + distractors) the rule's figures were
+    /// measured at: beyond it nobody knows how many strangers get through.
+    pub measured_people: usize,
+    /// Above this many people 1:N is refused (1:1 only) unless the operator allows it:
+    /// the embedder cannot tell that many people apart. None: no limit.
+    pub identify_limit: Option<usize>,
 }
 
 /// HOG embedder recipe.
@@ -120,9 +141,7 @@ impl HogParams {
 pub struct HogEmbedder {
     name: &'static str,
     params: HogParams,
-    threshold: f32,
-    margin: f32,
-    neighbour_ratio: f32,
+    calibration: Calibration,
 }
 
 impl HogEmbedder {
@@ -135,9 +154,16 @@ impl HogEmbedder {
         Self {
             name: "hog-v1",
             params: HogParams::V1,
-            threshold: 0.30,
-            margin: 0.02,
-            neighbour_ratio: 0.90,
+            calibration: Calibration {
+                rule: MatchRule {
+                    threshold: 0.30,
+                    margin: 0.02,
+                    neighbour_ratio: 0.90,
+                    verify_threshold: HOG_VERIFY,
+                },
+                measured_people: 1018,
+                identify_limit: Some(HOG_IDENTIFY_LIMIT),
+            },
         }
     }
 
@@ -146,10 +172,17 @@ impl HogEmbedder {
         Self {
             name: "hog-spec",
             params: HogParams::SPEC,
-            threshold: 0.45,
-            margin: 0.0,
-            // The spec compares distances only.
-            neighbour_ratio: f32::INFINITY,
+            calibration: Calibration {
+                rule: MatchRule {
+                    threshold: 0.45,
+                    margin: 0.0,
+                    // The spec compares distances only.
+                    neighbour_ratio: f32::INFINITY,
+                    verify_threshold: 0.45,
+                },
+                measured_people: 30,
+                identify_limit: Some(30),
+            },
         }
     }
 
@@ -199,16 +232,8 @@ impl Embedder for HogEmbedder {
         self.params.layout.len(self.params.side as usize)
     }
 
-    fn default_threshold(&self) -> f32 {
-        self.threshold
-    }
-
-    fn default_margin(&self) -> f32 {
-        self.margin
-    }
-
-    fn default_neighbour_ratio(&self) -> f32 {
-        self.neighbour_ratio
+    fn calibration(&self) -> Calibration {
+        self.calibration
     }
 
     fn embed(&self, crop: &FaceCrop) -> Embedding {

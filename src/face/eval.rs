@@ -45,6 +45,17 @@ pub struct EvalReport {
     pub(crate) tolerance: f32,
     pub(crate) margin: f32,
     pub(crate) neighbour_ratio: f32,
+    pub(crate) verify_tolerance: f32,
+    /// 1:1: genuine probes accepted when they claim their own id (fta counts as a
+    /// miss, as in `tar`).
+    pub verify_tar: f64,
+    /// 1:1, per attempt: every probe that reached matching claiming every enrolled
+    /// person (distractors too) other than its own.
+    pub verify_far: f64,
+    pub verify_impostor_attempts: usize,
+    /// 1:1, the informed impostor: each stranger claims the enrolled person they
+    /// resemble most.
+    pub verify_far_nearest: f64,
     /// Threshold that `tar_at_far1` used (1 % quantile of impostors' nearest distances).
     pub(crate) far1_threshold: Option<f32>,
     /// For every probe not accepted as an employee: why (`unknown` after matching, or
@@ -319,7 +330,7 @@ pub(crate) fn score(
     // Genuine probes that reached matching, to re-decide at the FAR-1 % threshold.
     let mut genuine_nearest = Vec::new();
 
-    for (truth, outcome) in probes {
+    for &(truth, outcome) in &probes {
         match truth {
             Some(_) => ng += 1,
             None => ni += 1,
@@ -364,6 +375,8 @@ pub(crate) fn score(
 
     // Genuine probes accepted as the right person with the threshold at the impostors'
     // q-quantile nearest distance (the rule's margin kept).
+    let verify = verify_scores(&gallery, &probes, rule);
+
     let mut tar_at = |q: f64| {
         let threshold = quantile(&mut impostor_nearest, q);
         let right = threshold.map_or(0, |threshold| {
@@ -402,8 +415,55 @@ pub(crate) fn score(
         margin: rule.margin,
         neighbour_ratio: rule.neighbour_ratio,
         far1_threshold,
+        verify_tolerance: rule.verify_threshold,
+        verify_tar: rate(verify.genuine_accepted, ng),
+        verify_far: rate(verify.false_accepts, verify.impostor_attempts),
+        verify_impostor_attempts: verify.impostor_attempts,
+        verify_far_nearest: rate(verify.nearest_accepted, ni),
         fail_reasons,
     }
+}
+
+/// The 1:1 tallies behind the `verify_*` keys.
+struct VerifyScores {
+    genuine_accepted: usize,
+    impostor_attempts: usize,
+    false_accepts: usize,
+    /// Strangers accepted when claiming the person nearest to them.
+    nearest_accepted: usize,
+}
+
+/// Every probe that reached matching, as 1:1 claims: its own id (genuine) and everyone
+/// else's (zero-effort impostors), decided by `rule.verify`.
+fn verify_scores(
+    gallery: &Gallery,
+    probes: &[(Option<&str>, &Outcome)],
+    rule: MatchRule,
+) -> VerifyScores {
+    let mut v = VerifyScores {
+        genuine_accepted: 0,
+        impostor_attempts: 0,
+        false_accepts: 0,
+        nearest_accepted: 0,
+    };
+    let accepted = |who: &str, d: f32| matches!(rule.verify(who, Some(d)), Decision::Match { .. });
+    for (truth, outcome) in probes {
+        let Ok(e) = outcome else { continue };
+        let distances = gallery.distances(e);
+        for &(who, d) in &distances {
+            if Some(who) == *truth {
+                v.genuine_accepted += usize::from(accepted(who, d));
+            } else {
+                v.impostor_attempts += 1;
+                v.false_accepts += usize::from(accepted(who, d));
+            }
+        }
+        if truth.is_none() {
+            let nearest = distances.iter().min_by(|a, b| a.1.total_cmp(&b.1));
+            v.nearest_accepted += usize::from(nearest.is_some_and(|&(w, d)| accepted(w, d)));
+        }
+    }
+    v
 }
 
 /// Linear-interpolated quantile (numpy's default), or None for no values.
@@ -428,6 +488,7 @@ mod tests {
         threshold: 0.5,
         margin: 0.0,
         neighbour_ratio: f32::INFINITY,
+        verify_threshold: 0.5,
     };
 
     fn e(v: &[f32]) -> Outcome {
@@ -479,6 +540,20 @@ mod tests {
         // 1 % quantile of impostor distances is the smaller one (~0.22): the genuine
         // probe (~0.11) is still accepted.
         assert_eq!(r.tar_at_far1, 0.5);
+        // 1:1: A's probe claims A (accepted; the failed one counts as a miss); each of
+        // B's two claims A (one within 0.5). B claiming whom they resemble: the same.
+        assert_eq!((r.verify_tar, r.verify_impostor_attempts), (0.5, 2));
+        assert_eq!((r.verify_far, r.verify_far_nearest), (0.5, 0.5));
+        let strict = score(
+            &ids,
+            &[],
+            3,
+            MatchRule {
+                verify_threshold: 0.15,
+                ..rule
+            },
+        );
+        assert_eq!((strict.verify_tar, strict.verify_far), (0.5, 0.0));
     }
 
     #[test]

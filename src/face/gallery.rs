@@ -82,6 +82,31 @@ pub struct MatchRule {
     pub margin: f32,
     /// Largest [`Nearest::neighbour_ratio`] accepted (1 or more: not checked).
     pub neighbour_ratio: f32,
+    /// 1:1 (the person said who they are): largest distance to that person's closest
+    /// template. Its own calibration: one comparison, not a search among many, so it
+    /// can be looser than `threshold` at the same stranger rate.
+    pub verify_threshold: f32,
+}
+
+/// Configured values that replace an embedder's calibrated ones (None: keep it).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct RuleOverrides {
+    pub tolerance: Option<f32>,
+    pub margin: Option<f32>,
+    pub neighbour_ratio: Option<f32>,
+    pub verify_tolerance: Option<f32>,
+}
+
+impl RuleOverrides {
+    /// These values where set, else `fallback`'s.
+    pub(crate) fn or(self, fallback: RuleOverrides) -> RuleOverrides {
+        RuleOverrides {
+            tolerance: self.tolerance.or(fallback.tolerance),
+            margin: self.margin.or(fallback.margin),
+            neighbour_ratio: self.neighbour_ratio.or(fallback.neighbour_ratio),
+            verify_tolerance: self.verify_tolerance.or(fallback.verify_tolerance),
+        }
+    }
 }
 
 /// Outcome of matching one probe.
@@ -99,18 +124,29 @@ pub enum Decision {
 }
 
 impl MatchRule {
-    /// The configured values where set, else the embedder's calibrated defaults (distances
-    /// are on each embedder's own scale, so a default must come from the one in use).
-    pub(crate) fn resolve(
-        embedder: &dyn super::embed::Embedder,
-        tolerance: Option<f32>,
-        margin: Option<f32>,
-        neighbour_ratio: Option<f32>,
-    ) -> MatchRule {
+    /// The configured values where set, else the embedder's calibrated defaults.
+    pub(crate) fn resolve(embedder: &dyn super::embed::Embedder, o: RuleOverrides) -> MatchRule {
+        let d = embedder.calibration().rule;
         MatchRule {
-            threshold: tolerance.unwrap_or(embedder.default_threshold()),
-            margin: margin.unwrap_or(embedder.default_margin()),
-            neighbour_ratio: neighbour_ratio.unwrap_or(embedder.default_neighbour_ratio()),
+            threshold: o.tolerance.unwrap_or(d.threshold),
+            margin: o.margin.unwrap_or(d.margin),
+            neighbour_ratio: o.neighbour_ratio.unwrap_or(d.neighbour_ratio),
+            verify_threshold: o.verify_tolerance.unwrap_or(d.verify_threshold),
+        }
+    }
+
+    /// 1:1: the claimed person's closest template (`distance`, None when they have
+    /// none) is accepted within `verify_threshold`.
+    pub(crate) fn verify(&self, employee_id: &str, distance: Option<f32>) -> Decision {
+        match distance {
+            Some(d) if d <= self.verify_threshold => Decision::Match {
+                employee_id: employee_id.to_owned(),
+                distance: d,
+            },
+            _ => Decision::Unknown {
+                nearest: None,
+                ambiguous: false,
+            },
         }
     }
 
@@ -234,6 +270,40 @@ impl Gallery {
         })
     }
 
+    /// 1:1: distance from the probe to the claimed person's closest template; None
+    /// when they have none (or the probe is of another embedder).
+    pub(crate) fn distance_to(&self, employee_id: &str, probe: &Embedding) -> Option<f32> {
+        let owner = self.people.iter().position(|p| p == employee_id)? as u32;
+        if probe.dim() != self.dim {
+            return None;
+        }
+        let p = probe.as_slice();
+        let pn = dot(p, p);
+        self.rows
+            .chunks_exact(self.dim)
+            .zip(&self.owners)
+            .zip(&self.norms)
+            .filter(|((_, o), _)| **o == owner)
+            .map(|((row, _), &n)| squared_distance(p, pn, row, n))
+            .min_by(f32::total_cmp)
+            .map(f32::sqrt)
+    }
+
+    /// Every person's distance from the probe (their closest template), in one pass:
+    /// what each 1:1 claim of this probe would be compared with (`eval`).
+    pub(crate) fn distances(&self, probe: &Embedding) -> Vec<(&str, f32)> {
+        if probe.dim() != self.dim {
+            return Vec::new();
+        }
+        let p = probe.as_slice();
+        self.closest_per_person(&[(p, dot(p, p))])
+            .into_iter()
+            .enumerate()
+            .filter(|(_, d2)| d2.is_finite())
+            .map(|(who, d2)| (self.people[who].as_str(), d2.sqrt()))
+            .collect()
+    }
+
     fn crowding_cache(&self) -> std::sync::MutexGuard<'_, HashMap<u32, Option<f32>>> {
         // A panic while holding it leaves at worst a missing entry: still usable.
         self.crowding.lock().unwrap_or_else(|p| p.into_inner())
@@ -247,7 +317,7 @@ impl Gallery {
         for (i, row) in self.rows.chunks_exact(self.dim).enumerate() {
             let c = &mut closest[self.owners[i] as usize];
             for &(v, vn) in probes {
-                *c = c.min((vn + self.norms[i] - 2.0 * dot(v, row)).max(0.0));
+                *c = c.min(squared_distance(v, vn, row, self.norms[i]));
             }
         }
         closest
@@ -287,6 +357,12 @@ fn offer(list: &mut Vec<(u32, f32)>, limit: usize, who: u32, d: f32) {
     list.truncate(limit);
 }
 
+/// |a - b|² from the dot product and both squared norms (rounding can make it a hair
+/// negative: clamped).
+fn squared_distance(a: &[f32], an: f32, b: &[f32], bn: f32) -> f32 {
+    (an + bn - 2.0 * dot(a, b)).max(0.0)
+}
+
 /// Dot product in eight independent lanes so the compiler vectorises it on x86 and ARM.
 fn dot(a: &[f32], b: &[f32]) -> f32 {
     let mut acc = [0.0f32; 8];
@@ -314,6 +390,7 @@ mod tests {
             threshold,
             margin,
             neighbour_ratio: f32::INFINITY,
+            verify_threshold: threshold,
         }
     }
 
@@ -460,6 +537,52 @@ mod tests {
             rule(0.5, 0.0).decide(near(0.3, 0.35)),
             Decision::Match { .. }
         ));
+    }
+
+    #[test]
+    fn verification_compares_with_the_claimed_person_only() {
+        let v = vectors(12, 6, 5);
+        let mut g = Gallery::new(6);
+        for (i, x) in v.iter().enumerate() {
+            g.add(&format!("P{}", i % 4), x).unwrap();
+        }
+        let probe = e(&[0.3, -0.2, 0.5, 0.1, 0.0, 0.4]);
+        let all = g.distances(&probe);
+        assert_eq!(all.len(), 4);
+        for p in 0..4 {
+            let want = (0..12)
+                .filter(|i| i % 4 == p)
+                .map(|i| probe.distance(&v[i]))
+                .fold(f32::INFINITY, f32::min);
+            let id = format!("P{p}");
+            let got = g.distance_to(&id, &probe).unwrap();
+            assert!((got - want).abs() < 1e-5, "{id}: {got} vs {want}");
+            assert!(all.iter().any(|(w, d)| *w == id && (d - want).abs() < 1e-5));
+        }
+        assert_eq!(g.distance_to("nobody", &probe), None);
+        let d = g.distance_to("P1", &probe).unwrap();
+        let at = |t: f32| MatchRule {
+            verify_threshold: t,
+            ..rule(0.0, 0.0)
+        };
+        // Accepted as the claimed person within the 1:1 threshold, whoever is nearest.
+        assert_eq!(
+            at(d + 0.01).verify("P1", Some(d)),
+            Decision::Match {
+                employee_id: "P1".into(),
+                distance: d
+            }
+        );
+        assert!(matches!(
+            at(d - 0.01).verify("P1", Some(d)),
+            Decision::Unknown { .. }
+        ));
+        assert!(matches!(
+            at(2.0).verify("P9", None),
+            Decision::Unknown { .. }
+        ));
+        g.remove("P1");
+        assert_eq!(g.distance_to("P1", &probe), None);
     }
 
     #[test]

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use serde::de::IntoDeserializer;
 use serde::{Deserialize, Serialize};
 
+use super::gallery::RuleOverrides;
 use super::{DlibEmbedder, Embedder, HogEmbedder, MatchRule, PipelineConfig};
 use crate::config::{ConfigError, check};
 
@@ -64,6 +65,12 @@ pub struct FaceSettings {
     /// and the matched person's); the embedder's default when unset, 1 or more to
     /// switch the check off.
     pub(crate) neighbour_ratio: Option<f32>,
+    /// 1:1 (`/identify` with an `employee_id`): largest distance to that person's
+    /// templates; the embedder's calibrated default when unset.
+    pub(crate) verify_tolerance: Option<f32>,
+    /// Answer 1:N even when the gallery is larger than the embedder can tell apart
+    /// (HOG above a few dozen people): without it such a terminal verifies 1:1 only.
+    pub(crate) identify_beyond_limit: bool,
     /// Folder holding the CNN's model files.
     pub(crate) models_dir: PathBuf,
     /// Detection and quality gates.
@@ -77,6 +84,8 @@ impl Default for FaceSettings {
             tolerance: None,
             margin: None,
             neighbour_ratio: None,
+            verify_tolerance: None,
+            identify_beyond_limit: false,
             models_dir: PathBuf::from("./models"),
             pipeline: PipelineConfig::default(),
         }
@@ -88,6 +97,11 @@ impl FaceSettings {
     pub(crate) fn validate(&self) -> Result<(), ConfigError> {
         if let Some(t) = self.tolerance {
             check(t > 0.0 && t <= 2.0, "tolerance", || {
+                format!("must be in (0, 2], got {t}")
+            })?;
+        }
+        if let Some(t) = self.verify_tolerance {
+            check(t > 0.0 && t <= 2.0, "verify_tolerance", || {
                 format!("must be in (0, 2], got {t}")
             })?;
         }
@@ -106,7 +120,17 @@ impl FaceSettings {
 
     /// The decision rule for `embedder`: the configured values, else its calibrated ones.
     pub(crate) fn rule(&self, embedder: &dyn Embedder) -> MatchRule {
-        MatchRule::resolve(embedder, self.tolerance, self.margin, self.neighbour_ratio)
+        MatchRule::resolve(embedder, self.overrides())
+    }
+
+    /// The decision values this configuration sets.
+    pub(crate) fn overrides(&self) -> RuleOverrides {
+        RuleOverrides {
+            tolerance: self.tolerance,
+            margin: self.margin,
+            neighbour_ratio: self.neighbour_ratio,
+            verify_tolerance: self.verify_tolerance,
+        }
     }
 }
 

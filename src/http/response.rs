@@ -121,6 +121,9 @@ impl From<TerminalError> for ApiError {
                     .detail(format!("{free_mb} MB free"))
             }
             TerminalError::CameraUnavailable => Self::new(StatusCode::SERVICE_UNAVAILABLE, reason),
+            e @ TerminalError::VerifyRequired { .. } => {
+                Self::new(StatusCode::CONFLICT, reason).detail(e.to_string())
+            }
             TerminalError::TimedOut => Self::new(StatusCode::REQUEST_TIMEOUT, reason),
             TerminalError::Internal(msg) => {
                 tracing::error!(error = %msg, "internal error");

@@ -75,7 +75,7 @@ impl Terminal {
 #[cfg(test)]
 mod tests {
     use super::super::testing::{enrol, photo, terminal};
-    use super::super::{IdentifyAnswer, PunchInput};
+    use super::super::{IdentifyAnswer, MatchMode, PunchInput};
     use super::*;
     use crate::punch::PunchRequest;
 
@@ -91,7 +91,12 @@ mod tests {
             ts_client: None,
         };
         let a = tm
-            .identify_photo(photo("caltech_p02/2.jpg"), punch.clone(), &none)
+            .identify_photo(
+                photo("caltech_p02/2.jpg"),
+                punch.clone(),
+                MatchMode::Identify,
+                &none,
+            )
             .await
             .unwrap();
         assert!(matches!(a, IdentifyAnswer::Recognised { .. }), "{a:?}");
@@ -115,7 +120,12 @@ mod tests {
             .unwrap();
         assert_eq!(history.len(), 1, "attendance stays");
         let a = tm
-            .identify_photo(photo("caltech_p02/2.jpg"), punch, &none)
+            .identify_photo(
+                photo("caltech_p02/2.jpg"),
+                punch,
+                MatchMode::Identify,
+                &none,
+            )
             .await
             .unwrap();
         assert!(

@@ -27,6 +27,11 @@ pub(crate) enum TerminalError {
     TimedOut,
     #[error("disk almost full ({free_mb} MB free)")]
     StorageFull { free_mb: u64 },
+    /// 1:N refused: more people enrolled than the embedder can tell apart.
+    #[error(
+        "{people} people enrolled, more than this embedder identifies reliably ({limit}): send employee_id to verify 1:1"
+    )]
+    VerifyRequired { people: usize, limit: usize },
     #[error("camera unavailable")]
     CameraUnavailable,
     #[error("internal error: {0}")]
@@ -44,6 +49,7 @@ impl TerminalError {
             TerminalError::TimedOut => Reason::Timeout,
             TerminalError::StorageFull { .. } => Reason::StorageFull,
             TerminalError::CameraUnavailable => Reason::CameraUnavailable,
+            TerminalError::VerifyRequired { .. } => Reason::VerifyRequired,
             TerminalError::Internal(_) => Reason::InternalError,
         }
     }

@@ -15,6 +15,17 @@ pub(crate) struct Health {
     pub(crate) embedder: &'static str,
     pub(crate) templates: usize,
     pub(crate) people: usize,
+    /// The gallery size the embedder's figures were measured at.
+    pub(crate) measured_people: usize,
+    /// Above this many people 1:N is refused (None: it is not).
+    pub(crate) identify_limit: Option<usize>,
+}
+
+impl Health {
+    /// Whether a face alone (1:N) is answered now, or an employee id must come with it.
+    pub(crate) fn identifies(&self) -> bool {
+        self.identify_limit.is_none_or(|l| self.people <= l)
+    }
 }
 
 impl Terminal {
@@ -38,6 +49,8 @@ impl Terminal {
                 embedder: me.embedder_name(),
                 templates,
                 people,
+                measured_people: me.recognizer.embedder().calibration().measured_people,
+                identify_limit: me.identify_limit(),
             }
         })
         .await;
@@ -50,6 +63,8 @@ impl Terminal {
             embedder: self.embedder_name(),
             templates: 0,
             people: 0,
+            measured_people: self.recognizer.embedder().calibration().measured_people,
+            identify_limit: self.identify_limit(),
         })
     }
 }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use super::{Deadline, Terminal, TerminalError, blocking};
 use crate::event::Source;
-use crate::face::{Accepted, Decision, Embedding, FaceCrop, Nearest, PipelineError, Rejection};
+use crate::face::{Accepted, Decision, Embedding, FaceCrop, PipelineError, Rejection};
 use crate::punch::{PunchKind, PunchRequest};
 use crate::reason::{QualityIssue, Reason};
 
@@ -15,6 +15,24 @@ pub(crate) struct PunchInput {
     pub(crate) request: PunchRequest,
     pub(crate) device_id: Option<String>,
     pub(crate) ts_client: Option<String>,
+}
+
+/// 1:N (who is this?) or 1:1 (is this the person they say they are: a typed PIN, a
+/// badge, a QR code on a kiosk).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum MatchMode {
+    Identify,
+    Verify { employee_id: String },
+}
+
+impl MatchMode {
+    /// The answer's `mode`.
+    pub(crate) fn as_str(&self) -> &'static str {
+        match self {
+            MatchMode::Identify => "identify",
+            MatchMode::Verify { .. } => "verify",
+        }
+    }
 }
 
 /// The answer to an identification (or a manual punch).
@@ -68,11 +86,15 @@ impl Identification {
         }
     }
 
-    pub(super) fn unknown(min_distance: Option<f32>) -> Identification {
+    /// Nobody recognised: `unknown` for 1:N, `not_verified` for 1:1.
+    pub(super) fn unknown(min_distance: Option<f32>, mode: &MatchMode) -> Identification {
         Identification {
             employee_id: None,
             distance: min_distance,
-            reason: Some(Reason::Unknown),
+            reason: Some(match mode {
+                MatchMode::Identify => Reason::Unknown,
+                MatchMode::Verify { .. } => Reason::NotVerified,
+            }),
             detail: None,
             thumbnail: None,
         }
@@ -89,25 +111,28 @@ impl Identification {
     }
 
     /// A decision of the gallery, with the nearest distance whether matched or not.
-    fn decided(nearest: Option<Nearest>, decision: Decision) -> Identification {
+    fn decided(nearest: Option<f32>, decision: Decision, mode: &MatchMode) -> Identification {
         match decision {
             Decision::Match {
                 employee_id,
                 distance,
             } => Identification::recognised(employee_id, distance),
-            Decision::Unknown { .. } => Identification::unknown(nearest.map(|n| n.distance)),
+            Decision::Unknown { .. } => Identification::unknown(nearest, mode),
         }
     }
 }
 
 impl Terminal {
-    /// MODE_B: identify the person in an uploaded photo and record the attempt.
+    /// MODE_B: identify (or verify) the person in an uploaded photo and record the
+    /// attempt.
     pub(crate) async fn identify_photo(
         self: &Arc<Self>,
         bytes: Vec<u8>,
         p: PunchInput,
+        mode: MatchMode,
         deadline: &Deadline,
     ) -> Result<IdentifyAnswer, TerminalError> {
+        self.admit_mode(&mode).await?;
         // The slot is held through the embedding too: on the board the CNN is the costly
         // part, and `max_concurrent_analyses` bounds it.
         let _slot = self.admission.slot().await?;
@@ -120,10 +145,10 @@ impl Terminal {
                 Err(rejection) => Identification::rejected(rejection),
                 Ok(accepted) => {
                     let probe = me.pipeline.embedder().embed(&accepted.crop);
-                    let (nearest, decision) = me.match_probe(&probe);
+                    let (nearest, decision) = me.match_probe(&probe, &mode);
                     Identification {
                         thumbnail: Some(accepted.crop.clone()),
-                        ..Identification::decided(nearest, decision)
+                        ..Identification::decided(nearest, decision, &mode)
                     }
                 }
             };
@@ -153,15 +178,56 @@ impl Terminal {
         Ok(())
     }
 
-    /// The nearest template and the decision under the current rule.
-    pub(super) fn match_probe(&self, probe: &Embedding) -> (Option<Nearest>, Decision) {
-        self.recognizer.decide(probe)
+    /// The distance that decided (nearest person, or the claimed one) and the decision
+    /// under the current rule.
+    pub(super) fn match_probe(
+        &self,
+        probe: &Embedding,
+        mode: &MatchMode,
+    ) -> (Option<f32>, Decision) {
+        self.recognizer.decide(probe, mode)
+    }
+
+    /// Refuses what cannot be answered before any analysis: a claim of nobody, or 1:N
+    /// on a gallery larger than the embedder can tell apart (unless the operator allows
+    /// it). Picks up gallery changes first.
+    pub(super) async fn admit_mode(
+        self: &Arc<Self>,
+        mode: &MatchMode,
+    ) -> Result<(), TerminalError> {
+        let (me, mode) = (self.clone(), mode.clone());
+        blocking(move || {
+            me.refresh_gallery()?;
+            match mode {
+                MatchMode::Verify { employee_id } => match me.store.user(&employee_id)? {
+                    Some(_) => Ok(()),
+                    None => Err(TerminalError::UserNotFound(employee_id)),
+                },
+                MatchMode::Identify => {
+                    let people = me.recognizer.size().1;
+                    match me.identify_limit() {
+                        Some(limit) if people > limit => {
+                            Err(TerminalError::VerifyRequired { people, limit })
+                        }
+                        _ => Ok(()),
+                    }
+                }
+            }
+        })
+        .await?
+    }
+
+    /// Gallery size above which 1:N is refused: the embedder's, unless the operator
+    /// allowed 1:N beyond it.
+    pub(crate) fn identify_limit(&self) -> Option<usize> {
+        let limit = self.recognizer.embedder().calibration().identify_limit;
+        limit.filter(|_| !self.settings.face.identify_beyond_limit)
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::super::testing::{enrol, photo, terminal};
+    use super::super::testing::{TempTerminal, enrol, photo, terminal, terminal_with};
     use super::*;
     use crate::store::AttendanceQuery;
 
@@ -181,7 +247,12 @@ mod tests {
         assert_eq!(enrol(tm, "caltech_p02/2.jpg", "홍길동").await, "EMP001");
 
         let a = tm
-            .identify_photo(photo("caltech_p02/2.jpg"), punch(PunchKind::In), &none)
+            .identify_photo(
+                photo("caltech_p02/2.jpg"),
+                punch(PunchKind::In),
+                MatchMode::Identify,
+                &none,
+            )
             .await
             .unwrap();
         let IdentifyAnswer::Recognised {
@@ -203,6 +274,7 @@ mod tests {
             .identify_photo(
                 photo("_unenrolled/caltech_u01/1.jpg"),
                 punch(PunchKind::In),
+                MatchMode::Identify,
                 &none,
             )
             .await
@@ -235,13 +307,127 @@ mod tests {
         );
     }
 
+    /// `n` made-up people straight into the in-memory gallery (enrolling that many
+    /// photos would test enrolment, not the limit).
+    fn crowd(t: &TempTerminal, n: usize) {
+        let dim = t.terminal.recognizer.embedder().dim();
+        for i in 0..n {
+            let mut v = vec![0.1; dim];
+            v[i % dim] = 1.0;
+            v[(7 * i + 3) % dim] += 0.5;
+            t.terminal
+                .recognizer
+                .add(&format!("X{i}"), &[Embedding::normalised(v)]);
+        }
+    }
+
+    #[tokio::test]
+    async fn past_the_embedders_limit_a_face_alone_is_refused_and_verification_still_works() {
+        let t = terminal();
+        let tm = &t.terminal;
+        let none = Deadline::none();
+        let limit = tm.identify_limit().expect("HOG has a 1:N limit");
+        assert_eq!(enrol(tm, "caltech_p02/2.jpg", "홍길동").await, "EMP001");
+        crowd(&t, limit);
+        assert!(!tm.health().await.identifies());
+        let e = tm
+            .identify_photo(
+                photo("caltech_p02/3.jpg"),
+                punch(PunchKind::In),
+                MatchMode::Identify,
+                &none,
+            )
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(e, TerminalError::VerifyRequired { people, limit: l } if people == limit + 1 && l == limit),
+            "{e}"
+        );
+        let claim = |id: &str| MatchMode::Verify {
+            employee_id: id.into(),
+        };
+        let a = tm
+            .identify_photo(
+                photo("caltech_p02/3.jpg"),
+                punch(PunchKind::In),
+                claim("EMP001"),
+                &none,
+            )
+            .await
+            .unwrap();
+        assert!(
+            matches!(&a, IdentifyAnswer::Recognised { employee_id, .. } if employee_id == "EMP001"),
+            "{a:?}"
+        );
+        let a = tm
+            .identify_photo(
+                photo("_unenrolled/caltech_u01/1.jpg"),
+                punch(PunchKind::Out),
+                claim("EMP001"),
+                &none,
+            )
+            .await
+            .unwrap();
+        assert!(
+            matches!(
+                a,
+                IdentifyAnswer::Failed {
+                    reason: Reason::NotVerified,
+                    ..
+                }
+            ),
+            "{a:?}"
+        );
+        let e = tm
+            .identify_photo(
+                photo("caltech_p02/3.jpg"),
+                punch(PunchKind::In),
+                claim("EMP404"),
+                &none,
+            )
+            .await
+            .unwrap_err();
+        assert!(matches!(e, TerminalError::UserNotFound(_)), "{e}");
+
+        // The operator allowed 1:N beyond the limit: answered.
+        let allowed = terminal_with(|s| s.face.identify_beyond_limit = true);
+        assert_eq!(allowed.terminal.identify_limit(), None);
+        crowd(&allowed, limit + 1);
+        assert!(allowed.terminal.health().await.identifies());
+        let a = allowed
+            .terminal
+            .identify_photo(
+                photo("caltech_p02/3.jpg"),
+                punch(PunchKind::In),
+                MatchMode::Identify,
+                &none,
+            )
+            .await
+            .unwrap();
+        assert!(
+            matches!(
+                a,
+                IdentifyAnswer::Failed {
+                    reason: Reason::Unknown,
+                    ..
+                }
+            ),
+            "{a:?}"
+        );
+    }
+
     #[tokio::test]
     async fn a_photo_without_a_face_is_an_answer_and_undecodable_bytes_an_error() {
         let t = terminal();
         let blank = crate::face::encode::png(&image::RgbImage::new(320, 240)).unwrap();
         let a = t
             .terminal
-            .identify_photo(blank, punch(PunchKind::Out), &Deadline::none())
+            .identify_photo(
+                blank,
+                punch(PunchKind::Out),
+                MatchMode::Identify,
+                &Deadline::none(),
+            )
             .await
             .unwrap();
         assert!(
@@ -259,6 +445,7 @@ mod tests {
             .identify_photo(
                 b"not an image".to_vec(),
                 punch(PunchKind::In),
+                MatchMode::Identify,
                 &Deadline::none(),
             )
             .await
@@ -273,7 +460,12 @@ mod tests {
         assert!(expired.expire());
         let e = t
             .terminal
-            .identify_photo(photo("caltech_p02/2.jpg"), punch(PunchKind::In), &expired)
+            .identify_photo(
+                photo("caltech_p02/2.jpg"),
+                punch(PunchKind::In),
+                MatchMode::Identify,
+                &expired,
+            )
             .await
             .unwrap_err();
         assert!(matches!(e, TerminalError::TimedOut), "{e}");

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use super::identify::Identification;
+use super::identify::{Identification, MatchMode};
 use super::vote::{self, FrameOutcome, Verdict};
 use super::{Deadline, IdentifyAnswer, PunchInput, Terminal, TerminalError, blocking};
 use crate::camera::{Camera, CameraState};
@@ -17,13 +17,13 @@ impl Terminal {
         self: &Arc<Self>,
         camera: &Camera,
         p: PunchInput,
+        mode: MatchMode,
         deadline: &Deadline,
     ) -> Result<IdentifyAnswer, TerminalError> {
         if camera.state() != CameraState::Streaming {
             return Err(TerminalError::CameraUnavailable);
         }
-        let me = self.clone();
-        blocking(move || me.refresh_gallery()).await??;
+        self.admit_mode(&mode).await?;
         let mut analyses = camera.subscribe_analysis();
         analyses.borrow_and_update();
         let window_end = tokio::time::Instant::now() + self.settings.identify_window;
@@ -40,11 +40,8 @@ impl Terminal {
             frames.push(match &a.verdict {
                 Err(r) => FrameOutcome::Rejected(*r),
                 Ok(face) => {
-                    let (nearest, decision) = self.match_probe(&face.embedding);
-                    FrameOutcome::Matched {
-                        decision,
-                        nearest: nearest.map(|n| n.distance),
-                    }
+                    let (nearest, decision) = self.match_probe(&face.embedding, &mode);
+                    FrameOutcome::Matched { decision, nearest }
                 }
             });
         }
@@ -54,7 +51,7 @@ impl Terminal {
                 distance,
                 ..
             } => Identification::recognised(employee_id, distance),
-            Verdict::Unknown { min_distance } => Identification::unknown(min_distance),
+            Verdict::Unknown { min_distance } => Identification::unknown(min_distance, &mode),
             Verdict::Rejected(r) => Identification::rejected(&r),
             // Streaming but nothing analysed in the window: the terminal is at fault.
             Verdict::NoFrames => return Err(TerminalError::CameraUnavailable),
@@ -127,7 +124,10 @@ mod tests {
         assert_eq!(enrol(tm, "caltech_p02/2.jpg", "홍길동").await, "EMP001");
         let (cam, stop, dir) = camera(tm, &["caltech_p02/2.jpg"]);
         streaming(&cam).await;
-        let a = tm.identify_live(&cam, input(), &none).await.unwrap();
+        let a = tm
+            .identify_live(&cam, input(), MatchMode::Identify, &none)
+            .await
+            .unwrap();
         assert!(
             matches!(&a, IdentifyAnswer::Recognised { employee_id, kind: PunchKind::In, duplicate: false, .. } if employee_id == "EMP001"),
             "{a:?}"
@@ -153,7 +153,7 @@ mod tests {
         let (cam, stop, dir) = camera(tm, &["_unenrolled/caltech_u01/1.jpg"]);
         streaming(&cam).await;
         let a = tm
-            .identify_live(&cam, input(), &Deadline::none())
+            .identify_live(&cam, input(), MatchMode::Identify, &Deadline::none())
             .await
             .unwrap();
         assert!(
@@ -170,7 +170,7 @@ mod tests {
         // Capture stopped: the camera is no longer streaming new frames.
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
         let e = tm
-            .identify_live(&cam, input(), &Deadline::none())
+            .identify_live(&cam, input(), MatchMode::Identify, &Deadline::none())
             .await
             .unwrap_err();
         assert!(matches!(e, TerminalError::CameraUnavailable), "{e}");

@@ -36,7 +36,7 @@ pub(crate) use deadline::Deadline;
 pub(crate) use enrol::{EnrolAnswer, EnrolInput};
 pub(crate) use error::TerminalError;
 pub(crate) use health::Health;
-pub(crate) use identify::{IdentifyAnswer, PunchInput};
+pub(crate) use identify::{IdentifyAnswer, MatchMode, PunchInput};
 
 /// What the terminal's operations need from the configuration. Nothing here changes while
 /// the daemon runs: the live decision rule is the recognizer's, set through

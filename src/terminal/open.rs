@@ -77,14 +77,36 @@ impl Terminal {
                 "users without a template for this embedder cannot be recognised: re-enrol them"
             );
         }
+        let calibration = recognizer.embedder().calibration();
+        let people = recognizer.size().1;
         info!(
             embedder = recognizer.embedder().name(),
             templates,
+            people,
             threshold = rule.threshold,
             margin = rule.margin,
             neighbour_ratio = rule.neighbour_ratio,
+            verify_threshold = rule.verify_threshold,
+            measured_people = calibration.measured_people,
             "gallery loaded"
         );
+        match calibration.identify_limit {
+            Some(limit) if people > limit && !settings.face.identify_beyond_limit => warn!(
+                embedder = recognizer.embedder().name(),
+                people,
+                limit,
+                "more people than this embedder tells apart: faces are verified 1:1 only \
+                 (an employee_id with each /identify); face.identify_beyond_limit allows 1:N"
+            ),
+            _ if people > calibration.measured_people => warn!(
+                embedder = recognizer.embedder().name(),
+                people,
+                measured_people = calibration.measured_people,
+                "gallery larger than the one the decision rule was measured on: \
+                 the stranger rate is not known"
+            ),
+            _ => {}
+        }
         Ok(Terminal {
             store: Arc::new(store),
             recognizer,

@@ -4,6 +4,7 @@ use std::sync::{Arc, RwLock};
 
 use tracing::warn;
 
+use super::identify::MatchMode;
 use crate::face::template;
 use crate::face::{Decision, Embedder, Embedding, Gallery, MatchRule, Nearest};
 use crate::store::{Store, StoreError};
@@ -103,10 +104,26 @@ impl Recognizer {
             .nearest(probe)
     }
 
-    /// Nearest template and the decision under the current rule.
-    pub(crate) fn decide(&self, probe: &Embedding) -> (Option<Nearest>, Decision) {
-        let nearest = self.nearest(probe);
-        (nearest.clone(), self.rule().decide(nearest))
+    /// The deciding distance (the nearest person's for 1:N, the claimed person's for
+    /// 1:1) and the decision under the current rule.
+    pub(crate) fn decide(&self, probe: &Embedding, mode: &MatchMode) -> (Option<f32>, Decision) {
+        match mode {
+            MatchMode::Identify => {
+                let nearest = self.nearest(probe);
+                (
+                    nearest.as_ref().map(|n| n.distance),
+                    self.rule().decide(nearest),
+                )
+            }
+            MatchMode::Verify { employee_id } => {
+                let d = self
+                    .gallery
+                    .read()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .distance_to(employee_id, probe);
+                (d, self.rule().verify(employee_id, d))
+            }
+        }
     }
 
     pub(crate) fn add(&self, employee_id: &str, rows: &[Embedding]) {

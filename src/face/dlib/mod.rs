@@ -10,7 +10,13 @@ pub mod shape;
 use std::path::Path;
 
 use super::crop::FaceCrop;
-use super::embed::{Embedder, Embedding};
+use super::embed::{Calibration, Embedder, Embedding};
+use super::gallery::MatchRule;
+
+/// 1:1 threshold. On dev + 1,000 distractors (632,877 zero-effort impostor claims) one
+/// claim in 1,000 passes at 0.536; 0.50 keeps a band below that for faces we have not
+/// seen (far 0.00024, genuine claims accepted 0.916 with one enrolment photo).
+const DLIB_VERIFY: f32 = 0.50;
 pub use reader::ModelError;
 use resnet::ResNet;
 use shape::{DlibRect, Intensity, ShapePredictor};
@@ -36,9 +42,7 @@ pub enum LoadError {
 pub struct DlibEmbedder {
     shape: ShapePredictor,
     net: ResNet,
-    threshold: f32,
-    margin: f32,
-    neighbour_ratio: f32,
+    calibration: Calibration,
 }
 
 impl DlibEmbedder {
@@ -76,17 +80,25 @@ impl DlibEmbedder {
         Ok(DlibEmbedder {
             shape,
             net,
-            // Calibrated with `attendanced eval` on dev + distractors (README, "Decision
-            // rule"): with 30 people the first stranger passes at 0.54, so 0.51 keeps a
-            // band below that for photos we have not seen and still accepts 94 % of
-            // employees. dlib's own 0.6 lets 10 % in.
-            threshold: 0.51,
-            // Refuses to choose between two people whose distances are this close.
-            margin: 0.02,
-            // What holds as the gallery grows: at 0.80 no stranger of dev passes with
-            // 250 or 1,000 distractors enrolled, where the threshold alone lets 6-16 %
-            // through.
-            neighbour_ratio: 0.80,
+            calibration: Calibration {
+                rule: MatchRule {
+                    // Calibrated with `attendanced eval` on dev + distractors (README,
+                    // "Decision rule"): with 30 people the first stranger passes at
+                    // 0.54, so 0.51 keeps a band below that for photos we have not seen
+                    // and still accepts 94 % of employees. dlib's own 0.6 lets 10 % in.
+                    threshold: 0.51,
+                    // Refuses to choose between two people whose distances are this
+                    // close.
+                    margin: 0.02,
+                    // What holds as the gallery grows: at 0.80 no stranger of dev
+                    // passes with 250 or 1,000 distractors enrolled, where the threshold
+                    // alone lets 6-16 % through.
+                    neighbour_ratio: 0.80,
+                    verify_threshold: DLIB_VERIFY,
+                },
+                measured_people: 1018,
+                identify_limit: None,
+            },
         })
     }
 
@@ -217,16 +229,8 @@ impl Embedder for DlibEmbedder {
         self.net.output_dim()
     }
 
-    fn default_threshold(&self) -> f32 {
-        self.threshold
-    }
-
-    fn default_margin(&self) -> f32 {
-        self.margin
-    }
-
-    fn default_neighbour_ratio(&self) -> f32 {
-        self.neighbour_ratio
+    fn calibration(&self) -> Calibration {
+        self.calibration
     }
 
     /// The chip's descriptor averaged with its mirror image's: two passes, but the

@@ -38,6 +38,11 @@ pub(crate) async fn get(app: &Arc<App>) -> Response<Body> {
             "embedder": h.embedder,
             "templates": h.templates,
             "people": h.people,
+            // What the recognition figures hold for, and whether a face alone is
+            // answered (a kiosk shows its PIN pad when "identify" is missing).
+            "measured_people": h.measured_people,
+            "identify_limit": h.identify_limit,
+            "modes": if h.identifies() { vec!["identify", "verify"] } else { vec!["verify"] },
             "version": env!("CARGO_PKG_VERSION"),
             "timestamp": crate::store::ts(chrono::Utc::now()),
         }),

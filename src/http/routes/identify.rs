@@ -13,7 +13,7 @@ use crate::http::request::{BodyKind, fields, read_body};
 use crate::http::response::{ApiError, Body, json};
 use crate::http::routes::punch_input;
 use crate::i18n::{Locale, Msg};
-use crate::terminal::{Deadline, IdentifyAnswer};
+use crate::terminal::{Deadline, IdentifyAnswer, MatchMode, input};
 
 pub(crate) async fn post(
     app: &Arc<App>,
@@ -22,17 +22,36 @@ pub(crate) async fn post(
     deadline: &Deadline,
 ) -> Result<Response<Body>, ApiError> {
     let (parts, body) = read_body(req, app.max_body()).await?;
-    let f = fields(&parts, body, &["type", "device_id", "ts_client"]).await?;
+    let f = fields(
+        &parts,
+        body,
+        &["type", "device_id", "ts_client", "employee_id"],
+    )
+    .await?;
     let p = punch_input(&f)?;
+    // An employee id (typed, badged) makes it a 1:1 verification.
+    let mode = match input::opt_id("employee_id", f.get("employee_id"))? {
+        Some(employee_id) => MatchMode::Verify { employee_id },
+        None => MatchMode::Identify,
+    };
+    let mode_name = mode.as_str();
     let answer = match (f.image, f.kind) {
-        (Some(image), _) => app.terminal.identify_photo(image, p, deadline).await?,
+        (Some(image), _) => {
+            app.terminal
+                .identify_photo(image, p, mode, deadline)
+                .await?
+        }
         (None, Some(BodyKind::Json)) => {
             let camera = app.camera()?;
-            app.terminal.identify_live(&camera, p, deadline).await?
+            app.terminal
+                .identify_live(&camera, p, mode, deadline)
+                .await?
         }
         (None, _) => return Err(ApiError::field("image", "required")),
     };
-    Ok(json(StatusCode::OK, &answer_json(&answer, locale)))
+    let mut body = answer_json(&answer, locale);
+    body["mode"] = mode_name.into();
+    Ok(json(StatusCode::OK, &body))
 }
 
 /// The spec's success and failure shapes (field names are a contract).
