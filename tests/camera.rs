@@ -206,6 +206,51 @@ async fn mode_a_identifies_an_enrolled_person_from_the_camera() {
 }
 
 #[tokio::test]
+async fn enrolment_from_the_camera_keeps_several_differing_frames() {
+    let dir = tempfile::tempdir().unwrap();
+    // Four photos of one person, cycling as the camera's frames.
+    let reel = reel(
+        dir.path(),
+        &[
+            "caltech_p02/3.jpg",
+            "caltech_p02/4.jpg",
+            "caltech_p02/5.jpg",
+            "caltech_p02/6.jpg",
+        ],
+    );
+    let d = camera_daemon(dir.path(), &reel, &[]);
+    let c = d.client();
+    let r = c
+        .post_json("/enroll/json", &json!({ "name": "홍길동" }))
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    let j = r.json();
+    assert_eq!(j["success"], true, "{j}");
+    assert_eq!(j["templates_added"], 3, "{j}");
+    assert!(j["frames_seen"].as_u64().unwrap() >= 3, "{j}");
+    let users = c.get("/users").await.json();
+    assert_eq!(users["users"][0]["templates"], 3, "{users}");
+    // The enrolment photo the camera never showed is recognised.
+    let r = c
+        .identify("IN", &common::read("caltech_p02/2.jpg"))
+        .await
+        .json();
+    assert_eq!(r["employee_id"], "EMP001", "{r}");
+    // A multipart enrolment still needs its photo.
+    let r = c
+        .request(
+            hyper::Method::POST,
+            "/enroll",
+            &[("content-type", "multipart/form-data; boundary=x")],
+            b"--x\r\ncontent-disposition: form-data; name=\"name\"\r\n\r\nKim\r\n--x--\r\n"
+                .to_vec(),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(r.json()["field"], "image");
+}
+
+#[tokio::test]
 async fn mode_a_says_no_face_on_a_chart() {
     let dir = tempfile::tempdir().unwrap();
     let reel = reel(dir.path(), &["_negatives/no_face_chart.jpg"]);
@@ -234,5 +279,8 @@ async fn without_a_camera_the_camera_endpoints_answer_503() {
         assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{path}");
         assert_eq!(r.json()["reason"], "camera_unavailable");
     }
+    let r = c.post_json("/enroll/json", &json!({ "name": "Kim" })).await;
+    assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(r.json()["reason"], "camera_unavailable");
     assert_eq!(c.get("/health").await.json()["camera"], "none");
 }

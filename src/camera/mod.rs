@@ -21,7 +21,8 @@ use tokio::sync::watch;
 use tracing::{info, warn};
 
 use crate::face::{
-    DecodeLimits, Embedding, FaceBox, FacePipeline, FaceQuality, Framing, Rejection, encode,
+    DecodeLimits, Embedding, FaceBox, FaceCrop, FacePipeline, FaceQuality, Framing, Rejection,
+    encode,
 };
 use crate::i18n::SharedLocale;
 use crate::shutdown::Shutdown;
@@ -50,12 +51,14 @@ impl CameraState {
     }
 }
 
-/// The face that passed the gates in a live frame, embedded.
+/// The face that passed the gates in a live frame, embedded. The crop stays for an
+/// enrolment from the camera.
 #[derive(Debug, Clone)]
 pub(crate) struct LiveFace {
     pub(crate) face: FaceBox,
     pub(crate) quality: FaceQuality,
     pub(crate) embedding: Embedding,
+    pub(crate) crop: FaceCrop,
 }
 
 /// The analysis of the latest frame.
@@ -297,6 +300,7 @@ async fn analysis_task(
                     face: acc.face,
                     quality: acc.quality,
                     embedding: pipeline.embedder().embed(&acc.crop),
+                    crop: acc.crop,
                 }),
             }
         })

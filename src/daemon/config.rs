@@ -114,6 +114,8 @@ impl Config {
             max_queued_analyses: self.http.max_queued_analyses,
             identify_window: Duration::from_millis(self.camera.identify_window_ms),
             identify_votes: self.camera.identify_votes,
+            enrol_window: Duration::from_millis(self.camera.enrol_window_ms),
+            enrol_frames: self.camera.enrol_frames,
         }
     }
 }

@@ -33,7 +33,6 @@ impl Embedding {
         self.0.len()
     }
 
-    #[cfg(test)]
     pub(crate) fn distance(&self, other: &Embedding) -> f32 {
         l2(&self.0, &other.0)
     }

@@ -24,7 +24,7 @@ pub use attendance::{AttendanceQuery, AttendanceRow, NewAttempt, PunchOutcome};
 pub use seal::SealError;
 pub(crate) use seal::Sealer;
 pub use settings::{Paths, StorageSettings};
-pub(crate) use users::{NewTemplate, UserRow};
+pub(crate) use users::{NewFace, NewTemplate, UserRow};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -36,6 +36,8 @@ pub enum StoreError {
     UserNotFound(String),
     #[error("a name is required to create user {0}")]
     NameRequired(String),
+    #[error("an enrolment needs at least one face")]
+    NoFaces,
     #[error("{file}: {source}")]
     Seal {
         file: String,

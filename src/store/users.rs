@@ -6,7 +6,8 @@ use serde::Serialize;
 
 use super::{Store, StoreError, files, ts};
 
-/// A template to store, with the files that make it.
+/// One enrolment to store: a person (new or existing) and the faces that become their
+/// templates, written in one transaction.
 #[derive(Debug, Clone)]
 pub(crate) struct NewTemplate<'a> {
     /// Existing or chosen employee id; `None` allocates the next `EMPnnn`.
@@ -14,21 +15,31 @@ pub(crate) struct NewTemplate<'a> {
     /// Required when the user is new; ignored otherwise.
     pub(crate) name: Option<&'a str>,
     pub(crate) embedder: &'a str,
+    pub(crate) device_id: Option<&'a str>,
+    /// At least one.
+    pub(crate) faces: &'a [NewFace<'a>],
+}
+
+/// The files that make one template.
+#[derive(Debug, Clone)]
+pub(crate) struct NewFace<'a> {
     /// The `.npy` bytes.
     pub(crate) template: &'a [u8],
     /// The face crop (PNG) kept for re-embedding, if configured.
     pub(crate) crop_png: Option<&'a [u8]>,
     pub(crate) quality: f32,
-    pub(crate) device_id: Option<&'a str>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Enrolled {
     pub(crate) employee_id: String,
     pub(crate) name: String,
-    /// False when the template was added to an existing user.
+    /// False when the templates were added to an existing user.
     pub(crate) new_user: bool,
+    /// The first new template's id.
     pub(crate) template_id: i64,
+    /// How many templates were added.
+    pub(crate) templates: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -73,6 +84,9 @@ impl Store {
     /// synced) inside the transaction, so a crash leaves either everything or orphan
     /// files that [`Store::sweep_orphans`] removes at start-up.
     pub(crate) fn enrol(&self, t: &NewTemplate<'_>) -> Result<Enrolled, StoreError> {
+        if t.faces.is_empty() {
+            return Err(StoreError::NoFaces);
+        }
         let mut c = self.conn();
         let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let now = ts(Utc::now());
@@ -110,29 +124,34 @@ impl Store {
                 (id, name.to_owned(), true)
             }
         };
-        let stem = format!("{employee_id}_{}", uuid::Uuid::now_v7().simple());
-        let vector_path = format!("{stem}.npy");
-        let crop_path = t.crop_png.map(|_| format!("{stem}.png"));
-        tx.execute(
-            "INSERT INTO templates (employee_id, vector_path, crop_path, embedder, quality_score, device_id, created_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            params![employee_id, vector_path, crop_path, t.embedder, t.quality, t.device_id, now],
-        )?;
-        let template_id = tx.last_insert_rowid();
-        tx.execute(
-            "UPDATE users SET profile_image = ?2 WHERE employee_id = ?1 AND profile_image IS NULL",
-            params![employee_id, vector_path],
-        )?;
-        self.write_file(&self.encoding_dir, &vector_path, t.template)?;
-        if let (Some(png), Some(name)) = (t.crop_png, &crop_path) {
-            self.write_file(&self.image_dir, name, png)?;
+        let mut first_id = None;
+        for face in t.faces {
+            let stem = format!("{employee_id}_{}", uuid::Uuid::now_v7().simple());
+            let vector_path = format!("{stem}.npy");
+            let crop_path = face.crop_png.map(|_| format!("{stem}.png"));
+            tx.execute(
+                "INSERT INTO templates (employee_id, vector_path, crop_path, embedder, quality_score, device_id, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![employee_id, vector_path, crop_path, t.embedder, face.quality, t.device_id, now],
+            )?;
+            first_id.get_or_insert(tx.last_insert_rowid());
+            tx.execute(
+                "UPDATE users SET profile_image = ?2 WHERE employee_id = ?1 AND profile_image IS NULL",
+                params![employee_id, vector_path],
+            )?;
+            self.write_file(&self.encoding_dir, &vector_path, face.template)?;
+            if let (Some(png), Some(name)) = (face.crop_png, &crop_path) {
+                self.write_file(&self.image_dir, name, png)?;
+            }
         }
+        let template_id = first_id.ok_or(StoreError::NoFaces)?;
         tx.commit()?;
         Ok(Enrolled {
             employee_id,
             name,
             new_user,
             template_id,
+            templates: t.faces.len(),
         })
     }
 
@@ -310,15 +329,19 @@ mod tests {
     use super::*;
     use crate::store::testing::temp_store;
 
+    const FACE: NewFace<'static> = NewFace {
+        template: b"npy",
+        crop_png: Some(b"png"),
+        quality: 0.8,
+    };
+
     fn t<'a>(id: Option<&'a str>, name: Option<&'a str>) -> NewTemplate<'a> {
         NewTemplate {
             employee_id: id,
             name,
             embedder: "hog-v1",
-            template: b"npy",
-            crop_png: Some(b"png"),
-            quality: 0.8,
             device_id: Some("K1"),
+            faces: std::slice::from_ref(&FACE),
         }
     }
 

@@ -1,12 +1,15 @@
-//! Enrolment: a photo becomes a new person, or another template of an existing one.
+//! Enrolment: a photo, or several frames of the camera, become a new person or more
+//! templates of an existing one.
 
 use std::sync::Arc;
 
 use tracing::info;
 
+use super::gather::Gather;
 use super::{Deadline, Terminal, TerminalError, blocking};
+use crate::camera::{Camera, CameraState};
 use crate::face::{Accepted, Rejection, encode, template};
-use crate::store::NewTemplate;
+use crate::store::{NewFace, NewTemplate};
 
 /// Enrolment request.
 #[derive(Debug, Clone)]
@@ -23,9 +26,14 @@ pub(crate) enum EnrolAnswer {
         employee_id: String,
         name: String,
         new_user: bool,
+        /// The first new template.
         template_id: i64,
+        /// Templates added: 1 for a photo, the frames kept for the camera.
+        templates: usize,
+        /// Camera only: frames whose face passed the gates in the window.
+        frames: Option<usize>,
     },
-    /// The photo has no usable face.
+    /// The photo (every frame, for the camera) has no usable face.
     Rejected(Rejection),
 }
 
@@ -37,12 +45,7 @@ impl Terminal {
         input: EnrolInput,
         deadline: &Deadline,
     ) -> Result<EnrolAnswer, TerminalError> {
-        if input.employee_id.is_none() && input.name.is_none() {
-            return Err(TerminalError::InvalidField {
-                field: "name",
-                why: "required for a new user".into(),
-            });
-        }
+        check_names(&input)?;
         // The analysis slot covers detection only: the embedding below runs under the
         // enrolment lock, one at a time anyway, and a slot must not wait for that lock.
         let verdict = {
@@ -56,30 +59,102 @@ impl Terminal {
         self.check_disk()?;
         let _one_at_a_time = self.enrol_lock.lock().await;
         let (me, deadline) = (self.clone(), deadline.clone());
-        blocking(move || me.enrol(accepted, input, &deadline)).await?
+        blocking(move || me.enrol(vec![accepted], None, input, &deadline)).await?
     }
 
+    /// Enrols from the camera: gathers, for `enrol_window`, the frames whose face passed
+    /// the gates, keeps up to `enrol_frames` of the person in front that differ from
+    /// each other, and stores them as that person's templates in one transaction.
+    pub(crate) async fn enrol_live(
+        self: &Arc<Self>,
+        camera: &Camera,
+        input: EnrolInput,
+        deadline: &Deadline,
+    ) -> Result<EnrolAnswer, TerminalError> {
+        check_names(&input)?;
+        if camera.state() != CameraState::Streaming {
+            return Err(TerminalError::CameraUnavailable);
+        }
+        let rule = self.recognizer.rule();
+        // Frames a tenth of the accept distance apart add something; a face further from
+        // the first than the 1:1 threshold is somebody else.
+        let mut gather = Gather::new(
+            self.settings.enrol_frames,
+            rule.threshold * 0.1,
+            rule.verify_threshold,
+        );
+        let mut analyses = camera.subscribe_analysis();
+        analyses.borrow_and_update();
+        let window_end = tokio::time::Instant::now() + self.settings.enrol_window;
+        let (mut analysed, mut last_rejection) = (0, None);
+        loop {
+            match tokio::time::timeout_at(window_end, analyses.changed()).await {
+                Ok(Ok(())) => {}
+                _ => break,
+            }
+            let Some(a) = analyses.borrow_and_update().clone() else {
+                continue;
+            };
+            analysed += 1;
+            match &a.verdict {
+                Err(r) => last_rejection = Some(*r),
+                Ok(f) => gather.offer(
+                    f.embedding.clone(),
+                    Accepted {
+                        face: f.face,
+                        quality: f.quality,
+                        crop: f.crop.clone(),
+                    },
+                ),
+            }
+        }
+        if analysed == 0 {
+            return Err(TerminalError::CameraUnavailable);
+        }
+        let frames = gather.offered;
+        let picked = gather.pick();
+        if picked.others > 0 {
+            info!(
+                faces = picked.others,
+                "camera enrolment: left out faces of somebody else"
+            );
+        }
+        let kept = picked.kept;
+        if kept.is_empty() {
+            return Ok(EnrolAnswer::Rejected(
+                last_rejection.unwrap_or(Rejection::NoFace),
+            ));
+        }
+        self.check_disk()?;
+        let _one_at_a_time = self.enrol_lock.lock().await;
+        let (me, deadline) = (self.clone(), deadline.clone());
+        blocking(move || me.enrol(kept, Some(frames), input, &deadline)).await?
+    }
+
+    /// Stores `faces` (at least one) as one person's new templates.
     fn enrol(
         &self,
-        accepted: Accepted,
+        faces: Vec<Accepted>,
+        frames: Option<usize>,
         input: EnrolInput,
         deadline: &Deadline,
     ) -> Result<EnrolAnswer, TerminalError> {
         self.refresh_gallery()?;
         let embedder = self.pipeline.embedder();
-        let rows = embedder.enrol(&accepted.crop);
         // The spec's rule: one registration per person. A face that matches someone
-        // else is refused; adding a template to the same employee is fine.
-        if let Some(n) = self.recognizer.nearest(&embedder.embed(&accepted.crop))
-            && n.distance <= self.recognizer.rule().threshold
-            && input.employee_id.as_deref() != Some(n.employee_id.as_str())
-        {
-            let name = self.name_of(&n.employee_id)?;
-            return Err(TerminalError::AlreadyEnrolled {
-                employee_id: n.employee_id,
-                name,
-                distance: n.distance,
-            });
+        // else is refused; adding templates to the same employee is fine.
+        for f in &faces {
+            if let Some(n) = self.recognizer.nearest(&embedder.embed(&f.crop))
+                && n.distance <= self.recognizer.rule().threshold
+                && input.employee_id.as_deref() != Some(n.employee_id.as_str())
+            {
+                let name = self.name_of(&n.employee_id)?;
+                return Err(TerminalError::AlreadyEnrolled {
+                    employee_id: n.employee_id,
+                    name,
+                    distance: n.distance,
+                });
+            }
         }
         if let Some(id) = &input.employee_id
             && input.name.is_none()
@@ -90,36 +165,70 @@ impl Terminal {
                 why: format!("required: {id} is a new user"),
             });
         }
-        let npy = template::encode(&rows).map_err(|e| TerminalError::Internal(e.to_string()))?;
-        let png = if self.settings.storage.keep_enrolment_crops {
-            Some(encode::png(&accepted.crop.rgb)?)
-        } else {
-            None
-        };
+        // (rows, .npy, crop PNG) of each face.
+        let mut made = Vec::with_capacity(faces.len());
+        for f in &faces {
+            let rows = embedder.enrol(&f.crop);
+            let npy =
+                template::encode(&rows).map_err(|e| TerminalError::Internal(e.to_string()))?;
+            let png = if self.settings.storage.keep_enrolment_crops {
+                Some(encode::png(&f.crop.rgb)?)
+            } else {
+                None
+            };
+            made.push((rows, npy, png));
+        }
+        let new_faces: Vec<NewFace<'_>> = made
+            .iter()
+            .zip(&faces)
+            .map(|((_, npy, png), f)| NewFace {
+                template: npy,
+                crop_png: png.as_deref(),
+                quality: f.quality.score(),
+            })
+            .collect();
         deadline.begin_write()?;
         let enrolled = self.store.enrol(&NewTemplate {
             employee_id: input.employee_id.as_deref(),
             name: input.name.as_deref(),
             embedder: embedder.name(),
-            template: &npy,
-            crop_png: png.as_deref(),
-            quality: accepted.quality.score(),
             device_id: input.device_id.as_deref(),
+            faces: &new_faces,
         })?;
-        self.recognizer.add(&enrolled.employee_id, &rows);
-        info!(employee_id = %enrolled.employee_id, new_user = enrolled.new_user, "enrolled");
+        for (rows, _, _) in &made {
+            self.recognizer.add(&enrolled.employee_id, rows);
+        }
+        info!(
+            employee_id = %enrolled.employee_id,
+            new_user = enrolled.new_user,
+            templates = enrolled.templates,
+            "enrolled"
+        );
         Ok(EnrolAnswer::Enrolled {
             employee_id: enrolled.employee_id,
             name: enrolled.name,
             new_user: enrolled.new_user,
             template_id: enrolled.template_id,
+            templates: enrolled.templates,
+            frames,
         })
     }
 }
 
+/// A new person needs a name (an existing one is named by `employee_id`).
+fn check_names(input: &EnrolInput) -> Result<(), TerminalError> {
+    if input.employee_id.is_none() && input.name.is_none() {
+        return Err(TerminalError::InvalidField {
+            field: "name",
+            why: "required for a new user".into(),
+        });
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
-    use super::super::testing::{new_person, photo, terminal};
+    use super::super::testing::{camera, new_person, photo, streaming, terminal};
     use super::*;
 
     #[tokio::test]
@@ -137,7 +246,9 @@ mod tests {
                 employee_id: "EMP001".into(),
                 name: "홍길동".into(),
                 new_user: true,
-                template_id: 1
+                template_id: 1,
+                templates: 1,
+                frames: None,
             }
         );
         let more = tm
@@ -233,5 +344,90 @@ mod tests {
             std::fs::read_dir(t.dir.join("encodings")).unwrap().count(),
             0
         );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_camera_enrols_several_differing_frames_of_one_person() {
+        let t = terminal();
+        let tm = &t.terminal;
+        let none = Deadline::none();
+        // Three photos of one person, then a stranger, each held 300 ms (looping), as
+        // someone turning a little in front of the camera while a colleague passes.
+        let reel = [
+            "caltech_p02/2.jpg",
+            "caltech_p02/3.jpg",
+            "caltech_p02/4.jpg",
+            "_unenrolled/caltech_u01/1.jpg",
+        ];
+        let (cam, stop, dir) = camera(tm, &reel, 300);
+        streaming(&cam).await;
+        let a = tm
+            .enrol_live(&cam, new_person("홍길동"), &none)
+            .await
+            .unwrap();
+        let EnrolAnswer::Enrolled {
+            employee_id,
+            templates,
+            frames: Some(frames),
+            ..
+        } = a
+        else {
+            panic!("not enrolled: {a:?}");
+        };
+        assert_eq!(templates, 3, "{frames} frames seen");
+        assert!(frames >= 3);
+        let users = tm.users().await.unwrap();
+        assert_eq!((users.len(), users[0].templates), (1, 3));
+        // Recognised from a photo the camera never showed; the stranger was not kept.
+        let probe = photo("caltech_p02/5.jpg");
+        let accepted = tm.pipeline().accept(&probe).unwrap();
+        let (_, d) = tm.match_probe(
+            &tm.pipeline().embedder().embed(&accepted.crop),
+            &crate::terminal::MatchMode::Identify,
+        );
+        assert!(
+            matches!(&d, crate::face::Decision::Match { employee_id: e, .. } if *e == employee_id),
+            "{d:?}"
+        );
+        let stranger = tm
+            .pipeline()
+            .accept(&photo("_unenrolled/caltech_u01/1.jpg"))
+            .unwrap();
+        let (_, d) = tm.match_probe(
+            &tm.pipeline().embedder().embed(&stranger.crop),
+            &crate::terminal::MatchMode::Identify,
+        );
+        assert!(matches!(d, crate::face::Decision::Unknown { .. }), "{d:?}");
+        stop.fire();
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_still_face_is_one_template_and_no_face_is_refused() {
+        let t = terminal();
+        let tm = &t.terminal;
+        let none = Deadline::none();
+        let (cam, stop, dir) = camera(tm, &["caltech_p02/2.jpg"], 60_000);
+        streaming(&cam).await;
+        let a = tm
+            .enrol_live(&cam, new_person("홍길동"), &none)
+            .await
+            .unwrap();
+        assert!(
+            matches!(a, EnrolAnswer::Enrolled { templates: 1, frames: Some(f), .. } if f >= 2),
+            "{a:?}"
+        );
+        stop.fire();
+        let _ = std::fs::remove_dir_all(dir);
+        let (cam, stop, dir) = camera(tm, &["_negatives/no_face_chart.jpg"], 60_000);
+        streaming(&cam).await;
+        let a = tm
+            .enrol_live(&cam, new_person("Chart"), &none)
+            .await
+            .unwrap();
+        assert_eq!(a, EnrolAnswer::Rejected(Rejection::NoFace));
+        assert_eq!(tm.users().await.unwrap().len(), 1);
+        stop.fire();
+        let _ = std::fs::remove_dir_all(dir);
     }
 }

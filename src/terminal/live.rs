@@ -64,49 +64,10 @@ impl Terminal {
 
 #[cfg(test)]
 mod tests {
-    use super::super::testing::{enrol, photo, temp_dir, terminal};
+    use super::super::testing::{camera, enrol, streaming, terminal};
     use super::*;
-    use crate::camera::{CameraSettings, CameraSpec};
-    use crate::i18n::SharedLocale;
     use crate::punch::{PunchKind, PunchRequest};
     use crate::reason::Reason;
-
-    /// A replay camera showing `photos` (one still after the other).
-    fn camera(
-        t: &Terminal,
-        photos: &[&str],
-    ) -> (Arc<Camera>, crate::shutdown::Trigger, std::path::PathBuf) {
-        let dir = temp_dir("reel");
-        std::fs::create_dir_all(&dir).unwrap();
-        for (i, p) in photos.iter().enumerate() {
-            std::fs::write(dir.join(format!("{i}.jpg")), photo(p)).unwrap();
-        }
-        let (trigger, stop) = crate::shutdown::channel();
-        let settings = CameraSettings {
-            source: CameraSpec::Replay(dir.clone()),
-            replay_hold_ms: 60_000,
-            analysis_fps: 10,
-            ..CameraSettings::default()
-        };
-        let cam = Camera::start(
-            &settings,
-            t.pipeline().clone(),
-            SharedLocale::default(),
-            stop,
-        )
-        .expect("a replay source is a camera");
-        (cam, trigger, dir)
-    }
-
-    async fn streaming(cam: &Camera) {
-        for _ in 0..100 {
-            if cam.state() == CameraState::Streaming && cam.latest_analysis().is_some() {
-                return;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        }
-        panic!("the replay camera did not start");
-    }
 
     fn input() -> PunchInput {
         PunchInput {
@@ -122,7 +83,7 @@ mod tests {
         let tm = &t.terminal;
         let none = Deadline::none();
         assert_eq!(enrol(tm, "caltech_p02/2.jpg", "홍길동").await, "EMP001");
-        let (cam, stop, dir) = camera(tm, &["caltech_p02/2.jpg"]);
+        let (cam, stop, dir) = camera(tm, &["caltech_p02/2.jpg"], 60_000);
         streaming(&cam).await;
         let a = tm
             .identify_live(&cam, input(), MatchMode::Identify, &none)
@@ -150,7 +111,7 @@ mod tests {
         let t = terminal();
         let tm = &t.terminal;
         // An empty gallery: nobody can be recognised.
-        let (cam, stop, dir) = camera(tm, &["_unenrolled/caltech_u01/1.jpg"]);
+        let (cam, stop, dir) = camera(tm, &["_unenrolled/caltech_u01/1.jpg"], 60_000);
         streaming(&cam).await;
         let a = tm
             .identify_live(&cam, input(), MatchMode::Identify, &Deadline::none())

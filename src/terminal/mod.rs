@@ -11,6 +11,7 @@ mod admission;
 mod deadline;
 mod enrol;
 mod error;
+mod gather;
 mod health;
 mod identify;
 pub(crate) mod input;
@@ -57,6 +58,9 @@ pub(crate) struct TerminalSettings {
     /// MODE_A: how long the camera's frames are watched, and how many must agree.
     pub(crate) identify_window: Duration,
     pub(crate) identify_votes: usize,
+    /// Enrolment from the camera: how long frames are gathered, and how many kept.
+    pub(crate) enrol_window: Duration,
+    pub(crate) enrol_frames: usize,
 }
 
 pub(crate) struct Terminal {
@@ -145,6 +149,8 @@ pub(crate) mod testing {
             max_queued_analyses: 4,
             identify_window: Duration::from_millis(1500),
             identify_votes: 2,
+            enrol_window: Duration::from_millis(3000),
+            enrol_frames: 3,
         }
     }
 
@@ -203,5 +209,53 @@ pub(crate) mod testing {
                 p.display()
             )
         })
+    }
+
+    /// A replay camera showing `photos` one after the other, each for `hold_ms`
+    /// (looping), analysed 10 times a second; stop it with the trigger, remove the
+    /// folder after.
+    pub(crate) fn camera(
+        t: &Terminal,
+        photos: &[&str],
+        hold_ms: u64,
+    ) -> (
+        Arc<crate::camera::Camera>,
+        crate::shutdown::Trigger,
+        std::path::PathBuf,
+    ) {
+        use crate::camera::{Camera, CameraSettings, CameraSpec};
+        let dir = temp_dir("reel");
+        std::fs::create_dir_all(&dir).unwrap();
+        for (i, p) in photos.iter().enumerate() {
+            std::fs::write(dir.join(format!("{i}.jpg")), photo(p)).unwrap();
+        }
+        let (trigger, stop) = crate::shutdown::channel();
+        let settings = CameraSettings {
+            source: CameraSpec::Replay(dir.clone()),
+            replay_hold_ms: hold_ms,
+            analysis_fps: 10,
+            ..CameraSettings::default()
+        };
+        let cam = Camera::start(
+            &settings,
+            t.pipeline().clone(),
+            crate::i18n::SharedLocale::default(),
+            stop,
+        )
+        .expect("a replay source is a camera");
+        (cam, trigger, dir)
+    }
+
+    /// Waits until the camera streams and has analysed a frame.
+    pub(crate) async fn streaming(cam: &crate::camera::Camera) {
+        for _ in 0..100 {
+            if cam.state() == crate::camera::CameraState::Streaming
+                && cam.latest_analysis().is_some()
+            {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!("the replay camera did not start");
     }
 }

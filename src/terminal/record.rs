@@ -232,10 +232,12 @@ mod tests {
                 employee_id: Some(id),
                 name: Some(name),
                 embedder: t.embedder_name(),
-                template: &crate::face::template::encode(&rows).unwrap(),
-                crop_png: None,
-                quality: 1.0,
                 device_id: None,
+                faces: &[crate::store::NewFace {
+                    template: &crate::face::template::encode(&rows).unwrap(),
+                    crop_png: None,
+                    quality: 1.0,
+                }],
             })
             .unwrap();
     }

@@ -6,7 +6,7 @@ use tracing::{info, warn};
 
 use crate::face::decode::decode;
 use crate::face::{DecodeLimits, Embedder, FaceCrop, template};
-use crate::store::{NewTemplate, Store, StoreError};
+use crate::store::{NewFace, NewTemplate, Store, StoreError};
 
 /// What re-embedding did.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -58,12 +58,14 @@ pub(crate) fn reembed_missing(
             employee_id: Some(&c.employee_id),
             name: None,
             embedder: embedder.name(),
-            template: &npy,
-            // The new template keeps its own copy, so deleting either template later
-            // leaves the other re-embeddable.
-            crop_png: Some(&png),
-            quality: c.quality,
             device_id: c.device_id.as_deref(),
+            faces: &[NewFace {
+                template: &npy,
+                // The new template keeps its own copy, so deleting either template
+                // later leaves the other re-embeddable.
+                crop_png: Some(&png),
+                quality: c.quality,
+            }],
         })?;
         report.templates += 1;
     }

@@ -34,21 +34,31 @@ pub(crate) async fn post(
         name: f.get("name").map(|n| input::name("name", n)).transpose()?,
         device_id: input::opt_id("device_id", f.get("device_id"))?,
     };
-    let image = f
-        .image
-        .ok_or_else(|| ApiError::field("image", "required"))?;
-    let body = match app.terminal.enrol_photo(image, e, deadline).await? {
+    let answer = match (f.image, f.kind) {
+        (Some(image), _) => app.terminal.enrol_photo(image, e, deadline).await?,
+        // JSON without an image: several frames of the terminal's camera.
+        (None, Some(BodyKind::Json)) => {
+            let camera = app.camera()?;
+            app.terminal.enrol_live(&camera, e, deadline).await?
+        }
+        (None, _) => return Err(ApiError::field("image", "required")),
+    };
+    let body = match answer {
         EnrolAnswer::Enrolled {
             employee_id,
             name,
             new_user,
             template_id,
+            templates,
+            frames,
         } => json!({
             "success": true,
             "employee_id": employee_id,
             "name": name,
             "new_user": new_user,
             "template_id": template_id,
+            "templates_added": templates,
+            "frames_seen": frames,
             "embedder": app.terminal.embedder_name(),
             "message": locale.text(Msg::Enrolled),
         }),
