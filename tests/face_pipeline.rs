@@ -255,3 +255,54 @@ fn eval_protocol_on_dev_gives_sane_numbers() {
         );
     }
 }
+
+#[test]
+fn eval_replays_probes_as_camera_sequences_and_votes() {
+    // Four people of the camera-like Caltech set: two employees, two strangers.
+    let dir = tempfile::tempdir().unwrap();
+    for who in ["caltech_p01", "caltech_p02", "caltech_p03", "caltech_p04"] {
+        let to = dir.path().join(who);
+        std::fs::create_dir_all(&to).unwrap();
+        for f in std::fs::read_dir(common::dev_photo(who)).unwrap().take(5) {
+            let f = f.unwrap();
+            std::fs::copy(f.path(), to.join(f.file_name())).unwrap();
+        }
+    }
+    let p = pipeline();
+    let protocol = Protocol {
+        sequence_frames: 4,
+        ..Protocol::new(dir.path())
+    };
+    let rule = p.embedder().calibration().rule;
+    let r = attendance::face::eval::evaluate(&p, &protocol, rule)
+        .unwrap()
+        .report;
+    let s = &r.sequences;
+    assert_eq!(
+        s.iter().map(|x| x.votes).collect::<Vec<_>>(),
+        vec![1, 2, 3],
+        "{r:?}"
+    );
+    // One matching frame decides with one vote, so more votes can only accept fewer
+    // sequences (of employees or strangers).
+    for more in &s[1..] {
+        assert!(
+            more.far <= s[0].far && more.tar + more.misid <= s[0].tar + s[0].misid,
+            "{s:?}"
+        );
+    }
+    // The camera-like photos replayed are recognised, and a decision by k votes took at
+    // least k frames.
+    assert!(s[0].tar >= 0.5, "{s:?}");
+    for x in s.iter().filter(|x| x.tar > 0.0) {
+        assert!(
+            x.frames_to_decide >= x.votes as f64 && x.frames_to_decide <= 4.0,
+            "{s:?}"
+        );
+    }
+    // Without the option nothing is replayed.
+    let plain = attendance::face::eval::evaluate(&p, &Protocol::new(dir.path()), rule)
+        .unwrap()
+        .report;
+    assert!(plain.sequences.is_empty());
+}

@@ -73,6 +73,10 @@ enum Cmd {
         /// Runner-up margin (default: the embedder's).
         #[arg(long)]
         margin: Option<f32>,
+        /// Also replay every probe as N jittered camera frames and report what MODE_A's
+        /// vote of 1, 2 and 3 agreeing frames decides (`sequences`).
+        #[arg(long, value_name = "N", default_value_t = 0)]
+        sequence_frames: usize,
         /// Neighbour ratio (default: the embedder's; 1 or more switches it off).
         #[arg(long)]
         neighbour_ratio: Option<f32>,
@@ -212,6 +216,7 @@ fn run(cmd: Cmd, config: Config, hooks: daemon::Hooks) -> anyhow::Result<()> {
             distractors,
             distractor_limit,
             enrol_images,
+            sequence_frames,
             embedder,
             tolerance,
             margin,
@@ -223,6 +228,7 @@ fn run(cmd: Cmd, config: Config, hooks: daemon::Hooks) -> anyhow::Result<()> {
                 distractors,
                 distractor_limit,
                 enrol_images: enrol_images.into(),
+                sequence_frames,
                 ..Protocol::new(&dataset)
             };
             let eval = admin::eval(

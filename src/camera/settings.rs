@@ -82,7 +82,10 @@ pub struct CameraSettings {
     /// How long `/identify` without an image collects camera frames, ms. Read by the
     /// terminal's MODE_A decision, which votes over the camera's analyses.
     pub(crate) identify_window_ms: u64,
-    /// Frames that must agree on the same person for a camera identification.
+    /// Frames that must agree on the same person for a camera identification. Measured
+    /// on replayed sequences (README, "Decisions from several frames"): strangers who pass
+    /// are look-alikes every frame repeats, so more votes do not lower far; each costs
+    /// a point of tar and 0.2 s. 2 guards against one stray frame for little.
     pub(crate) identify_votes: usize,
     /// How long `/enroll` without an image collects camera frames, ms.
     pub(crate) enrol_window_ms: u64,

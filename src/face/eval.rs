@@ -19,6 +19,7 @@ use serde::Serialize;
 use super::embed::Embedding;
 use super::gallery::{Decision, Gallery, MatchRule};
 use super::pipeline::{Accepted, FacePipeline, PipelineError};
+use super::quality::Framing;
 use crate::reason::Reason;
 
 const IMAGE_EXTENSIONS: [&str; 6] = ["jpg", "jpeg", "png", "pgm", "ppm", "bmp"];
@@ -56,6 +57,9 @@ pub struct EvalReport {
     /// 1:1, the informed impostor: each stranger claims the enrolled person they
     /// resemble most.
     pub verify_far_nearest: f64,
+    /// Probes replayed as camera frames, decided by 1, 2 and 3 agreeing frames
+    /// (`--sequence-frames`; empty when not measured).
+    pub sequences: Vec<SequenceScore>,
     /// Threshold that `tar_at_far1` used (1 % quantile of impostors' nearest distances).
     pub(crate) far1_threshold: Option<f32>,
     /// For every probe not accepted as an employee: why (`unknown` after matching, or
@@ -83,6 +87,9 @@ pub struct Protocol {
     pub distractor_limit: Option<usize>,
     /// The first K usable photos of each employee become templates (the protocol's 1).
     pub enrol_images: usize,
+    /// Also replay every probe as this many jittered camera frames and decide by the
+    /// several-frame vote (0: not measured).
+    pub sequence_frames: usize,
 }
 
 impl Protocol {
@@ -93,6 +100,7 @@ impl Protocol {
             distractors: None,
             distractor_limit: None,
             enrol_images: 1,
+            sequence_frames: 0,
         }
     }
 }
@@ -158,6 +166,21 @@ pub struct ImageResult {
     pub reason: Option<Reason>,
 }
 
+/// The several-frame vote on replayed sequences (MODE_A's decision).
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct SequenceScore {
+    /// Frames that must agree.
+    pub votes: usize,
+    /// Genuine sequences punched as the right person.
+    pub tar: f64,
+    pub misid: f64,
+    /// Strangers' sequences punched as somebody.
+    pub far: f64,
+    /// Mean frames analysed before a genuine sequence was decided (at 5 analyses a
+    /// second, 0.2 s each).
+    pub frames_to_decide: f64,
+}
+
 /// The metrics and every image's result behind them.
 #[derive(Debug, Clone)]
 pub struct Evaluation {
@@ -221,6 +244,8 @@ pub fn evaluate(
 
     let started = Instant::now();
     let mut processed = Vec::with_capacity(identities.len());
+    // Every probe photo with its true employee (None for a stranger), for sequences.
+    let mut probe_photos: Vec<(Option<String>, PathBuf)> = Vec::new();
     for (pos, id) in identities.iter().enumerate() {
         let employee = pos % 2 == 0;
         let mut template: Option<Vec<Embedding>> = None;
@@ -229,8 +254,12 @@ pub fn evaluate(
         for path in &id.images {
             let outcome = accept(pipeline, path);
             let reason = outcome.as_ref().err().copied();
+            let enrols = outcome.is_ok() && employee && enrolled_images < protocol.enrol_images;
+            if !enrols {
+                probe_photos.push((employee.then(|| id.name.clone()), path.clone()));
+            }
             let embeddings = match outcome {
-                Ok(a) if employee && enrolled_images < protocol.enrol_images => {
+                Ok(a) if enrols => {
                     enrolled_images += 1;
                     let made = embedder.enrol(&a.crop);
                     template
@@ -266,6 +295,24 @@ pub fn evaluate(
     let mut report = score(&processed, &distractors, embedder.dim(), rule);
     report.embedder = embedder.name().to_owned();
     report.ms_per_image = ms;
+    if protocol.sequence_frames > 0 {
+        let (gallery, _) = gallery_of(&processed, &distractors, embedder.dim());
+        // Employees who never enrolled are left out, as in `score`.
+        probe_photos.retain(|(truth, _)| {
+            truth.as_ref().is_none_or(|t| {
+                processed
+                    .iter()
+                    .any(|p| &p.name == t && p.template.is_some())
+            })
+        });
+        report.sequences = sequences(
+            pipeline,
+            &gallery,
+            rule,
+            &probe_photos,
+            protocol.sequence_frames,
+        );
+    }
     Ok(Evaluation { report, images })
 }
 
@@ -295,31 +342,15 @@ pub(crate) fn score(
     dim: usize,
     rule: MatchRule,
 ) -> EvalReport {
+    let (gallery, enrolled) = gallery_of(identities, distractors, dim);
     // (true employee for genuine probes, outcome)
     let mut probes: Vec<(Option<&str>, &Outcome)> = Vec::new();
-    let mut gallery = Gallery::new(dim);
-    for (name, template) in distractors {
-        for e in template {
-            // The dimension is the embedder's own: cannot mismatch.
-            let _ = gallery.add(name, e);
-        }
-    }
-    let mut enrolled = 0;
     for id in identities {
         if !id.employee {
             probes.extend(id.probes.iter().map(|o| (None, o)));
-            continue;
+        } else if id.template.is_some() {
+            probes.extend(id.probes.iter().map(|o| (Some(id.name.as_str()), o)));
         }
-        // An employee whose images all fail to enrol is left out.
-        let Some(template) = &id.template else {
-            continue;
-        };
-        for e in template {
-            // The dimension is the embedder's own: cannot mismatch.
-            let _ = gallery.add(&id.name, e);
-        }
-        enrolled += 1;
-        probes.extend(id.probes.iter().map(|o| (Some(id.name.as_str()), o)));
     }
 
     let mut fail_reasons: BTreeMap<String, usize> = BTreeMap::new();
@@ -415,6 +446,7 @@ pub(crate) fn score(
         margin: rule.margin,
         neighbour_ratio: rule.neighbour_ratio,
         far1_threshold,
+        sequences: Vec::new(),
         verify_tolerance: rule.verify_threshold,
         verify_tar: rate(verify.genuine_accepted, ng),
         verify_far: rate(verify.false_accepts, verify.impostor_attempts),
@@ -422,6 +454,109 @@ pub(crate) fn score(
         verify_far_nearest: rate(verify.nearest_accepted, ni),
         fail_reasons,
     }
+}
+
+/// The gallery of the employees who enrolled (an employee whose images all fail to enrol
+/// is left out) and the distractors; and how many employees are in it.
+fn gallery_of(
+    identities: &[Processed],
+    distractors: &[(String, Vec<Embedding>)],
+    dim: usize,
+) -> (Gallery, usize) {
+    let mut gallery = Gallery::new(dim);
+    let mut enrolled = 0;
+    let employees = identities
+        .iter()
+        .filter(|id| id.employee)
+        .filter_map(|id| Some((&id.name, id.template.as_ref()?)));
+    for (name, template) in distractors
+        .iter()
+        .map(|(n, t)| (n, t))
+        .chain(employees.inspect(|_| enrolled += 1))
+    {
+        for e in template {
+            // The dimension is the embedder's own: cannot mismatch.
+            let _ = gallery.add(name, e);
+        }
+    }
+    (gallery, enrolled)
+}
+
+/// Every probe photo replayed as `frames` jittered camera frames (`jitter`), each
+/// analysed as a camera frame would be, matched, and decided as MODE_A does: frames in
+/// order until `votes` agree (`vote`), for 1, 2 and 3 votes.
+fn sequences(
+    pipeline: &FacePipeline,
+    gallery: &Gallery,
+    rule: MatchRule,
+    photos: &[(Option<String>, PathBuf)],
+    frames: usize,
+) -> Vec<SequenceScore> {
+    use super::vote::{self, FrameOutcome, Verdict};
+    // Each photo's frames, matched once; the vote is replayed over them per setting.
+    let replays: Vec<(Option<&str>, Vec<FrameOutcome>)> = photos
+        .iter()
+        .enumerate()
+        .filter_map(|(i, (truth, path))| {
+            let bytes = std::fs::read(path).ok()?;
+            let photo = super::decode::decode(&bytes, &pipeline.limits).ok()?;
+            let outcomes = super::jitter::frames(&photo, frames, i as u64)
+                .iter()
+                .map(|f| match pipeline.analyse(f, Framing::Unguided).verdict {
+                    Err(r) => FrameOutcome::Rejected(r),
+                    Ok(a) => {
+                        let nearest = gallery.nearest(&pipeline.embedder().embed(&a.crop));
+                        FrameOutcome::Matched {
+                            nearest: nearest.as_ref().map(|n| n.distance),
+                            decision: rule.decide(nearest),
+                        }
+                    }
+                })
+                .collect();
+            Some((truth.as_deref(), outcomes))
+        })
+        .collect();
+    (1..=3)
+        .map(|votes| {
+            let (mut ng, mut ni, mut right, mut misid, mut far, mut used) = (0, 0, 0, 0, 0, 0);
+            for (truth, outcomes) in &replays {
+                // MODE_A stops watching once someone has the votes.
+                let n = (1..=outcomes.len())
+                    .find(|&n| vote::decided(&outcomes[..n], votes))
+                    .unwrap_or(outcomes.len());
+                let verdict = vote::tally(&outcomes[..n], votes);
+                let who = match &verdict {
+                    Verdict::Recognised { employee_id, .. } => Some(employee_id.as_str()),
+                    _ => None,
+                };
+                match truth {
+                    Some(t) => {
+                        ng += 1;
+                        match who {
+                            Some(w) if w == *t => {
+                                right += 1;
+                                used += n;
+                            }
+                            Some(_) => misid += 1,
+                            None => {}
+                        }
+                    }
+                    None => {
+                        ni += 1;
+                        far += usize::from(who.is_some());
+                    }
+                }
+            }
+            let rate = |k: usize, n: usize| if n == 0 { 0.0 } else { k as f64 / n as f64 };
+            SequenceScore {
+                votes,
+                tar: rate(right, ng),
+                misid: rate(misid, ng),
+                far: rate(far, ni),
+                frames_to_decide: rate(used, right),
+            }
+        })
+        .collect()
 }
 
 /// The 1:1 tallies behind the `verify_*` keys.

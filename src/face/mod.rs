@@ -13,10 +13,12 @@ pub mod eval;
 pub(crate) mod gallery;
 pub(crate) mod geometry;
 pub(crate) mod hog;
+pub(crate) mod jitter;
 pub(crate) mod pipeline;
 pub(crate) mod quality;
 mod settings;
 pub(crate) mod template;
+pub(crate) mod vote;
 
 pub(crate) use crop::FaceCrop;
 pub use decode::{DecodeError, DecodeLimits};

@@ -1,14 +1,14 @@
 //! MODE_A: who is in front of the terminal's camera. The camera analyses and embeds its
 //! frames; this watches those analyses for a short window, matches each, lets the frames
-//! vote (`vote`) and records the decision. The camera knows nothing of punches.
+//! vote (`face::vote`) and records the decision. The camera knows nothing of punches.
 
 use std::sync::Arc;
 
 use super::identify::{Identification, MatchMode};
-use super::vote::{self, FrameOutcome, Verdict};
 use super::{Deadline, IdentifyAnswer, PunchInput, Terminal, TerminalError, blocking};
 use crate::camera::{Camera, CameraState};
 use crate::event::Source;
+use crate::face::vote::{self, FrameOutcome, Verdict};
 
 impl Terminal {
     /// Watches the camera's analyses for up to `identify_window`, decides from several

@@ -2,9 +2,10 @@
 //! pipeline and the store. Transport-free: the HTTP handlers and the CLI call these.
 //!
 //! One file per job: start-up (`open`), admission to the analysis (`admission`), who is
-//! at the door from a photo (`identify`) or from the camera's frames (`live`, `vote`),
-//! recording the attempt and answering it (`record`), enrolment (`enrol`), user and record
-//! administration (`admin`), and `/health` (`health`).
+//! at the door from a photo (`identify`) or from the camera's frames (`live`, voting with
+//! `face::vote`), recording the attempt and answering it (`record`), enrolment from a
+//! photo or the camera (`enrol`, `gather`), user and record administration (`admin`),
+//! and `/health` (`health`).
 
 mod admin;
 mod admission;
@@ -20,7 +21,6 @@ mod open;
 mod recognizer;
 mod record;
 mod reembed;
-mod vote;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -1,4 +1,5 @@
-//! MODE_A: decide from several camera frames, not one lucky frame. Pure: `live` feeds it.
+//! Decide from several camera frames, not one lucky frame. Pure: the terminal's MODE_A
+//! (`terminal::live`) feeds it live frames, `eval --sequence-frames` replayed ones.
 
 use std::collections::HashMap;
 
