@@ -231,6 +231,17 @@ mod tests {
     use super::*;
     use crate::store::AttendanceQuery;
 
+    /// Identifies (or verifies) the dev photo `file` as a `kind` punch.
+    async fn ask(
+        t: &Arc<Terminal>,
+        file: &str,
+        kind: PunchKind,
+        mode: MatchMode,
+    ) -> Result<IdentifyAnswer, TerminalError> {
+        t.identify_photo(photo(file), punch(kind), mode, &Deadline::none())
+            .await
+    }
+
     fn punch(kind: PunchKind) -> PunchInput {
         PunchInput {
             request: PunchRequest::Kind(kind),
@@ -243,16 +254,9 @@ mod tests {
     async fn an_enrolled_face_is_punched_and_a_stranger_is_recorded_as_unknown() {
         let t = terminal();
         let tm = &t.terminal;
-        let none = Deadline::none();
         assert_eq!(enrol(tm, "caltech_p02/2.jpg", "홍길동").await, "EMP001");
 
-        let a = tm
-            .identify_photo(
-                photo("caltech_p02/2.jpg"),
-                punch(PunchKind::In),
-                MatchMode::Identify,
-                &none,
-            )
+        let a = ask(tm, "caltech_p02/2.jpg", PunchKind::In, MatchMode::Identify)
             .await
             .unwrap();
         let IdentifyAnswer::Recognised {
@@ -270,15 +274,14 @@ mod tests {
         assert_eq!((kind, duplicate), (PunchKind::In, false));
         let event_id = event_id.expect("recorded");
 
-        let a = tm
-            .identify_photo(
-                photo("_unenrolled/caltech_u01/1.jpg"),
-                punch(PunchKind::In),
-                MatchMode::Identify,
-                &none,
-            )
-            .await
-            .unwrap();
+        let a = ask(
+            tm,
+            "_unenrolled/caltech_u01/1.jpg",
+            PunchKind::In,
+            MatchMode::Identify,
+        )
+        .await
+        .unwrap();
         assert!(
             matches!(
                 a,
@@ -325,18 +328,11 @@ mod tests {
     async fn past_the_embedders_limit_a_face_alone_is_refused_and_verification_still_works() {
         let t = terminal();
         let tm = &t.terminal;
-        let none = Deadline::none();
         let limit = tm.identify_limit().expect("HOG has a 1:N limit");
         assert_eq!(enrol(tm, "caltech_p02/2.jpg", "홍길동").await, "EMP001");
         crowd(&t, limit);
         assert!(!tm.health().await.identifies());
-        let e = tm
-            .identify_photo(
-                photo("caltech_p02/3.jpg"),
-                punch(PunchKind::In),
-                MatchMode::Identify,
-                &none,
-            )
+        let e = ask(tm, "caltech_p02/3.jpg", PunchKind::In, MatchMode::Identify)
             .await
             .unwrap_err();
         assert!(
@@ -346,28 +342,21 @@ mod tests {
         let claim = |id: &str| MatchMode::Verify {
             employee_id: id.into(),
         };
-        let a = tm
-            .identify_photo(
-                photo("caltech_p02/3.jpg"),
-                punch(PunchKind::In),
-                claim("EMP001"),
-                &none,
-            )
+        let a = ask(tm, "caltech_p02/3.jpg", PunchKind::In, claim("EMP001"))
             .await
             .unwrap();
         assert!(
             matches!(&a, IdentifyAnswer::Recognised { employee_id, .. } if employee_id == "EMP001"),
             "{a:?}"
         );
-        let a = tm
-            .identify_photo(
-                photo("_unenrolled/caltech_u01/1.jpg"),
-                punch(PunchKind::Out),
-                claim("EMP001"),
-                &none,
-            )
-            .await
-            .unwrap();
+        let a = ask(
+            tm,
+            "_unenrolled/caltech_u01/1.jpg",
+            PunchKind::Out,
+            claim("EMP001"),
+        )
+        .await
+        .unwrap();
         assert!(
             matches!(
                 a,
@@ -378,13 +367,7 @@ mod tests {
             ),
             "{a:?}"
         );
-        let e = tm
-            .identify_photo(
-                photo("caltech_p02/3.jpg"),
-                punch(PunchKind::In),
-                claim("EMP404"),
-                &none,
-            )
+        let e = ask(tm, "caltech_p02/3.jpg", PunchKind::In, claim("EMP404"))
             .await
             .unwrap_err();
         assert!(matches!(e, TerminalError::UserNotFound(_)), "{e}");
@@ -394,16 +377,14 @@ mod tests {
         assert_eq!(allowed.terminal.identify_limit(), None);
         crowd(&allowed, limit + 1);
         assert!(allowed.terminal.health().await.identifies());
-        let a = allowed
-            .terminal
-            .identify_photo(
-                photo("caltech_p02/3.jpg"),
-                punch(PunchKind::In),
-                MatchMode::Identify,
-                &none,
-            )
-            .await
-            .unwrap();
+        let a = ask(
+            &allowed.terminal,
+            "caltech_p02/3.jpg",
+            PunchKind::In,
+            MatchMode::Identify,
+        )
+        .await
+        .unwrap();
         assert!(
             matches!(
                 a,
