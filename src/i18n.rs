@@ -67,6 +67,8 @@ pub(crate) enum Msg {
     UsersReset,
     /// Live guidance: face is centred, sharp and close enough.
     Ready,
+    /// 1:N could not tell the face from a colleague's: enter the employee id.
+    Ambiguous,
 }
 
 impl Locale {
@@ -155,6 +157,10 @@ fn texts(msg: Msg) -> (&'static str, &'static str) {
         Msg::UserDeleted => ("사용자가 삭제되었습니다", "User deleted"),
         Msg::UsersReset => ("모든 사용자가 삭제되었습니다", "All users deleted"),
         Msg::Ready => ("인식 준비 완료", "Ready"),
+        Msg::Ambiguous => (
+            "비슷한 얼굴이 있어 구분할 수 없습니다. 사번을 입력해 주세요",
+            "Too close to another person to tell apart. Please enter your employee ID",
+        ),
     }
 }
 

@@ -159,7 +159,9 @@ async fn an_employee_id_makes_it_a_one_to_one_verification() {
         "{r}"
     );
     assert_eq!(r["employee_id"], "EMP001");
-    assert!(r["distance"].as_f64().unwrap() <= r["decided_threshold"].as_f64().unwrap());
+    // Decided with the 1:1 threshold, not 1:N's (0.51).
+    assert_eq!(r["decided_threshold"], 0.5, "{r}");
+    assert!(r["distance"].as_f64().unwrap() <= 0.5);
 
     // Somebody else claiming to be EMP001: refused with its own reason, and recorded.
     let r = c

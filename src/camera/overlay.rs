@@ -136,6 +136,7 @@ mod tests {
         msgs.extend(QualityIssue::iter().map(Msg::Quality));
         msgs.extend([
             Msg::Ready,
+            Msg::Ambiguous,
             Msg::Recognised,
             Msg::DuplicatePunch,
             Msg::Enrolled,

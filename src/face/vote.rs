@@ -25,8 +25,12 @@ pub(crate) enum Verdict {
         distance: f32,
         votes: usize,
     },
-    /// Usable faces, but no person reached the votes needed.
-    Unknown { min_distance: Option<f32> },
+    /// Usable faces, but no person reached the votes needed. `ambiguous`: some frame
+    /// was close to someone without standing out.
+    Unknown {
+        min_distance: Option<f32>,
+        ambiguous: bool,
+    },
     /// No usable face at all: the most frequent reason.
     Rejected(Rejection),
     /// No frame was analysed in the window.
@@ -38,6 +42,7 @@ pub(crate) fn tally(frames: &[FrameOutcome], votes: usize) -> Verdict {
     let votes = votes.max(1);
     let mut per_person: HashMap<&str, (usize, f32)> = HashMap::new();
     let mut usable = false;
+    let mut ambiguous = false;
     let mut min_distance: Option<f32> = None;
     let mut rejections: Vec<(Rejection, usize)> = Vec::new();
     for f in frames {
@@ -54,6 +59,12 @@ pub(crate) fn tally(frames: &[FrameOutcome], votes: usize) -> Verdict {
                 if let Some(d) = nearest {
                     min_distance = Some(min_distance.map_or(*d, |m| m.min(*d)));
                 }
+                if let Decision::Unknown {
+                    ambiguous: true, ..
+                } = decision
+                {
+                    ambiguous = true;
+                }
                 if let Decision::Match {
                     employee_id,
                     distance,
@@ -68,6 +79,8 @@ pub(crate) fn tally(frames: &[FrameOutcome], votes: usize) -> Verdict {
             }
         }
     }
+    // Frames matched two people: as much a case for an employee id as a look-alike.
+    ambiguous |= per_person.len() > 1;
     let mut ranked: Vec<(&str, (usize, f32))> = per_person.into_iter().collect();
     ranked.sort_by(|a, b| b.1.0.cmp(&a.1.0).then(a.1.1.total_cmp(&b.1.1)));
     if let Some((who, (n, d))) = ranked.first() {
@@ -81,7 +94,10 @@ pub(crate) fn tally(frames: &[FrameOutcome], votes: usize) -> Verdict {
         }
     }
     if usable {
-        return Verdict::Unknown { min_distance };
+        return Verdict::Unknown {
+            min_distance,
+            ambiguous,
+        };
     }
     // Most frequent first; ties keep the order the person met them.
     rejections.sort_by_key(|r| std::cmp::Reverse(r.1));
@@ -126,9 +142,25 @@ mod tests {
         assert_eq!(
             v,
             Verdict::Unknown {
-                min_distance: Some(0.2)
+                min_distance: Some(0.2),
+                ambiguous: false
             }
         );
+        // A frame close to someone without standing out says so.
+        let torn = FrameOutcome::Matched {
+            decision: Decision::Unknown {
+                nearest: None,
+                ambiguous: true,
+            },
+            nearest: Some(0.3),
+        };
+        assert!(matches!(
+            tally(&[unknown(0.5), torn], 2),
+            Verdict::Unknown {
+                ambiguous: true,
+                ..
+            }
+        ));
     }
 
     #[test]
@@ -149,7 +181,10 @@ mod tests {
     fn a_tie_between_two_people_is_unknown() {
         assert!(matches!(
             tally(&[m("A", 0.2), m("B", 0.2), m("A", 0.2), m("B", 0.2)], 2),
-            Verdict::Unknown { .. }
+            Verdict::Unknown {
+                ambiguous: true,
+                ..
+            }
         ));
     }
 

@@ -53,6 +53,8 @@ pub(crate) enum IdentifyAnswer {
     Failed {
         reason: Reason,
         detail: Option<QualityIssue>,
+        /// Close to someone without standing out: an employee id (1:1) would settle it.
+        ambiguous: bool,
         /// Distance to the nearest template, when matching happened.
         min_distance: Option<f32>,
         threshold: f32,
@@ -73,40 +75,60 @@ pub(super) struct Identification {
     pub(crate) detail: Option<QualityIssue>,
     /// Face crop for the punch thumbnail (when thumbnails are kept).
     pub(crate) thumbnail: Option<FaceCrop>,
+    /// 1:1: decided against the claimed person with the verify threshold.
+    pub(crate) verify: bool,
+    /// Unknown because the face was close to someone but did not stand out (two
+    /// look-alikes, a crowded neighbourhood): an employee id would settle it.
+    pub(crate) ambiguous: bool,
 }
 
 impl Identification {
-    pub(super) fn recognised(employee_id: String, distance: f32) -> Identification {
+    fn new(mode: &MatchMode) -> Identification {
         Identification {
-            employee_id: Some(employee_id),
-            distance: Some(distance),
+            employee_id: None,
+            distance: None,
             reason: None,
             detail: None,
             thumbnail: None,
+            verify: matches!(mode, MatchMode::Verify { .. }),
+            ambiguous: false,
+        }
+    }
+
+    pub(super) fn recognised(
+        employee_id: String,
+        distance: f32,
+        mode: &MatchMode,
+    ) -> Identification {
+        Identification {
+            employee_id: Some(employee_id),
+            distance: Some(distance),
+            ..Identification::new(mode)
         }
     }
 
     /// Nobody recognised: `unknown` for 1:N, `not_verified` for 1:1.
-    pub(super) fn unknown(min_distance: Option<f32>, mode: &MatchMode) -> Identification {
+    pub(super) fn unknown(
+        min_distance: Option<f32>,
+        ambiguous: bool,
+        mode: &MatchMode,
+    ) -> Identification {
         Identification {
-            employee_id: None,
             distance: min_distance,
             reason: Some(match mode {
                 MatchMode::Identify => Reason::Unknown,
                 MatchMode::Verify { .. } => Reason::NotVerified,
             }),
-            detail: None,
-            thumbnail: None,
+            ambiguous,
+            ..Identification::new(mode)
         }
     }
 
-    pub(super) fn rejected(r: &Rejection) -> Identification {
+    pub(super) fn rejected(r: &Rejection, mode: &MatchMode) -> Identification {
         Identification {
-            employee_id: None,
-            distance: None,
             reason: Some(r.reason()),
             detail: r.quality_issue(),
-            thumbnail: None,
+            ..Identification::new(mode)
         }
     }
 
@@ -116,8 +138,10 @@ impl Identification {
             Decision::Match {
                 employee_id,
                 distance,
-            } => Identification::recognised(employee_id, distance),
-            Decision::Unknown { .. } => Identification::unknown(nearest, mode),
+            } => Identification::recognised(employee_id, distance, mode),
+            Decision::Unknown { ambiguous, .. } => {
+                Identification::unknown(nearest, ambiguous, mode)
+            }
         }
     }
 }
@@ -142,7 +166,7 @@ impl Terminal {
         blocking(move || {
             me.refresh_gallery()?;
             let ident = match &verdict {
-                Err(rejection) => Identification::rejected(rejection),
+                Err(rejection) => Identification::rejected(rejection, &mode),
                 Ok(accepted) => {
                     let probe = me.pipeline.embedder().embed(&accepted.crop);
                     let (nearest, decision) = me.match_probe(&probe, &mode);
@@ -390,6 +414,61 @@ mod tests {
                 a,
                 IdentifyAnswer::Failed {
                     reason: Reason::Unknown,
+                    ..
+                }
+            ),
+            "{a:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_face_too_close_to_call_asks_for_the_id_and_verification_answers_it() {
+        let t = terminal_with(|s| s.face.verify_tolerance = Some(0.45));
+        let tm = &t.terminal;
+        assert_eq!(enrol(tm, "caltech_p02/2.jpg", "홍길동").await, "EMP001");
+        // A look-alike: another person with the very same template.
+        let accepted = tm.pipeline().accept(&photo("caltech_p02/2.jpg")).unwrap();
+        let twin = tm.pipeline().embedder().enrol(&accepted.crop);
+        tm.recognizer.add("TWIN", &twin);
+        let a = ask(tm, "caltech_p02/3.jpg", PunchKind::In, MatchMode::Identify)
+            .await
+            .unwrap();
+        assert!(
+            matches!(
+                a,
+                IdentifyAnswer::Failed {
+                    reason: Reason::Unknown,
+                    ambiguous: true,
+                    ..
+                }
+            ),
+            "{a:?}"
+        );
+        let claim = MatchMode::Verify {
+            employee_id: "EMP001".into(),
+        };
+        let a = ask(tm, "caltech_p02/3.jpg", PunchKind::In, claim)
+            .await
+            .unwrap();
+        assert!(
+            matches!(&a, IdentifyAnswer::Recognised { employee_id, threshold, .. }
+                if employee_id == "EMP001" && *threshold == 0.45),
+            "{a:?}"
+        );
+        // A stranger far from everyone is plainly unknown.
+        let a = ask(
+            tm,
+            "_unenrolled/caltech_u01/1.jpg",
+            PunchKind::In,
+            MatchMode::Identify,
+        )
+        .await
+        .unwrap();
+        assert!(
+            matches!(
+                a,
+                IdentifyAnswer::Failed {
+                    ambiguous: false,
                     ..
                 }
             ),

@@ -50,9 +50,12 @@ impl Terminal {
                 employee_id,
                 distance,
                 ..
-            } => Identification::recognised(employee_id, distance),
-            Verdict::Unknown { min_distance } => Identification::unknown(min_distance, &mode),
-            Verdict::Rejected(r) => Identification::rejected(&r),
+            } => Identification::recognised(employee_id, distance, &mode),
+            Verdict::Unknown {
+                min_distance,
+                ambiguous,
+            } => Identification::unknown(min_distance, ambiguous, &mode),
+            Verdict::Rejected(r) => Identification::rejected(&r, &mode),
             // Streaming but nothing analysed in the window: the terminal is at fault.
             Verdict::NoFrames => return Err(TerminalError::CameraUnavailable),
         };

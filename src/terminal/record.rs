@@ -37,6 +37,11 @@ impl Terminal {
         deadline: &Deadline,
     ) -> Result<IdentifyAnswer, TerminalError> {
         let rule = self.recognizer.rule();
+        let threshold = if ident.verify {
+            rule.verify_threshold
+        } else {
+            rule.threshold
+        };
         // Looked up before writing: a person deleted since the match is not punched.
         let name = match &ident.employee_id {
             Some(id) => Some(self.name_of(id)?),
@@ -56,7 +61,7 @@ impl Terminal {
             site: self.settings.site.clone(),
             source,
             distance: ident.distance,
-            threshold: Some(rule.threshold),
+            threshold: Some(threshold),
             embedder: Some(self.embedder_name().to_owned()),
             reason: ident.reason,
             detail: ident.detail,
@@ -81,8 +86,9 @@ impl Terminal {
             return Ok(IdentifyAnswer::Failed {
                 reason,
                 detail: ident.detail,
+                ambiguous: ident.ambiguous,
                 min_distance: ident.distance,
-                threshold: rule.threshold,
+                threshold,
                 event_id,
                 ts_server: ts(now),
             });
@@ -91,7 +97,7 @@ impl Terminal {
             employee_id,
             name,
             ident.distance.unwrap_or(0.0),
-            rule.threshold,
+            threshold,
             outcome,
             now,
         );

@@ -13,6 +13,7 @@ use crate::http::request::{BodyKind, fields, read_body};
 use crate::http::response::{ApiError, Body, json};
 use crate::http::routes::punch_input;
 use crate::i18n::{Locale, Msg};
+use crate::reason::Reason;
 use crate::terminal::{Deadline, IdentifyAnswer, MatchMode, input};
 
 pub(crate) async fn post(
@@ -82,15 +83,22 @@ fn answer_json(a: &IdentifyAnswer, locale: Locale) -> Value {
         IdentifyAnswer::Failed {
             reason,
             detail,
+            ambiguous,
             min_distance,
             threshold,
             event_id,
             ts_server,
         } => json!({
             "success": false,
-            "message": locale.text(detail.map_or(Msg::Reason(*reason), Msg::Quality)),
+            "message": locale.text(match detail {
+                Some(d) => Msg::Quality(*d),
+                // Close to someone, too close to call: the way in is the employee id.
+                None if *ambiguous && *reason == Reason::Unknown => Msg::Ambiguous,
+                None => Msg::Reason(*reason),
+            }),
             "reason": reason,
             "detail": detail,
+            "ambiguous": ambiguous,
             "distance": null,
             "min_distance": min_distance.map(decimal),
             "decided_threshold": decimal(*threshold),
