@@ -132,6 +132,10 @@ fn texts(msg: Msg) -> (&'static str, &'static str) {
             "입력한 사번과 얼굴이 일치하지 않습니다",
             "Your face does not match the employee ID entered",
         ),
+        Msg::Reason(R::TooManyAttempts) => (
+            "인증 실패가 많아 잠시 후 다시 시도해 주세요",
+            "Too many failed attempts. Please try again later",
+        ),
         Msg::Reason(R::VerifyRequired) => (
             "사번을 입력한 뒤 얼굴 인증을 해 주세요",
             "Please enter your employee ID, then look at the camera",

@@ -52,6 +52,8 @@ pub enum Reason {
     /// 1:N refused on this terminal (gallery too large for its embedder): send an
     /// `employee_id`.
     VerifyRequired,
+    /// 1:1 refused for a while: too many failed claims of the id or from the device.
+    TooManyAttempts,
 }
 
 impl Reason {

@@ -345,7 +345,12 @@ async fn every_error_status_with_a_reason_and_no_attendance_row() {
 #[tokio::test]
 async fn twenty_parallel_enrolments_get_twenty_distinct_ids() {
     let dir = data_dir();
-    let d = Daemon::start(dir.path(), &[]);
+    // Enrolments run one at a time (twenty CNN enrolments of a debug build take most of
+    // the default 30 s on a loaded machine): the test is about ids, not speed.
+    let d = Daemon::start(
+        dir.path(),
+        &[("ATTENDANCED_HTTP__REQUEST_TIMEOUT_SECS", "300")],
+    );
     let c = d.client();
     // The first photo of 20 different people.
     let ids = attendance::face::eval::list_dataset(&common::faces_dir().join("dev")).unwrap();

@@ -121,6 +121,9 @@ impl From<TerminalError> for ApiError {
                     .detail(format!("{free_mb} MB free"))
             }
             TerminalError::CameraUnavailable => Self::new(StatusCode::SERVICE_UNAVAILABLE, reason),
+            e @ TerminalError::TooManyClaims { .. } => {
+                Self::new(StatusCode::TOO_MANY_REQUESTS, reason).detail(e.to_string())
+            }
             e @ TerminalError::VerifyRequired { .. } => {
                 Self::new(StatusCode::CONFLICT, reason).detail(e.to_string())
             }

@@ -32,6 +32,9 @@ pub(crate) enum TerminalError {
         "{people} people enrolled, more than this embedder identifies reliably ({limit}): send employee_id to verify 1:1"
     )]
     VerifyRequired { people: usize, limit: usize },
+    /// Too many failed 1:1 claims of this id, or from this device, lately.
+    #[error("too many failed verifications of {employee_id} or from this device: try again later")]
+    TooManyClaims { employee_id: String },
     #[error("camera unavailable")]
     CameraUnavailable,
     #[error("internal error: {0}")]
@@ -50,6 +53,7 @@ impl TerminalError {
             TerminalError::StorageFull { .. } => Reason::StorageFull,
             TerminalError::CameraUnavailable => Reason::CameraUnavailable,
             TerminalError::VerifyRequired { .. } => Reason::VerifyRequired,
+            TerminalError::TooManyClaims { .. } => Reason::TooManyAttempts,
             TerminalError::Internal(_) => Reason::InternalError,
         }
     }

@@ -2,6 +2,7 @@
 //! (`live`) and manual punches (`record`).
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use super::{Deadline, Terminal, TerminalError, blocking};
 use crate::event::Source;
@@ -156,14 +157,16 @@ impl Terminal {
         mode: MatchMode,
         deadline: &Deadline,
     ) -> Result<IdentifyAnswer, TerminalError> {
-        self.admit_mode(&mode).await?;
+        let device = self.device_of(&p);
+        self.admit_mode(&mode, &device).await?;
         // The slot is held through the embedding too: on the board the CNN is the costly
         // part, and `max_concurrent_analyses` bounds it.
         let _slot = self.admission.slot().await?;
         let verdict = self.accept_photo(bytes).await?;
         self.check_disk()?;
-        let (me, deadline) = (self.clone(), deadline.clone());
-        blocking(move || {
+        let (me, deadline, m) = (self.clone(), deadline.clone(), mode.clone());
+        let answer = blocking(move || {
+            let mode = m;
             me.refresh_gallery()?;
             let ident = match &verdict {
                 Err(rejection) => Identification::rejected(rejection, &mode),
@@ -178,7 +181,9 @@ impl Terminal {
             };
             me.record(ident, p, Source::Upload, &deadline)
         })
-        .await?
+        .await??;
+        self.note_claim(&mode, &device, &answer);
+        Ok(answer)
     }
 
     /// Decodes and analyses a photo on the blocking pool (the caller holds an analysis
@@ -218,7 +223,15 @@ impl Terminal {
     pub(super) async fn admit_mode(
         self: &Arc<Self>,
         mode: &MatchMode,
+        device: &str,
     ) -> Result<(), TerminalError> {
+        if let MatchMode::Verify { employee_id } = mode
+            && !self.claims().allowed(employee_id, device, Instant::now())
+        {
+            return Err(TerminalError::TooManyClaims {
+                employee_id: employee_id.clone(),
+            });
+        }
         let (me, mode) = (self.clone(), mode.clone());
         blocking(move || {
             me.refresh_gallery()?;
@@ -239,6 +252,32 @@ impl Terminal {
             }
         })
         .await?
+    }
+
+    /// The device an attempt is recorded under: the request's, else the terminal's.
+    pub(super) fn device_of(&self, p: &PunchInput) -> String {
+        p.device_id
+            .clone()
+            .unwrap_or_else(|| self.settings.device_id.clone())
+    }
+
+    /// Counts a failed 1:1 claim against the id and the device.
+    pub(super) fn note_claim(&self, mode: &MatchMode, device: &str, answer: &IdentifyAnswer) {
+        if let (
+            MatchMode::Verify { employee_id },
+            IdentifyAnswer::Failed {
+                reason: Reason::NotVerified,
+                ..
+            },
+        ) = (mode, answer)
+        {
+            self.claims().failed(employee_id, device, Instant::now());
+        }
+    }
+
+    fn claims(&self) -> std::sync::MutexGuard<'_, super::claims::Claims> {
+        // A panic while holding it leaves at worst a missing count.
+        self.claims.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Gallery size above which 1:N is refused: the embedder's, unless the operator
@@ -474,6 +513,42 @@ mod tests {
             ),
             "{a:?}"
         );
+    }
+
+    #[tokio::test]
+    async fn repeated_failed_claims_of_an_id_are_refused_for_a_while() {
+        let t = terminal();
+        let tm = &t.terminal;
+        assert_eq!(enrol(tm, "caltech_p02/2.jpg", "홍길동").await, "EMP001");
+        let claim = || MatchMode::Verify {
+            employee_id: "EMP001".into(),
+        };
+        let stranger = "_unenrolled/caltech_u01/1.jpg";
+        for _ in 0..super::super::claims::PER_ID {
+            let a = ask(tm, stranger, PunchKind::In, claim()).await.unwrap();
+            assert!(
+                matches!(
+                    a,
+                    IdentifyAnswer::Failed {
+                        reason: Reason::NotVerified,
+                        ..
+                    }
+                ),
+                "{a:?}"
+            );
+        }
+        // Now even the right face is refused, before any analysis and unrecorded.
+        let recorded = tm.store().outbox_pending().unwrap();
+        let e = ask(tm, "caltech_p02/3.jpg", PunchKind::In, claim())
+            .await
+            .unwrap_err();
+        assert!(matches!(e, TerminalError::TooManyClaims { .. }), "{e}");
+        assert_eq!(tm.store().outbox_pending().unwrap(), recorded);
+        // 1:N is not rationed.
+        let a = ask(tm, "caltech_p02/3.jpg", PunchKind::In, MatchMode::Identify)
+            .await
+            .unwrap();
+        assert!(matches!(a, IdentifyAnswer::Recognised { .. }), "{a:?}");
     }
 
     #[tokio::test]

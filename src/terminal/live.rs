@@ -23,7 +23,8 @@ impl Terminal {
         if camera.state() != CameraState::Streaming {
             return Err(TerminalError::CameraUnavailable);
         }
-        self.admit_mode(&mode).await?;
+        let device = self.device_of(&p);
+        self.admit_mode(&mode, &device).await?;
         let mut analyses = camera.subscribe_analysis();
         analyses.borrow_and_update();
         let window_end = tokio::time::Instant::now() + self.settings.identify_window;
@@ -61,7 +62,9 @@ impl Terminal {
         };
         self.check_disk()?;
         let (me, deadline) = (self.clone(), deadline.clone());
-        blocking(move || me.record(ident, p, Source::Camera, &deadline)).await?
+        let answer = blocking(move || me.record(ident, p, Source::Camera, &deadline)).await??;
+        self.note_claim(&mode, &device, &answer);
+        Ok(answer)
     }
 }
 

@@ -9,6 +9,7 @@
 
 mod admin;
 mod admission;
+mod claims;
 mod deadline;
 mod enrol;
 mod error;
@@ -70,6 +71,8 @@ pub(crate) struct Terminal {
     pipeline: FacePipeline,
     rules: PunchRules,
     admission: Admission,
+    /// Failed 1:1 claims, per claimed id and per device.
+    claims: std::sync::Mutex<claims::Claims>,
     /// Enrolments are checked for duplicates and written one at a time, so two photos of
     /// one face enrolled at the same moment cannot both pass.
     enrol_lock: Mutex<()>,

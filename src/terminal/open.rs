@@ -116,6 +116,7 @@ impl Terminal {
                 settings.max_concurrent_analyses,
                 settings.max_queued_analyses,
             ),
+            claims: Default::default(),
             enrol_lock: Mutex::new(()),
             outbox_wake: Arc::new(Notify::new()),
             settings,
