@@ -70,7 +70,7 @@ impl Terminal {
 
 #[cfg(test)]
 mod tests {
-    use super::super::testing::{camera, enrol, streaming, terminal};
+    use super::super::testing::{camera, enrol, failure, streaming, terminal};
     use super::*;
     use crate::punch::{PunchKind, PunchRequest};
     use crate::reason::Reason;
@@ -123,16 +123,7 @@ mod tests {
             .identify_live(&cam, input(), MatchMode::Identify, &Deadline::none())
             .await
             .unwrap();
-        assert!(
-            matches!(
-                a,
-                IdentifyAnswer::Failed {
-                    reason: Reason::Unknown,
-                    ..
-                }
-            ),
-            "{a:?}"
-        );
+        assert_eq!(failure(&a), Some(Reason::Unknown), "{a:?}");
         stop.fire();
         // Capture stopped: the camera is no longer streaming new frames.
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;

@@ -261,4 +261,12 @@ pub(crate) mod testing {
         }
         panic!("the replay camera did not start");
     }
+
+    /// The reason of a failed answer; None when somebody was recognised.
+    pub(crate) fn failure(a: &IdentifyAnswer) -> Option<crate::reason::Reason> {
+        match a {
+            IdentifyAnswer::Failed { reason, .. } => Some(*reason),
+            IdentifyAnswer::Recognised { .. } => None,
+        }
+    }
 }
