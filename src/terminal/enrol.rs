@@ -8,7 +8,7 @@ use tracing::info;
 use super::gather::Gather;
 use super::{Deadline, Terminal, TerminalError, blocking};
 use crate::camera::{Camera, CameraState};
-use crate::face::{Accepted, Rejection, encode, template};
+use crate::face::{Accepted, Embedding, Rejection, encode, template};
 use crate::store::{NewFace, NewTemplate};
 
 /// Enrolment request.
@@ -59,7 +59,11 @@ impl Terminal {
         self.check_disk()?;
         let _one_at_a_time = self.enrol_lock.lock().await;
         let (me, deadline) = (self.clone(), deadline.clone());
-        blocking(move || me.enrol(vec![accepted], None, input, &deadline)).await?
+        blocking(move || {
+            let probe = me.pipeline.embedder().embed(&accepted.crop);
+            me.enrol(vec![(accepted, probe)], None, input, &deadline)
+        })
+        .await?
     }
 
     /// Enrols from the camera: gathers, for `enrol_window`, the frames whose face passed
@@ -100,11 +104,14 @@ impl Terminal {
                 Err(r) => last_rejection = Some(*r),
                 Ok(f) => gather.offer(
                     f.embedding.clone(),
-                    Accepted {
-                        face: f.face,
-                        quality: f.quality,
-                        crop: f.crop.clone(),
-                    },
+                    (
+                        Accepted {
+                            face: f.face,
+                            quality: f.quality,
+                            crop: f.crop.clone(),
+                        },
+                        f.embedding.clone(),
+                    ),
                 ),
             }
         }
@@ -131,10 +138,11 @@ impl Terminal {
         blocking(move || me.enrol(kept, Some(frames), input, &deadline)).await?
     }
 
-    /// Stores `faces` (at least one) as one person's new templates.
+    /// Stores `faces` (at least one, each with its probe embedding) as one person's new
+    /// templates.
     fn enrol(
         &self,
-        faces: Vec<Accepted>,
+        faces: Vec<(Accepted, Embedding)>,
         frames: Option<usize>,
         input: EnrolInput,
         deadline: &Deadline,
@@ -143,8 +151,8 @@ impl Terminal {
         let embedder = self.pipeline.embedder();
         // The spec's rule: one registration per person. A face that matches someone
         // else is refused; adding templates to the same employee is fine.
-        for f in &faces {
-            if let Some(n) = self.recognizer.nearest(&embedder.embed(&f.crop))
+        for (_, probe) in &faces {
+            if let Some(n) = self.recognizer.nearest(probe)
                 && n.distance <= self.recognizer.rule().threshold
                 && input.employee_id.as_deref() != Some(n.employee_id.as_str())
             {
@@ -167,7 +175,7 @@ impl Terminal {
         }
         // (rows, .npy, crop PNG) of each face.
         let mut made = Vec::with_capacity(faces.len());
-        for f in &faces {
+        for (f, _) in &faces {
             let rows = embedder.enrol(&f.crop);
             let npy =
                 template::encode(&rows).map_err(|e| TerminalError::Internal(e.to_string()))?;
@@ -181,7 +189,7 @@ impl Terminal {
         let new_faces: Vec<NewFace<'_>> = made
             .iter()
             .zip(&faces)
-            .map(|((_, npy, png), f)| NewFace {
+            .map(|((_, npy, png), (f, _))| NewFace {
                 template: npy,
                 crop_png: png.as_deref(),
                 quality: f.quality.score(),
