@@ -71,6 +71,28 @@ pub(crate) struct LiveAnalysis {
     pub(crate) verdict: Result<LiveFace, Rejection>,
 }
 
+/// New analyses until a deadline: see [`Camera::analyses_for`].
+pub(crate) struct AnalysisWindow {
+    rx: watch::Receiver<Option<Arc<LiveAnalysis>>>,
+    end: tokio::time::Instant,
+}
+
+impl AnalysisWindow {
+    /// The next frame's analysis; None once the window has passed (or the camera
+    /// stopped).
+    pub(crate) async fn next(&mut self) -> Option<Arc<LiveAnalysis>> {
+        loop {
+            match tokio::time::timeout_at(self.end, self.rx.changed()).await {
+                Ok(Ok(())) => {}
+                _ => return None,
+            }
+            if let Some(a) = self.rx.borrow_and_update().clone() {
+                return Some(a);
+            }
+        }
+    }
+}
+
 /// Handle on the running camera.
 pub(crate) struct Camera {
     settings: CameraSettings,
@@ -171,6 +193,21 @@ impl Camera {
 
     pub(crate) fn subscribe_analysis(&self) -> watch::Receiver<Option<Arc<LiveAnalysis>>> {
         self.analysis.clone()
+    }
+
+    /// The analyses of frames yet to come, for `window` from now (MODE_A's vote,
+    /// enrolment from the camera); None when the camera is not streaming.
+    pub(crate) fn analyses_for(&self, window: Duration) -> Option<AnalysisWindow> {
+        if self.state() != CameraState::Streaming {
+            return None;
+        }
+        let mut rx = self.analysis.clone();
+        // What is already there was analysed before the request.
+        rx.borrow_and_update();
+        Some(AnalysisWindow {
+            rx,
+            end: tokio::time::Instant::now() + window,
+        })
     }
 
     /// The latest frame as JPEG, with the overlay if `preview`.

@@ -7,7 +7,7 @@ use tracing::info;
 
 use super::gather::Gather;
 use super::{Deadline, Terminal, TerminalError, blocking};
-use crate::camera::{Camera, CameraState};
+use crate::camera::Camera;
 use crate::face::{Accepted, Embedding, Rejection, encode, template};
 use crate::store::{NewFace, NewTemplate};
 
@@ -76,9 +76,9 @@ impl Terminal {
         deadline: &Deadline,
     ) -> Result<EnrolAnswer, TerminalError> {
         check_names(&input)?;
-        if camera.state() != CameraState::Streaming {
-            return Err(TerminalError::CameraUnavailable);
-        }
+        let mut window = camera
+            .analyses_for(self.settings.enrol_window)
+            .ok_or(TerminalError::CameraUnavailable)?;
         let rule = self.recognizer.rule();
         // Frames a tenth of the accept distance apart add something; a face further from
         // the first than the 1:1 threshold is somebody else.
@@ -87,18 +87,8 @@ impl Terminal {
             rule.threshold * 0.1,
             rule.verify_threshold,
         );
-        let mut analyses = camera.subscribe_analysis();
-        analyses.borrow_and_update();
-        let window_end = tokio::time::Instant::now() + self.settings.enrol_window;
         let (mut analysed, mut last_rejection) = (0, None);
-        loop {
-            match tokio::time::timeout_at(window_end, analyses.changed()).await {
-                Ok(Ok(())) => {}
-                _ => break,
-            }
-            let Some(a) = analyses.borrow_and_update().clone() else {
-                continue;
-            };
+        while let Some(a) = window.next().await {
             analysed += 1;
             match &a.verdict {
                 Err(r) => last_rejection = Some(*r),
@@ -236,7 +226,7 @@ fn check_names(input: &EnrolInput) -> Result<(), TerminalError> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::testing::{camera, new_person, photo, streaming, terminal};
+    use super::super::testing::{camera, new_person, photo, terminal};
     use super::*;
 
     #[tokio::test]
@@ -367,8 +357,7 @@ mod tests {
             "caltech_p02/4.jpg",
             "_unenrolled/caltech_u01/1.jpg",
         ];
-        let (cam, stop, dir) = camera(tm, &reel, 300);
-        streaming(&cam).await;
+        let cam = camera(tm, &reel, 300).await;
         let a = tm
             .enrol_live(&cam, new_person("홍길동"), &none)
             .await
@@ -406,8 +395,6 @@ mod tests {
             &crate::terminal::MatchMode::Identify,
         );
         assert!(matches!(d, crate::face::Decision::Unknown { .. }), "{d:?}");
-        stop.fire();
-        let _ = std::fs::remove_dir_all(dir);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -415,8 +402,7 @@ mod tests {
         let t = terminal();
         let tm = &t.terminal;
         let none = Deadline::none();
-        let (cam, stop, dir) = camera(tm, &["caltech_p02/2.jpg"], 60_000);
-        streaming(&cam).await;
+        let cam = camera(tm, &["caltech_p02/2.jpg"], 60_000).await;
         let a = tm
             .enrol_live(&cam, new_person("홍길동"), &none)
             .await
@@ -425,17 +411,13 @@ mod tests {
             matches!(a, EnrolAnswer::Enrolled { templates: 1, frames: Some(f), .. } if f >= 2),
             "{a:?}"
         );
-        stop.fire();
-        let _ = std::fs::remove_dir_all(dir);
-        let (cam, stop, dir) = camera(tm, &["_negatives/no_face_chart.jpg"], 60_000);
-        streaming(&cam).await;
+        drop(cam);
+        let cam = camera(tm, &["_negatives/no_face_chart.jpg"], 60_000).await;
         let a = tm
             .enrol_live(&cam, new_person("Chart"), &none)
             .await
             .unwrap();
         assert_eq!(a, EnrolAnswer::Rejected(Rejection::NoFace));
         assert_eq!(tm.users().await.unwrap().len(), 1);
-        stop.fire();
-        let _ = std::fs::remove_dir_all(dir);
     }
 }

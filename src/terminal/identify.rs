@@ -164,18 +164,17 @@ impl Terminal {
         let _slot = self.admission.slot().await?;
         let verdict = self.accept_photo(bytes).await?;
         self.check_disk()?;
-        let (me, deadline, m) = (self.clone(), deadline.clone(), mode.clone());
+        // `admit_mode` picked up gallery changes before the analysis.
+        let (me, deadline, claim) = (self.clone(), deadline.clone(), mode.clone());
         let answer = blocking(move || {
-            let mode = m;
-            me.refresh_gallery()?;
             let ident = match &verdict {
-                Err(rejection) => Identification::rejected(rejection, &mode),
+                Err(rejection) => Identification::rejected(rejection, &claim),
                 Ok(accepted) => {
                     let probe = me.pipeline.embedder().embed(&accepted.crop);
-                    let (nearest, decision) = me.match_probe(&probe, &mode);
+                    let (nearest, decision) = me.match_probe(&probe, &claim);
                     Identification {
                         thumbnail: Some(accepted.crop.clone()),
-                        ..Identification::decided(nearest, decision, &mode)
+                        ..Identification::decided(nearest, decision, &claim)
                     }
                 }
             };

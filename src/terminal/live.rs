@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use super::identify::{Identification, MatchMode};
 use super::{Deadline, IdentifyAnswer, PunchInput, Terminal, TerminalError, blocking};
-use crate::camera::{Camera, CameraState};
+use crate::camera::Camera;
 use crate::event::Source;
 use crate::face::vote::{self, FrameOutcome, Verdict};
 
@@ -20,23 +20,16 @@ impl Terminal {
         mode: MatchMode,
         deadline: &Deadline,
     ) -> Result<IdentifyAnswer, TerminalError> {
-        if camera.state() != CameraState::Streaming {
-            return Err(TerminalError::CameraUnavailable);
-        }
+        let mut window = camera
+            .analyses_for(self.settings.identify_window)
+            .ok_or(TerminalError::CameraUnavailable)?;
         let device = self.device_of(&p);
         self.admit_mode(&mode, &device).await?;
-        let mut analyses = camera.subscribe_analysis();
-        analyses.borrow_and_update();
-        let window_end = tokio::time::Instant::now() + self.settings.identify_window;
         let votes = self.settings.identify_votes;
         let mut frames: Vec<FrameOutcome> = Vec::new();
         while !vote::decided(&frames, votes) {
-            match tokio::time::timeout_at(window_end, analyses.changed()).await {
-                Ok(Ok(())) => {}
-                _ => break,
-            }
-            let Some(a) = analyses.borrow_and_update().clone() else {
-                continue;
+            let Some(a) = window.next().await else {
+                break;
             };
             frames.push(match &a.verdict {
                 Err(r) => FrameOutcome::Rejected(*r),
@@ -70,7 +63,7 @@ impl Terminal {
 
 #[cfg(test)]
 mod tests {
-    use super::super::testing::{camera, enrol, failure, streaming, terminal};
+    use super::super::testing::{camera, enrol, failure, terminal};
     use super::*;
     use crate::punch::{PunchKind, PunchRequest};
     use crate::reason::Reason;
@@ -89,8 +82,7 @@ mod tests {
         let tm = &t.terminal;
         let none = Deadline::none();
         assert_eq!(enrol(tm, "caltech_p02/2.jpg", "홍길동").await, "EMP001");
-        let (cam, stop, dir) = camera(tm, &["caltech_p02/2.jpg"], 60_000);
-        streaming(&cam).await;
+        let cam = camera(tm, &["caltech_p02/2.jpg"], 60_000).await;
         let a = tm
             .identify_live(&cam, input(), MatchMode::Identify, &none)
             .await
@@ -108,8 +100,6 @@ mod tests {
             .unwrap();
         assert_eq!(rows.len(), 1);
         assert_eq!(rows[0].source, "camera");
-        stop.fire();
-        let _ = std::fs::remove_dir_all(dir);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -117,14 +107,13 @@ mod tests {
         let t = terminal();
         let tm = &t.terminal;
         // An empty gallery: nobody can be recognised.
-        let (cam, stop, dir) = camera(tm, &["_unenrolled/caltech_u01/1.jpg"], 60_000);
-        streaming(&cam).await;
+        let cam = camera(tm, &["_unenrolled/caltech_u01/1.jpg"], 60_000).await;
         let a = tm
             .identify_live(&cam, input(), MatchMode::Identify, &Deadline::none())
             .await
             .unwrap();
         assert_eq!(failure(&a), Some(Reason::Unknown), "{a:?}");
-        stop.fire();
+        cam.stop();
         // Capture stopped: the camera is no longer streaming new frames.
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
         let e = tm
@@ -132,6 +121,5 @@ mod tests {
             .await
             .unwrap_err();
         assert!(matches!(e, TerminalError::CameraUnavailable), "{e}");
-        let _ = std::fs::remove_dir_all(dir);
     }
 }

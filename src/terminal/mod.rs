@@ -214,48 +214,62 @@ pub(crate) mod testing {
         })
     }
 
+    /// A replay camera (and its folder), stopped and removed when dropped.
+    pub(crate) struct TempCamera {
+        camera: Arc<crate::camera::Camera>,
+        stop: crate::shutdown::Trigger,
+        dir: std::path::PathBuf,
+    }
+
+    impl TempCamera {
+        /// Stops capture now (the camera then stops streaming).
+        pub(crate) fn stop(&self) {
+            self.stop.fire();
+        }
+    }
+
+    impl std::ops::Deref for TempCamera {
+        type Target = crate::camera::Camera;
+        fn deref(&self) -> &crate::camera::Camera {
+            &self.camera
+        }
+    }
+
+    impl Drop for TempCamera {
+        fn drop(&mut self) {
+            self.stop.fire();
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+
     /// A replay camera showing `photos` one after the other, each for `hold_ms`
-    /// (looping), analysed 10 times a second; stop it with the trigger, remove the
-    /// folder after.
-    pub(crate) fn camera(
-        t: &Terminal,
-        photos: &[&str],
-        hold_ms: u64,
-    ) -> (
-        Arc<crate::camera::Camera>,
-        crate::shutdown::Trigger,
-        std::path::PathBuf,
-    ) {
-        use crate::camera::{Camera, CameraSettings, CameraSpec};
+    /// (looping), analysed 10 times a second; returns once it streams and has analysed
+    /// a frame.
+    pub(crate) async fn camera(t: &Terminal, photos: &[&str], hold_ms: u64) -> TempCamera {
+        use crate::camera::{Camera, CameraSettings, CameraSpec, CameraState};
         let dir = temp_dir("reel");
         std::fs::create_dir_all(&dir).unwrap();
         for (i, p) in photos.iter().enumerate() {
             std::fs::write(dir.join(format!("{i}.jpg")), photo(p)).unwrap();
         }
-        let (trigger, stop) = crate::shutdown::channel();
+        let (stop, listen) = crate::shutdown::channel();
         let settings = CameraSettings {
             source: CameraSpec::Replay(dir.clone()),
             replay_hold_ms: hold_ms,
             analysis_fps: 10,
             ..CameraSettings::default()
         };
-        let cam = Camera::start(
+        let camera = Camera::start(
             &settings,
             t.pipeline().clone(),
             crate::i18n::SharedLocale::default(),
-            stop,
+            listen,
         )
         .expect("a replay source is a camera");
-        (cam, trigger, dir)
-    }
-
-    /// Waits until the camera streams and has analysed a frame.
-    pub(crate) async fn streaming(cam: &crate::camera::Camera) {
+        let cam = TempCamera { camera, stop, dir };
         for _ in 0..100 {
-            if cam.state() == crate::camera::CameraState::Streaming
-                && cam.latest_analysis().is_some()
-            {
-                return;
+            if cam.state() == CameraState::Streaming && cam.latest_analysis().is_some() {
+                return cam;
             }
             tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         }
