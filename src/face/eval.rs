@@ -425,7 +425,6 @@ pub(crate) fn score(
     let (far1_threshold, tar_at_far1) = tar_at(0.01);
     let (_, tar_at_far01) = tar_at(0.001);
 
-    let rate = |k: usize, n: usize| if n == 0 { 0.0 } else { k as f64 / n as f64 };
     EvalReport {
         embedder: String::new(),
         tar: rate(accepted_right, ng),
@@ -547,7 +546,6 @@ fn sequences(
                     }
                 }
             }
-            let rate = |k: usize, n: usize| if n == 0 { 0.0 } else { k as f64 / n as f64 };
             SequenceScore {
                 votes,
                 tar: rate(right, ng),
@@ -599,6 +597,11 @@ fn verify_scores(
         }
     }
     v
+}
+
+/// k of n as a share; 0 when there were none.
+fn rate(k: usize, n: usize) -> f64 {
+    if n == 0 { 0.0 } else { k as f64 / n as f64 }
 }
 
 /// Linear-interpolated quantile (numpy's default), or None for no values.
