@@ -35,29 +35,45 @@ fn camera_frame() -> Vec<u8> {
     out
 }
 
+fn models() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("models")
+}
+
+fn load_dlib() -> DlibEmbedder {
+    DlibEmbedder::load(&models())
+        .unwrap_or_else(|e| panic!("{e}: run scripts/fetch-models (scripts/bench does)"))
+}
+
+/// A whole photo to an embedding, for each embedder: what one `/identify` costs before
+/// matching (the "ms/image").
 fn pipeline(c: &mut Criterion) {
-    let emb: Arc<dyn Embedder> = Arc::new(HogEmbedder::new());
-    let p = FacePipeline::new(
-        PipelineConfig::default(),
-        DecodeLimits::default(),
-        emb.clone(),
-    );
+    let embedders: [(&str, Arc<dyn Embedder>); 2] = [
+        ("hog", Arc::new(HogEmbedder::new())),
+        ("dlib", Arc::new(load_dlib())),
+    ];
     let mut g = c.benchmark_group("decode+detect+embed");
-    for (name, bytes) in [
-        ("lfw_250x250", dev("lfw_Tony_Blair/3.jpg")),
-        ("caltech_448x296", dev("caltech_p02/2.jpg")),
-        ("camera_640x480", camera_frame()),
-    ] {
-        assert!(
-            p.accept(&bytes).is_ok(),
-            "{name} must contain an acceptable face"
+    for (embedder, emb) in embedders {
+        let p = FacePipeline::new(
+            PipelineConfig::default(),
+            DecodeLimits::default(),
+            emb.clone(),
         );
-        g.bench_function(name, |b| {
-            b.iter(|| {
-                let a = p.accept(&bytes).unwrap();
-                emb.embed(&a.crop)
-            })
-        });
+        for (name, bytes) in [
+            ("lfw_250x250", dev("lfw_Tony_Blair/3.jpg")),
+            ("caltech_448x296", dev("caltech_p02/2.jpg")),
+            ("camera_640x480", camera_frame()),
+        ] {
+            assert!(
+                p.accept(&bytes).is_ok(),
+                "{name} must contain an acceptable face"
+            );
+            g.bench_function(format!("{embedder}/{name}"), |b| {
+                b.iter(|| {
+                    let a = p.accept(&bytes).unwrap();
+                    emb.embed(&a.crop)
+                })
+            });
+        }
     }
     g.finish();
 }
@@ -99,9 +115,7 @@ fn search(c: &mut Criterion) {
 
 /// dlib's CNN embedder, step by step on one face (needs `scripts/fetch-models`).
 fn dlib(c: &mut Criterion) {
-    let models = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("models");
-    let dlib = DlibEmbedder::load(&models)
-        .unwrap_or_else(|e| panic!("{e}: run scripts/fetch-models (scripts/bench does)"));
+    let dlib = load_dlib();
     let hog: Arc<dyn Embedder> = Arc::new(HogEmbedder::new());
     let p = FacePipeline::new(PipelineConfig::default(), DecodeLimits::default(), hog);
     let crop = p

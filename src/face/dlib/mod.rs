@@ -123,7 +123,7 @@ impl DlibEmbedder {
 
     /// The raw 128-d descriptor of a chip (not normalised: dlib's distances are on these).
     pub fn describe(&self, chip: &image::RgbImage) -> Vec<f32> {
-        self.net.forward(chip)
+        self.net.forward_batch(&[chip]).remove(0)
     }
 
     /// The mean descriptor of each chip and its mirror image, over chip geometries.
@@ -135,10 +135,9 @@ impl DlibEmbedder {
         let mut n = 0.0f32;
         for j in geometries {
             let c = chip::extract(&crop.rgb, &j.apply(&base));
-            for d in [
-                self.describe(&c),
-                self.describe(&image::imageops::flip_horizontal(&c)),
-            ] {
+            let mirror = image::imageops::flip_horizontal(&c);
+            // One batch: the two passes share each layer's GEMM.
+            for d in self.net.forward_batch(&[&c, &mirror]) {
                 sum.iter_mut().zip(d).for_each(|(s, v)| *s += v);
                 n += 1.0;
             }
