@@ -319,10 +319,10 @@ impl ResNet {
     /// The descriptors of `side`x`side` RGB chips, computed together.
     ///
     /// One GEMM per layer serves the whole batch: the weights are packed once, and the
-    /// top layers' small maps (9 positions at 3x3) fill more of the kernel's 8-wide
-    /// tiles. Activations are laid out channel, then image, then row (`C x B x H x W`),
-    /// so a GEMM's output is the next layer's input as is, and everything but the
-    /// convolution treats the `C * B` planes alike.
+    /// top layers' small maps (9 positions at 3x3) fill more of the kernel's tiles.
+    /// Activations are laid out channel, then image, then row (`C x B x H x W`), so a
+    /// GEMM's output is the next layer's input as is, and everything but the convolution
+    /// treats the `C * B` planes alike.
     pub(crate) fn forward_batch(&self, chips: &[&image::RgbImage]) -> Vec<Vec<f32>> {
         SCRATCH.with(|s| self.forward_with(chips, &mut s.borrow_mut()))
     }
@@ -417,7 +417,8 @@ impl Map {
     }
 }
 
-/// Reused buffers: activations ping-pong between `x`, `y`, `z`; `cols` is im2col's.
+/// Reused buffers: activations ping-pong between `x`, `y`, `z`; `cols` is the
+/// convolutions' own (im2col's band, or the shifted GEMMs' padded input and sums).
 #[derive(Default)]
 struct Scratch {
     x: Vec<f32>,
