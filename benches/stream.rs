@@ -1,5 +1,7 @@
 //! CPU cost of the live view: the daemon replaying a 640x480 camera at 20 fps with the
-//! overlay, measured from /proc with 0, 1, 2, 3 and 5 viewers of `/stream.mjpeg`.
+//! overlay, measured from /proc with 0, 1, 2, 3 and 5 viewers of `/stream.mjpeg`, and with
+//! no viewer while camera identifications follow each other (the analysis then embeds
+//! every face it sees; otherwise it runs detection and the gates only).
 //!
 //! `cargo bench --bench stream`
 
@@ -43,7 +45,7 @@ async fn main() {
     let demo = concat!(env!("CARGO_MANIFEST_DIR"), "/assets/demo");
     let d = Daemon::start_with(
         &dir.path().join("data"),
-        &[("STREAM_FPS", "20"), ("RUST_LOG", "warn")],
+        &[("STREAM_FPS", "20")],
         &["--camera", &format!("replay:{demo}")],
     );
     tokio::time::sleep(Duration::from_secs(2)).await;
@@ -65,6 +67,18 @@ async fn main() {
     for n in [0usize, 1, 2, 3, 5] {
         rows.push((n, measure(n).await));
     }
+    // MODE_A requests back to back: an analysis window is always open.
+    let client = d.client();
+    let waiting = tokio::spawn(async move {
+        loop {
+            let r = client
+                .post_json("/identify", &serde_json::json!({ "type": "IN" }))
+                .await;
+            assert_ne!(r.status, 500, "{:?}", r.json());
+        }
+    });
+    let identifying = measure(0).await;
+    waiting.abort();
     let base = rows[0].1;
     let one = rows[1].1;
     let per_extra = (rows[4].1 - one) / 4.0;
@@ -77,4 +91,5 @@ async fn main() {
     }
     println!("| first viewer (1 - 0) | {:.1} |", one - base);
     println!("| each extra viewer ((5 - 1) / 4) | {per_extra:.1} |");
+    println!("| 0, camera identifications back to back | {identifying:.1} |");
 }

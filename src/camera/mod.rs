@@ -12,7 +12,7 @@ mod v4l2;
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -51,13 +51,16 @@ impl CameraState {
     }
 }
 
-/// The face that passed the gates in a live frame, embedded. The crop stays for an
-/// enrolment from the camera.
+/// The face that passed the gates in a live frame. The crop stays for an enrolment from
+/// the camera.
 #[derive(Debug, Clone)]
 pub(crate) struct LiveFace {
     pub(crate) face: FaceBox,
     pub(crate) quality: FaceQuality,
-    pub(crate) embedding: Embedding,
+    /// None when nobody was waiting for a decision (no [`AnalysisWindow`] open as the
+    /// analysis started): the overlay and `/status` need only the gates, and embedding
+    /// is most of an analysis's cost (the CNN's two passes against ~15 ms of detection).
+    pub(crate) embedding: Option<Embedding>,
     pub(crate) crop: FaceCrop,
 }
 
@@ -75,6 +78,24 @@ pub(crate) struct LiveAnalysis {
 pub(crate) struct AnalysisWindow {
     rx: watch::Receiver<Option<Arc<LiveAnalysis>>>,
     end: tokio::time::Instant,
+    _waiting: Waiting,
+}
+
+/// One open [`AnalysisWindow`] in the camera's count: faces are embedded while the count
+/// is above zero.
+struct Waiting(Arc<AtomicUsize>);
+
+impl Waiting {
+    fn new(count: &Arc<AtomicUsize>) -> Waiting {
+        count.fetch_add(1, Ordering::SeqCst);
+        Waiting(count.clone())
+    }
+}
+
+impl Drop for Waiting {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 impl AnalysisWindow {
@@ -103,6 +124,8 @@ pub(crate) struct Camera {
     analysis: watch::Receiver<Option<Arc<LiveAnalysis>>>,
     /// Overlay JPEGs; encoded only while somebody watches.
     stream: watch::Sender<Option<Bytes>>,
+    /// Open analysis windows (see [`Waiting`]).
+    waiting: Arc<AtomicUsize>,
     stop_capture: Arc<AtomicBool>,
 }
 
@@ -153,6 +176,7 @@ impl Camera {
             state,
             analysis,
             stream,
+            waiting: Arc::default(),
             stop_capture,
         });
         tokio::spawn(analysis_task(camera.clone(), analysis_tx, stop.clone()));
@@ -196,7 +220,9 @@ impl Camera {
     }
 
     /// The analyses of frames yet to come, for `window` from now (MODE_A's vote,
-    /// enrolment from the camera); None when the camera is not streaming.
+    /// enrolment from the camera), with their faces embedded from the next analysis on
+    /// (one already running when the window opens may come without); None when the
+    /// camera is not streaming.
     pub(crate) fn analyses_for(&self, window: Duration) -> Option<AnalysisWindow> {
         if self.state() != CameraState::Streaming {
             return None;
@@ -207,6 +233,7 @@ impl Camera {
         Some(AnalysisWindow {
             rx,
             end: tokio::time::Instant::now() + window,
+            _waiting: Waiting::new(&self.waiting),
         })
     }
 
@@ -303,7 +330,8 @@ async fn replay_task(
     }
 }
 
-/// Analyses the latest frame at `analysis_fps`, on the blocking pool, never queueing.
+/// Analyses the latest frame at `analysis_fps`, on the blocking pool, never queueing;
+/// embeds its face only while an [`AnalysisWindow`] is open.
 async fn analysis_task(
     camera: Arc<Camera>,
     out: watch::Sender<Option<Arc<LiveAnalysis>>>,
@@ -326,6 +354,7 @@ async fn analysis_task(
         }
         last_seq = frame.seq;
         let pipeline = camera.pipeline.clone();
+        let embed = camera.waiting.load(Ordering::SeqCst) > 0;
         let analysed = tokio::task::spawn_blocking(move || {
             let a = pipeline.analyse(&frame.rgb, Framing::Guided);
             LiveAnalysis {
@@ -336,7 +365,7 @@ async fn analysis_task(
                 verdict: a.verdict.map(|acc| LiveFace {
                     face: acc.face,
                     quality: acc.quality,
-                    embedding: pipeline.embedder().embed(&acc.crop),
+                    embedding: embed.then(|| pipeline.embedder().embed(&acc.crop)),
                     crop: acc.crop,
                 }),
             }

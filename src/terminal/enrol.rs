@@ -89,21 +89,22 @@ impl Terminal {
         );
         let (mut analysed, mut last_rejection) = (0, None);
         while let Some(a) = window.next().await {
-            analysed += 1;
             match &a.verdict {
                 Err(r) => last_rejection = Some(*r),
-                Ok(f) => gather.offer(
-                    f.embedding.clone(),
-                    (
-                        Accepted {
-                            face: f.face,
-                            quality: f.quality,
-                            crop: f.crop.clone(),
-                        },
-                        f.embedding.clone(),
-                    ),
-                ),
+                Ok(f) => {
+                    // Analysed before this request waited: not counted.
+                    let Some(e) = &f.embedding else {
+                        continue;
+                    };
+                    let accepted = Accepted {
+                        face: f.face,
+                        quality: f.quality,
+                        crop: f.crop.clone(),
+                    };
+                    gather.offer(e.clone(), (accepted, e.clone()));
+                }
             }
+            analysed += 1;
         }
         if analysed == 0 {
             return Err(TerminalError::CameraUnavailable);

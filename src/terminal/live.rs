@@ -34,7 +34,11 @@ impl Terminal {
             frames.push(match &a.verdict {
                 Err(r) => FrameOutcome::Rejected(*r),
                 Ok(face) => {
-                    let (nearest, decision) = self.match_probe(&face.embedding, &mode);
+                    // Analysed before this request waited: not evidence either way.
+                    let Some(embedding) = &face.embedding else {
+                        continue;
+                    };
+                    let (nearest, decision) = self.match_probe(embedding, &mode);
                     FrameOutcome::Matched { decision, nearest }
                 }
             });
@@ -100,6 +104,45 @@ mod tests {
             .unwrap();
         assert_eq!(rows.len(), 1);
         assert_eq!(rows[0].source, "camera");
+    }
+
+    /// The next `n` analyses the camera publishes: whether each holds an accepted face,
+    /// and whether that face was embedded.
+    async fn next_analyses(cam: &Camera, n: usize) -> Vec<(bool, bool)> {
+        let mut rx = cam.subscribe_analysis();
+        rx.borrow_and_update();
+        let mut seen = Vec::new();
+        while seen.len() < n {
+            tokio::time::timeout(std::time::Duration::from_secs(10), rx.changed())
+                .await
+                .expect("the camera keeps analysing")
+                .unwrap();
+            let a = rx.borrow_and_update().clone().unwrap();
+            seen.push(match &a.verdict {
+                Ok(f) => (true, f.embedding.is_some()),
+                Err(_) => (false, false),
+            });
+        }
+        seen
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_camera_embeds_only_while_somebody_waits_for_a_decision() {
+        let t = terminal();
+        let tm = &t.terminal;
+        let cam = camera(tm, &["caltech_p02/2.jpg"], 60_000).await;
+        // Nobody waiting: the gates run (the face is accepted), the embedder does not.
+        assert_eq!(next_analyses(&cam, 3).await, vec![(true, false); 3]);
+        // A window open: from the analysis after the one in flight, every face embedded.
+        let window = cam
+            .analyses_for(std::time::Duration::from_secs(30))
+            .unwrap();
+        let seen = next_analyses(&cam, 4).await;
+        assert_eq!(seen[1..], [(true, true); 3], "{seen:?}");
+        // Closed again: back to the gates only.
+        drop(window);
+        let seen = next_analyses(&cam, 4).await;
+        assert_eq!(seen[1..], [(true, false); 3], "{seen:?}");
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
