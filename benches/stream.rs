@@ -10,19 +10,10 @@ mod common;
 
 use std::time::{Duration, Instant};
 
+use common::cpu_seconds;
 use common::daemon::Daemon;
 use http_body_util::BodyExt;
 use hyper_util::rt::TokioIo;
-
-/// utime + stime of a process, in seconds.
-fn cpu_seconds(pid: u32) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
-    // Fields after the command name (which is in parentheses).
-    let rest = &stat[stat.rfind(')').unwrap() + 2..];
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    let ticks: f64 = f[11].parse::<f64>().unwrap() + f[12].parse::<f64>().unwrap();
-    ticks / 100.0 // USER_HZ
-}
 
 /// Reads the stream until dropped; counts bytes.
 async fn viewer(addr: std::net::SocketAddr) {
