@@ -4,6 +4,7 @@
 //! `watch`), so nothing queues.
 
 pub(crate) mod convert;
+mod frame;
 pub mod overlay;
 mod replay;
 mod settings;
@@ -21,20 +22,13 @@ use tokio::sync::watch;
 use tracing::{info, warn};
 
 use crate::face::{
-    DecodeLimits, Embedding, FaceBox, FaceCrop, FacePipeline, FaceQuality, Framing, Rejection,
-    encode,
+    Embedding, FaceBox, FaceCrop, FacePipeline, FaceQuality, Framing, Rejection, encode,
 };
 use crate::i18n::SharedLocale;
 use crate::shutdown::Shutdown;
+pub(crate) use frame::Frame;
+use frame::Picture;
 pub use settings::{CameraSettings, CameraSpec};
-
-/// One captured frame.
-#[derive(Debug)]
-pub(crate) struct Frame {
-    pub(crate) seq: u64,
-    pub(crate) rgb: Arc<RgbImage>,
-    pub(crate) at: Instant,
-}
 
 /// Its wire name (`/health`, `/status`) is the variant's in snake case.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, strum::IntoStaticStr)]
@@ -241,16 +235,17 @@ impl Camera {
     /// The latest frame as JPEG, with the overlay if `preview`.
     pub(crate) fn capture_jpeg(&self, preview: bool) -> Option<Bytes> {
         let frame = self.latest_frame()?;
+        let rgb = frame.rgb()?;
         let img = if preview {
             let a = self.latest_analysis();
             overlay::draw(
-                &frame.rgb,
+                rgb,
                 a.as_deref(),
                 &self.pipeline.config.quality.ellipse,
                 self.locale.get(),
             )
         } else {
-            (*frame.rgb).clone()
+            rgb.clone()
         };
         encode_jpeg(&img, self.settings.jpeg_quality)
     }
@@ -288,8 +283,7 @@ async fn replay_task(
     let hold = Duration::from_millis(cfg.replay_hold_ms).max(period);
     let mut tick = tokio::time::interval(period);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-    let limits = DecodeLimits::default();
-    let (mut index, mut current, mut shown_since) = (0usize, None::<Arc<RgbImage>>, Instant::now());
+    let (mut index, mut current, mut shown_since) = (0usize, None::<Arc<Picture>>, Instant::now());
     let mut seq = 0u64;
     loop {
         tokio::select! {
@@ -300,11 +294,11 @@ async fn replay_task(
             if current.is_some() {
                 index += 1;
             }
-            // Skip frames that do not decode; give up on a reel with none that does.
+            // Skip files that cannot be read; give up on a reel with none that can.
             let mut tries = 0;
-            let img = loop {
-                if let Some(img) = reel.frame(index, &limits) {
-                    break Some(img);
+            let picture = loop {
+                if let Some(p) = reel.picture(index) {
+                    break Some(p);
                 }
                 index += 1;
                 tries += 1;
@@ -312,20 +306,20 @@ async fn replay_task(
                     break None;
                 }
             };
-            let Some(img) = img else {
-                warn!(path = %path.display(), "no replay frame decodes");
+            let Some(picture) = picture else {
+                warn!(path = %path.display(), "no replay frame can be read");
                 let _ = state.send(CameraState::Unavailable);
                 return;
             };
-            current = Some(Arc::new(img));
+            current = Some(picture);
             shown_since = Instant::now();
         }
         seq += 1;
-        if let Some(rgb) = &current {
+        if let Some(picture) = &current {
             let _ = frames.send(Some(Arc::new(Frame {
                 seq,
-                rgb: rgb.clone(),
                 at: Instant::now(),
+                picture: picture.clone(),
             })));
         }
     }
@@ -357,8 +351,9 @@ async fn analysis_task(
         let pipeline = camera.pipeline.clone();
         let embed = camera.waiting.load(Ordering::SeqCst) > 0;
         let analysed = tokio::task::spawn_blocking(move || {
-            let a = pipeline.analyse(&frame.rgb, Framing::Guided);
-            LiveAnalysis {
+            // Decoded here, off the runtime; a frame that does not decode is dropped.
+            let a = pipeline.analyse(frame.rgb()?, Framing::Guided);
+            Some(LiveAnalysis {
                 frame_seq: frame.seq,
                 at: Instant::now(),
                 frame_size: a.frame_size,
@@ -369,10 +364,10 @@ async fn analysis_task(
                     embedding: embed.then(|| pipeline.embedder().embed(&acc.crop)),
                     crop: acc.crop,
                 }),
-            }
+            })
         })
         .await;
-        if let Ok(a) = analysed {
+        if let Ok(Some(a)) = analysed {
             let _ = out.send(Some(Arc::new(a)));
         }
     }
@@ -400,7 +395,7 @@ async fn stream_task(camera: Arc<Camera>, mut stop: Shutdown) {
         let jpeg = tokio::task::spawn_blocking(move || {
             let a = cam.latest_analysis();
             let img = overlay::draw(
-                &frame.rgb,
+                frame.rgb()?,
                 a.as_deref(),
                 &cam.pipeline.config.quality.ellipse,
                 cam.locale.get(),

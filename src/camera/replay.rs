@@ -3,14 +3,13 @@
 
 use std::path::{Path, PathBuf};
 
-use image::RgbImage;
-
-use super::convert::{mjpeg_to_rgb, split_mjpeg};
-use crate::face::{DecodeLimits, decode::decode};
+use super::convert::split_mjpeg;
+use super::frame::{Picture, Raw};
 
 const IMAGE_EXTENSIONS: [&str; 6] = ["jpg", "jpeg", "png", "bmp", "ppm", "pgm"];
 
-/// The frames to replay, read lazily: only the current one is decoded.
+/// The frames to replay, read lazily: only the current one is read, and decoded only if
+/// somebody looks at it (as a camera's frames are).
 pub(crate) enum Reel {
     Files(Vec<PathBuf>),
     Mjpeg(Vec<u8>, Vec<(usize, usize)>),
@@ -22,6 +21,8 @@ pub(crate) enum ReplayError {
     Io(PathBuf, std::io::Error),
     #[error("{0}: no images or JPEG frames to replay")]
     Empty(PathBuf),
+    #[error("{0}: its first frame does not decode")]
+    Undecodable(PathBuf),
 }
 
 impl Reel {
@@ -55,6 +56,11 @@ impl Reel {
         if reel.is_empty() {
             return Err(ReplayError::Empty(path.to_path_buf()));
         }
+        // One frame that decodes makes it a camera; later damaged frames are dropped
+        // like a USB camera's.
+        if reel.picture(0).and_then(|p| p.rgb().map(|_| ())).is_none() {
+            return Err(ReplayError::Undecodable(path.to_path_buf()));
+        }
         Ok(reel)
     }
 
@@ -69,19 +75,18 @@ impl Reel {
         self.len() == 0
     }
 
-    /// Decodes frame `i` (modulo the length). A frame that fails to decode is skipped by
-    /// the caller; the replay goes on.
-    pub(crate) fn frame(&self, i: usize, limits: &DecodeLimits) -> Option<RgbImage> {
+    /// Frame `i` (modulo the length), not decoded yet; None for a file that cannot be
+    /// read (the caller skips it).
+    pub(crate) fn picture(&self, i: usize) -> Option<std::sync::Arc<Picture>> {
         let i = i % self.len().max(1);
-        match self {
-            Reel::Files(files) => std::fs::read(&files[i])
-                .ok()
-                .and_then(|b| decode(&b, limits).ok()),
+        let raw = match self {
+            Reel::Files(files) => Raw::File(std::fs::read(&files[i]).ok()?),
             Reel::Mjpeg(data, spans) => {
                 let (a, b) = spans[i];
-                mjpeg_to_rgb(&data[a..b], limits).ok()
+                Raw::Mjpeg(data[a..b].to_vec())
             }
-        }
+        };
+        Some(Picture::new(raw))
     }
 }
 
@@ -94,9 +99,9 @@ mod tests {
         let demo = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/demo");
         let reel = Reel::open(&demo).unwrap();
         assert_eq!(reel.len(), 2);
-        let limits = DecodeLimits::default();
-        assert_eq!(reel.frame(0, &limits).unwrap().dimensions(), (640, 480));
-        assert!(reel.frame(3, &limits).is_some(), "loops");
+        let frame = |reel: &Reel, i| reel.picture(i).unwrap().rgb().map(|p| p.dimensions());
+        assert_eq!(frame(&reel, 0), Some((640, 480)));
+        assert_eq!(frame(&reel, 3), Some((640, 480)), "loops");
 
         let dir = std::env::temp_dir().join(format!("att-reel-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
@@ -108,9 +113,20 @@ mod tests {
         std::fs::write(&file, &mjpeg).unwrap();
         let reel = Reel::open(&file).unwrap();
         assert_eq!(reel.len(), 2);
-        assert!(reel.frame(1, &limits).is_some());
+        assert_eq!(frame(&reel, 1), Some((640, 480)));
         std::fs::write(&file, b"nothing here").unwrap();
         assert!(matches!(Reel::open(&file), Err(ReplayError::Empty(_))));
+        // JPEG markers around garbage: frames, but none a camera could show.
+        std::fs::write(
+            &file,
+            [&[0xff, 0xd8][..], b"garbage", &[0xff, 0xd9]].concat(),
+        )
+        .unwrap();
+        assert!(
+            matches!(Reel::open(&file), Err(ReplayError::Undecodable(_))),
+            "{:?}",
+            Reel::open(&file).err()
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

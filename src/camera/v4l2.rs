@@ -15,9 +15,8 @@ use v4l::video::Capture;
 use v4l::{Device, FourCC};
 
 use super::CameraSettings;
-use super::convert::{mjpeg_to_rgb, yuyv_to_rgb};
+use super::frame::{Picture, Raw};
 use super::{CameraState, Frame};
-use crate::face::DecodeLimits;
 
 /// Opens the device and picks MJPG (preferred: less USB bandwidth) or YUYV.
 fn open(path: &Path, cfg: &CameraSettings) -> std::io::Result<(Device, FourCC, u32, u32)> {
@@ -53,7 +52,6 @@ pub(crate) fn run(
     state: &watch::Sender<CameraState>,
     stop: &AtomicBool,
 ) {
-    let limits = DecodeLimits::default();
     let mut seq = 0u64;
     while !stop.load(Ordering::Relaxed) {
         let (dev, fourcc, w, h) = match open(path, cfg) {
@@ -88,21 +86,24 @@ pub(crate) fn run(
                     break;
                 }
             };
-            let data = &buf[..(meta.bytesused as usize).min(buf.len())];
-            let rgb = if fourcc == FourCC::new(b"MJPG") {
-                mjpeg_to_rgb(data, &limits).ok()
+            // Copied out of the driver's buffer as is; decoded only if somebody looks
+            // (see `frame`). A corrupt frame (USB hiccup) is then dropped, not fatal.
+            let data = buf[..(meta.bytesused as usize).min(buf.len())].to_vec();
+            let raw = if fourcc == FourCC::new(b"MJPG") {
+                Raw::Mjpeg(data)
             } else {
-                yuyv_to_rgb(data, w, h)
+                Raw::Yuyv {
+                    data,
+                    width: w,
+                    height: h,
+                }
             };
-            // A corrupt frame (USB hiccup) is dropped, not fatal.
-            if let Some(rgb) = rgb {
-                seq += 1;
-                let _ = frames.send(Some(Arc::new(Frame {
-                    seq,
-                    rgb: Arc::new(rgb),
-                    at: Instant::now(),
-                })));
-            }
+            seq += 1;
+            let _ = frames.send(Some(Arc::new(Frame {
+                seq,
+                at: Instant::now(),
+                picture: Picture::new(raw),
+            })));
         }
     }
 }
