@@ -29,9 +29,18 @@ fn reel(dir: &Path, photos: &[&str]) -> PathBuf {
     reel
 }
 
-fn camera_daemon(dir: &Path, reel: &Path, env: &[(&str, &str)]) -> Daemon {
+/// A daemon replaying `reel`, once its camera streams: "ready" comes before the camera
+/// has opened its source, and a camera request in between is rightly refused (503).
+async fn camera_daemon(dir: &Path, reel: &Path, env: &[(&str, &str)]) -> Daemon {
     let spec = format!("replay:{}", reel.display());
-    Daemon::start_with(&dir.join("data"), env, &["--camera", &spec])
+    let d = Daemon::start_with(&dir.join("data"), env, &["--camera", &spec]);
+    for _ in 0..200 {
+        if d.client().get("/health").await.json()["camera"] == "streaming" {
+            return d;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("the replay camera did not start: {}", d.log_text());
 }
 
 /// Whether a JPEG shows the guide ellipse: its left-most point is in the overlay colour
@@ -124,7 +133,7 @@ async fn three_viewers_each_get_a_continuous_stream_with_the_overlay() {
             "caltech_p05/2.jpg",
         ],
     );
-    let d = camera_daemon(dir.path(), &reel, &[("STREAM_FPS", "20")]);
+    let d = camera_daemon(dir.path(), &reel, &[("STREAM_FPS", "20")]).await;
     let viewers: Vec<_> = (0..3)
         .map(|_| tokio::spawn(watch_stream(d.addr, 5.0)))
         .collect();
@@ -144,7 +153,7 @@ async fn three_viewers_each_get_a_continuous_stream_with_the_overlay() {
 async fn capture_with_and_without_preview_and_status() {
     let dir = tempfile::tempdir().unwrap();
     let reel = reel(dir.path(), &["caltech_p02/2.jpg"]);
-    let d = camera_daemon(dir.path(), &reel, &[]);
+    let d = camera_daemon(dir.path(), &reel, &[]).await;
     let c = d.client();
     // Wait for the first analysis.
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -189,7 +198,8 @@ async fn mode_a_identifies_an_enrolled_person_from_the_camera() {
         dir.path(),
         &reel,
         &[("ATTENDANCED_CAMERA__IDENTIFY_WINDOW_MS", "3000")],
-    );
+    )
+    .await;
     let c = d.client();
     assert_eq!(
         c.enrol("홍길동", &common::read("caltech_p02/2.jpg"))
@@ -214,7 +224,7 @@ async fn enrolment_from_the_camera_keeps_several_differing_frames() {
     let dir = tempfile::tempdir().unwrap();
     // Four photos of one person, cycling as the camera's frames.
     let reel = reel(dir.path(), &ALICE_OTHER_PHOTOS);
-    let d = camera_daemon(dir.path(), &reel, &[]);
+    let d = camera_daemon(dir.path(), &reel, &[]).await;
     let c = d.client();
     let r = c
         .post_json("/enroll/json", &json!({ "name": "홍길동" }))
@@ -250,7 +260,7 @@ async fn enrolment_from_the_camera_keeps_several_differing_frames() {
 async fn mode_a_says_no_face_on_a_chart() {
     let dir = tempfile::tempdir().unwrap();
     let reel = reel(dir.path(), &["_negatives/no_face_chart.jpg"]);
-    let d = camera_daemon(dir.path(), &reel, &[]);
+    let d = camera_daemon(dir.path(), &reel, &[]).await;
     let r = d
         .client()
         .post_json("/identify", &json!({ "type": "IN" }))

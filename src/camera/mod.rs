@@ -325,8 +325,9 @@ async fn replay_task(
     }
 }
 
-/// Analyses the latest frame at `analysis_fps`, on the blocking pool, never queueing;
-/// embeds its face only while an [`AnalysisWindow`] is open.
+/// Analyses the latest frame at `analysis_fps` (`idle_analysis_fps` while nobody is in
+/// view and nobody waits), on the blocking pool, never queueing; embeds its face only
+/// while an [`AnalysisWindow`] is open.
 async fn analysis_task(
     camera: Arc<Camera>,
     out: watch::Sender<Option<Arc<LiveAnalysis>>>,
@@ -335,7 +336,9 @@ async fn analysis_task(
     let period = Duration::from_secs_f64(1.0 / f64::from(camera.settings.analysis_fps.max(1)));
     let mut tick = tokio::time::interval(period);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-    let mut last_seq = 0;
+    let s = &camera.settings;
+    let idle_every = (s.analysis_fps / s.idle_analysis_fps.max(1)).max(1);
+    let (mut last_seq, mut skipped) = (0, 0);
     loop {
         tokio::select! {
             _ = tick.tick() => {}
@@ -347,9 +350,14 @@ async fn analysis_task(
         if frame.seq == last_seq {
             continue;
         }
+        let waiting = camera.waiting.load(Ordering::SeqCst) > 0;
+        let in_view = camera.latest_analysis().is_none_or(|a| !a.faces.is_empty());
+        if !due(waiting || in_view, &mut skipped, idle_every) {
+            continue;
+        }
         last_seq = frame.seq;
         let pipeline = camera.pipeline.clone();
-        let embed = camera.waiting.load(Ordering::SeqCst) > 0;
+        let embed = waiting;
         let analysed = tokio::task::spawn_blocking(move || {
             // Decoded here, off the runtime; a frame that does not decode is dropped.
             let a = pipeline.analyse(frame.rgb()?, Framing::Guided);
@@ -370,6 +378,18 @@ async fn analysis_task(
         if let Ok(Some(a)) = analysed {
             let _ = out.send(Some(Arc::new(a)));
         }
+    }
+}
+
+/// Whether this analysis tick runs: always when `busy` (a face in view or somebody
+/// waiting), else every `idle_every`-th tick, counted in `skipped`.
+fn due(busy: bool, skipped: &mut u32, idle_every: u32) -> bool {
+    if busy || *skipped + 1 >= idle_every {
+        *skipped = 0;
+        true
+    } else {
+        *skipped += 1;
+        false
     }
 }
 
@@ -413,7 +433,21 @@ async fn stream_task(camera: Arc<Camera>, mut stop: Shutdown) {
 
 #[cfg(test)]
 mod tests {
-    use super::CameraState;
+    use super::{CameraState, due};
+
+    #[test]
+    fn an_empty_scene_is_analysed_every_nth_tick_a_busy_one_every_tick() {
+        let mut skipped = 0;
+        let idle: Vec<bool> = (0..6).map(|_| due(false, &mut skipped, 3)).collect();
+        assert_eq!(idle, [false, false, true, false, false, true]);
+        // A face (or a waiting request) makes every tick due and restarts the count.
+        assert!(!due(false, &mut skipped, 3) && skipped == 1);
+        assert!(due(true, &mut skipped, 3) && skipped == 0);
+        assert!(due(true, &mut skipped, 3));
+        assert!(!due(false, &mut skipped, 3));
+        // idle_analysis_fps == analysis_fps: never skips.
+        assert!((0..4).all(|_| due(false, &mut skipped, 1)));
+    }
 
     #[test]
     fn camera_states_have_their_documented_wire_names() {

@@ -76,6 +76,10 @@ pub struct CameraSettings {
     pub(crate) stream_fps: u32,
     /// Analyses per second of the live frame (detection is the costly part).
     pub(crate) analysis_fps: u32,
+    /// Analyses per second while the last one saw no face and nobody waits for a
+    /// decision (an empty doorway: detection was most of an idle terminal's CPU). Taken
+    /// as every n-th analysis, n = analysis_fps / idle_analysis_fps.
+    pub(crate) idle_analysis_fps: u32,
     /// `replay:` only: how long each image is shown, ms (0: one frame each). A demo folder
     /// of a few stills looks like a camera with a few seconds per still.
     pub(crate) replay_hold_ms: u64,
@@ -105,6 +109,7 @@ impl Default for CameraSettings {
             height: 480,
             stream_fps: 20,
             analysis_fps: 5,
+            idle_analysis_fps: 2,
             replay_hold_ms: 0,
             identify_window_ms: 1500,
             identify_votes: 2,
@@ -132,6 +137,16 @@ impl CameraSettings {
             (1..=30).contains(&self.analysis_fps),
             "analysis_fps",
             || format!("must be in 1..=30, got {}", self.analysis_fps),
+        )?;
+        check(
+            (1..=self.analysis_fps).contains(&self.idle_analysis_fps),
+            "idle_analysis_fps",
+            || {
+                format!(
+                    "must be in 1..=analysis_fps ({}), got {}",
+                    self.analysis_fps, self.idle_analysis_fps
+                )
+            },
         )?;
         check(
             (1..=100).contains(&self.jpeg_quality),
@@ -197,5 +212,11 @@ mod tests {
             ..CameraSettings::default()
         };
         assert_eq!(c.validate().unwrap_err().key, "identify_votes");
+        let c = CameraSettings {
+            analysis_fps: 5,
+            idle_analysis_fps: 6,
+            ..CameraSettings::default()
+        };
+        assert_eq!(c.validate().unwrap_err().key, "idle_analysis_fps");
     }
 }
