@@ -16,12 +16,13 @@ mod common;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::cpu_seconds;
+use common::cpu_percent;
 use common::daemon::Daemon;
 use image::{Rgb, RgbImage};
 
 const FRAMES: u32 = 20;
-const SECONDS: u64 = 10;
+/// Each CPU figure is taken over this long.
+const MEASURE: Duration = Duration::from_secs(10);
 
 /// xorshift: deterministic noise without another crate.
 fn noise(state: &mut u32) -> i16 {
@@ -51,18 +52,11 @@ fn reel(dir: &Path, photo: Option<&str>) {
     }
 }
 
-/// The daemon's CPU over `SECONDS`, in % of one core.
-async fn cpu_percent(pid: u32) -> f64 {
-    let (c0, t0) = (cpu_seconds(pid), Instant::now());
-    tokio::time::sleep(Duration::from_secs(SECONDS)).await;
-    (cpu_seconds(pid) - c0) / t0.elapsed().as_secs_f64() * 100.0
-}
-
 fn start(root: &Path, embedder: &str, reel: &Path) -> Daemon {
     let d = Daemon::start_with(
         &root.join(format!(
             "data-{embedder}-{}",
-            reel.display().to_string().len()
+            reel.file_name().unwrap().to_string_lossy()
         )),
         &[
             ("STREAM_FPS", "20"),
@@ -97,14 +91,14 @@ async fn main() {
     for embedder in ["hog", "dlib-resnet"] {
         let d = start(root.path(), embedder, &empty);
         tokio::time::sleep(Duration::from_secs(2)).await;
-        let nobody = cpu_percent(d.pid()).await;
+        let nobody = cpu_percent(d.pid(), MEASURE).await;
         drop(d);
         let d = start(root.path(), embedder, &person);
         let client = d.client();
         let r = client.enrol("Standing Person", &common::read(photo)).await;
         assert_eq!(r.status, 200, "{:?}", r.json());
         tokio::time::sleep(Duration::from_secs(2)).await;
-        let standing = cpu_percent(d.pid()).await;
+        let standing = cpu_percent(d.pid(), MEASURE).await;
         let times = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
         let asking = tokio::spawn({
             let times = times.clone();
@@ -120,7 +114,7 @@ async fn main() {
                 }
             }
         });
-        let identifying = cpu_percent(d.pid()).await;
+        let identifying = cpu_percent(d.pid(), MEASURE).await;
         asking.abort();
         if let Err(e) = asking.await
             && e.is_panic()

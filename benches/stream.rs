@@ -8,9 +8,9 @@
 #[path = "../tests/common/mod.rs"]
 mod common;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::cpu_seconds;
+use common::cpu_percent;
 use common::daemon::Daemon;
 use http_body_util::BodyExt;
 use hyper_util::rt::TokioIo;
@@ -46,9 +46,7 @@ async fn main() {
         async move {
             let viewers: Vec<_> = (0..n).map(|_| tokio::spawn(viewer(addr))).collect();
             tokio::time::sleep(Duration::from_secs(1)).await;
-            let (c0, t0) = (cpu_seconds(pid), Instant::now());
-            tokio::time::sleep(Duration::from_secs(5)).await;
-            let pct = (cpu_seconds(pid) - c0) / t0.elapsed().as_secs_f64() * 100.0;
+            let pct = cpu_percent(pid, Duration::from_secs(5)).await;
             viewers.iter().for_each(|v| v.abort());
             tokio::time::sleep(Duration::from_millis(300)).await;
             pct

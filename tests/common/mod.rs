@@ -59,8 +59,16 @@ pub fn models_dir() -> PathBuf {
     dir
 }
 
-/// utime + stime of a process, in seconds (the benchmarks' CPU figures).
-pub fn cpu_seconds(pid: u32) -> f64 {
+/// A process's CPU (utime + stime) over the next `over`, in % of one core: the
+/// benchmarks' CPU figures.
+pub async fn cpu_percent(pid: u32, over: std::time::Duration) -> f64 {
+    let (c0, t0) = (cpu_seconds(pid), std::time::Instant::now());
+    tokio::time::sleep(over).await;
+    (cpu_seconds(pid) - c0) / t0.elapsed().as_secs_f64() * 100.0
+}
+
+/// utime + stime of a process, in seconds.
+fn cpu_seconds(pid: u32) -> f64 {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
     // Fields after the command name (which is in parentheses).
     let rest = &stat[stat.rfind(')').unwrap() + 2..];
