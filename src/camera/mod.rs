@@ -7,6 +7,7 @@ pub(crate) mod convert;
 mod frame;
 pub mod overlay;
 mod replay;
+mod scene;
 mod settings;
 #[cfg(target_os = "linux")]
 mod v4l2;
@@ -28,6 +29,7 @@ use crate::i18n::SharedLocale;
 use crate::shutdown::Shutdown;
 pub(crate) use frame::Frame;
 use frame::Picture;
+use scene::Thumbnail;
 pub use settings::{CameraSettings, CameraSpec};
 
 /// Its wire name (`/health`, `/status`) is the variant's in snake case.
@@ -67,6 +69,33 @@ pub(crate) struct LiveAnalysis {
     pub(crate) frame_size: (u32, u32),
     pub(crate) faces: Vec<FaceBox>,
     pub(crate) verdict: Result<LiveFace, Rejection>,
+    /// The frame showed the scene of the last detection (to within noise, see
+    /// [`Thumbnail::same_scene`]), whose faces and verdict it carries, without an
+    /// embedding.
+    pub(crate) still: bool,
+}
+
+impl LiveAnalysis {
+    /// This analysis's faces and verdict for a later frame of the same scene.
+    fn carried_to(&self, frame_seq: u64) -> LiveAnalysis {
+        LiveAnalysis {
+            frame_seq,
+            at: Instant::now(),
+            frame_size: self.frame_size,
+            faces: self.faces.clone(),
+            verdict: self.verdict.clone().map(|f| LiveFace {
+                embedding: None,
+                ..f
+            }),
+            still: true,
+        }
+    }
+}
+
+/// The frame behind the last detection, and when it ran.
+struct Reference {
+    thumbnail: Arc<Thumbnail>,
+    at: Instant,
 }
 
 /// New analyses until a deadline: see [`Camera::analyses_for`].
@@ -327,7 +356,10 @@ async fn replay_task(
 
 /// Analyses the latest frame at `analysis_fps` (`idle_analysis_fps` while nobody is in
 /// view and nobody waits), on the blocking pool, never queueing; embeds its face only
-/// while an [`AnalysisWindow`] is open.
+/// while an [`AnalysisWindow`] is open. While nobody waits, a frame that shows the scene
+/// of the last detection carries that detection's result over instead of detecting again
+/// (at most for `still_recheck_ms`): an empty doorway or a person standing still costs a
+/// decode and a thumbnail a frame.
 async fn analysis_task(
     camera: Arc<Camera>,
     out: watch::Sender<Option<Arc<LiveAnalysis>>>,
@@ -338,7 +370,9 @@ async fn analysis_task(
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let s = &camera.settings;
     let idle_every = (s.analysis_fps / s.idle_analysis_fps.max(1)).max(1);
+    let recheck = Duration::from_millis(s.still_recheck_ms);
     let (mut last_seq, mut skipped) = (0, 0);
+    let mut reference: Option<Reference> = None;
     loop {
         tokio::select! {
             _ = tick.tick() => {}
@@ -351,17 +385,33 @@ async fn analysis_task(
             continue;
         }
         let waiting = camera.waiting.load(Ordering::SeqCst) > 0;
-        let in_view = camera.latest_analysis().is_none_or(|a| !a.faces.is_empty());
+        let latest = camera.latest_analysis();
+        let in_view = latest.as_ref().is_none_or(|a| !a.faces.is_empty());
         if !due(waiting || in_view, &mut skipped, idle_every) {
             continue;
         }
         last_seq = frame.seq;
+        // What a still frame may carry over: never while a decision waits (its votes
+        // must be embedded frames), never older than `recheck`.
+        let carry = match (&reference, latest) {
+            (Some(r), Some(a)) if !waiting && r.at.elapsed() < recheck => {
+                Some((r.thumbnail.clone(), a))
+            }
+            _ => None,
+        };
         let pipeline = camera.pipeline.clone();
         let embed = waiting;
         let analysed = tokio::task::spawn_blocking(move || {
             // Decoded here, off the runtime; a frame that does not decode is dropped.
-            let a = pipeline.analyse(frame.rgb()?, Framing::Guided);
-            Some(LiveAnalysis {
+            let rgb = frame.rgb()?;
+            let thumbnail = Thumbnail::of(rgb);
+            if let Some((before, a)) = carry
+                && thumbnail.same_scene(&before)
+            {
+                return Some((a.carried_to(frame.seq), None));
+            }
+            let a = pipeline.analyse(rgb, Framing::Guided);
+            let live = LiveAnalysis {
                 frame_seq: frame.seq,
                 at: Instant::now(),
                 frame_size: a.frame_size,
@@ -372,10 +422,18 @@ async fn analysis_task(
                     embedding: embed.then(|| pipeline.embedder().embed(&acc.crop)),
                     crop: acc.crop,
                 }),
-            })
+                still: false,
+            };
+            Some((live, Some(thumbnail)))
         })
         .await;
-        if let Ok(Some(a)) = analysed {
+        if let Ok(Some((a, thumbnail))) = analysed {
+            if let Some(thumbnail) = thumbnail {
+                reference = Some(Reference {
+                    thumbnail: Arc::new(thumbnail),
+                    at: a.at,
+                });
+            }
             let _ = out.send(Some(Arc::new(a)));
         }
     }
@@ -433,7 +491,72 @@ async fn stream_task(camera: Arc<Camera>, mut stop: Shutdown) {
 
 #[cfg(test)]
 mod tests {
-    use super::{CameraState, due};
+    use super::{CameraSettings, CameraState, LiveAnalysis, due};
+    use crate::terminal::testing::{camera, camera_with, terminal};
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    /// The camera's next `n` analyses.
+    async fn next_analyses(cam: &super::Camera, n: usize) -> Vec<Arc<LiveAnalysis>> {
+        let mut rx = cam.subscribe_analysis();
+        rx.borrow_and_update();
+        let mut seen = Vec::new();
+        while seen.len() < n {
+            tokio::time::timeout(Duration::from_secs(10), rx.changed())
+                .await
+                .expect("the camera keeps analysing")
+                .unwrap();
+            seen.push(rx.borrow_and_update().clone().unwrap());
+        }
+        seen
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_still_scene_keeps_its_detection_until_the_recheck() {
+        let t = terminal();
+        // One photo: every frame the same scene; 10 analyses a second, recheck 1 s.
+        let cam = camera(&t.terminal, &["caltech_p02/2.jpg"], 60_000).await;
+        let seen = next_analyses(&cam, 25).await;
+        let fresh: Vec<_> = seen.iter().filter(|a| !a.still).collect();
+        assert!(
+            (1..=5).contains(&fresh.len()),
+            "a detection a second, give or take: {:?}",
+            seen.iter().map(|a| a.still).collect::<Vec<_>>()
+        );
+        for a in &seen {
+            let f = a.verdict.as_ref().expect("the photo's face is accepted");
+            assert_eq!(a.faces.len(), 1);
+            assert!(f.embedding.is_none(), "nobody waits");
+        }
+        let gaps = fresh.windows(2).map(|w| w[1].at - w[0].at);
+        assert!(
+            gaps.clone().all(|g| g >= Duration::from_millis(900)),
+            "{:?}",
+            gaps.collect::<Vec<_>>()
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_change_of_scene_is_detected_at_once_not_at_the_recheck() {
+        let t = terminal();
+        // A face and a chart without one, 400 ms each; no recheck within the test.
+        let settings = CameraSettings {
+            replay_hold_ms: 400,
+            analysis_fps: 10,
+            still_recheck_ms: 60_000,
+            ..CameraSettings::default()
+        };
+        let photos = ["caltech_p02/2.jpg", "_negatives/no_face_chart.jpg"];
+        let cam = camera_with(&t.terminal, &photos, settings).await;
+        let seen = next_analyses(&cam, 30).await;
+        let in_view: Vec<bool> = seen.iter().map(|a| !a.faces.is_empty()).collect();
+        let switches = in_view.windows(2).filter(|w| w[0] != w[1]).count();
+        assert!(switches >= 4, "the face came and went: {in_view:?}");
+        assert!(
+            seen.iter().filter(|a| a.still).count() >= 10,
+            "still frames carried over"
+        );
+    }
 
     #[test]
     fn an_empty_scene_is_analysed_every_nth_tick_a_busy_one_every_tick() {

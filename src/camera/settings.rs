@@ -80,6 +80,11 @@ pub struct CameraSettings {
     /// decision (an empty doorway: detection was most of an idle terminal's CPU). Taken
     /// as every n-th analysis, n = analysis_fps / idle_analysis_fps.
     pub(crate) idle_analysis_fps: u32,
+    /// Longest a frame that shows the scene of the last detection (to within sensor
+    /// noise and a pixel of jitter) takes over that detection's result instead of being
+    /// analysed, ms; 0 analyses every frame. Detection was nearly all of an idle
+    /// terminal's CPU; a waiting decision always gets fresh analyses.
+    pub(crate) still_recheck_ms: u64,
     /// `replay:` only: how long each image is shown, ms (0: one frame each). A demo folder
     /// of a few stills looks like a camera with a few seconds per still.
     pub(crate) replay_hold_ms: u64,
@@ -110,6 +115,7 @@ impl Default for CameraSettings {
             stream_fps: 20,
             analysis_fps: 5,
             idle_analysis_fps: 2,
+            still_recheck_ms: 1000,
             replay_hold_ms: 0,
             identify_window_ms: 1500,
             identify_votes: 2,
@@ -148,6 +154,9 @@ impl CameraSettings {
                 )
             },
         )?;
+        check(self.still_recheck_ms <= 60_000, "still_recheck_ms", || {
+            format!("must be in 0..=60000, got {}", self.still_recheck_ms)
+        })?;
         check(
             (1..=100).contains(&self.jpeg_quality),
             "jpeg_quality",

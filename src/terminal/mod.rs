@@ -246,6 +246,20 @@ pub(crate) mod testing {
     /// (looping), analysed 10 times a second; returns once it streams and has analysed
     /// a frame.
     pub(crate) async fn camera(t: &Terminal, photos: &[&str], hold_ms: u64) -> TempCamera {
+        let settings = crate::camera::CameraSettings {
+            replay_hold_ms: hold_ms,
+            analysis_fps: 10,
+            ..Default::default()
+        };
+        camera_with(t, photos, settings).await
+    }
+
+    /// [`camera`] with other settings (`source` is set here).
+    pub(crate) async fn camera_with(
+        t: &Terminal,
+        photos: &[&str],
+        settings: crate::camera::CameraSettings,
+    ) -> TempCamera {
         use crate::camera::{Camera, CameraSettings, CameraSpec, CameraState};
         let dir = temp_dir("reel");
         std::fs::create_dir_all(&dir).unwrap();
@@ -255,9 +269,7 @@ pub(crate) mod testing {
         let (stop, listen) = crate::shutdown::channel();
         let settings = CameraSettings {
             source: CameraSpec::Replay(dir.clone()),
-            replay_hold_ms: hold_ms,
-            analysis_fps: 10,
-            ..CameraSettings::default()
+            ..settings
         };
         let camera = Camera::start(
             &settings,
