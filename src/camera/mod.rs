@@ -18,6 +18,8 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use futures_util::StreamExt;
+use futures_util::stream::FuturesOrdered;
 use image::RgbImage;
 use tokio::sync::watch;
 use tracing::{info, warn};
@@ -355,7 +357,8 @@ async fn replay_task(
 }
 
 /// Analyses the latest frame at `analysis_fps` (`idle_analysis_fps` while nobody is in
-/// view and nobody waits), on the blocking pool, never queueing; embeds its face only
+/// view and nobody waits), on the blocking pool, up to `analysis_threads` frames at once,
+/// publishing in frame order and skipping ticks rather than queueing; embeds faces only
 /// while an [`AnalysisWindow`] is open. While nobody waits, a frame that shows the scene
 /// of the last detection carries that detection's result over instead of detecting again
 /// (at most for `still_recheck_ms`): an empty doorway or a person standing still costs a
@@ -371,12 +374,30 @@ async fn analysis_task(
     let s = &camera.settings;
     let idle_every = (s.analysis_fps / s.idle_analysis_fps.max(1)).max(1);
     let recheck = Duration::from_millis(s.still_recheck_ms);
+    let threads = s.analysis_threads();
     let (mut last_seq, mut skipped) = (0, 0);
     let mut reference: Option<Reference> = None;
+    let mut in_flight = FuturesOrdered::new();
     loop {
         tokio::select! {
             _ = tick.tick() => {}
+            Some(done) = in_flight.next(), if !in_flight.is_empty() => {
+                let done: Result<Option<(LiveAnalysis, Option<Thumbnail>)>, _> = done;
+                if let Ok(Some((a, thumbnail))) = done {
+                    if let Some(thumbnail) = thumbnail {
+                        reference = Some(Reference {
+                            thumbnail: Arc::new(thumbnail),
+                            at: a.at,
+                        });
+                    }
+                    let _ = out.send(Some(Arc::new(a)));
+                }
+                continue;
+            }
             _ = stop.recv() => return,
+        }
+        if in_flight.len() >= threads {
+            continue;
         }
         let Some(frame) = camera.latest_frame() else {
             continue;
@@ -392,16 +413,17 @@ async fn analysis_task(
         }
         last_seq = frame.seq;
         // What a still frame may carry over: never while a decision waits (its votes
-        // must be embedded frames), never older than `recheck`.
+        // must be embedded frames), never older than `recheck`, never while an analysis
+        // in flight may bring something newer.
         let carry = match (&reference, latest) {
-            (Some(r), Some(a)) if !waiting && r.at.elapsed() < recheck => {
+            (Some(r), Some(a)) if !waiting && in_flight.is_empty() && r.at.elapsed() < recheck => {
                 Some((r.thumbnail.clone(), a))
             }
             _ => None,
         };
         let pipeline = camera.pipeline.clone();
         let embed = waiting;
-        let analysed = tokio::task::spawn_blocking(move || {
+        in_flight.push_back(tokio::task::spawn_blocking(move || {
             // Decoded here, off the runtime; a frame that does not decode is dropped.
             let rgb = frame.rgb()?;
             let thumbnail = Thumbnail::of(rgb);
@@ -425,17 +447,7 @@ async fn analysis_task(
                 still: false,
             };
             Some((live, Some(thumbnail)))
-        })
-        .await;
-        if let Ok(Some((a, thumbnail))) = analysed {
-            if let Some(thumbnail) = thumbnail {
-                reference = Some(Reference {
-                    thumbnail: Arc::new(thumbnail),
-                    at: a.at,
-                });
-            }
-            let _ = out.send(Some(Arc::new(a)));
-        }
+        }));
     }
 }
 
@@ -555,6 +567,29 @@ mod tests {
         assert!(
             seen.iter().filter(|a| a.still).count() >= 10,
             "still frames carried over"
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn analyses_run_side_by_side_and_are_published_in_frame_order() {
+        let t = terminal();
+        // A face (embedded: slow) and a chart (no face: fast) in turn, every frame
+        // analysed, three at a time: later frames often finish first.
+        let settings = CameraSettings {
+            stream_fps: 30,
+            analysis_fps: 30,
+            analysis_threads: Some(3),
+            still_recheck_ms: 0,
+            ..CameraSettings::default()
+        };
+        let photos = ["caltech_p02/2.jpg", "_negatives/no_face_chart.jpg"];
+        let cam = camera_with(&t.terminal, &photos, settings).await;
+        let _window = cam.analyses_for(Duration::from_secs(60)).unwrap();
+        let seen = next_analyses(&cam, 60).await;
+        let seqs: Vec<u64> = seen.iter().map(|a| a.frame_seq).collect();
+        assert!(seqs.windows(2).all(|w| w[0] < w[1]), "{seqs:?}");
+        assert!(
+            seen.iter().any(|a| a.faces.is_empty()) && seen.iter().any(|a| !a.faces.is_empty())
         );
     }
 

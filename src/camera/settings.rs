@@ -85,6 +85,10 @@ pub struct CameraSettings {
     /// analysed, ms; 0 analyses every frame. Detection was nearly all of an idle
     /// terminal's CPU; a waiting decision always gets fresh analyses.
     pub(crate) still_recheck_ms: u64,
+    /// Frames analysed at once (each analysis runs on one core, start to end); results
+    /// are published in frame order. Unset: the cores less one, which is left to capture,
+    /// the stream and HTTP. One is enough where an analysis takes less than a period.
+    pub(crate) analysis_threads: Option<usize>,
     /// `replay:` only: how long each image is shown, ms (0: one frame each). A demo folder
     /// of a few stills looks like a camera with a few seconds per still.
     pub(crate) replay_hold_ms: u64,
@@ -116,6 +120,7 @@ impl Default for CameraSettings {
             analysis_fps: 5,
             idle_analysis_fps: 2,
             still_recheck_ms: 1000,
+            analysis_threads: None,
             replay_hold_ms: 0,
             identify_window_ms: 1500,
             identify_votes: 2,
@@ -132,6 +137,13 @@ impl CameraSettings {
         if let Some(n) = self.device_index.take() {
             self.source = CameraSpec::V4l2(PathBuf::from(format!("/dev/video{n}")));
         }
+    }
+
+    /// [`Self::analysis_threads`], or the cores less one (at least one).
+    pub(crate) fn analysis_threads(&self) -> usize {
+        self.analysis_threads.unwrap_or_else(|| {
+            std::thread::available_parallelism().map_or(1, |n| n.get().saturating_sub(1).max(1))
+        })
     }
 
     /// Range checks the types cannot express; keys relative to `[camera]`.
