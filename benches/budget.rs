@@ -124,7 +124,7 @@ async fn analyses_per_second(root: &Path, reel: &Path, threads: usize) -> f64 {
     let (start, mut seen) = (Instant::now(), std::collections::BTreeSet::new());
     while start.elapsed() < Duration::from_secs(5) {
         let s = client.get("/status").await.json();
-        if s["still"] == false
+        if s["detection"] == "full"
             && let Some(seq) = s["frame_seq"].as_u64()
         {
             seen.insert(seq);

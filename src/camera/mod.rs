@@ -71,10 +71,29 @@ pub(crate) struct LiveAnalysis {
     pub(crate) frame_size: (u32, u32),
     pub(crate) faces: Vec<FaceBox>,
     pub(crate) verdict: Result<LiveFace, Rejection>,
-    /// The frame showed the scene of the last detection (to within noise, see
-    /// [`Thumbnail::same_scene`]), whose faces and verdict it carries, without an
+    pub(crate) detection: Detection,
+}
+
+/// How an analysis found its faces. Wire names (`/status`) in snake case.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::IntoStaticStr)]
+#[strum(serialize_all = "snake_case")]
+pub(crate) enum Detection {
+    /// The detector over the whole frame.
+    Full,
+    /// Only near the one face of the last analysis, at about its size
+    /// ([`FacePipeline::analyse_near`]): blind to newcomers elsewhere until the next full
+    /// detection, so never while a decision waits.
+    Tracked,
+    /// Not at all: the frame showed the scene of the last detection (to within noise,
+    /// see [`Thumbnail::same_scene`]), whose faces and verdict it carries, without an
     /// embedding.
-    pub(crate) still: bool,
+    Still,
+}
+
+impl Detection {
+    pub(crate) fn as_str(self) -> &'static str {
+        self.into()
+    }
 }
 
 impl LiveAnalysis {
@@ -89,15 +108,37 @@ impl LiveAnalysis {
                 embedding: None,
                 ..f
             }),
-            still: true,
+            detection: Detection::Still,
+        }
+    }
+
+    fn of(
+        frame_seq: u64,
+        a: crate::face::Analysis,
+        detection: Detection,
+        embedder: Option<&dyn crate::face::Embedder>,
+    ) -> LiveAnalysis {
+        LiveAnalysis {
+            frame_seq,
+            at: Instant::now(),
+            frame_size: a.frame_size,
+            faces: a.faces,
+            verdict: a.verdict.map(|acc| LiveFace {
+                face: acc.face,
+                quality: acc.quality,
+                embedding: embedder.map(|e| e.embed(&acc.crop)),
+                crop: acc.crop,
+            }),
+            detection,
         }
     }
 }
 
-/// The frame behind the last detection, and when it ran.
+/// The frame behind the last detection (full or tracked), and when the last full one
+/// ran.
 struct Reference {
     thumbnail: Arc<Thumbnail>,
-    at: Instant,
+    full_at: Instant,
 }
 
 /// New analyses until a deadline: see [`Camera::analyses_for`].
@@ -360,9 +401,10 @@ async fn replay_task(
 /// view and nobody waits), on the blocking pool, up to `analysis_threads` frames at once,
 /// publishing in frame order and skipping ticks rather than queueing; embeds faces only
 /// while an [`AnalysisWindow`] is open. While nobody waits, a frame that shows the scene
-/// of the last detection carries that detection's result over instead of detecting again
-/// (at most for `still_recheck_ms`): an empty doorway or a person standing still costs a
-/// decode and a thumbnail a frame.
+/// of the last detection carries its result over, and a face in view is looked for only
+/// near where it was, for at most `redetect_ms` after a full detection while a face is
+/// in view: an empty doorway or a person standing costs a decode and a thumbnail a
+/// frame, a person moving a small scan.
 async fn analysis_task(
     camera: Arc<Camera>,
     out: watch::Sender<Option<Arc<LiveAnalysis>>>,
@@ -373,7 +415,7 @@ async fn analysis_task(
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let s = &camera.settings;
     let idle_every = (s.analysis_fps / s.idle_analysis_fps.max(1)).max(1);
-    let recheck = Duration::from_millis(s.still_recheck_ms);
+    let redetect = Duration::from_millis(s.redetect_ms);
     let threads = s.analysis_threads();
     let (mut last_seq, mut skipped) = (0, 0);
     let mut reference: Option<Reference> = None;
@@ -385,9 +427,13 @@ async fn analysis_task(
                 let done: Result<Option<(LiveAnalysis, Option<Thumbnail>)>, _> = done;
                 if let Ok(Some((a, thumbnail))) = done {
                     if let Some(thumbnail) = thumbnail {
+                        let full_at = match (&reference, a.detection) {
+                            (Some(r), Detection::Tracked) => r.full_at,
+                            _ => a.at,
+                        };
                         reference = Some(Reference {
                             thumbnail: Arc::new(thumbnail),
-                            at: a.at,
+                            full_at,
                         });
                     }
                     let _ = out.send(Some(Arc::new(a)));
@@ -412,11 +458,17 @@ async fn analysis_task(
             continue;
         }
         last_seq = frame.seq;
-        // What a still frame may carry over: never while a decision waits (its votes
-        // must be embedded frames), never older than `recheck`, never while an analysis
-        // in flight may bring something newer.
-        let carry = match (&reference, latest) {
-            (Some(r), Some(a)) if !waiting && in_flight.is_empty() && r.at.elapsed() < recheck => {
+        // What a frame may build on instead of a full detection: never while a
+        // decision waits (it needs embedded frames, and every face in them), never
+        // while an analysis in flight may bring something newer, and with a face in
+        // view never `redetect` after a full detection (an empty scene that has not
+        // changed has nobody new in it).
+        let before = match (&reference, latest) {
+            (Some(r), Some(a))
+                if !waiting
+                    && in_flight.is_empty()
+                    && (a.faces.is_empty() || r.full_at.elapsed() < redetect) =>
+            {
                 Some((r.thumbnail.clone(), a))
             }
             _ => None,
@@ -427,25 +479,20 @@ async fn analysis_task(
             // Decoded here, off the runtime; a frame that does not decode is dropped.
             let rgb = frame.rgb()?;
             let thumbnail = Thumbnail::of(rgb);
-            if let Some((before, a)) = carry
-                && thumbnail.same_scene(&before)
-            {
-                return Some((a.carried_to(frame.seq), None));
+            if let Some((scene, a)) = before {
+                if thumbnail.same_scene(&scene) {
+                    return Some((a.carried_to(frame.seq), None));
+                }
+                if let [seen] = a.faces[..]
+                    && let Some(t) = pipeline.analyse_near(rgb, Framing::Guided, &seen)
+                {
+                    let live = LiveAnalysis::of(frame.seq, t, Detection::Tracked, None);
+                    return Some((live, Some(thumbnail)));
+                }
             }
             let a = pipeline.analyse(rgb, Framing::Guided);
-            let live = LiveAnalysis {
-                frame_seq: frame.seq,
-                at: Instant::now(),
-                frame_size: a.frame_size,
-                faces: a.faces,
-                verdict: a.verdict.map(|acc| LiveFace {
-                    face: acc.face,
-                    quality: acc.quality,
-                    embedding: embed.then(|| pipeline.embedder().embed(&acc.crop)),
-                    crop: acc.crop,
-                }),
-                still: false,
-            };
+            let embedder = embed.then(|| pipeline.embedder().as_ref());
+            let live = LiveAnalysis::of(frame.seq, a, Detection::Full, embedder);
             Some((live, Some(thumbnail)))
         }));
     }
@@ -503,7 +550,7 @@ async fn stream_task(camera: Arc<Camera>, mut stop: Shutdown) {
 
 #[cfg(test)]
 mod tests {
-    use super::{CameraSettings, CameraState, LiveAnalysis, due};
+    use super::{CameraSettings, CameraState, Detection, LiveAnalysis, due};
     use crate::terminal::testing::{camera, camera_with, terminal};
     use std::sync::Arc;
     use std::time::Duration;
@@ -529,11 +576,15 @@ mod tests {
         // One photo: every frame the same scene; 10 analyses a second, recheck 1 s.
         let cam = camera(&t.terminal, &["caltech_p02/2.jpg"], 60_000).await;
         let seen = next_analyses(&cam, 25).await;
-        let fresh: Vec<_> = seen.iter().filter(|a| !a.still).collect();
+        assert!(seen.iter().all(|a| a.detection != Detection::Tracked));
+        let fresh: Vec<_> = seen
+            .iter()
+            .filter(|a| a.detection == Detection::Full)
+            .collect();
         assert!(
             (1..=5).contains(&fresh.len()),
             "a detection a second, give or take: {:?}",
-            seen.iter().map(|a| a.still).collect::<Vec<_>>()
+            seen.iter().map(|a| a.detection).collect::<Vec<_>>()
         );
         for a in &seen {
             let f = a.verdict.as_ref().expect("the photo's face is accepted");
@@ -549,13 +600,29 @@ mod tests {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_empty_scene_that_does_not_change_is_not_detected_again() {
+        let t = terminal();
+        let settings = CameraSettings {
+            analysis_fps: 10,
+            idle_analysis_fps: 10,
+            ..CameraSettings::default()
+        };
+        let cam = camera_with(&t.terminal, &["_negatives/no_face_chart.jpg"], settings).await;
+        // 2.5 s, more than twice the 1 s a face in view would be detected again after.
+        let seen = next_analyses(&cam, 25).await;
+        let kinds: Vec<_> = seen.iter().map(|a| a.detection).collect();
+        assert!(kinds.iter().all(|k| *k == Detection::Still), "{kinds:?}");
+        assert!(seen.iter().all(|a| a.faces.is_empty()));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_change_of_scene_is_detected_at_once_not_at_the_recheck() {
         let t = terminal();
         // A face and a chart without one, 400 ms each; no recheck within the test.
         let settings = CameraSettings {
             replay_hold_ms: 400,
             analysis_fps: 10,
-            still_recheck_ms: 60_000,
+            redetect_ms: 60_000,
             ..CameraSettings::default()
         };
         let photos = ["caltech_p02/2.jpg", "_negatives/no_face_chart.jpg"];
@@ -565,9 +632,48 @@ mod tests {
         let switches = in_view.windows(2).filter(|w| w[0] != w[1]).count();
         assert!(switches >= 4, "the face came and went: {in_view:?}");
         assert!(
-            seen.iter().filter(|a| a.still).count() >= 10,
+            seen.iter()
+                .filter(|a| a.detection == Detection::Still)
+                .count()
+                >= 10,
             "still frames carried over"
         );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_moving_face_is_followed_near_where_it_was() {
+        let t = terminal();
+        let face = image::load_from_memory(&crate::terminal::testing::photo("caltech_p02/2.jpg"))
+            .unwrap()
+            .to_rgb8();
+        // The photo on a 640x480 frame, 16 px further right each frame and back.
+        let frames: Vec<Vec<u8>> = [0, 16, 32, 48, 32, 16]
+            .iter()
+            .map(|dx| {
+                let mut f = image::RgbImage::from_pixel(640, 480, image::Rgb([110; 3]));
+                image::imageops::replace(&mut f, &face, 80 + dx, 90);
+                crate::face::encode::jpeg(&f, 90).unwrap()
+            })
+            .collect();
+        let settings = CameraSettings {
+            replay_hold_ms: 150,
+            analysis_fps: 10,
+            redetect_ms: 60_000,
+            ..CameraSettings::default()
+        };
+        let cam = crate::terminal::testing::camera_of(&t.terminal, &frames, settings).await;
+        let seen = next_analyses(&cam, 30).await;
+        let tracked: Vec<_> = seen
+            .iter()
+            .filter(|a| a.detection == Detection::Tracked)
+            .collect();
+        let kinds: Vec<_> = seen.iter().map(|a| a.detection).collect();
+        assert!(tracked.len() >= 15, "{kinds:?}");
+        assert!(tracked.iter().all(|a| a.faces.len() == 1), "{kinds:?}");
+        let xs: Vec<f32> = tracked.iter().map(|a| a.faces[0].x).collect();
+        let span =
+            xs.iter().fold(f32::MIN, |m, x| m.max(*x)) - xs.iter().fold(f32::MAX, |m, x| m.min(*x));
+        assert!(span >= 30.0, "the box followed the face: {xs:?}");
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -579,7 +685,7 @@ mod tests {
             stream_fps: 30,
             analysis_fps: 30,
             analysis_threads: Some(3),
-            still_recheck_ms: 0,
+            redetect_ms: 0,
             ..CameraSettings::default()
         };
         let photos = ["caltech_p02/2.jpg", "_negatives/no_face_chart.jpg"];

@@ -80,11 +80,14 @@ pub struct CameraSettings {
     /// decision (an empty doorway: detection was most of an idle terminal's CPU). Taken
     /// as every n-th analysis, n = analysis_fps / idle_analysis_fps.
     pub(crate) idle_analysis_fps: u32,
-    /// Longest a frame that shows the scene of the last detection (to within sensor
-    /// noise and a pixel of jitter) takes over that detection's result instead of being
-    /// analysed, ms; 0 analyses every frame. Detection was nearly all of an idle
-    /// terminal's CPU; a waiting decision always gets fresh analyses.
-    pub(crate) still_recheck_ms: u64,
+    /// Longest the live analysis goes without a full detection while a face is in view
+    /// and nobody waits for a decision, ms. Meanwhile a frame that shows the scene of the
+    /// last detection (to within sensor noise and a pixel of jitter) takes over its
+    /// result, and the one face in view is looked for only near where it was. An empty
+    /// scene is detected again only when it changes. 0: a full detection on every frame
+    /// with a face. Detection was nearly all of an idle terminal's CPU; a waiting
+    /// decision always gets full detections.
+    pub(crate) redetect_ms: u64,
     /// Frames analysed at once (each analysis runs on one core, start to end); results
     /// are published in frame order. Unset: the cores less one, which is left to capture,
     /// the stream and HTTP. One is enough where an analysis takes less than a period.
@@ -119,7 +122,7 @@ impl Default for CameraSettings {
             stream_fps: 20,
             analysis_fps: 5,
             idle_analysis_fps: 2,
-            still_recheck_ms: 1000,
+            redetect_ms: 1000,
             analysis_threads: None,
             replay_hold_ms: 0,
             identify_window_ms: 1500,
@@ -166,8 +169,8 @@ impl CameraSettings {
                 )
             },
         )?;
-        check(self.still_recheck_ms <= 60_000, "still_recheck_ms", || {
-            format!("must be in 0..=60000, got {}", self.still_recheck_ms)
+        check(self.redetect_ms <= 60_000, "redetect_ms", || {
+            format!("must be in 0..=60000, got {}", self.redetect_ms)
         })?;
         check(
             (1..=100).contains(&self.jpeg_quality),

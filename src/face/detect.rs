@@ -67,8 +67,39 @@ thread_local! {
 /// Finds faces in a grey frame. Boxes are in the frame's coordinates, largest first.
 pub(crate) fn detect(gray: &GrayImage, cfg: &DetectorConfig) -> Vec<FaceBox> {
     let (w, h) = gray.dimensions();
-    let short = w.min(h) as f32;
-    let min_face = (cfg.min_face_ratio * short).max(WINDOW);
+    let min_face = (cfg.min_face_ratio * w.min(h) as f32).max(WINDOW);
+    scan(gray, cfg, min_face, f32::INFINITY)
+}
+
+/// Finds a face seen in an earlier frame again: only in a square twice its size around
+/// its centre, only at 0.7 to 1.4 times its size. A tenth of a whole-frame scan or less,
+/// and blind to anything else in the frame. Boxes in the frame's coordinates.
+pub(crate) fn detect_near(gray: &GrayImage, cfg: &DetectorConfig, seen: &FaceBox) -> Vec<FaceBox> {
+    let (w, h) = gray.dimensions();
+    let (cx, cy) = seen.centre();
+    let side = 2.0 * seen.size();
+    let clamp = |v: f32, max: u32| v.clamp(0.0, max as f32) as u32;
+    let (x0, y0) = (clamp(cx - side / 2.0, w), clamp(cy - side / 2.0, h));
+    let (x1, y1) = (clamp(cx + side / 2.0, w), clamp(cy + side / 2.0, h));
+    if x1 <= x0 || y1 <= y0 {
+        return Vec::new();
+    }
+    let region = image::imageops::crop_imm(gray, x0, y0, x1 - x0, y1 - y0).to_image();
+    let min_face = (cfg.min_face_ratio * w.min(h) as f32)
+        .max(0.7 * seen.size())
+        .max(WINDOW);
+    let mut faces = scan(&region, cfg, min_face, 1.4 * seen.size());
+    for f in &mut faces {
+        f.x += x0 as f32;
+        f.y += y0 as f32;
+    }
+    faces
+}
+
+/// SeetaFace over `gray` for faces of `min_face` px up to `max_face` (or the image's
+/// short side), on a copy downscaled so that `min_face` is the 40 px window.
+fn scan(gray: &GrayImage, cfg: &DetectorConfig, min_face: f32, max_face: f32) -> Vec<FaceBox> {
+    let (w, h) = gray.dimensions();
     let scale = (WINDOW / min_face).min(1.0);
     let (sw, sh) = (
         ((w as f32 * scale).round() as u32).max(1),
@@ -85,13 +116,14 @@ pub(crate) fn detect(gray: &GrayImage, cfg: &DetectorConfig) -> Vec<FaceBox> {
         small = image::imageops::resize(gray, sw, sh, FilterType::Triangle);
         &small
     };
+    // Capping the largest face 2 px under the short side keeps the pyramid's smallest
+    // level at >= 40 px despite float truncation (its `width - 40` would wrap).
+    let largest = (max_face * scale).min((sw.min(sh) - 2) as f32).max(WINDOW) as u32;
     let raw = DETECTOR.with(|cell| {
         let mut slot = cell.borrow_mut();
         let det = slot.get_or_insert_with(|| rustface::create_detector_with_model(model().clone()));
         det.set_min_face_size(WINDOW as u32);
-        // Capping the largest face 2 px under the short side keeps the pyramid's smallest
-        // level at >= 40 px despite float truncation (its `width - 40` would wrap).
-        det.set_max_face_size(sw.min(sh) - 2);
+        det.set_max_face_size(largest);
         det.set_pyramid_scale_factor(cfg.pyramid_step.clamp(0.5, 0.95));
         det.set_slide_window_step(cfg.window_step.max(1), cfg.window_step.max(1));
         det.set_score_thresh(f64::from(cfg.score_threshold.max(0.01)));
@@ -123,6 +155,39 @@ mod tests {
     #[test]
     fn embedded_model_parses() {
         assert!(model().get_hierarchy_count() > 0);
+    }
+
+    #[test]
+    fn a_face_is_found_again_near_where_it_was_and_only_there() {
+        let bytes = crate::terminal::testing::photo("caltech_p02/2.jpg");
+        let gray = image::load_from_memory(&bytes).unwrap().to_luma8();
+        let cfg = DetectorConfig::default();
+        let seen = detect(&gray, &cfg)[0];
+        // The same photo 14 px further right and 6 down.
+        let (w, h) = gray.dimensions();
+        let mut moved = GrayImage::from_pixel(w + 14, h + 6, image::Luma([110]));
+        image::imageops::replace(&mut moved, &gray, 14, 6);
+        let near = detect_near(&moved, &cfg, &seen);
+        assert_eq!(near.len(), 1, "{near:?}");
+        let (dx, dy) = (near[0].x - seen.x, near[0].y - seen.y);
+        // Boxes move in window steps: 4 px of a copy scanned at ~0.4 here.
+        assert!(
+            (dx - 14.0).abs() <= 10.0 && (dy - 6.0).abs() <= 10.0,
+            "{seen:?} -> {near:?}"
+        );
+        assert!((near[0].size() / seen.size() - 1.0).abs() < 0.2, "{near:?}");
+        // Far from the face (the top-left corner) nothing is looked for, and a box at
+        // or beyond the border neither panics nor finds anything.
+        for (x, y) in [(0.0, 0.0), (-200.0, -200.0), (w as f32, h as f32)] {
+            let elsewhere = FaceBox { x, y, ..seen };
+            assert!(detect_near(&gray, &cfg, &elsewhere).is_empty(), "{x},{y}");
+        }
+        let huge = FaceBox {
+            w: 4000.0,
+            h: 4000.0,
+            ..seen
+        };
+        let _ = detect_near(&gray, &cfg, &huge);
     }
 
     #[test]

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::crop::FaceCrop;
 use super::decode::{DecodeError, DecodeLimits, decode};
-use super::detect::{DetectorConfig, detect};
+use super::detect::{DetectorConfig, detect, detect_near};
 use super::embed::Embedder;
 use super::geometry::FaceBox;
 use super::quality::{FaceQuality, Framing, QualityConfig, Rejection, assess};
@@ -116,6 +116,34 @@ impl FacePipeline {
 
     /// Detects and checks faces on a decoded frame (a camera frame is `Framing::Guided`).
     pub fn analyse(&self, frame: &RgbImage, framing: Framing) -> Analysis {
+        self.analyse_with(frame, framing, |gray, _| {
+            detect(gray, &self.config.detector)
+        })
+    }
+
+    /// [`Self::analyse`] for a frame whose face was at `seen` a moment ago, looking only
+    /// there ([`detect_near`]): None when it is not found there. Blind to faces elsewhere,
+    /// so never the basis of a decision.
+    pub(crate) fn analyse_near(
+        &self,
+        frame: &RgbImage,
+        framing: Framing,
+        seen: &FaceBox,
+    ) -> Option<Analysis> {
+        let a = self.analyse_with(frame, framing, |gray, back| {
+            detect_near(gray, &self.config.detector, &seen.scaled(1.0 / back))
+        });
+        (!a.faces.is_empty()).then_some(a)
+    }
+
+    /// Scales to the working size, turns grey, finds faces with `find` (given the grey
+    /// working copy and the frame-to-working scale), runs the gates.
+    fn analyse_with(
+        &self,
+        frame: &RgbImage,
+        framing: Framing,
+        find: impl FnOnce(&GrayImage, f32) -> Vec<FaceBox>,
+    ) -> Analysis {
         let (w, h) = frame.dimensions();
         let max = self.config.working_max_side.max(64);
         let resized;
@@ -131,7 +159,7 @@ impl FacePipeline {
             (frame, 1.0)
         };
         let gray: GrayImage = image::DynamicImage::ImageRgb8(work.clone()).into_luma8();
-        let faces = detect(&gray, &self.config.detector);
+        let faces = find(&gray, back);
         let verdict =
             assess(&gray, &faces, &self.config.quality, framing).map(|(face, quality)| Accepted {
                 face: face.scaled(back),

@@ -260,11 +260,21 @@ pub(crate) mod testing {
         photos: &[&str],
         settings: crate::camera::CameraSettings,
     ) -> TempCamera {
+        let frames: Vec<Vec<u8>> = photos.iter().map(|p| photo(p)).collect();
+        camera_of(t, &frames, settings).await
+    }
+
+    /// [`camera_with`] replaying JPEG `frames`.
+    pub(crate) async fn camera_of(
+        t: &Terminal,
+        frames: &[Vec<u8>],
+        settings: crate::camera::CameraSettings,
+    ) -> TempCamera {
         use crate::camera::{Camera, CameraSettings, CameraSpec, CameraState};
         let dir = temp_dir("reel");
         std::fs::create_dir_all(&dir).unwrap();
-        for (i, p) in photos.iter().enumerate() {
-            std::fs::write(dir.join(format!("{i}.jpg")), photo(p)).unwrap();
+        for (i, f) in frames.iter().enumerate() {
+            std::fs::write(dir.join(format!("{i:03}.jpg")), f).unwrap();
         }
         let (stop, listen) = crate::shutdown::channel();
         let settings = CameraSettings {

@@ -31,7 +31,7 @@ fn status_json(camera: &Camera, a: Option<&LiveAnalysis>, locale: Locale) -> Val
         "analysed": true,
         "frame_seq": a.frame_seq,
         "age_ms": a.at.elapsed().as_millis() as u64,
-        "still": a.still,
+        "detection": a.detection.as_str(),
         "frame": { "width": a.frame_size.0, "height": a.frame_size.1 },
         "ready": a.verdict.is_ok(),
         "reason": reason,
