@@ -551,7 +551,7 @@ async fn stream_task(camera: Arc<Camera>, mut stop: Shutdown) {
 #[cfg(test)]
 mod tests {
     use super::{CameraSettings, CameraState, Detection, LiveAnalysis, due};
-    use crate::terminal::testing::{camera, camera_with, terminal};
+    use crate::terminal::testing::{camera, camera_of, camera_with, photo, terminal};
     use std::sync::Arc;
     use std::time::Duration;
 
@@ -646,7 +646,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_moving_face_is_followed_near_where_it_was() {
         let t = terminal();
-        let face = image::load_from_memory(&crate::terminal::testing::photo("caltech_p02/2.jpg"))
+        let face = image::load_from_memory(&photo("caltech_p02/2.jpg"))
             .unwrap()
             .to_rgb8();
         // The photo on a 640x480 frame, 16 px further right each frame and back.
@@ -664,7 +664,7 @@ mod tests {
             redetect_ms: 60_000,
             ..CameraSettings::default()
         };
-        let cam = crate::terminal::testing::camera_of(&t.terminal, &frames, settings).await;
+        let cam = camera_of(&t.terminal, &frames, settings).await;
         let seen = next_analyses(&cam, 30).await;
         let tracked: Vec<_> = seen
             .iter()
