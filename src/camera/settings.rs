@@ -242,5 +242,24 @@ mod tests {
             ..CameraSettings::default()
         };
         assert_eq!(c.validate().unwrap_err().key, "idle_analysis_fps");
+        for (c, key) in [
+            (
+                CameraSettings {
+                    analysis_threads: Some(0),
+                    ..CameraSettings::default()
+                },
+                "analysis_threads",
+            ),
+            (
+                CameraSettings {
+                    redetect_ms: 60_001,
+                    ..CameraSettings::default()
+                },
+                "redetect_ms",
+            ),
+        ] {
+            assert_eq!(c.validate().unwrap_err().key, key);
+        }
+        assert!(CameraSettings::default().analysis_threads() >= 1);
     }
 }
