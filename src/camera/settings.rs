@@ -169,6 +169,11 @@ impl CameraSettings {
                 )
             },
         )?;
+        if let Some(n) = self.analysis_threads {
+            check((1..=16).contains(&n), "analysis_threads", || {
+                format!("must be in 1..=16, got {n}")
+            })?;
+        }
         check(self.redetect_ms <= 60_000, "redetect_ms", || {
             format!("must be in 0..=60000, got {}", self.redetect_ms)
         })?;
