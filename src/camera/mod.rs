@@ -550,25 +550,12 @@ async fn stream_task(camera: Arc<Camera>, mut stop: Shutdown) {
 
 #[cfg(test)]
 mod tests {
-    use super::{CameraSettings, CameraState, Detection, LiveAnalysis, due};
-    use crate::terminal::testing::{camera, camera_of, camera_with, photo, terminal};
+    use super::{CameraSettings, CameraState, Detection, due};
+    use crate::terminal::testing::{
+        camera, camera_of, camera_with, next_analyses, photo, terminal,
+    };
     use std::sync::Arc;
     use std::time::Duration;
-
-    /// The camera's next `n` analyses.
-    async fn next_analyses(cam: &super::Camera, n: usize) -> Vec<Arc<LiveAnalysis>> {
-        let mut rx = cam.subscribe_analysis();
-        rx.borrow_and_update();
-        let mut seen = Vec::new();
-        while seen.len() < n {
-            tokio::time::timeout(Duration::from_secs(10), rx.changed())
-                .await
-                .expect("the camera keeps analysing")
-                .unwrap();
-            seen.push(rx.borrow_and_update().clone().unwrap());
-        }
-        seen
-    }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_still_scene_keeps_its_detection_until_the_recheck() {

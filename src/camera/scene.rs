@@ -81,7 +81,7 @@ mod tests {
         }
     }
 
-    /// A 640x480 grey frame with a dark "face" of `side` px whose top left is at `at`.
+    /// A 640x480 `grey` frame with noise and, if given, a dark shaded "face" `(x, y, side)`.
     fn frame(face: Option<(u32, u32, u32)>, grey: u8, seed: &mut u32) -> RgbImage {
         let mut f = RgbImage::from_pixel(640, 480, Rgb([grey; 3]));
         if let Some((x, y, side)) = face {

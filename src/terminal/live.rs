@@ -109,21 +109,14 @@ mod tests {
     /// The next `n` analyses the camera publishes: whether each holds an accepted face,
     /// and whether that face was embedded.
     async fn next_analyses(cam: &Camera, n: usize) -> Vec<(bool, bool)> {
-        let mut rx = cam.subscribe_analysis();
-        rx.borrow_and_update();
-        let mut seen = Vec::new();
-        while seen.len() < n {
-            tokio::time::timeout(std::time::Duration::from_secs(10), rx.changed())
-                .await
-                .expect("the camera keeps analysing")
-                .unwrap();
-            let a = rx.borrow_and_update().clone().unwrap();
-            seen.push(match &a.verdict {
+        super::super::testing::next_analyses(cam, n)
+            .await
+            .iter()
+            .map(|a| match &a.verdict {
                 Ok(f) => (true, f.embedding.is_some()),
                 Err(_) => (false, false),
-            });
-        }
-        seen
+            })
+            .collect()
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

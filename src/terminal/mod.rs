@@ -298,6 +298,24 @@ pub(crate) mod testing {
         panic!("the replay camera did not start");
     }
 
+    /// The camera's next `n` analyses, as they are published.
+    pub(crate) async fn next_analyses(
+        cam: &crate::camera::Camera,
+        n: usize,
+    ) -> Vec<Arc<crate::camera::LiveAnalysis>> {
+        let mut rx = cam.subscribe_analysis();
+        rx.borrow_and_update();
+        let mut seen = Vec::new();
+        while seen.len() < n {
+            tokio::time::timeout(std::time::Duration::from_secs(10), rx.changed())
+                .await
+                .expect("the camera keeps analysing")
+                .unwrap();
+            seen.push(rx.borrow_and_update().clone().unwrap());
+        }
+        seen
+    }
+
     /// The reason of a failed answer; None when somebody was recognised.
     pub(crate) fn failure(a: &IdentifyAnswer) -> Option<crate::reason::Reason> {
         match a {
