@@ -554,7 +554,6 @@ mod tests {
     use crate::terminal::testing::{
         camera, camera_of, camera_with, next_analyses, photo, terminal,
     };
-    use std::sync::Arc;
     use std::time::Duration;
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
