@@ -110,6 +110,7 @@ async fn main() {
         device_id: "BENCH".into(),
         wake: wake.clone(),
         link,
+        roster: None,
     };
     let started = Instant::now();
     let options = publisher.options().expect("broker settings");

@@ -14,7 +14,12 @@ use crate::face::{DecodeLimits, EmbedderChoice, FacePipeline, RuleOverrides};
 use crate::store::{SealError, Store, StoreError, migrate};
 
 fn open(config: &Config) -> Result<Store, StoreError> {
-    Store::open(&config.paths())
+    let store = Store::open(&config.paths())?;
+    // A deletion made here reaches the other doors, as one made over HTTP does.
+    Ok(match config.fleet() {
+        Some(f) => store.with_fleet(f),
+        None => store,
+    })
 }
 
 /// `attendanced users list`: one line per user.
@@ -41,7 +46,7 @@ pub fn list_users(config: &Config, out: &mut impl Write) -> Result<(), StoreErro
 
 /// `attendanced users delete ID`.
 pub fn delete_user(config: &Config, employee_id: &str) -> Result<usize, StoreError> {
-    Ok(open(config)?.delete_user(employee_id)?.templates)
+    Ok(open(config)?.delete_user(employee_id, true)?.templates)
 }
 
 /// `attendanced users reset --yes`: every user and template; attendance stays.

@@ -154,7 +154,7 @@ impl AttendanceEvent {
     }
 }
 
-fn to_cbor<T: Serialize>(v: &T) -> Vec<u8> {
+pub(crate) fn to_cbor<T: Serialize>(v: &T) -> Vec<u8> {
     let mut out = Vec::with_capacity(256);
     // Writing to a Vec cannot fail, and every field type is CBOR-serialisable.
     ciborium::into_writer(v, &mut out).expect("CBOR encoding into memory");

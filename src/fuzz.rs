@@ -89,7 +89,7 @@ pub fn request_form(data: &[u8]) -> bool {
 /// of events, if it is a valid batch.
 pub fn event_message(payload: &[u8]) -> Option<usize> {
     let m = Message {
-        topic: crate::mqtt::events_topic("fuzz", "T1"),
+        topic: crate::mqtt::device_topic("fuzz", "T1", crate::mqtt::DeviceTopic::Events),
         payload: payload.to_vec(),
     };
     let decoded = match sink::decode(&m) {
@@ -105,6 +105,7 @@ pub fn event_message(payload: &[u8]) -> Option<usize> {
             assert_eq!(round, again, "CBOR round trip changed a batch");
             Some(again.events.len())
         }
+        Decoded::Changes(_) => unreachable!("an events topic decodes as events or dead"),
         Decoded::Dead(_) => None,
     };
     let _ = crate::uplink::decode_to_json(payload);

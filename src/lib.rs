@@ -3,7 +3,8 @@
 //! The module tree is the architecture: `face` turns photos into decisions, `store`
 //! keeps the terminal's state and outbox in SQLite, `terminal` applies the business rules
 //! on top of both, `camera` captures, analyses and streams, and `http` is the spec's API
-//! in front of it; `daemon` and `uplink` assemble the two processes. `config` is a leaf:
+//! in front of it; `roster` is the fleet's shared roster on the wire; `daemon` and
+//! `uplink` assemble the two processes. `config` is a leaf:
 //! each module owns its settings and their validation.
 //!
 //! Public only what the binaries, the integration tests and the benchmarks use, so the
@@ -25,6 +26,7 @@ pub mod mqtt;
 pub mod outbox;
 pub mod punch;
 pub mod reason;
+mod roster;
 pub mod shutdown;
 pub mod store;
 mod systemd;

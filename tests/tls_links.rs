@@ -74,12 +74,15 @@ async fn punches_reach_mysql_over_tls_end_to_end_and_wrong_trust_does_not_connec
     let c = terminal.client();
     let r = c.enrol("홍길동", &common::read("caltech_p02/2.jpg")).await;
     assert_eq!(r.status, StatusCode::OK);
+    // In a fleet (a broker is configured), generated ids carry site and device.
+    let employee = r.json()["employee_id"].as_str().unwrap().to_owned();
+    assert_eq!(employee, "default-TERMINAL_01-001");
     let mut ids = Vec::new();
     for kind in ["IN", "OUT"] {
         let r = c
             .post_json(
                 "/attendance",
-                &json!({"employee_id": "EMP001", "type": kind}),
+                &json!({"employee_id": employee, "type": kind}),
             )
             .await;
         assert_eq!(r.status, StatusCode::OK);

@@ -5,10 +5,11 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::daemon::{Client, Daemon};
 use common::services::{MariaDb, Mosquitto, Uplink};
+use common::wait_until;
 use hyper::StatusCode;
 use mysql_async::prelude::Queryable;
 use serde_json::json;
@@ -23,9 +24,17 @@ struct World {
 }
 
 const DB: &str = "attendance_test";
+/// The enrolled person: a terminal in a fleet names generated ids after its site and
+/// device.
+const EMPLOYEE: &str = "hq-T1-001";
 
-fn terminal_env(mq: &Mosquitto, batch: usize) -> Vec<(String, String)> {
-    vec![
+/// `receipt_timeout`: seconds, or `None` for the default.
+fn terminal_env(
+    mq: &Mosquitto,
+    batch: usize,
+    receipt_timeout: Option<u64>,
+) -> Vec<(String, String)> {
+    let mut env = vec![
         ("ATTENDANCED_MQTT__URL".into(), mq.url()),
         ("ATTENDANCED_MQTT__BATCH_SIZE".into(), batch.to_string()),
         ("ATTENDANCED_SITE".into(), "hq".into()),
@@ -34,9 +43,14 @@ fn terminal_env(mq: &Mosquitto, batch: usize) -> Vec<(String, String)> {
             "ATTENDANCED_PUNCH__DUPLICATE_WINDOW_SECS".into(),
             "0".into(),
         ),
-        // Short, so an event the broker loses is sent again within the test.
-        ("ATTENDANCED_MQTT__RECEIPT_TIMEOUT_SECS".into(), "3".into()),
-    ]
+    ];
+    if let Some(secs) = receipt_timeout {
+        env.push((
+            "ATTENDANCED_MQTT__RECEIPT_TIMEOUT_SECS".into(),
+            secs.to_string(),
+        ));
+    }
+    env
 }
 
 fn uplink_env(mq: &Mosquitto, db: &MariaDb) -> Vec<(String, String)> {
@@ -49,11 +63,17 @@ fn uplink_env(mq: &Mosquitto, db: &MariaDb) -> Vec<(String, String)> {
     env
 }
 
+/// A terminal whose receipt timeout is short, so an event the broker loses is sent again
+/// within a test whatever the path.
 async fn world(batch: usize) -> World {
+    world_with(batch, Some(3)).await
+}
+
+async fn world_with(batch: usize, receipt_timeout: Option<u64>) -> World {
     let dir = tempfile::tempdir().unwrap();
     let mq = Mosquitto::start(&dir.path().join("mqtt"));
     let db = MariaDb::start(&dir.path().join("mysql"));
-    let env = terminal_env(&mq, batch);
+    let env = terminal_env(&mq, batch, receipt_timeout);
     let env_ref: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     let terminal = Daemon::start(&dir.path().join("terminal"), &env_ref);
     let uplink = Uplink::start(&dir.path().join("uplink.log"), uplink_env(&mq, &db));
@@ -63,6 +83,7 @@ async fn world(batch: usize) -> World {
         .enrol("홍길동", &common::read("caltech_p02/2.jpg"))
         .await;
     assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.json()["employee_id"], EMPLOYEE);
     let w = World {
         dir,
         mq,
@@ -82,22 +103,17 @@ async fn world(batch: usize) -> World {
             .flatten()
     })
     .await;
+    // The enrolment went to the centre like a punch: the outbox starts empty.
+    wait_until(
+        "the enrolment in MySQL",
+        Duration::from_secs(60),
+        || async {
+            let h = w.terminal.client().get("/health").await.json();
+            (h["outbox_pending"] == 0 && h["outbox_unconfirmed"] == 0).then_some(())
+        },
+    )
+    .await;
     w
-}
-
-async fn wait_until<T, F, Fut>(what: &str, within: Duration, mut f: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let deadline = Instant::now() + within;
-    loop {
-        if let Some(v) = f().await {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 /// `n` manual punches (alternating IN/OUT), 10 at a time; their event ids.
@@ -111,7 +127,7 @@ async fn punch(c: Client, n: usize) -> Vec<String> {
                     let kind = if i % 2 == 0 { "IN" } else { "OUT" };
                     c.post_json(
                         "/attendance",
-                        &json!({ "employee_id": "EMP001", "type": kind }),
+                        &json!({ "employee_id": EMPLOYEE, "type": kind }),
                     )
                     .await
                 })
@@ -291,7 +307,7 @@ async fn a_garbage_payload_goes_to_dead_letter_and_the_rest_flows() {
         .unwrap();
     assert_eq!(
         (row.0.as_str(), row.2.as_str(), row.3.as_str()),
-        ("EMP001", "T1", "hq")
+        (EMPLOYEE, "T1", "hq")
     );
     let _ = &w.dir;
 }
@@ -360,8 +376,75 @@ async fn a_dashboard_reads_events_with_mosquitto_sub_and_decode() {
     assert!(json.status.success());
     let v: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
     assert_eq!(v[0]["event_id"], ids[0].as_str());
-    assert_eq!(v[0]["employee_id"], "EMP001");
+    assert_eq!(v[0]["employee_id"], EMPLOYEE);
     assert_eq!(v[0]["site"], "hq");
     assert_eq!(v[0]["source"], "manual");
     assert_eq!(v[0]["v"], 1);
+}
+
+/// Mosquitto forgets shared subscriptions when it restarts, so a terminal that reconnects
+/// before the uplink has its events acknowledged and dropped. At default settings (a
+/// 300 s receipt timeout) the uplink's announcement after it subscribes has them sent
+/// again: everything reaches MySQL, and the terminal's roster the centre's head, within
+/// 30 s of the broker's return, every time.
+#[tokio::test]
+async fn after_every_broker_restart_everything_arrives_within_30_s_at_default_settings() {
+    let mut w = world_with(100, None).await;
+    let mut person = EMPLOYEE.to_owned();
+    let mut worst = Duration::ZERO;
+    for round in 0..20 {
+        w.mq.stop();
+        let ids: BTreeSet<String> = punch(w.terminal.client(), 100).await.into_iter().collect();
+        // A roster change each round too: the person deleted and enrolled again (new id).
+        let c = w.terminal.client();
+        assert_eq!(
+            c.delete(&format!("/users/{person}")).await.status,
+            StatusCode::OK
+        );
+        let r = c.enrol("홍길동", &common::read("caltech_p02/2.jpg")).await;
+        assert_eq!(
+            r.status,
+            StatusCode::OK,
+            "{}",
+            String::from_utf8_lossy(&r.body)
+        );
+        person = r.json()["employee_id"].as_str().unwrap().to_owned();
+        let punch_as = person.clone();
+        w.mq.restart();
+        let back = std::time::Instant::now();
+        let (pool, terminal) = (&w.pool, w.terminal.client());
+        wait_until(
+            &format!("round {round}: events, roster and receipts within 30 s"),
+            Duration::from_secs(30),
+            || {
+                let (ids, person) = (&ids, &punch_as);
+                async move {
+                    let (_, got) = mysql_ids(pool).await?;
+                    if !ids.is_subset(&got) {
+                        return None;
+                    }
+                    let mut conn = pool.get_conn().await.ok()?;
+                    let people: Vec<String> = conn
+                        .query("SELECT employee_id FROM roster_people")
+                        .await
+                        .ok()?;
+                    let head: u64 = conn
+                        .query_first("SELECT revision FROM roster_sites WHERE site = 'hq'")
+                        .await
+                        .ok()??;
+                    let h = terminal.get("/health").await.json();
+                    (people == [person.clone()]
+                        && h["roster"]["revision"] == head
+                        && h["outbox_pending"] == 0
+                        && h["outbox_unconfirmed"] == 0)
+                        .then_some(())
+                }
+            },
+        )
+        .await;
+        worst = worst.max(back.elapsed());
+    }
+    println!("20 broker restarts: slowest delivery {worst:?} after the broker returned");
+    let (rows, got) = mysql_ids(&w.pool).await.unwrap();
+    assert_eq!(rows, got.len(), "duplicate event_id rows");
 }

@@ -15,6 +15,7 @@ use crate::i18n::Locale;
 use crate::logging::LogSettings;
 use crate::mqtt::MqttSettings;
 use crate::punch::PunchSettings;
+use crate::store::roster::Fleet;
 use crate::store::{Paths, StorageSettings};
 use crate::terminal::TerminalSettings;
 
@@ -116,7 +117,16 @@ impl Config {
             identify_votes: self.camera.identify_votes,
             enrol_window: Duration::from_millis(self.camera.enrol_window_ms),
             enrol_frames: self.camera.enrol_frames,
+            fleet: self.fleet(),
         }
+    }
+
+    /// The terminal's place in a fleet, when it shares its site's roster.
+    pub(crate) fn fleet(&self) -> Option<Fleet> {
+        self.mqtt.roster_sync().then(|| Fleet {
+            site: self.site.clone(),
+            device_id: self.device_id.clone(),
+        })
     }
 }
 

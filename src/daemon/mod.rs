@@ -109,6 +109,7 @@ pub async fn run(config: Config, stop: Shutdown, hooks: Hooks) -> Result<(), Dae
         device_id: config.device_id.clone(),
         wake: terminal.outbox_wake(),
         link,
+        roster: terminal.start_roster()?,
     };
     let mqtt = publisher.options()?;
     let listener = TcpListener::bind(addr)

@@ -6,7 +6,8 @@
 //!   also the last will)
 //! - `attendance/{site}/{device_id}/stats`: CBOR [`Stats`], QoS 0, periodic
 //! - `attendance/{site}/{device_id}/receipts`: CBOR [`crate::event::Receipt`], QoS 1, from
-//!   the uplink to the terminal once MySQL has committed the events
+//!   the uplink to the terminal once MySQL has committed the events (or roster changes)
+//! - the roster topics, see [`crate::roster::wire`]
 
 mod settings;
 
@@ -22,29 +23,48 @@ pub use settings::MqttSettings;
 /// The uplink's subscription: every terminal's events, shared among uplink workers.
 pub(crate) const SHARED_EVENTS_FILTER: &str = "$share/uplink/attendance/+/+/events";
 
-pub(crate) fn events_topic(site: &str, device_id: &str) -> String {
-    format!("attendance/{site}/{device_id}/events")
+/// What the uplink also subscribes to, shared the same way: the terminals' roster
+/// changes and their requests for the roster.
+pub(crate) const SHARED_ROSTER_FILTERS: [&str; 2] = [
+    "$share/uplink/attendance/+/+/roster_changes",
+    "$share/uplink/attendance/+/+/roster_sync",
+];
+
+/// Where an uplink announces that it has subscribed ([`crate::roster::wire::UplinkOnline`]).
+pub(crate) const UPLINK_TOPIC: &str = "attendance/uplink";
+
+/// A terminal's topics, by their last level.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::EnumString, strum::IntoStaticStr)]
+#[strum(serialize_all = "snake_case")]
+pub(crate) enum DeviceTopic {
+    Events,
+    Status,
+    Stats,
+    Receipts,
+    RosterChanges,
+    RosterSync,
+    Roster,
 }
 
-pub(crate) fn status_topic(site: &str, device_id: &str) -> String {
-    format!("attendance/{site}/{device_id}/status")
+pub(crate) fn device_topic(site: &str, device_id: &str, t: DeviceTopic) -> String {
+    let last: &'static str = t.into();
+    format!("attendance/{site}/{device_id}/{last}")
 }
 
-pub(crate) fn receipts_topic(site: &str, device_id: &str) -> String {
-    format!("attendance/{site}/{device_id}/receipts")
-}
-
-pub(crate) fn stats_topic(site: &str, device_id: &str) -> String {
-    format!("attendance/{site}/{device_id}/stats")
-}
-
-/// `(site, device_id)` of an events topic.
-pub(crate) fn parse_events_topic(topic: &str) -> Option<(&str, &str)> {
+/// `(site, device_id, kind)` of a terminal's topic.
+pub(crate) fn parse_device_topic(topic: &str) -> Option<(&str, &str, DeviceTopic)> {
     let mut p = topic.split('/');
     match (p.next(), p.next(), p.next(), p.next(), p.next()) {
-        (Some("attendance"), Some(site), Some(dev), Some("events"), None) => Some((site, dev)),
+        (Some("attendance"), Some(site), Some(dev), Some(last), None) => {
+            Some((site, dev, last.parse().ok()?))
+        }
         _ => None,
     }
+}
+
+/// The site's retained roster head ([`crate::roster::wire::Head`]).
+pub(crate) fn site_roster_topic(site: &str) -> String {
+    format!("attendance/{site}/roster")
 }
 
 /// Periodic terminal statistics (schema v1).
@@ -59,6 +79,12 @@ pub(crate) struct Stats {
     pub(crate) oldest_pending_secs: Option<i64>,
     pub(crate) uptime_secs: u64,
     pub(crate) ts: String,
+    /// The roster revision applied here and the centre's latest (absent when the
+    /// terminal does not share its site's roster; added in v1 without breaking readers).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) roster_revision: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) roster_head: Option<u64>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -188,7 +214,7 @@ impl LinkState {
 /// Last will: `offline`, retained, so dashboards see a terminal vanish.
 pub(crate) fn offline_will(site: &str, device_id: &str) -> LastWill {
     LastWill::new(
-        status_topic(site, device_id),
+        device_topic(site, device_id, DeviceTopic::Status),
         "offline",
         QoS::AtLeastOnce,
         true,
@@ -220,12 +246,24 @@ mod tests {
 
     #[test]
     fn topics() {
-        assert_eq!(events_topic("hq", "K1"), "attendance/hq/K1/events");
         assert_eq!(
-            parse_events_topic("attendance/hq/K1/events"),
-            Some(("hq", "K1"))
+            device_topic("hq", "K1", DeviceTopic::Events),
+            "attendance/hq/K1/events"
         );
-        assert_eq!(parse_events_topic("attendance/hq/K1/status"), None);
-        assert_eq!(parse_events_topic("attendance/hq/K1/events/x"), None);
+        assert_eq!(
+            parse_device_topic("attendance/hq/K1/status"),
+            Some(("hq", "K1", DeviceTopic::Status))
+        );
+        assert_eq!(parse_device_topic("attendance/hq/K1/events/x"), None);
+        assert_eq!(
+            device_topic("hq", "K1", DeviceTopic::RosterChanges),
+            "attendance/hq/K1/roster_changes"
+        );
+        assert_eq!(
+            parse_device_topic("attendance/hq/K1/roster_sync"),
+            Some(("hq", "K1", DeviceTopic::RosterSync))
+        );
+        assert_eq!(parse_device_topic("attendance/hq/K1/other"), None);
+        assert_eq!(parse_device_topic("attendance/hq/roster"), None);
     }
 }

@@ -31,6 +31,10 @@ pub struct MqttSettings {
     pub receipt_timeout_secs: u64,
     /// Seconds between stats messages.
     pub stats_interval_secs: u64,
+    /// Share the site's roster with the other doors through the uplink: enrolments and
+    /// deletions made here go to the centre, everyone enrolled at the site is recognised
+    /// here, and generated ids become `{site}-{device_id}-NNN` (unique in the fleet).
+    pub roster: bool,
 }
 
 impl Default for MqttSettings {
@@ -47,6 +51,7 @@ impl Default for MqttSettings {
             receipts: true,
             receipt_timeout_secs: 300,
             stats_interval_secs: 60,
+            roster: true,
         }
     }
 }
@@ -55,6 +60,11 @@ impl MqttSettings {
     /// Whether a broker is configured at all.
     pub(crate) fn enabled(&self) -> bool {
         !self.url.is_empty()
+    }
+
+    /// Whether this terminal shares its site's roster (a broker and `roster` on).
+    pub(crate) fn roster_sync(&self) -> bool {
+        self.enabled() && self.roster
     }
 
     /// Range checks the types cannot express; keys relative to `[mqtt]`. The URL is

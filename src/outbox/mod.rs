@@ -1,7 +1,9 @@
-//! The outbox publisher: sends unpublished events, oldest first, to the broker and marks
-//! them published only after the broker's PUBACK. Punches keep being accepted (and queue
-//! on disk) whatever the network does.
+//! The outbox publisher: sends unpublished events and roster changes, oldest first, to
+//! the broker and marks them published only after the broker's PUBACK. Punches keep being
+//! accepted (and queue on disk) whatever the network does. The same link keeps the
+//! site's roster: it asks the uplink for changes and hands the pages to the terminal.
 
+mod roster;
 pub(crate) mod state;
 
 use std::sync::Arc;
@@ -13,10 +15,11 @@ use tracing::{debug, error, info, warn};
 
 use crate::backoff::Backoff;
 use crate::event::{AttendanceEvent, EventBatch, SCHEMA_VERSION};
-use crate::mqtt::{self, LinkState, MqttConfigError, MqttSettings, Stats};
+use crate::mqtt::{self, DeviceTopic, LinkState, MqttConfigError, MqttSettings, Stats};
 use crate::shutdown::Shutdown;
-use crate::store::outbox::Pending;
+use crate::store::outbox::{OutboxKind, Pending};
 use crate::store::{Store, ts};
+pub use roster::RosterLink;
 use state::{Action, Sender};
 
 /// Everything the publisher needs.
@@ -28,10 +31,35 @@ pub struct Publisher {
     /// Poked after each recorded punch.
     pub wake: Arc<Notify>,
     pub link: watch::Sender<LinkState>,
+    /// The roster's channel to the terminal, when the terminal shares its site's roster.
+    pub roster: Option<RosterLink>,
 }
 
-/// A batch ready to publish: its sequence numbers and its CBOR.
-fn build_batch(rows: &[Pending]) -> (Vec<i64>, Vec<u8>, Vec<i64>) {
+/// A batch ready to publish.
+#[derive(Debug, Default)]
+struct Batch {
+    topic: Option<DeviceTopic>,
+    /// Outbox sequence numbers it carries.
+    seqs: Vec<i64>,
+    payload: Vec<u8>,
+    /// Entries that cannot be sent (unreadable on disk): marked so they stop blocking.
+    broken: Vec<i64>,
+}
+
+/// The next batch: the leading run of entries of one kind.
+fn build_batch(store: &Store, rows: &[Pending]) -> Batch {
+    let Some(first) = rows.first() else {
+        return Batch::default();
+    };
+    let run = rows.iter().take_while(|r| r.kind == first.kind);
+    let run: Vec<&Pending> = run.collect();
+    match first.kind {
+        OutboxKind::Event => event_batch(&run),
+        OutboxKind::Roster => roster::change_batch(store, &run),
+    }
+}
+
+fn event_batch(rows: &[&Pending]) -> Batch {
     let mut seqs = Vec::with_capacity(rows.len());
     let mut events = Vec::with_capacity(rows.len());
     let mut broken = Vec::new();
@@ -54,7 +82,12 @@ fn build_batch(rows: &[Pending]) -> (Vec<i64>, Vec<u8>, Vec<i64>) {
         events,
     }
     .to_cbor();
-    (seqs, payload, broken)
+    Batch {
+        topic: Some(DeviceTopic::Events),
+        seqs,
+        payload,
+        broken,
+    }
 }
 
 impl Publisher {
@@ -78,34 +111,42 @@ impl Publisher {
 
     /// Runs until `stop`, connected with `options` (from [`Publisher::options`]).
     /// Returns at once (link `disabled`) when there is no broker.
-    pub async fn run(self, options: Option<MqttOptions>, mut stop: Shutdown) {
+    pub async fn run(mut self, options: Option<MqttOptions>, mut stop: Shutdown) {
         let Some(opts) = options else {
             let _ = self.link.send(LinkState::Disabled);
             return;
         };
         let _ = self.link.send(LinkState::Connecting);
         let (client, mut events) = AsyncClient::new(opts, 64);
-        let topic = mqtt::events_topic(&self.site, &self.device_id);
-        let status = mqtt::status_topic(&self.site, &self.device_id);
-        let receipts = mqtt::receipts_topic(&self.site, &self.device_id);
+        let topic = |t| mqtt::device_topic(&self.site, &self.device_id, t);
+        let status = topic(DeviceTopic::Status);
+        let receipts = topic(DeviceTopic::Receipts);
         let receipt_timeout = Duration::from_secs(self.settings.receipt_timeout_secs.max(1));
         let mut requeue = tokio::time::interval((receipt_timeout / 4).max(Duration::from_secs(1)));
         let mut sender = Sender::default();
+        // Where the batch in flight goes (one at a time, see `state`).
+        let mut batch_topic = topic(DeviceTopic::Events);
         let mut backoff = Backoff::new(Duration::from_millis(250), Duration::from_secs(30));
         let mut stats = tokio::time::interval(Duration::from_secs(
             self.settings.stats_interval_secs.max(1),
         ));
         let started = Instant::now();
-        // Whether the store may hold events not yet loaded.
+        // Whether the store may hold entries not yet loaded.
         let mut maybe_more = true;
         // The last connect error, logged as a warning only when it changes.
         let mut last_failure: Option<String> = None;
+        // CONNACK's session flag, acted on once the subscriptions are in place.
+        let mut session_present = false;
+        let mut roster = self.roster.take();
         loop {
             if maybe_more && sender.wants_batch() {
                 match self.load(self.settings.batch_size).await {
-                    Some((seqs, payload)) if !seqs.is_empty() => {
-                        if let Some(a) = sender.start(seqs, payload) {
-                            self.act(a, &client, &topic).await;
+                    Some(b) if !b.seqs.is_empty() => {
+                        if let Some(t) = b.topic {
+                            batch_topic = topic(t);
+                        }
+                        if let Some(a) = sender.start(b.seqs, b.payload) {
+                            self.act(a, &client, &batch_topic).await;
                         }
                     }
                     _ => maybe_more = false,
@@ -117,13 +158,32 @@ impl Publisher {
                         info!(session_present = ack.session_present, "MQTT connected");
                         backoff.reset();
                         last_failure = None;
+                        session_present = ack.session_present;
                         let _ = self.link.send(LinkState::Connected);
                         let _ = client.try_publish(&status, QoS::AtMostOnce, true, "online");
+                        // Nothing is published before the SUBACK: then an uplink that
+                        // subscribes after our events were dropped is heard announcing it.
+                        let mut filters = vec![mqtt::UPLINK_TOPIC.to_owned()];
                         if self.settings.receipts {
-                            let _ = client.try_subscribe(&receipts, QoS::AtLeastOnce);
+                            filters.push(receipts.clone());
                         }
-                        if let Some(a) = sender.connected(ack.session_present) {
-                            self.act(a, &client, &topic).await;
+                        if roster.is_some() {
+                            filters.push(topic(DeviceTopic::Roster));
+                            filters.push(mqtt::site_roster_topic(&self.site));
+                        }
+                        let subs = filters
+                            .into_iter()
+                            .map(|f| rumqttc::SubscribeFilter::new(f, QoS::AtLeastOnce));
+                        if let Err(e) = client.try_subscribe_many(subs) {
+                            error!(error = %e, "subscribing failed");
+                        }
+                    }
+                    Ok(Event::Incoming(Incoming::SubAck(_))) => {
+                        if let Some(a) = sender.connected(session_present) {
+                            self.act(a, &client, &batch_topic).await;
+                        }
+                        if let Some(r) = roster.as_mut() {
+                            r.subscribed(&client).await;
                         }
                         maybe_more = true;
                     }
@@ -131,9 +191,23 @@ impl Publisher {
                     Ok(Event::Incoming(Incoming::Publish(p))) if p.topic == receipts => {
                         self.confirm(&p.payload).await;
                     }
+                    Ok(Event::Incoming(Incoming::Publish(p))) if p.topic == mqtt::UPLINK_TOPIC => {
+                        info!("an uplink subscribed: sending what it has not confirmed again");
+                        if self.settings.receipts && self.requeue_unconfirmed(Duration::ZERO).await > 0 {
+                            maybe_more = true;
+                        }
+                        if let Some(r) = roster.as_mut() {
+                            r.uplink_online(&client).await;
+                        }
+                    }
+                    Ok(Event::Incoming(Incoming::Publish(p))) => {
+                        if let Some(r) = roster.as_mut() {
+                            r.incoming(&p.topic, &p.payload, &client).await;
+                        }
+                    }
                     Ok(Event::Incoming(Incoming::PubAck(ack))) => {
                         if let Some(a) = sender.puback(ack.pkid) {
-                            self.act(a, &client, &topic).await;
+                            self.act(a, &client, &batch_topic).await;
                             maybe_more = true;
                         }
                     }
@@ -151,6 +225,9 @@ impl Publisher {
                         }
                         last_failure = Some(text);
                         sender.disconnected();
+                        if let Some(r) = roster.as_mut() {
+                            r.disconnected();
+                        }
                         let _ = self.link.send(LinkState::Disconnected);
                         let delay = backoff.next_delay();
                         tokio::select! {
@@ -159,9 +236,24 @@ impl Publisher {
                         }
                     }
                 },
+                Some(revision) = async {
+                    match roster.as_mut() {
+                        Some(r) => r.applied.recv().await,
+                        None => std::future::pending().await,
+                    }
+                } => {
+                    if let Some(r) = roster.as_mut() {
+                        r.applied_to(revision, &client).await;
+                    }
+                }
                 _ = self.wake.notified() => maybe_more = true,
                 // Belt and braces: a wake-up lost between check and wait costs one second.
-                _ = tokio::time::sleep(Duration::from_secs(1)) => maybe_more = true,
+                _ = tokio::time::sleep(Duration::from_secs(1)) => {
+                    maybe_more = true;
+                    if let Some(r) = roster.as_mut() {
+                        r.tick(&client).await;
+                    }
+                }
                 _ = requeue.tick(), if self.settings.receipts => {
                     if self.requeue_unconfirmed(receipt_timeout).await > 0 {
                         maybe_more = true;
@@ -169,7 +261,8 @@ impl Publisher {
                 }
                 _ = stats.tick() => {
                     if sender.is_connected() {
-                        self.publish_stats(&client, started).await;
+                        let revision = roster.as_ref().map(|r| (r.revision(), r.head()));
+                        self.publish_stats(&client, started, revision).await;
                     }
                 }
                 _ = stop.recv() => break,
@@ -187,16 +280,16 @@ impl Publisher {
         let _ = self.link.send(LinkState::Disconnected);
     }
 
-    /// Loads the next batch; skips (marks) rows whose payload is unreadable.
-    async fn load(&self, limit: usize) -> Option<(Vec<i64>, Vec<u8>)> {
+    /// Loads the next batch; skips (marks) entries that cannot be read.
+    async fn load(&self, limit: usize) -> Option<Batch> {
         let store = self.store.clone();
         let r = tokio::task::spawn_blocking(move || {
             let rows = store.outbox_next(limit)?;
-            let (seqs, payload, broken) = build_batch(&rows);
-            if !broken.is_empty() {
-                store.outbox_mark_published(&broken, chrono::Utc::now())?;
+            let batch = build_batch(&store, &rows);
+            if !batch.broken.is_empty() {
+                store.outbox_mark_published(&batch.broken, chrono::Utc::now())?;
             }
-            Ok::<_, crate::store::StoreError>((seqs, payload))
+            Ok::<_, crate::store::StoreError>(batch)
         })
         .await;
         match r {
@@ -280,7 +373,12 @@ impl Publisher {
         }
     }
 
-    async fn publish_stats(&self, client: &AsyncClient, started: Instant) {
+    async fn publish_stats(
+        &self,
+        client: &AsyncClient,
+        started: Instant,
+        roster: Option<(u64, u64)>,
+    ) {
         let store = self.store.clone();
         let counts = tokio::task::spawn_blocking(move || {
             Ok::<_, crate::store::StoreError>((
@@ -301,10 +399,12 @@ impl Publisher {
             oldest_pending_secs: oldest.map(|t| (now - t).num_seconds()),
             uptime_secs: started.elapsed().as_secs(),
             ts: ts(now),
+            roster_revision: roster.map(|r| r.0),
+            roster_head: roster.map(|r| r.1),
         };
         let mut payload = Vec::new();
         if ciborium::into_writer(&stats, &mut payload).is_ok() {
-            let topic = mqtt::stats_topic(&self.site, &self.device_id);
+            let topic = mqtt::device_topic(&self.site, &self.device_id, DeviceTopic::Stats);
             let _ = client.try_publish(topic, QoS::AtMostOnce, false, payload);
         }
     }

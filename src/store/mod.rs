@@ -9,6 +9,7 @@ pub(crate) mod attendance;
 pub(crate) mod files;
 pub(crate) mod migrate;
 pub(crate) mod outbox;
+pub(crate) mod roster;
 pub(crate) mod seal;
 mod settings;
 pub(crate) mod users;
@@ -74,6 +75,8 @@ pub struct Store {
     image_dir: PathBuf,
     /// Encrypts biometric files at rest when a key is configured.
     sealer: Sealer,
+    /// Set when the terminal belongs to a fleet (see [`Store::with_fleet`]).
+    fleet: Option<roster::Fleet>,
 }
 
 impl Store {
@@ -113,6 +116,7 @@ impl Store {
             encoding_dir: paths.encodings.clone(),
             image_dir: paths.images.clone(),
             sealer: Sealer::plain(),
+            fleet: None,
         })
     }
 
@@ -261,11 +265,24 @@ pub(crate) mod testing {
     }
 
     pub(crate) fn temp_store() -> TempStore {
+        temp_store_with(None)
+    }
+
+    /// [`temp_store`] of a terminal in a fleet (`hq`, `K1`).
+    pub(crate) fn temp_fleet_store() -> TempStore {
+        temp_store_with(Some(roster::Fleet {
+            site: "hq".into(),
+            device_id: "K1".into(),
+        }))
+    }
+
+    fn temp_store_with(fleet: Option<roster::Fleet>) -> TempStore {
         static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
         let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let dir = std::env::temp_dir().join(format!("att-store-{}-{n}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
-        let store = Store::open(&StorageSettings::default().paths(&dir)).unwrap();
+        let mut store = Store::open(&StorageSettings::default().paths(&dir)).unwrap();
+        store.fleet = fleet;
         TempStore { store, dir }
     }
 }

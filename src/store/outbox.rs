@@ -5,12 +5,24 @@ use rusqlite::params;
 
 use super::{Store, StoreError, ts};
 
-/// An event waiting for the broker.
+/// What an outbox entry is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum OutboxKind {
+    /// An attendance event.
+    Event,
+    /// A roster change made here (enrolment, deletion), for the centre.
+    Roster,
+}
+
+/// An entry waiting for the broker.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Pending {
     pub(crate) seq: i64,
+    /// The event's id, or the roster change's.
     pub(crate) event_id: String,
-    /// CBOR of one [`crate::event::AttendanceEvent`].
+    pub(crate) kind: OutboxKind,
+    /// CBOR of one [`crate::event::AttendanceEvent`] or one [`crate::roster::wire::Change`]
+    /// (whose faces are named, their data read when sent).
     pub(crate) payload: Vec<u8>,
 }
 
@@ -42,7 +54,7 @@ impl Store {
     pub(crate) fn outbox_next(&self, limit: usize) -> Result<Vec<Pending>, StoreError> {
         let c = self.conn();
         let mut stmt = c.prepare_cached(
-            "SELECT seq, event_id, payload FROM outbox WHERE published_at IS NULL
+            "SELECT seq, event_id, payload, kind FROM outbox WHERE published_at IS NULL
              ORDER BY seq LIMIT ?1",
         )?;
         let rows = stmt.query_map([limit as i64], |r| {
@@ -50,6 +62,10 @@ impl Store {
                 seq: r.get(0)?,
                 event_id: r.get(1)?,
                 payload: r.get(2)?,
+                kind: match r.get_ref(3)?.as_str()? {
+                    "roster" => OutboxKind::Roster,
+                    _ => OutboxKind::Event,
+                },
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)

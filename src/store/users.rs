@@ -5,6 +5,7 @@ use rusqlite::{OptionalExtension, Transaction, params};
 use serde::Serialize;
 
 use super::{Store, StoreError, files, ts};
+use crate::roster::wire;
 
 /// One enrolment to store: a person (new or existing) and the faces that become their
 /// templates, written in one transaction.
@@ -18,6 +19,9 @@ pub(crate) struct NewTemplate<'a> {
     pub(crate) device_id: Option<&'a str>,
     /// At least one.
     pub(crate) faces: &'a [NewFace<'a>],
+    /// Made here by a person at this terminal (not re-embedded, not from the roster): in a
+    /// fleet it gets a fleet-unique generated id and goes to the centre.
+    pub(crate) publish: bool,
 }
 
 /// The files that make one template.
@@ -28,6 +32,8 @@ pub(crate) struct NewFace<'a> {
     /// The face crop (PNG) kept for re-embedding, if configured.
     pub(crate) crop_png: Option<&'a [u8]>,
     pub(crate) quality: f32,
+    /// The face's fleet-wide id when it came from the roster; a new one otherwise.
+    pub(crate) face_id: Option<&'a str>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -79,6 +85,15 @@ pub(crate) struct Removed {
     files: Vec<std::path::PathBuf>,
 }
 
+impl Removed {
+    /// Adds another removal's counts and files.
+    pub(crate) fn absorb(&mut self, other: Removed) {
+        self.users += other.users;
+        self.templates += other.templates;
+        self.files.extend(other.files);
+    }
+}
+
 impl Store {
     /// Adds a template, creating the user if needed, atomically: files are written (and
     /// synced) inside the transaction, so a crash leaves either everything or orphan
@@ -110,12 +125,19 @@ impl Store {
                     tx.query_row("SELECT COALESCE(MAX(seq), 0) + 1 FROM users", [], |r| {
                         r.get(0)
                     })?;
-                let mut id = format!("EMP{seq:03}");
+                let fleet = self.fleet.as_ref().filter(|_| t.publish);
+                let make = |seq: i64| match fleet {
+                    // Site and device are unique in the fleet, so two doors enrolling while
+                    // the broker is down cannot hand out one id twice.
+                    Some(f) => format!("{}-{}-{seq:03}", f.site, f.device_id),
+                    None => format!("EMP{seq:03}"),
+                };
+                let mut id = make(seq);
                 // An admin may have chosen an id that looks generated: skip past it.
                 let mut seq = seq;
                 while user_name(&tx, &id)?.is_some() {
                     seq += 1;
-                    id = format!("EMP{seq:03}");
+                    id = make(seq);
                 }
                 tx.execute(
                     "INSERT INTO users (employee_id, name, seq, created_at) VALUES (?1, ?2, ?3, ?4)",
@@ -125,24 +147,27 @@ impl Store {
             }
         };
         let mut first_id = None;
+        let mut sent = Vec::with_capacity(t.faces.len());
         for face in t.faces {
-            let stem = format!("{employee_id}_{}", uuid::Uuid::now_v7().simple());
-            let vector_path = format!("{stem}.npy");
-            let crop_path = face.crop_png.map(|_| format!("{stem}.png"));
-            tx.execute(
-                "INSERT INTO templates (employee_id, vector_path, crop_path, embedder, quality_score, device_id, created_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                params![employee_id, vector_path, crop_path, t.embedder, face.quality, t.device_id, now],
-            )?;
-            first_id.get_or_insert(tx.last_insert_rowid());
-            tx.execute(
-                "UPDATE users SET profile_image = ?2 WHERE employee_id = ?1 AND profile_image IS NULL",
-                params![employee_id, vector_path],
-            )?;
-            self.write_file(&self.encoding_dir, &vector_path, face.template)?;
-            if let (Some(png), Some(name)) = (face.crop_png, &crop_path) {
-                self.write_file(&self.image_dir, name, png)?;
-            }
+            let (row, face_id) =
+                self.insert_face(&tx, &employee_id, t.embedder, t.device_id, face, &now)?;
+            first_id.get_or_insert(row);
+            sent.push(wire::Face {
+                face_id,
+                embedder: t.embedder.to_owned(),
+                // Read from the sealed files when sent: the outbox holds no face data.
+                template: None,
+                crop: None,
+                quality: face.quality,
+                device_id: t.device_id.map(str::to_owned),
+            });
+        }
+        if let Some(f) = self.fleet.as_ref().filter(|_| t.publish) {
+            let op = wire::Op::Enrol {
+                name: name.clone(),
+                faces: sent,
+            };
+            self.queue_change(&tx, f, &employee_id, op, &now)?;
         }
         let template_id = first_id.ok_or(StoreError::NoFaces)?;
         tx.commit()?;
@@ -234,7 +259,13 @@ impl Store {
 
     /// Deletes a user and erases their templates and face images (right to erasure).
     /// Their attendance history stays.
-    pub(crate) fn delete_user(&self, employee_id: &str) -> Result<Removed, StoreError> {
+    /// `publish`: deleted here by an admin, so in a fleet the deletion goes to the centre
+    /// (and from there to every door).
+    pub(crate) fn delete_user(
+        &self,
+        employee_id: &str,
+        publish: bool,
+    ) -> Result<Removed, StoreError> {
         let removed = {
             let mut c = self.conn();
             let tx = c.transaction()?;
@@ -242,6 +273,9 @@ impl Store {
                 return Err(StoreError::UserNotFound(employee_id.into()));
             }
             let r = self.remove_where(&tx, Some(employee_id))?;
+            if let Some(f) = self.fleet.as_ref().filter(|_| publish) {
+                self.queue_change(&tx, f, employee_id, wire::Op::Delete, &ts(Utc::now()))?;
+            }
             tx.commit()?;
             r
         };
@@ -262,7 +296,45 @@ impl Store {
         Ok(removed)
     }
 
-    fn remove_where(&self, tx: &Transaction<'_>, who: Option<&str>) -> Result<Removed, StoreError> {
+    /// Inserts one template row and writes its files (synced, inside the caller's
+    /// transaction); returns the row id and the face id.
+    pub(super) fn insert_face(
+        &self,
+        tx: &Transaction<'_>,
+        employee_id: &str,
+        embedder: &str,
+        device_id: Option<&str>,
+        face: &NewFace<'_>,
+        now: &str,
+    ) -> Result<(i64, String), StoreError> {
+        let face_id = face
+            .face_id
+            .map_or_else(|| uuid::Uuid::now_v7().to_string(), str::to_owned);
+        let stem = format!("{employee_id}_{}", uuid::Uuid::now_v7().simple());
+        let vector_path = format!("{stem}.npy");
+        let crop_path = face.crop_png.map(|_| format!("{stem}.png"));
+        tx.execute(
+            "INSERT INTO templates (employee_id, vector_path, crop_path, embedder, quality_score, device_id, created_at, face_id)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            params![employee_id, vector_path, crop_path, embedder, face.quality, device_id, now, face_id],
+        )?;
+        let row = tx.last_insert_rowid();
+        tx.execute(
+            "UPDATE users SET profile_image = ?2 WHERE employee_id = ?1 AND profile_image IS NULL",
+            params![employee_id, vector_path],
+        )?;
+        self.write_file(&self.encoding_dir, &vector_path, face.template)?;
+        if let (Some(png), Some(name)) = (face.crop_png, &crop_path) {
+            self.write_file(&self.image_dir, name, png)?;
+        }
+        Ok((row, face_id))
+    }
+
+    pub(super) fn remove_where(
+        &self,
+        tx: &Transaction<'_>,
+        who: Option<&str>,
+    ) -> Result<Removed, StoreError> {
         let mut r = Removed::default();
         {
             let mut stmt = tx.prepare(
@@ -291,7 +363,7 @@ impl Store {
         Ok(r)
     }
 
-    fn unlink(&self, r: &Removed) -> Result<(), StoreError> {
+    pub(super) fn unlink(&self, r: &Removed) -> Result<(), StoreError> {
         for f in &r.files {
             files::remove(f)?;
         }
@@ -333,6 +405,7 @@ mod tests {
         template: b"npy",
         crop_png: Some(b"png"),
         quality: 0.8,
+        face_id: None,
     };
 
     fn t<'a>(id: Option<&'a str>, name: Option<&'a str>) -> NewTemplate<'a> {
@@ -342,6 +415,7 @@ mod tests {
             embedder: "hog-v1",
             device_id: Some("K1"),
             faces: std::slice::from_ref(&FACE),
+            publish: true,
         }
     }
 
@@ -389,13 +463,13 @@ mod tests {
         let files_before = files::list(s.store.encoding_dir()).unwrap().len()
             + files::list(s.store.image_dir()).unwrap().len();
         assert_eq!(files_before, 4);
-        let r = s.store.delete_user(&a.employee_id).unwrap();
+        let r = s.store.delete_user(&a.employee_id, true).unwrap();
         assert_eq!((r.users, r.templates), (1, 1));
         assert_eq!(files::list(s.store.encoding_dir()).unwrap().len(), 1);
         assert_eq!(files::list(s.store.image_dir()).unwrap().len(), 1);
         assert!(s.store.user(&a.employee_id).unwrap().is_none());
         assert!(matches!(
-            s.store.delete_user(&a.employee_id),
+            s.store.delete_user(&a.employee_id, true),
             Err(StoreError::UserNotFound(_))
         ));
         let r = s.store.reset_users().unwrap();

@@ -46,7 +46,7 @@ impl Terminal {
         let (me, deadline) = (self.clone(), deadline.clone());
         blocking(move || {
             deadline.begin_write()?;
-            let removed = me.store.delete_user(&employee_id)?;
+            let removed = me.store.delete_user(&employee_id, true)?;
             me.recognizer.remove(&employee_id);
             info!(employee_id = %employee_id, templates = removed.templates, "user deleted");
             Ok(removed.templates)

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use tracing::info;
 
 use super::gather::Gather;
+use super::recognizer::GalleryOp;
 use super::{Deadline, Terminal, TerminalError, blocking};
 use crate::camera::Camera;
 use crate::face::{Accepted, Embedding, Rejection, encode, template};
@@ -184,6 +185,7 @@ impl Terminal {
                 template: npy,
                 crop_png: png.as_deref(),
                 quality: f.quality.score(),
+                face_id: None,
             })
             .collect();
         deadline.begin_write()?;
@@ -193,10 +195,12 @@ impl Terminal {
             embedder: embedder.name(),
             device_id: input.device_id.as_deref(),
             faces: &new_faces,
+            publish: true,
         })?;
-        for (rows, _, _) in &made {
-            self.recognizer.add(&enrolled.employee_id, rows);
-        }
+        // All the new templates at once: a match sees the enrolment whole or not at all.
+        let rows = made.iter().flat_map(|(rows, _, _)| rows.iter().cloned());
+        self.recognizer
+            .apply(&[GalleryOp::Add(enrolled.employee_id.clone(), rows.collect())]);
         info!(
             employee_id = %enrolled.employee_id,
             new_user = enrolled.new_user,

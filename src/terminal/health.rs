@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use super::{Terminal, blocking};
+use crate::store::roster::RosterState;
 
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Health {
@@ -19,6 +20,11 @@ pub(crate) struct Health {
     pub(crate) measured_people: usize,
     /// Above this many people 1:N is refused (None: it is not).
     pub(crate) identify_limit: Option<usize>,
+    /// The site roster's revision applied here and the centre's latest (in a fleet).
+    pub(crate) roster: Option<RosterState>,
+    /// People with no template of this terminal's embedder (made by another and no crop
+    /// kept to re-embed): they cannot be recognised here.
+    pub(crate) cannot_recognise: Option<Vec<String>>,
 }
 
 impl Health {
@@ -51,6 +57,14 @@ impl Terminal {
                 people,
                 measured_people: me.recognizer.embedder().calibration().measured_people,
                 identify_limit: me.identify_limit(),
+                roster: me
+                    .settings
+                    .fleet
+                    .as_ref()
+                    .and_then(|_| me.store.roster_state().ok()),
+                cannot_recognise: database_ok
+                    .then(|| me.store.users_without(me.embedder_name()).ok())
+                    .flatten(),
             }
         })
         .await;
@@ -65,6 +79,8 @@ impl Terminal {
             people: 0,
             measured_people: self.recognizer.embedder().calibration().measured_people,
             identify_limit: self.identify_limit(),
+            roster: None,
+            cannot_recognise: None,
         })
     }
 }

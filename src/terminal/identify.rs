@@ -292,6 +292,7 @@ mod tests {
     use super::super::testing::{TempTerminal, enrol, failure, photo, terminal, terminal_with};
     use super::*;
     use crate::store::AttendanceQuery;
+    use crate::terminal::recognizer::GalleryOp;
 
     /// Identifies (or verifies) the dev photo `file` as a `kind` punch.
     async fn ask(
@@ -380,9 +381,10 @@ mod tests {
             let mut v = vec![0.1; dim];
             v[i % dim] = 1.0;
             v[(7 * i + 3) % dim] += 0.5;
-            t.terminal
-                .recognizer
-                .add(&format!("X{i}"), &[Embedding::normalised(v)]);
+            t.terminal.recognizer.apply(&[GalleryOp::Add(
+                format!("X{i}"),
+                vec![Embedding::normalised(v)],
+            )]);
         }
     }
 
@@ -449,7 +451,8 @@ mod tests {
         // A look-alike: another person with the very same template.
         let accepted = tm.pipeline().accept(&photo("caltech_p02/2.jpg")).unwrap();
         let twin = tm.pipeline().embedder().enrol(&accepted.crop);
-        tm.recognizer.add("TWIN", &twin);
+        tm.recognizer
+            .apply(&[GalleryOp::Add("TWIN".into(), twin.to_vec())]);
         let a = ask(tm, "caltech_p02/3.jpg", PunchKind::In, MatchMode::Identify)
             .await
             .unwrap();

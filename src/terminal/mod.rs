@@ -22,6 +22,7 @@ mod open;
 mod recognizer;
 mod record;
 mod reembed;
+mod roster;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -30,6 +31,7 @@ use tokio::sync::{Mutex, Notify};
 
 use crate::face::{FacePipeline, FaceSettings};
 use crate::punch::{PunchRules, PunchSettings};
+use crate::store::roster::Fleet;
 use crate::store::{Paths, StorageSettings, Store};
 use admission::Admission;
 use recognizer::Recognizer;
@@ -62,6 +64,8 @@ pub(crate) struct TerminalSettings {
     /// Enrolment from the camera: how long frames are gathered, and how many kept.
     pub(crate) enrol_window: Duration,
     pub(crate) enrol_frames: usize,
+    /// Set when the terminal shares its site's roster.
+    pub(crate) fleet: Option<Fleet>,
 }
 
 pub(crate) struct Terminal {
@@ -154,6 +158,7 @@ pub(crate) mod testing {
             identify_votes: 2,
             enrol_window: Duration::from_millis(3000),
             enrol_frames: 3,
+            fleet: None,
         }
     }
 

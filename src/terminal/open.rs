@@ -23,7 +23,10 @@ impl Terminal {
                 field: "storage.encryption_key_file",
                 why: e.to_string(),
             })?;
-        let store = Store::open(&settings.paths)?.with_sealer(sealer);
+        let mut store = Store::open(&settings.paths)?.with_sealer(sealer);
+        if let Some(f) = &settings.fleet {
+            store = store.with_fleet(f.clone());
+        }
         let swept = store.sweep_orphans()?;
         if swept > 0 {
             info!(files = swept, "removed files left by an interrupted write");

@@ -9,6 +9,13 @@ use crate::face::template;
 use crate::face::{Decision, Embedder, Embedding, Gallery, MatchRule, Nearest};
 use crate::store::{Store, StoreError};
 
+/// One step of a roster page, for the gallery.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum GalleryOp {
+    Add(String, Vec<Embedding>),
+    Remove(String),
+}
+
 /// Gallery plus decision rule for one embedder.
 pub(crate) struct Recognizer {
     embedder: Arc<dyn Embedder>,
@@ -126,10 +133,18 @@ impl Recognizer {
         }
     }
 
-    pub(crate) fn add(&self, employee_id: &str, rows: &[Embedding]) {
+    /// Applies a page's steps under one write lock: a match sees all of them or none.
+    pub(crate) fn apply(&self, ops: &[GalleryOp]) {
         let mut g = self.gallery.write().unwrap_or_else(|p| p.into_inner());
-        for r in rows {
-            let _ = g.add(employee_id, r);
+        for op in ops {
+            match op {
+                GalleryOp::Add(id, rows) => {
+                    for r in rows {
+                        let _ = g.add(id, r);
+                    }
+                }
+                GalleryOp::Remove(id) => g.remove(id),
+            }
         }
     }
 

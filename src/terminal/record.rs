@@ -243,7 +243,9 @@ mod tests {
                     template: &crate::face::template::encode(&rows).unwrap(),
                     crop_png: None,
                     quality: 1.0,
+                    face_id: None,
                 }],
+                publish: false,
             })
             .unwrap();
     }

@@ -65,7 +65,10 @@ pub(crate) fn reembed_missing(
                 // later leaves the other re-embeddable.
                 crop_png: Some(&png),
                 quality: c.quality,
+                face_id: None,
             }],
+            // The centre has the crop; a door re-embeds for itself.
+            publish: false,
         })?;
         report.templates += 1;
     }

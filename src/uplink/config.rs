@@ -26,13 +26,31 @@ const SOURCES: Sources = Sources {
 #[serde(default, deny_unknown_fields)]
 pub struct UplinkConfig {
     pub(crate) mqtt: MqttSettings,
-    /// Subscription filter; the default shares the load among every uplink worker.
+    /// Subscription filter of the terminals' events; the default shares the load among
+    /// every uplink worker. The roster topics are subscribed the same way (see
+    /// [`roster_filters`]).
     pub(crate) subscription: String,
     pub mysql: MysqlSettings,
     /// Most MQTT messages (each a terminal's batch of events) written in one MySQL
     /// transaction: more amortises the commit, fewer bounds the work redone on failure.
     pub(crate) max_batch_messages: usize,
     pub log: LogSettings,
+}
+
+/// The roster filters that go with an events filter: `.../events` with its last level
+/// replaced (so a non-shared or narrowed subscription narrows them too), else the shared
+/// defaults.
+pub(crate) fn roster_filters(events: &str) -> Vec<String> {
+    match events.strip_suffix("/events") {
+        Some(stem) => ["roster_changes", "roster_sync"]
+            .iter()
+            .map(|last| format!("{stem}/{last}"))
+            .collect(),
+        None => crate::mqtt::SHARED_ROSTER_FILTERS
+            .iter()
+            .map(|f| (*f).to_owned())
+            .collect(),
+    }
 }
 
 impl Default for UplinkConfig {
@@ -126,6 +144,26 @@ impl UplinkConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn roster_filters_follow_the_events_subscription() {
+        assert_eq!(
+            roster_filters(SHARED_EVENTS_FILTER),
+            crate::mqtt::SHARED_ROSTER_FILTERS
+        );
+        // One uplink, one site: the roster topics narrow the same way.
+        assert_eq!(
+            roster_filters("attendance/hq/+/events"),
+            [
+                "attendance/hq/+/roster_changes",
+                "attendance/hq/+/roster_sync"
+            ]
+        );
+        assert_eq!(
+            roster_filters("attendance/#"),
+            crate::mqtt::SHARED_ROSTER_FILTERS
+        );
+    }
 
     #[test]
     fn defaults_are_valid() {

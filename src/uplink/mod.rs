@@ -4,6 +4,7 @@
 //! ack, the broker keeps the messages, nothing is lost.
 
 pub mod config;
+pub(crate) mod roster;
 pub mod sink;
 
 use std::time::Duration;
@@ -15,10 +16,11 @@ use tracing::{debug, error, info, warn};
 
 use crate::backoff::Backoff;
 use crate::event::{AttendanceEvent, EventBatch, Receipt, SCHEMA_VERSION};
-use crate::mqtt;
+use crate::mqtt::{self, DeviceTopic};
+use crate::roster::wire::{self, Head, SyncRequest, UplinkOnline};
 use crate::shutdown::Shutdown;
 use config::UplinkConfig;
-use sink::{Message, Sink, SinkError};
+use sink::{Message, Sink, SinkError, Written};
 
 #[derive(Debug, thiserror::Error)]
 pub enum UplinkError {
@@ -76,6 +78,7 @@ pub async fn run(cfg: UplinkConfig, mut stop: Shutdown) -> Result<(), UplinkErro
         stop.clone(),
     ));
     let mut backoff = Backoff::new(Duration::from_millis(250), Duration::from_secs(30));
+    let instance = uuid::Uuid::now_v7().to_string();
     loop {
         tokio::select! {
             polled = events.poll() => match polled {
@@ -83,8 +86,23 @@ pub async fn run(cfg: UplinkConfig, mut stop: Shutdown) -> Result<(), UplinkErro
                     info!(session_present = ack.session_present, filter = %cfg.subscription, "MQTT connected");
                     notifier.status(&format!("MySQL schema {version}, MQTT connected, subscribed to {}", cfg.subscription));
                     backoff.reset();
-                    if let Err(e) = client.try_subscribe(cfg.subscription.clone(), QoS::AtLeastOnce) {
+                    let filters = std::iter::once(cfg.subscription.clone())
+                        .chain(config::roster_filters(&cfg.subscription))
+                        .map(|f| rumqttc::SubscribeFilter::new(f, QoS::AtLeastOnce));
+                    if let Err(e) = client.try_subscribe_many(filters) {
                         error!(error = %e, "subscribe failed");
+                    }
+                }
+                Ok(Event::Incoming(Incoming::SubAck(_))) => {
+                    // Terminals resend what a broker may have dropped while we were not
+                    // subscribed, without waiting for their receipt timeout.
+                    let hello = UplinkOnline {
+                        v: wire::ROSTER_VERSION,
+                        instance: instance.clone(),
+                        ts: crate::store::ts(chrono::Utc::now()),
+                    };
+                    if let Err(e) = client.try_publish(mqtt::UPLINK_TOPIC, QoS::AtLeastOnce, false, wire::encode(&hello)) {
+                        warn!(error = %e, "announcement not sent");
                     }
                 }
                 Ok(Event::Incoming(Incoming::Publish(p))) => {
@@ -114,7 +132,8 @@ pub async fn run(cfg: UplinkConfig, mut stop: Shutdown) -> Result<(), UplinkErro
     Ok(())
 }
 
-/// Takes messages as they come, writes them in transactions, acks after commit.
+/// Takes messages as they come, writes them in transactions, acks after commit; answers
+/// roster requests after the writes that came with them.
 async fn write_loop(
     sink: Sink,
     client: AsyncClient,
@@ -131,69 +150,154 @@ async fn write_loop(
                 Err(_) => break,
             }
         }
-        let messages: Vec<Message> = batch
-            .iter()
-            .map(|p| Message {
-                topic: p.topic.clone(),
-                payload: p.payload.to_vec(),
-            })
-            .collect();
-        let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(15));
-        loop {
-            match sink.write(&messages).await {
-                Ok(w) => {
-                    // Receipts first: a lost receipt only means the terminal sends again.
-                    for (topic, ids) in &w.receipts {
-                        if let Some((site, dev)) = mqtt::parse_events_topic(topic) {
-                            let r = Receipt {
-                                v: SCHEMA_VERSION,
-                                event_ids: ids.clone(),
-                            };
-                            let t = mqtt::receipts_topic(site, dev);
-                            if let Err(e) = client
-                                .publish(t, QoS::AtLeastOnce, false, r.to_cbor())
-                                .await
-                            {
-                                warn!(error = %e, "receipt not sent");
-                            }
-                        }
+        let (syncs, writes): (Vec<Publish>, Vec<Publish>) = batch.into_iter().partition(|p| {
+            matches!(
+                mqtt::parse_device_topic(&p.topic),
+                Some((_, _, DeviceTopic::RosterSync))
+            )
+        });
+        if !writes.is_empty() {
+            let Some(w) = write_with_retry(&sink, &writes, &stop).await else {
+                return;
+            };
+            // Receipts first: a lost receipt only means the terminal sends again.
+            for (topic, ids) in &w.receipts {
+                if let Some((site, dev, _)) = mqtt::parse_device_topic(topic) {
+                    let r = Receipt {
+                        v: SCHEMA_VERSION,
+                        event_ids: ids.clone(),
+                    };
+                    let t = mqtt::device_topic(site, dev, DeviceTopic::Receipts);
+                    if let Err(e) = client
+                        .publish(t, QoS::AtLeastOnce, false, r.to_cbor())
+                        .await
+                    {
+                        warn!(error = %e, "receipt not sent");
                     }
-                    for p in &batch {
-                        if let Err(e) = client.ack(p).await {
-                            // Not acked: the broker redelivers, the insert ignores it.
-                            warn!(error = %e, "ack failed");
-                        }
-                    }
-                    total += w.inserted;
-                    dead += w.dead;
-                    if w.dead > 0 {
-                        warn!(
-                            messages = w.dead,
-                            "undecodable messages moved to dead_letter"
-                        );
-                    }
-                    debug!(
-                        events = w.events,
-                        inserted = w.inserted,
-                        total,
-                        dead,
-                        "committed"
-                    );
-                    break;
                 }
-                Err(e) => {
-                    // No ack: the broker keeps the messages. Retry until MySQL is back,
-                    // or leave them to the next run on shutdown.
-                    if stop.is_shutdown() {
-                        return;
-                    }
-                    warn!(error = %e, "MySQL write failed; retrying");
-                    tokio::time::sleep(backoff.next_delay()).await;
+            }
+            for (site, revision) in &w.heads {
+                publish_head(&client, site, *revision).await;
+                info!(site = %site, revision, "roster changed");
+            }
+            for p in &writes {
+                if let Err(e) = client.ack(p).await {
+                    // Not acked: the broker redelivers, the insert ignores it.
+                    warn!(error = %e, "ack failed");
                 }
+            }
+            total += w.inserted;
+            dead += w.dead;
+            if w.dead > 0 {
+                warn!(
+                    messages = w.dead,
+                    "undecodable messages moved to dead_letter"
+                );
+            }
+            debug!(
+                events = w.events,
+                inserted = w.inserted,
+                total,
+                dead,
+                "committed"
+            );
+        }
+        for p in &syncs {
+            if !answer_sync(&sink, &client, p, &stop).await {
+                return;
+            }
+            if let Err(e) = client.ack(p).await {
+                warn!(error = %e, "ack failed");
             }
         }
     }
     sink.close().await;
+}
+
+/// Writes until MySQL takes it; `None` when stopping first (nothing acked: the broker
+/// keeps the messages for the next run).
+async fn write_with_retry(sink: &Sink, batch: &[Publish], stop: &Shutdown) -> Option<Written> {
+    let messages: Vec<Message> = batch
+        .iter()
+        .map(|p| Message {
+            topic: p.topic.clone(),
+            payload: p.payload.to_vec(),
+        })
+        .collect();
+    let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(15));
+    loop {
+        match sink.write(&messages).await {
+            Ok(w) => return Some(w),
+            Err(e) => {
+                if stop.is_shutdown() {
+                    return None;
+                }
+                warn!(error = %e, "MySQL write failed; retrying");
+                tokio::time::sleep(backoff.next_delay()).await;
+            }
+        }
+    }
+}
+
+/// The site's retained roster head: terminals learn of a change, and on connecting
+/// where the roster is.
+async fn publish_head(client: &AsyncClient, site: &str, revision: u64) {
+    let head = Head {
+        v: wire::ROSTER_VERSION,
+        site: site.to_owned(),
+        revision,
+    };
+    let topic = mqtt::site_roster_topic(site);
+    if let Err(e) = client
+        .publish(topic, QoS::AtLeastOnce, true, wire::encode(&head))
+        .await
+    {
+        warn!(error = %e, "roster head not sent");
+    }
+}
+
+/// Answers a terminal's roster request with the next page of its site's changes.
+/// Returns false when stopping before MySQL answered.
+async fn answer_sync(sink: &Sink, client: &AsyncClient, p: &Publish, stop: &Shutdown) -> bool {
+    let Some((site, dev, _)) = mqtt::parse_device_topic(&p.topic) else {
+        return true;
+    };
+    let req: SyncRequest = match wire::decode(&p.payload) {
+        Ok(r) => r,
+        Err(e) => {
+            warn!(topic = %p.topic, error = %e, "unreadable roster request ignored");
+            return true;
+        }
+    };
+    let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(15));
+    let page = loop {
+        match roster::page(sink.pool(), site, req.since, &req.embedder).await {
+            Ok(page) => break page,
+            Err(e) => {
+                if stop.is_shutdown() {
+                    return false;
+                }
+                warn!(error = %e, "reading the roster failed; retrying");
+                tokio::time::sleep(backoff.next_delay()).await;
+            }
+        }
+    };
+    debug!(
+        site,
+        device = dev,
+        since = req.since,
+        up_to = page.up_to,
+        entries = page.entries.len(),
+        "roster page"
+    );
+    let topic = mqtt::device_topic(site, dev, DeviceTopic::Roster);
+    if let Err(e) = client
+        .publish(topic, QoS::AtLeastOnce, false, wire::encode(&page))
+        .await
+    {
+        warn!(error = %e, "roster page not sent");
+    }
+    true
 }
 
 /// `attendance-uplink decode`: one message (an event batch or a single event) as JSON.

@@ -8,10 +8,14 @@ use mysql_async::{
 
 use super::config::MysqlSettings;
 use crate::event::{AttendanceEvent, EventBatch};
+use crate::mqtt::{DeviceTopic, parse_device_topic};
+use crate::roster::wire::{Change, ChangeBatch};
 
 /// `(version, SQL)` in order; a released step is never edited, only followed.
-pub(crate) const MIGRATIONS: &[(u32, &str)] =
-    &[(1, include_str!("../../migrations/mysql/0001_init.sql"))];
+pub(crate) const MIGRATIONS: &[(u32, &str)] = &[
+    (1, include_str!("../../migrations/mysql/0001_init.sql")),
+    (2, include_str!("../../migrations/mysql/0002_roster.sql")),
+];
 
 /// Rows per INSERT statement (14 parameters each, far under MySQL's 65535).
 const ROWS_PER_INSERT: usize = 500;
@@ -33,18 +37,28 @@ pub(crate) struct Message {
 #[derive(Debug)]
 pub(crate) enum Decoded {
     Events(Vec<AttendanceEvent>),
+    /// Roster changes made at a terminal of the topic's site.
+    Changes(Vec<Change>),
     /// Undecodable or invalid: kept with the error for a human.
     Dead(String),
 }
 
 /// Decodes and validates a message (pure).
 pub(crate) fn decode(m: &Message) -> Decoded {
-    if crate::mqtt::parse_events_topic(&m.topic).is_none() {
-        return Decoded::Dead(format!("unexpected topic {}", m.topic));
-    }
-    match EventBatch::from_cbor(&m.payload) {
-        Ok(b) => Decoded::Events(b.events),
-        Err(e) => Decoded::Dead(e.to_string()),
+    match parse_device_topic(&m.topic) {
+        Some((_, _, DeviceTopic::Events)) => match EventBatch::from_cbor(&m.payload) {
+            Ok(b) => Decoded::Events(b.events),
+            Err(e) => Decoded::Dead(e.to_string()),
+        },
+        Some((site, _, DeviceTopic::RosterChanges)) => match ChangeBatch::from_cbor(&m.payload) {
+            // A terminal changes its own site's roster only.
+            Ok(b) => match b.changes.iter().find(|c| c.site != site) {
+                Some(c) => Decoded::Dead(format!("change for site {} on {}", c.site, m.topic)),
+                None => Decoded::Changes(b.changes),
+            },
+            Err(e) => Decoded::Dead(e.to_string()),
+        },
+        _ => Decoded::Dead(format!("unexpected topic {}", m.topic)),
     }
 }
 
@@ -56,8 +70,10 @@ pub(crate) struct Written {
     /// Of which new (the rest were duplicates of already stored events).
     pub(crate) inserted: usize,
     pub(crate) dead: usize,
-    /// Per terminal events topic: the event ids now stored, for its receipt.
+    /// Per terminal topic: the event and change ids now stored, for its receipt.
     pub(crate) receipts: Vec<(String, Vec<String>)>,
+    /// Sites whose roster changed, with their new head revision.
+    pub(crate) heads: Vec<(String, u64)>,
 }
 
 pub struct Sink {
@@ -150,22 +166,37 @@ impl Sink {
     /// transaction. Only after this returns `Ok` may the messages be acknowledged.
     pub(crate) async fn write(&self, messages: &[Message]) -> Result<Written, SinkError> {
         let mut events = Vec::new();
+        let mut changes = Vec::new();
         let mut dead = Vec::new();
         let mut receipts: Vec<(String, Vec<String>)> = Vec::new();
+        let mut receipt =
+            |topic: &str, ids: Vec<String>| match receipts.iter_mut().find(|(t, _)| t == topic) {
+                Some((_, v)) => v.extend(ids),
+                None => receipts.push((topic.to_owned(), ids)),
+            };
         for m in messages {
             match decode(m) {
                 Decoded::Events(e) => {
-                    let ids = e.iter().map(|e| e.event_id.clone());
-                    match receipts.iter_mut().find(|(t, _)| *t == m.topic) {
-                        Some((_, v)) => v.extend(ids),
-                        None => receipts.push((m.topic.clone(), ids.collect())),
-                    }
+                    receipt(&m.topic, e.iter().map(|e| e.event_id.clone()).collect());
                     events.extend(e);
+                }
+                Decoded::Changes(c) => {
+                    receipt(&m.topic, c.iter().map(|c| c.change_id.clone()).collect());
+                    changes.extend(c);
                 }
                 Decoded::Dead(why) => dead.push((m, why)),
             }
         }
         let mut tx = self.pool.start_transaction(TxOpts::default()).await?;
+        let mut heads: Vec<(String, u64)> = Vec::new();
+        for c in &changes {
+            if let Some(revision) = super::roster::write_change(&mut tx, c).await? {
+                match heads.iter_mut().find(|(s, _)| *s == c.site) {
+                    Some((_, r)) => *r = revision,
+                    None => heads.push((c.site.clone(), revision)),
+                }
+            }
+        }
         let mut inserted = 0;
         for chunk in events.chunks(ROWS_PER_INSERT) {
             let sql = insert_sql(chunk.len());
@@ -187,6 +218,7 @@ impl Sink {
             inserted,
             dead: dead.len(),
             receipts,
+            heads,
         })
     }
 
@@ -283,6 +315,33 @@ mod tests {
             Decoded::Dead(_)
         ));
         assert!(matches!(decode(&m("other/topic", &good)), Decoded::Dead(_)));
+    }
+
+    #[test]
+    fn roster_changes_decode_only_for_the_topics_site() {
+        let batch = crate::roster::wire::ChangeBatch {
+            v: 1,
+            changes: vec![crate::roster::wire::tests::enrol("hq-K1-001", "홍길동")],
+        };
+        let bytes = crate::roster::wire::encode(&batch);
+        let m = |topic: &str| Message {
+            topic: topic.into(),
+            payload: bytes.clone(),
+        };
+        assert!(matches!(
+            decode(&m("attendance/hq/K1/roster_changes")),
+            Decoded::Changes(c) if c == batch.changes
+        ));
+        // A terminal may not change another site's roster.
+        assert!(matches!(
+            decode(&m("attendance/branch/K1/roster_changes")),
+            Decoded::Dead(why) if why.contains("site hq")
+        ));
+        // Nor send changes as events.
+        assert!(matches!(
+            decode(&m("attendance/hq/K1/events")),
+            Decoded::Dead(_)
+        ));
     }
 
     #[test]

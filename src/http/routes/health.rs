@@ -43,6 +43,13 @@ pub(crate) async fn get(app: &Arc<App>) -> Response<Body> {
             "measured_people": h.measured_people,
             "identify_limit": h.identify_limit,
             "modes": if h.identifies() { vec!["identify", "verify"] } else { vec!["verify"] },
+            // In a fleet: how far this door's copy of the site's roster is.
+            "roster": h.roster.map(|r| json!({
+                "revision": r.revision,
+                "head": r.head,
+                "behind": r.head.saturating_sub(r.revision),
+            })),
+            "cannot_recognise": h.cannot_recognise,
             "version": env!("CARGO_PKG_VERSION"),
             "timestamp": crate::store::ts(chrono::Utc::now()),
         }),

@@ -1,0 +1,463 @@
+//! The terminal's side of the fleet roster: changes made here queued in the outbox, the
+//! site's pages applied in one transaction with the revision they bring the terminal to.
+
+use chrono::Utc;
+use rusqlite::{OptionalExtension, Transaction, params};
+
+use super::users::Removed;
+use super::{NewFace, Store, StoreError, ts};
+use crate::roster::wire;
+
+/// This terminal's place in a fleet: changes made here are published, generated ids
+/// carry site and device.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Fleet {
+    pub(crate) site: String,
+    pub(crate) device_id: String,
+}
+
+/// A face's template (`.npy`) and kept crop (PNG), unsealed.
+pub(crate) type FaceData = (Vec<u8>, Option<Vec<u8>>);
+
+/// How far this terminal's copy of the roster is.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct RosterState {
+    /// Last revision applied.
+    pub(crate) revision: u64,
+    /// Latest revision the centre announced.
+    pub(crate) head: u64,
+}
+
+/// A page ready to apply: face data already checked and made into templates of this
+/// terminal's embedder (re-embedded where needed), so the transaction does no compute.
+#[derive(Debug, Clone)]
+pub(crate) struct ReadyPage {
+    pub(crate) since: u64,
+    pub(crate) up_to: u64,
+    pub(crate) head: u64,
+    pub(crate) entries: Vec<ReadyEntry>,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct ReadyEntry {
+    pub(crate) revision: u64,
+    pub(crate) employee_id: String,
+    /// `None`: delete the person.
+    pub(crate) enrol: Option<ReadyEnrol>,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct ReadyEnrol {
+    pub(crate) name: String,
+    pub(crate) faces: Vec<ReadyFace>,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct ReadyFace {
+    pub(crate) face_id: String,
+    pub(crate) embedder: String,
+    pub(crate) npy: Vec<u8>,
+    pub(crate) crop_png: Option<Vec<u8>>,
+    pub(crate) quality: f32,
+    pub(crate) device_id: Option<String>,
+}
+
+/// What applying a page did, in entry order, for the gallery to follow.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Applied {
+    /// The page was older than what is applied (an answer to a repeated request).
+    Stale,
+    /// The page starts after the applied revision: something in between is missing.
+    Gap { revision: u64 },
+    Done {
+        revision: u64,
+        /// `(employee_id, face ids added)` or the person removed, in order.
+        steps: Vec<Step>,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Step {
+    Added {
+        employee_id: String,
+        faces: Vec<String>,
+    },
+    Removed {
+        employee_id: String,
+    },
+}
+
+impl Store {
+    /// Makes this terminal part of a fleet.
+    pub(crate) fn with_fleet(mut self, fleet: Fleet) -> Self {
+        self.fleet = Some(fleet);
+        self
+    }
+
+    /// Queues a change made here for the centre, in the caller's transaction.
+    pub(super) fn queue_change(
+        &self,
+        tx: &Transaction<'_>,
+        fleet: &Fleet,
+        employee_id: &str,
+        op: wire::Op,
+        now: &str,
+    ) -> Result<(), StoreError> {
+        let change = wire::Change {
+            change_id: uuid::Uuid::now_v7().to_string(),
+            employee_id: employee_id.to_owned(),
+            site: fleet.site.clone(),
+            device_id: Some(fleet.device_id.clone()),
+            ts: now.to_owned(),
+            op,
+        };
+        tx.execute(
+            "INSERT INTO outbox (event_id, payload, created_at, kind) VALUES (?1, ?2, ?3, 'roster')",
+            params![change.change_id, wire::encode(&change), now],
+        )?;
+        Ok(())
+    }
+
+    /// The template and kept crop of a face, unsealed, to send with its change; `None`
+    /// when the face is gone (deleted before it was sent).
+    pub(crate) fn face_data(&self, face_id: &str) -> Result<Option<FaceData>, StoreError> {
+        let row: Option<(String, Option<String>)> = self
+            .conn()
+            .query_row(
+                "SELECT vector_path, crop_path FROM templates WHERE face_id = ?1 ORDER BY id LIMIT 1",
+                [face_id],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?;
+        let Some((vector, crop)) = row else {
+            return Ok(None);
+        };
+        let template = self.read_file(&self.encoding_dir.join(vector))?;
+        let crop = crop
+            .map(|c| self.read_file(&self.image_dir.join(c)))
+            .transpose()?;
+        Ok(Some((template, crop)))
+    }
+
+    pub(crate) fn roster_state(&self) -> Result<RosterState, StoreError> {
+        Ok(self.conn().query_row(
+            "SELECT revision, head FROM roster_state WHERE id = 1",
+            [],
+            |r| {
+                Ok(RosterState {
+                    revision: r.get::<_, i64>(0)? as u64,
+                    head: r.get::<_, i64>(1)? as u64,
+                })
+            },
+        )?)
+    }
+
+    /// Which of these faces the terminal already holds (its own enrolments coming back,
+    /// or a page applied before).
+    pub(crate) fn known_faces(&self, face_ids: &[&str]) -> Result<Vec<String>, StoreError> {
+        let c = self.conn();
+        let mut stmt = c.prepare_cached("SELECT 1 FROM templates WHERE face_id = ?1 LIMIT 1")?;
+        let mut known = Vec::new();
+        for id in face_ids {
+            if stmt.exists([id])? {
+                known.push((*id).to_owned());
+            }
+        }
+        Ok(known)
+    }
+
+    /// Applies a page and moves the revision to its end, all in one transaction: a crash
+    /// leaves the roster before or after the page, never between (files written for an
+    /// uncommitted page are orphans, swept at start-up). Entries at or below the applied
+    /// revision are skipped, so a page delivered twice changes nothing.
+    pub(crate) fn apply_roster(&self, page: &ReadyPage) -> Result<Applied, StoreError> {
+        let (applied, removed) = {
+            let mut c = self.conn();
+            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let current: i64 =
+                tx.query_row("SELECT revision FROM roster_state WHERE id = 1", [], |r| {
+                    r.get(0)
+                })?;
+            let current = current as u64;
+            tx.execute(
+                "UPDATE roster_state SET head = MAX(head, ?1) WHERE id = 1",
+                [page.head as i64],
+            )?;
+            if page.since > current {
+                tx.commit()?;
+                return Ok(Applied::Gap { revision: current });
+            }
+            if page.up_to <= current {
+                tx.commit()?;
+                return Ok(Applied::Stale);
+            }
+            let now = ts(Utc::now());
+            let mut steps = Vec::new();
+            let mut removed = Removed::default();
+            for e in page.entries.iter().filter(|e| e.revision > current) {
+                match &e.enrol {
+                    None => {
+                        let r = self.remove_where(&tx, Some(&e.employee_id))?;
+                        if r.users > 0 {
+                            removed.absorb(r);
+                            steps.push(Step::Removed {
+                                employee_id: e.employee_id.clone(),
+                            });
+                        }
+                    }
+                    Some(enrol) => {
+                        let faces = self.apply_enrol(&tx, &e.employee_id, enrol, &now)?;
+                        steps.push(Step::Added {
+                            employee_id: e.employee_id.clone(),
+                            faces,
+                        });
+                    }
+                }
+            }
+            tx.execute(
+                "UPDATE roster_state SET revision = ?1 WHERE id = 1",
+                [page.up_to as i64],
+            )?;
+            tx.commit()?;
+            (
+                Applied::Done {
+                    revision: page.up_to,
+                    steps,
+                },
+                removed,
+            )
+        };
+        self.unlink(&removed)?;
+        Ok(applied)
+    }
+
+    /// Creates or renames the person and adds the faces not held yet; their ids.
+    fn apply_enrol(
+        &self,
+        tx: &Transaction<'_>,
+        employee_id: &str,
+        enrol: &ReadyEnrol,
+        now: &str,
+    ) -> Result<Vec<String>, StoreError> {
+        let updated = tx.execute(
+            "UPDATE users SET name = ?2 WHERE employee_id = ?1",
+            params![employee_id, enrol.name],
+        )?;
+        if updated == 0 {
+            tx.execute(
+                "INSERT INTO users (employee_id, name, created_at) VALUES (?1, ?2, ?3)",
+                params![employee_id, enrol.name, now],
+            )?;
+        }
+        let mut added = Vec::new();
+        for f in &enrol.faces {
+            let held: bool = tx
+                .prepare_cached("SELECT 1 FROM templates WHERE face_id = ?1 LIMIT 1")?
+                .exists([&f.face_id])?;
+            if held {
+                continue;
+            }
+            let face = NewFace {
+                template: &f.npy,
+                crop_png: f.crop_png.as_deref(),
+                quality: f.quality,
+                face_id: Some(&f.face_id),
+            };
+            self.insert_face(
+                tx,
+                employee_id,
+                &f.embedder,
+                f.device_id.as_deref(),
+                &face,
+                now,
+            )?;
+            added.push(f.face_id.clone());
+        }
+        Ok(added)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::NewTemplate;
+    use crate::store::files;
+    use crate::store::testing::{temp_fleet_store, temp_store};
+
+    fn face(id: &str) -> ReadyFace {
+        ReadyFace {
+            face_id: id.into(),
+            embedder: "hog-v1".into(),
+            npy: b"npy".to_vec(),
+            crop_png: Some(b"png".to_vec()),
+            quality: 0.9,
+            device_id: Some("K2".into()),
+        }
+    }
+
+    fn enrol(revision: u64, id: &str, faces: &[&str]) -> ReadyEntry {
+        ReadyEntry {
+            revision,
+            employee_id: id.into(),
+            enrol: Some(ReadyEnrol {
+                name: format!("name of {id}"),
+                faces: faces.iter().map(|f| face(f)).collect(),
+            }),
+        }
+    }
+
+    fn page(since: u64, up_to: u64, entries: Vec<ReadyEntry>) -> ReadyPage {
+        ReadyPage {
+            since,
+            up_to,
+            head: up_to,
+            entries,
+        }
+    }
+
+    fn files_of(s: &Store) -> usize {
+        files::list(s.encoding_dir()).unwrap().len() + files::list(s.image_dir()).unwrap().len()
+    }
+
+    #[test]
+    fn a_page_applies_once_in_order_and_moves_the_revision() {
+        let t = temp_store();
+        let s = &t.store;
+        let p = page(
+            0,
+            3,
+            vec![enrol(1, "E1", &["f1", "f2"]), enrol(3, "E2", &["f3"])],
+        );
+        let Applied::Done { revision, steps } = s.apply_roster(&p).unwrap() else {
+            panic!("not applied");
+        };
+        assert_eq!(revision, 3);
+        assert_eq!(
+            steps[0],
+            Step::Added {
+                employee_id: "E1".into(),
+                faces: vec!["f1".into(), "f2".into()]
+            }
+        );
+        assert_eq!(
+            s.roster_state().unwrap(),
+            RosterState {
+                revision: 3,
+                head: 3
+            }
+        );
+        assert_eq!(s.users().unwrap().len(), 2);
+        assert_eq!(files_of(s), 6);
+        // Delivered again: nothing changes.
+        assert_eq!(s.apply_roster(&p).unwrap(), Applied::Stale);
+        assert_eq!(files_of(s), 6);
+        // A page that starts after what is applied leaves a gap: refused.
+        let later = page(5, 6, vec![enrol(6, "E3", &["f4"])]);
+        assert_eq!(
+            s.apply_roster(&later).unwrap(),
+            Applied::Gap { revision: 3 }
+        );
+        assert!(s.user("E3").unwrap().is_none());
+        // Overlapping: only the entries after the applied revision.
+        let overlap = page(
+            2,
+            4,
+            vec![enrol(3, "E2", &["f3"]), enrol(4, "E1", &["f1", "f5"])],
+        );
+        let Applied::Done { steps, .. } = s.apply_roster(&overlap).unwrap() else {
+            panic!("not applied");
+        };
+        assert_eq!(
+            steps,
+            vec![Step::Added {
+                employee_id: "E1".into(),
+                faces: vec!["f5".into()]
+            }],
+            "f1 is held already"
+        );
+        assert_eq!(s.known_faces(&["f1", "f5", "nope"]).unwrap(), ["f1", "f5"]);
+    }
+
+    #[test]
+    fn a_deletion_in_a_page_erases_the_files_and_renames_follow_the_centre() {
+        let t = temp_store();
+        let s = &t.store;
+        s.apply_roster(&page(0, 1, vec![enrol(1, "E1", &["f1"])]))
+            .unwrap();
+        let rename = ReadyEntry {
+            revision: 2,
+            employee_id: "E1".into(),
+            enrol: Some(ReadyEnrol {
+                name: "새 이름".into(),
+                faces: vec![],
+            }),
+        };
+        let delete_unknown = ReadyEntry {
+            revision: 3,
+            employee_id: "NOBODY".into(),
+            enrol: None,
+        };
+        s.apply_roster(&page(1, 3, vec![rename, delete_unknown]))
+            .unwrap();
+        assert_eq!(s.user("E1").unwrap().unwrap().name, "새 이름");
+        let delete = ReadyEntry {
+            revision: 4,
+            employee_id: "E1".into(),
+            enrol: None,
+        };
+        let Applied::Done { steps, .. } = s.apply_roster(&page(3, 4, vec![delete])).unwrap() else {
+            panic!("not applied");
+        };
+        assert_eq!(
+            steps,
+            vec![Step::Removed {
+                employee_id: "E1".into()
+            }]
+        );
+        assert_eq!(files_of(s), 0);
+        assert!(s.users().unwrap().is_empty());
+    }
+
+    #[test]
+    fn in_a_fleet_ids_carry_site_and_device_and_changes_queue_without_face_data() {
+        let t = temp_fleet_store();
+        let s = &t.store;
+        let f = NewFace {
+            template: b"the template",
+            crop_png: Some(b"the crop"),
+            quality: 0.8,
+            face_id: None,
+        };
+        let new = |publish| NewTemplate {
+            employee_id: None,
+            name: Some("홍길동"),
+            embedder: "hog-v1",
+            device_id: Some("K1"),
+            faces: std::slice::from_ref(&f),
+            publish,
+        };
+        let e = s.enrol(&new(true)).unwrap();
+        assert_eq!(e.employee_id, "hq-K1-001");
+        // Not made by a person here (a re-embedding): a local id, nothing sent.
+        assert_eq!(s.enrol(&new(false)).unwrap().employee_id, "EMP002");
+        let queued = s.outbox_next(10).unwrap();
+        assert_eq!(queued.len(), 1);
+        assert_eq!(queued[0].kind, crate::store::outbox::OutboxKind::Roster);
+        let change: wire::Change = ciborium::from_reader(&queued[0].payload[..]).unwrap();
+        assert_eq!(change.change_id, queued[0].event_id);
+        let face = &change.faces()[0];
+        assert_eq!((face.template.as_ref(), face.crop.as_ref()), (None, None));
+        assert_eq!(
+            s.face_data(&face.face_id).unwrap(),
+            Some((b"the template".to_vec(), Some(b"the crop".to_vec())))
+        );
+        s.delete_user("hq-K1-001", true).unwrap();
+        assert_eq!(s.face_data(&face.face_id).unwrap(), None, "erased");
+        let queued = s.outbox_next(10).unwrap();
+        let delete: wire::Change = ciborium::from_reader(&queued[1].payload[..]).unwrap();
+        assert_eq!(
+            (delete.employee_id.as_str(), delete.op),
+            ("hq-K1-001", wire::Op::Delete)
+        );
+    }
+}

@@ -1,0 +1,206 @@
+//! A fleet of doors: three (then four) real `attendanced` processes, one Mosquitto, one
+//! `attendance-uplink` and MariaDB on loopback. Enrol anywhere, recognised everywhere;
+//! ids never collide; delete anywhere, erased everywhere.
+
+mod common;
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use common::daemon::{Client, Daemon};
+use common::services::{MariaDb, Mosquitto, Uplink};
+use common::wait_until;
+use hyper::StatusCode;
+use mysql_async::prelude::Queryable;
+use serde_json::Value;
+
+const DB: &str = "attendance_fleet";
+/// Three people, each with an enrolment photo and another photo to be recognised from.
+const P2: (&str, &str) = ("caltech_p02/2.jpg", "caltech_p02/3.jpg");
+const P3: (&str, &str) = ("caltech_p03/2.jpg", "caltech_p03/3.jpg");
+const P4: (&str, &str) = ("caltech_p04/2.jpg", "caltech_p04/3.jpg");
+
+fn door_env(mq: &Mosquitto, device: &str) -> Vec<(String, String)> {
+    vec![
+        ("ATTENDANCED_MQTT__URL".into(), mq.url()),
+        ("ATTENDANCED_SITE".into(), "hq".into()),
+        ("ATTENDANCED_DEVICE_ID".into(), device.into()),
+        (
+            "ATTENDANCED_PUNCH__DUPLICATE_WINDOW_SECS".into(),
+            "0".into(),
+        ),
+    ]
+}
+
+fn door(dir: &Path, mq: &Mosquitto, device: &str) -> Daemon {
+    let env = door_env(mq, device);
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    Daemon::start(&dir.join(device), &env)
+}
+
+fn uplink(dir: &Path, mq: &Mosquitto, db: &MariaDb) -> Uplink {
+    let mut env = db.env(DB);
+    env.push(("ATTENDANCE_UPLINK_MQTT__URL".into(), mq.url()));
+    Uplink::start(&dir.join("uplink.log"), env)
+}
+
+async fn enrol(c: Client, name: &str, photo: &str) -> String {
+    let r = c.enrol(name, &common::read(photo)).await;
+    assert_eq!(
+        r.status,
+        StatusCode::OK,
+        "{}",
+        String::from_utf8_lossy(&r.body)
+    );
+    r.json()["employee_id"].as_str().unwrap().to_owned()
+}
+
+/// Who the door says `photo` is (`None`: not recognised), punching IN.
+async fn who(c: Client, photo: &str) -> Option<String> {
+    let r = c.identify("IN", &common::read(photo)).await.json();
+    r["employee_id"].as_str().map(str::to_owned)
+}
+
+/// Waits until `door` recognises `photo` as `want` (or as nobody, for `None`).
+async fn until_recognised(door: &Daemon, photo: &str, want: Option<&str>, within: Duration) {
+    let c = door.client();
+    let want = want.map(str::to_owned);
+    wait_until(
+        &format!(
+            "{photo} recognised as {want:?} at {}",
+            door.data_dir.display()
+        ),
+        within,
+        || {
+            let want = want.clone();
+            async move { (who(c, photo).await == want).then_some(()) }
+        },
+    )
+    .await;
+}
+
+async fn health(d: &Daemon) -> Value {
+    d.client().get("/health").await.json()
+}
+
+/// Files under `dir` whose name holds `needle`.
+fn files_named(dir: &Path, needle: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return found;
+    };
+    for e in rd.flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            found.extend(files_named(&p, needle));
+        } else if p.file_name().unwrap().to_string_lossy().contains(needle) {
+            found.push(p.display().to_string());
+        }
+    }
+    found
+}
+
+#[tokio::test]
+async fn enrol_anywhere_recognised_everywhere_deleted_everywhere() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut mq = Mosquitto::start(&dir.path().join("mqtt"));
+    let db = MariaDb::start(&dir.path().join("mysql"));
+    let _uplink = uplink(dir.path(), &mq, &db);
+    let pool = db.pool(DB);
+    let doors: Vec<Daemon> = ["A", "B", "C"]
+        .iter()
+        .map(|d| door(dir.path(), &mq, d))
+        .collect();
+    let (a, b, c) = (&doors[0], &doors[1], &doors[2]);
+
+    // Enrol at A: B and C recognise the person from another photo within 5 s.
+    let alice = enrol(a.client(), "홍길동", P2.0).await;
+    assert_eq!(alice, "hq-A-001", "a fleet id names its door");
+    let enrolled = Instant::now();
+    for d in [b, c] {
+        until_recognised(d, P2.1, Some(&alice), Duration::from_secs(5)).await;
+    }
+    println!(
+        "enrolled at A, recognised at B and C after {:?}",
+        enrolled.elapsed()
+    );
+    let h = health(b).await;
+    assert_eq!(h["roster"]["revision"], h["roster"]["head"], "{h}");
+    assert!(h["roster"]["revision"].as_u64().unwrap() >= 1, "{h}");
+
+    // A and B enrol while the broker is down: distinct ids, and both people reach all
+    // three doors once it is back.
+    mq.stop();
+    let bob = enrol(a.client(), "김철수", P3.0).await;
+    let carol = enrol(b.client(), "이영희", P4.0).await;
+    assert_ne!(bob, carol);
+    assert_eq!((bob.as_str(), carol.as_str()), ("hq-A-002", "hq-B-001"));
+    mq.restart();
+    for d in &doors {
+        until_recognised(d, P3.1, Some(&bob), Duration::from_secs(30)).await;
+        until_recognised(d, P4.1, Some(&carol), Duration::from_secs(30)).await;
+    }
+
+    // The centre has everyone's name for dashboards.
+    let mut conn = pool.get_conn().await.unwrap();
+    let names: Vec<(String, String)> = conn
+        .query("SELECT employee_id, name FROM users ORDER BY employee_id")
+        .await
+        .unwrap();
+    assert_eq!(
+        names,
+        vec![
+            (alice.clone(), "홍길동".to_owned()),
+            (bob.clone(), "김철수".to_owned()),
+            (carol.clone(), "이영희".to_owned()),
+        ]
+    );
+
+    // Delete at B: unknown at A and C, no file of the person anywhere, nothing central
+    // but the tombstone.
+    let r = b.client().delete(&format!("/users/{alice}")).await;
+    assert_eq!(
+        r.status,
+        StatusCode::OK,
+        "{}",
+        String::from_utf8_lossy(&r.body)
+    );
+    for d in [a, c] {
+        until_recognised(d, P2.1, None, Duration::from_secs(10)).await;
+        wait_until("the user gone", Duration::from_secs(10), || async {
+            (d.client().get(&format!("/users/{alice}")).await.status == StatusCode::NOT_FOUND)
+                .then_some(())
+        })
+        .await;
+    }
+    for d in &doors {
+        assert_eq!(files_named(&d.data_dir, &alice), Vec::<String>::new());
+    }
+    let left: Vec<(String, i64)> = conn
+        .query(format!(
+            "SELECT 'faces', COUNT(*) FROM roster_faces WHERE employee_id = '{alice}'
+             UNION ALL SELECT 'people', COUNT(*) FROM roster_people WHERE employee_id = '{alice}'
+             UNION ALL SELECT 'users', COUNT(*) FROM users WHERE employee_id = '{alice}'
+             UNION ALL SELECT 'named changes', COUNT(*) FROM roster_changes
+                 WHERE employee_id = '{alice}' AND name IS NOT NULL"
+        ))
+        .await
+        .unwrap();
+    assert!(left.iter().all(|(_, n)| *n == 0), "{left:?}");
+    let punches: i64 = conn
+        .query_first(format!(
+            "SELECT COUNT(*) FROM attendance WHERE employee_id = '{alice}'"
+        ))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(punches > 0, "attendance rows stay");
+
+    // A fourth door installed now receives the whole roster.
+    let d = door(dir.path(), &mq, "D");
+    until_recognised(&d, P3.1, Some(&bob), Duration::from_secs(10)).await;
+    until_recognised(&d, P4.1, Some(&carol), Duration::from_secs(10)).await;
+    assert_eq!(who(d.client(), P2.1).await, None);
+    let users = d.client().get("/users").await.json();
+    assert_eq!(users["count"], 2, "{users}");
+}
