@@ -19,6 +19,8 @@ const DB: &str = "attendance_fleet";
 const P2: (&str, &str) = ("caltech_p02/2.jpg", "caltech_p02/3.jpg");
 const P3: (&str, &str) = ("caltech_p03/2.jpg", "caltech_p03/3.jpg");
 const P4: (&str, &str) = ("caltech_p04/2.jpg", "caltech_p04/3.jpg");
+const P5: (&str, &str) = ("caltech_p05/2.jpg", "caltech_p05/3.jpg");
+const P6: (&str, &str) = ("caltech_p06/2.jpg", "caltech_p06/3.jpg");
 
 fn door_env(mq: &Mosquitto, device: &str) -> Vec<(String, String)> {
     vec![
@@ -38,10 +40,34 @@ fn door(dir: &Path, mq: &Mosquitto, device: &str) -> Daemon {
     Daemon::start(&dir.join(device), &env)
 }
 
-fn uplink(dir: &Path, mq: &Mosquitto, db: &MariaDb) -> Uplink {
+fn uplink_env(mq: &Mosquitto, db: &MariaDb) -> Vec<(String, String)> {
     let mut env = db.env(DB);
     env.push(("ATTENDANCE_UPLINK_MQTT__URL".into(), mq.url()));
-    Uplink::start(&dir.join("uplink.log"), env)
+    env.push((
+        "ATTENDANCE_UPLINK_FACE__MODELS_DIR".into(),
+        common::models_dir().display().to_string(),
+    ));
+    env
+}
+
+fn uplink(dir: &Path, mq: &Mosquitto, db: &MariaDb) -> Uplink {
+    Uplink::start(&dir.join("uplink.log"), uplink_env(mq, db))
+}
+
+/// `attendance-uplink roster --site hq ARGS`: (success, stdout + stderr).
+fn roster_cli(mq: &Mosquitto, db: &MariaDb, args: &[&str]) -> (bool, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_attendance-uplink"))
+        .args(["roster", "--site", "hq"])
+        .args(args)
+        .envs(uplink_env(mq, db))
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
 }
 
 async fn enrol(c: Client, name: &str, photo: &str) -> String {
@@ -196,11 +222,166 @@ async fn enrol_anywhere_recognised_everywhere_deleted_everywhere() {
         .unwrap();
     assert!(punches > 0, "attendance rows stay");
 
-    // A fourth door installed now receives the whole roster.
+    // HR imports a CSV centrally: bad rows reported by line, the rest enrolled, and the
+    // doors recognise them within a few seconds (the uplink polls for heads it did not
+    // write itself).
+    let faces = common::faces_dir().join("dev");
+    let csv = dir.path().join("staff.csv");
+    std::fs::write(
+        &csv,
+        format!(
+            "employee_id,name,photo\nE500,박민수,{}\nE501,No Face,_negatives/no_face_chart.jpg\n\
+             E502,Missing,nowhere.jpg\nE503,정수진,{}\nbad id,x,{}\n",
+            P5.0, P6.0, P5.0
+        ),
+    )
+    .unwrap();
+    let (ok, text) = roster_cli(
+        &mq,
+        &db,
+        &[
+            "import",
+            csv.to_str().unwrap(),
+            "--photos",
+            faces.to_str().unwrap(),
+        ],
+    );
+    assert!(!ok, "refused rows make the import fail: {text}");
+    assert!(text.contains("2 enrolled, 3 rows not imported"), "{text}");
+    for line in [
+        "line 3: not imported",
+        "line 4: not imported",
+        "line 6: not imported",
+    ] {
+        assert!(text.contains(line), "{line}: {text}");
+    }
+    until_recognised(a, P5.1, Some("E500"), Duration::from_secs(10)).await;
+    until_recognised(c, P6.1, Some("E503"), Duration::from_secs(10)).await;
+    let (ok, text) = roster_cli(&mq, &db, &["list"]);
+    assert!(ok, "{text}");
+    for id in ["E500", "E503", bob.as_str(), carol.as_str()] {
+        assert!(text.contains(id), "{id} not listed: {text}");
+    }
+    assert!(!text.contains(&alice), "{text}");
+    let (ok, text) = roster_cli(&mq, &db, &["delete", "E503"]);
+    assert!(ok, "{text}");
+    until_recognised(c, P6.1, None, Duration::from_secs(10)).await;
+    let (ok, text) = roster_cli(&mq, &db, &["delete", "E503"]);
+    assert!(!ok && text.contains("no person E503"), "{text}");
+
+    // A fourth door installed now receives the whole roster; a fifth with another
+    // embedder re-embeds every face from its crop.
     let d = door(dir.path(), &mq, "D");
     until_recognised(&d, P3.1, Some(&bob), Duration::from_secs(10)).await;
     until_recognised(&d, P4.1, Some(&carol), Duration::from_secs(10)).await;
+    until_recognised(&d, P5.1, Some("E500"), Duration::from_secs(10)).await;
     assert_eq!(who(d.client(), P2.1).await, None);
     let users = d.client().get("/users").await.json();
-    assert_eq!(users["count"], 2, "{users}");
+    assert_eq!(users["count"], 3, "{users}");
+    let mut env = door_env(&mq, "E");
+    env.push(("ATTENDANCED_FACE__EMBEDDER".into(), "hog".into()));
+    env.push((
+        "ATTENDANCED_FACE__IDENTIFY_BEYOND_LIMIT".into(),
+        "true".into(),
+    ));
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let e = Daemon::start(&dir.path().join("E"), &env);
+    let h = wait_until("door E caught up", Duration::from_secs(20), || async {
+        let h = health(&e).await;
+        (h["roster"]["behind"] == 0 && h["people"] == 3).then_some(h)
+    })
+    .await;
+    assert_eq!(h["embedder"], "hog-v1");
+    assert_eq!(h["cannot_recognise"], serde_json::json!([]), "{h}");
+    let users = e.client().get("/users").await.json();
+    for u in users["users"].as_array().unwrap() {
+        assert_eq!(
+            u["embedders"],
+            serde_json::json!(["hog-v1"]),
+            "re-embedded: {u}"
+        );
+    }
+}
+
+/// What a killed door's store holds: (roster revision, users, templates whose files
+/// are all there, templates with a file missing).
+fn store_state(data_dir: &Path) -> (i64, i64, usize, usize) {
+    let db = rusqlite::Connection::open(data_dir.join("attendance.sqlite3")).unwrap();
+    let revision: i64 = db
+        .query_row("SELECT revision FROM roster_state", [], |r| r.get(0))
+        .unwrap();
+    let users: i64 = db
+        .query_row("SELECT COUNT(*) FROM users", [], |r| r.get(0))
+        .unwrap();
+    let mut stmt = db.prepare("SELECT vector_path FROM templates").unwrap();
+    let files: Vec<String> = stmt
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let present = files
+        .iter()
+        .filter(|f| data_dir.join("encodings").join(f).is_file())
+        .count();
+    (revision, users, present, files.len() - present)
+}
+
+#[tokio::test]
+async fn a_door_killed_while_applying_the_roster_recovers_to_the_right_state() {
+    let dir = tempfile::tempdir().unwrap();
+    let mq = Mosquitto::start(&dir.path().join("mqtt"));
+    let db = MariaDb::start(&dir.path().join("mysql"));
+    let _uplink = uplink(dir.path(), &mq, &db);
+    // Twelve people enrolled centrally, each with two photos.
+    let faces = common::faces_dir().join("dev");
+    let mut csv = String::from("employee_id,name,photo\n");
+    for p in 1..=12 {
+        for photo in [2, 4] {
+            csv.push_str(&format!("E{p:03},person {p},caltech_p{p:02}/{photo}.jpg\n"));
+        }
+    }
+    std::fs::write(dir.path().join("staff.csv"), csv).unwrap();
+    let (ok, text) = roster_cli(
+        &mq,
+        &db,
+        &[
+            "import",
+            dir.path().join("staff.csv").to_str().unwrap(),
+            "--photos",
+            faces.to_str().unwrap(),
+        ],
+    );
+    assert!(ok, "{text}");
+
+    // A new door, killed with SIGKILL at growing delays after it is ready, i.e. before,
+    // while and after it applies the roster. After every kill the store holds the
+    // roster before or after a page, never between; in the end, everyone.
+    let mut k = door(dir.path(), &mq, "K");
+    let mut seen = Vec::new();
+    for delay_ms in [0u64, 4, 8, 12, 16, 20, 24, 28, 32, 40, 60, 100, 200] {
+        tokio::time::sleep(Duration::from_millis(delay_ms)).await;
+        k.kill();
+        let (revision, users, present, missing) = store_state(&k.data_dir);
+        assert_eq!(missing, 0, "a template row without its file");
+        assert!(
+            (revision == 0 && users == 0) || (revision > 0 && users == 12 && present == 24),
+            "half a page: revision {revision}, {users} users, {present} templates"
+        );
+        seen.push(revision);
+        k.restart();
+    }
+    println!("roster revision at each kill: {seen:?}");
+    let h = wait_until("the door caught up", Duration::from_secs(20), || async {
+        let h = health(&k).await;
+        (h["roster"]["behind"] == 0 && h["people"] == 12).then_some(h)
+    })
+    .await;
+    assert_eq!(h["roster"]["revision"], 24, "one change per CSV row: {h}");
+    let (_, users, present, missing) = store_state(&k.data_dir);
+    assert_eq!((users, present, missing), (12, 24, 0));
+    let files = std::fs::read_dir(k.data_dir.join("encodings"))
+        .unwrap()
+        .count();
+    assert_eq!(files, 24, "no stray template file");
+    until_recognised(&k, P5.1, Some("E005"), Duration::from_secs(5)).await;
 }

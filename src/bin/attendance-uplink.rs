@@ -4,6 +4,7 @@ use std::io::Read;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use attendance::uplink::admin::{CentralRoster, NewPerson};
 use attendance::uplink::{self, config::UplinkConfig, sink::Sink};
 use attendance::{logging, shutdown};
 use clap::{Parser, Subcommand};
@@ -35,6 +36,41 @@ enum Cmd {
     },
     /// Print the effective configuration as TOML.
     Config,
+    /// The roster of record: people every door of a site recognises.
+    Roster {
+        /// The site the command is about.
+        #[arg(long)]
+        site: String,
+        #[command(subcommand)]
+        cmd: RosterCmd,
+    },
+}
+
+#[derive(Subcommand)]
+enum RosterCmd {
+    /// List the site's people.
+    List,
+    /// Enrol a person (or add faces to them) from photos.
+    Enrol {
+        #[arg(long)]
+        id: String,
+        #[arg(long)]
+        name: String,
+        /// One face per photo.
+        #[arg(required = true)]
+        photos: Vec<PathBuf>,
+    },
+    /// Delete a person at every door: faces, name and earlier changes erased;
+    /// attendance stays.
+    Delete { employee_id: String },
+    /// Enrol from a CSV of `employee_id,name,photo` (with a header line); bad rows are
+    /// reported by line and the rest imported.
+    Import {
+        csv: PathBuf,
+        /// Folder the `photo` column is relative to.
+        #[arg(long, default_value = ".")]
+        photos: PathBuf,
+    },
 }
 
 fn main() -> ExitCode {
@@ -70,6 +106,7 @@ fn main() -> ExitCode {
                         println!("MySQL schema at version {v}");
                     }
                     Cmd::Config => print!("{}", toml::to_string_pretty(&config)?),
+                    Cmd::Roster { site, cmd } => roster(&config, &site, cmd).await?,
                     Cmd::Decode { .. } => unreachable!("handled above"),
                 }
                 anyhow::Ok(())
@@ -82,6 +119,54 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// `attendance-uplink roster ...`; a failed import row is reported, not fatal, but the
+/// exit status says some were refused.
+async fn roster(config: &UplinkConfig, site: &str, cmd: RosterCmd) -> anyhow::Result<()> {
+    let mut roster = CentralRoster::open(config, site).await?;
+    let mut out = std::io::stdout().lock();
+    let result = match cmd {
+        RosterCmd::List => roster.list(&mut out).await.map_err(anyhow::Error::from),
+        RosterCmd::Enrol { id, name, photos } => {
+            let person = NewPerson {
+                employee_id: id,
+                name,
+                photos,
+            };
+            roster
+                .enrol(&person)
+                .await
+                .map_err(anyhow::Error::from)
+                .map(|r| {
+                    println!(
+                        "{} enrolled at site {site} (revision {r})",
+                        person.employee_id
+                    );
+                })
+        }
+        RosterCmd::Delete { employee_id } => roster
+            .delete(&employee_id)
+            .await
+            .map_err(anyhow::Error::from)
+            .map(|r| {
+                println!("{employee_id} deleted at site {site} (revision {r})");
+            }),
+        RosterCmd::Import { csv, photos } => match roster.import(&csv, &photos, &mut out).await {
+            Ok(r) if r.refused.is_empty() => {
+                println!("{} enrolled", r.enrolled);
+                Ok(())
+            }
+            Ok(r) => Err(anyhow::anyhow!(
+                "{} enrolled, {} rows not imported",
+                r.enrolled,
+                r.refused.len()
+            )),
+            Err(e) => Err(e.into()),
+        },
+    };
+    roster.close().await;
+    result
 }
 
 fn decode(hex: bool) -> ExitCode {

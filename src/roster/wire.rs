@@ -10,6 +10,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::config::is_id;
+
 /// Current roster schema version.
 pub(crate) const ROSTER_VERSION: u32 = 1;
 
@@ -117,13 +119,6 @@ impl Change {
             Op::Delete => &[],
         }
     }
-}
-
-/// The id rule of the HTTP API (`terminal::input`), restated for messages from the wire.
-fn is_id(s: &str) -> bool {
-    (1..=50).contains(&s.len())
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
 }
 
 /// Changes a terminal made, in the order it made them.

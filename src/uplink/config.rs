@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::config::{self, ConfigError, Sources, check};
+use crate::face::FaceSettings;
 use crate::logging::LogSettings;
 use crate::mqtt::{MqttSettings, SHARED_EVENTS_FILTER};
 
@@ -35,6 +36,9 @@ pub struct UplinkConfig {
     /// transaction: more amortises the commit, fewer bounds the work redone on failure.
     pub(crate) max_batch_messages: usize,
     pub log: LogSettings,
+    /// `attendance-uplink roster enrol|import`: how photos become faces (the same
+    /// detector, gates and embedder choice as a terminal's `[face]`).
+    pub(crate) face: FaceSettings,
 }
 
 /// The roster filters that go with an events filter: `.../events` with its last level
@@ -65,6 +69,7 @@ impl Default for UplinkConfig {
             mysql: MysqlSettings::default(),
             max_batch_messages: 64,
             log: LogSettings::default(),
+            face: FaceSettings::default(),
         }
     }
 }
@@ -113,6 +118,7 @@ impl UplinkConfig {
         })?;
         self.mqtt.validate().map_err(|e| e.within("mqtt"))?;
         self.log.validate().map_err(|e| e.within("log"))?;
+        self.face.validate().map_err(|e| e.within("face"))?;
         check(
             (1..=64).contains(&self.mysql.pool_size),
             "mysql.pool_size",

@@ -3,6 +3,7 @@
 //! acknowledges each MQTT message only after its transaction commits: MySQL down means no
 //! ack, the broker keeps the messages, nothing is lost.
 
+pub mod admin;
 pub mod config;
 pub(crate) mod roster;
 pub mod sink;
@@ -70,10 +71,18 @@ pub async fn run(cfg: UplinkConfig, mut stop: Shutdown) -> Result<(), UplinkErro
     let (client, mut events) = AsyncClient::new(opts, 256);
     // Bounded by the broker's in-flight window for unacknowledged QoS 1 deliveries.
     let (tx, rx) = mpsc::channel::<Publish>(1024);
+    let (heads, heads_rx) = mpsc::channel::<Heads>(16);
+    tokio::spawn(heads_loop(
+        sink.pool().clone(),
+        client.clone(),
+        heads_rx,
+        stop.clone(),
+    ));
     let writer = tokio::spawn(write_loop(
         sink,
         client.clone(),
         rx,
+        heads.clone(),
         cfg.max_batch_messages,
         stop.clone(),
     ));
@@ -104,6 +113,8 @@ pub async fn run(cfg: UplinkConfig, mut stop: Shutdown) -> Result<(), UplinkErro
                     if let Err(e) = client.try_publish(mqtt::UPLINK_TOPIC, QoS::AtLeastOnce, false, wire::encode(&hello)) {
                         warn!(error = %e, "announcement not sent");
                     }
+                    // A broker without persistence lost the retained heads.
+                    let _ = heads.try_send(Heads::All);
                 }
                 Ok(Event::Incoming(Incoming::Publish(p))) => {
                     if tx.send(p).await.is_err() {
@@ -138,6 +149,7 @@ async fn write_loop(
     sink: Sink,
     client: AsyncClient,
     mut rx: mpsc::Receiver<Publish>,
+    heads: mpsc::Sender<Heads>,
     max_messages: usize,
     stop: Shutdown,
 ) {
@@ -177,8 +189,10 @@ async fn write_loop(
                 }
             }
             for (site, revision) in &w.heads {
-                publish_head(&client, site, *revision).await;
                 info!(site = %site, revision, "roster changed");
+            }
+            if !w.heads.is_empty() {
+                let _ = heads.try_send(Heads::Changed);
             }
             for p in &writes {
                 if let Err(e) = client.ack(p).await {
@@ -234,6 +248,55 @@ async fn write_with_retry(sink: &Sink, batch: &[Publish], stop: &Shutdown) -> Op
                 }
                 warn!(error = %e, "MySQL write failed; retrying");
                 tokio::time::sleep(backoff.next_delay()).await;
+            }
+        }
+    }
+}
+
+/// What the heads task is asked to publish.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Heads {
+    /// The heads that changed since last published.
+    Changed,
+    /// Every head (after a (re)subscription).
+    All,
+}
+
+/// How often MySQL is read for heads changed by someone else (`attendance-uplink
+/// roster`, another uplink worker).
+const HEADS_POLL: Duration = Duration::from_secs(2);
+
+/// Publishes each site's roster head, retained, when it changes: at once after the
+/// writer commits a change, within [`HEADS_POLL`] after a change made elsewhere, and all
+/// of them after every (re)subscription.
+async fn heads_loop(
+    pool: mysql_async::Pool,
+    client: AsyncClient,
+    mut poke: mpsc::Receiver<Heads>,
+    mut stop: Shutdown,
+) {
+    let mut published: std::collections::HashMap<String, u64> = Default::default();
+    let mut poll = tokio::time::interval(HEADS_POLL);
+    loop {
+        let all = tokio::select! {
+            p = poke.recv() => match p {
+                Some(p) => p == Heads::All,
+                None => return,
+            },
+            _ = poll.tick() => false,
+            _ = stop.recv() => return,
+        };
+        let heads = match roster::heads(&pool).await {
+            Ok(h) => h,
+            Err(e) => {
+                debug!(error = %e, "reading the roster heads failed");
+                continue;
+            }
+        };
+        for (site, revision) in heads {
+            if all || published.get(&site) != Some(&revision) {
+                publish_head(&client, &site, revision).await;
+                published.insert(site, revision);
             }
         }
     }

@@ -112,6 +112,12 @@ pub(crate) async fn write_change(
     Ok(Some(revision))
 }
 
+/// Every site's latest revision.
+pub(crate) async fn heads(pool: &Pool) -> Result<Vec<(String, u64)>, SinkError> {
+    let mut c = pool.get_conn().await?;
+    Ok(c.query("SELECT site, revision FROM roster_sites").await?)
+}
+
 /// The site's changes after `since`, in revision order, as much as one page holds;
 /// faces carry the template when `embedder` made it, else the crop to re-embed (or the
 /// template when no crop was kept). Read in one snapshot, so `head` and the entries agree.
