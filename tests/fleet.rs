@@ -292,7 +292,7 @@ async fn enrol_anywhere_recognised_everywhere_deleted_everywhere() {
     })
     .await;
     assert_eq!(h["embedder"], "hog-v1");
-    assert_eq!(h["cannot_recognise"], serde_json::json!([]), "{h}");
+    assert_eq!(h["cannot_recognise"]["count"], 0, "{h}");
     let users = e.client().get("/users").await.json();
     for u in users["users"].as_array().unwrap() {
         assert_eq!(

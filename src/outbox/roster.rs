@@ -114,10 +114,9 @@ impl RosterLink {
         match Page::from_cbor(payload) {
             Ok(page) if page.site == self.site => {
                 self.syncer.page_received(page.head);
-                // Full: the terminal is still applying; the request goes again later.
-                if self.pages.try_send(page).is_err() {
-                    self.syncer.applied(self.syncer.revision(), Instant::now());
-                }
+                // Full only with a duplicate delivery while a page is being applied: that
+                // page's report asks for what follows.
+                let _ = self.pages.try_send(page);
             }
             Ok(page) => error!(site = %page.site, "roster page of another site ignored"),
             Err(e) => warn!(error = %e, "unreadable roster page ignored"),

@@ -227,9 +227,11 @@ impl Store {
     /// Employees with no template for `embedder`: they cannot be recognised by it.
     pub(crate) fn users_without(&self, embedder: &str) -> Result<Vec<String>, StoreError> {
         let c = self.conn();
+        // `NOT IN` over one pass of the embedder's templates: a correlated `NOT EXISTS`
+        // let SQLite scan them once per user (7 s for /health with 9,000 people).
         let mut stmt = c.prepare(
-            "SELECT employee_id FROM users u WHERE NOT EXISTS
-               (SELECT 1 FROM templates t WHERE t.employee_id = u.employee_id AND t.embedder = ?1)
+            "SELECT employee_id FROM users WHERE employee_id NOT IN
+               (SELECT employee_id FROM templates WHERE embedder = ?1)
              ORDER BY id",
         )?;
         let rows = stmt.query_map([embedder], |r| r.get(0))?;
@@ -241,10 +243,10 @@ impl Store {
     pub(crate) fn crops_without(&self, embedder: &str) -> Result<Vec<StoredCrop>, StoreError> {
         let c = self.conn();
         let mut stmt = c.prepare(
-            "SELECT t.employee_id, t.crop_path, t.quality_score, t.device_id FROM templates t
-             WHERE t.crop_path IS NOT NULL AND NOT EXISTS
-               (SELECT 1 FROM templates o WHERE o.employee_id = t.employee_id AND o.embedder = ?1)
-             ORDER BY t.id",
+            "SELECT employee_id, crop_path, quality_score, device_id FROM templates
+             WHERE crop_path IS NOT NULL AND employee_id NOT IN
+               (SELECT employee_id FROM templates WHERE embedder = ?1)
+             ORDER BY id",
         )?;
         let rows = stmt.query_map([embedder], |r| {
             Ok(StoredCrop {

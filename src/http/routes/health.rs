@@ -49,7 +49,11 @@ pub(crate) async fn get(app: &Arc<App>) -> Response<Body> {
                 "head": r.head,
                 "behind": r.head.saturating_sub(r.revision),
             })),
-            "cannot_recognise": h.cannot_recognise,
+            // Who has no template of this embedder (the first 50 named).
+            "cannot_recognise": h.cannot_recognise.as_ref().map(|ids| json!({
+                "count": ids.len(),
+                "employee_ids": &ids[..ids.len().min(50)],
+            })),
             "version": env!("CARGO_PKG_VERSION"),
             "timestamp": crate::store::ts(chrono::Utc::now()),
         }),
