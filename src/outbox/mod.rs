@@ -175,7 +175,13 @@ impl Publisher {
                             .into_iter()
                             .map(|f| rumqttc::SubscribeFilter::new(f, QoS::AtLeastOnce));
                         if let Err(e) = client.try_subscribe_many(subs) {
+                            // No SUBACK will come: send anyway (the receipt timeout still
+                            // covers what a broker drops) rather than hold every punch.
                             error!(error = %e, "subscribing failed");
+                            if let Some(a) = sender.connected(session_present) {
+                                self.act(a, &client, &batch_topic).await;
+                            }
+                            maybe_more = true;
                         }
                     }
                     Ok(Event::Incoming(Incoming::SubAck(_))) => {
