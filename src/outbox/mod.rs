@@ -36,9 +36,10 @@ pub struct Publisher {
 }
 
 /// A batch ready to publish.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Batch {
-    topic: Option<DeviceTopic>,
+    /// `Events` or `RosterChanges`.
+    topic: DeviceTopic,
     /// Outbox sequence numbers it carries.
     seqs: Vec<i64>,
     payload: Vec<u8>,
@@ -49,7 +50,12 @@ struct Batch {
 /// The next batch: the leading run of entries of one kind.
 fn build_batch(store: &Store, rows: &[Pending]) -> Batch {
     let Some(first) = rows.first() else {
-        return Batch::default();
+        return Batch {
+            topic: DeviceTopic::Events,
+            seqs: Vec::new(),
+            payload: Vec::new(),
+            broken: Vec::new(),
+        };
     };
     let run = rows.iter().take_while(|r| r.kind == first.kind);
     let run: Vec<&Pending> = run.collect();
@@ -83,7 +89,7 @@ fn event_batch(rows: &[&Pending]) -> Batch {
     }
     .to_cbor();
     Batch {
-        topic: Some(DeviceTopic::Events),
+        topic: DeviceTopic::Events,
         seqs,
         payload,
         broken,
@@ -142,9 +148,7 @@ impl Publisher {
             if maybe_more && sender.wants_batch() {
                 match self.load(self.settings.batch_size).await {
                     Some(b) if !b.seqs.is_empty() => {
-                        if let Some(t) = b.topic {
-                            batch_topic = topic(t);
-                        }
+                        batch_topic = topic(b.topic);
                         if let Some(a) = sender.start(b.seqs, b.payload) {
                             self.act(a, &client, &batch_topic).await;
                         }

@@ -129,8 +129,10 @@ impl RosterLink {
 /// sent is left out; a change that does not decode is marked broken.
 pub(super) fn change_batch(store: &Store, rows: &[&Pending]) -> Batch {
     let mut batch = Batch {
-        topic: Some(DeviceTopic::RosterChanges),
-        ..Batch::default()
+        topic: DeviceTopic::RosterChanges,
+        seqs: Vec::new(),
+        payload: Vec::new(),
+        broken: Vec::new(),
     };
     let mut changes = Vec::new();
     let mut bytes = 0;

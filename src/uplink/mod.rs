@@ -238,15 +238,26 @@ async fn write_with_retry(sink: &Sink, batch: &[Publish], stop: &Shutdown) -> Op
             payload: p.payload.to_vec(),
         })
         .collect();
+    until_ok(stop, "MySQL write failed; retrying", || {
+        sink.write(&messages)
+    })
+    .await
+}
+
+/// Runs a MySQL operation until it succeeds, backing off; `None` when stopping first.
+async fn until_ok<T, Fut>(stop: &Shutdown, failed: &str, mut op: impl FnMut() -> Fut) -> Option<T>
+where
+    Fut: std::future::Future<Output = Result<T, SinkError>>,
+{
     let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(15));
     loop {
-        match sink.write(&messages).await {
-            Ok(w) => return Some(w),
+        match op().await {
+            Ok(v) => return Some(v),
             Err(e) => {
                 if stop.is_shutdown() {
                     return None;
                 }
-                warn!(error = %e, "MySQL write failed; retrying");
+                warn!(error = %e, "{failed}");
                 tokio::time::sleep(backoff.next_delay()).await;
             }
         }
@@ -332,18 +343,9 @@ async fn answer_sync(sink: &Sink, client: &AsyncClient, p: &Publish, stop: &Shut
             return true;
         }
     };
-    let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(15));
-    let page = loop {
-        match roster::page(sink.pool(), site, req.since, &req.embedder).await {
-            Ok(page) => break page,
-            Err(e) => {
-                if stop.is_shutdown() {
-                    return false;
-                }
-                warn!(error = %e, "reading the roster failed; retrying");
-                tokio::time::sleep(backoff.next_delay()).await;
-            }
-        }
+    let read = || roster::page(sink.pool(), site, req.since, &req.embedder);
+    let Some(page) = until_ok(stop, "reading the roster failed; retrying", read).await else {
+        return false;
     };
     debug!(
         site,
