@@ -5,7 +5,7 @@
 use tracing::{info, warn};
 
 use crate::face::decode::decode;
-use crate::face::{DecodeLimits, Embedder, FaceCrop, template};
+use crate::face::{DecodeLimits, Embedder, Embedding, FaceCrop, template};
 use crate::store::{NewFace, NewTemplate, Store, StoreError};
 
 /// What re-embedding did.
@@ -15,6 +15,18 @@ pub(crate) struct ReembedReport {
     pub(crate) templates: usize,
     /// Crops that could not be read or decoded (their users may still need re-enrolling).
     pub(crate) failed: usize,
+}
+
+/// The template rows of a saved enrolment crop (PNG) and their `.npy` bytes: what
+/// re-embedding after an embedder change and a roster face of another embedder both do.
+pub(super) fn embed_crop(
+    embedder: &dyn Embedder,
+    png: &[u8],
+) -> Result<(Vec<Embedding>, Vec<u8>), String> {
+    let rgb = decode(png, &DecodeLimits::default()).map_err(|e| e.to_string())?;
+    let rows = embedder.enrol(&FaceCrop::from_saved(rgb));
+    let npy = template::encode(&rows).map_err(|e| e.to_string())?;
+    Ok((rows, npy))
 }
 
 /// Writes a template of `embedder` for each stored crop of a user who has none.
@@ -41,18 +53,13 @@ pub(crate) fn reembed_missing(
                 continue;
             }
         };
-        let rgb = match decode(&png, &DecodeLimits::default()) {
-            Ok(rgb) => rgb,
+        let npy = match embed_crop(embedder, &png) {
+            Ok((_, npy)) => npy,
             Err(e) => {
                 warn!(employee_id = %c.employee_id, file = %c.path.display(), error = %e, "enrolment crop undecodable");
                 report.failed += 1;
                 continue;
             }
-        };
-        let rows = embedder.enrol(&FaceCrop::from_saved(rgb));
-        let Ok(npy) = template::encode(&rows) else {
-            report.failed += 1;
-            continue;
         };
         store.enrol(&NewTemplate {
             employee_id: Some(&c.employee_id),

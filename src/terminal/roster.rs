@@ -10,8 +10,7 @@ use tracing::{error, info, warn};
 
 use super::recognizer::GalleryOp;
 use super::{Terminal, TerminalError, blocking};
-use crate::face::decode::decode;
-use crate::face::{DecodeLimits, Embedding, FaceCrop, template};
+use crate::face::{Embedding, template};
 use crate::outbox::RosterLink;
 use crate::roster::wire::{Face, Op, Page};
 use crate::store::roster::{Applied, ReadyEnrol, ReadyEntry, ReadyFace, ReadyPage, Step};
@@ -119,9 +118,7 @@ impl Terminal {
             .crop
             .as_ref()
             .ok_or("made by another embedder and no crop kept to re-embed")?;
-        let rgb = decode(png, &DecodeLimits::default()).map_err(|e| e.to_string())?;
-        let rows = embedder.enrol(&FaceCrop::from_saved(rgb));
-        let npy = template::encode(&rows).map_err(|e| e.to_string())?;
+        let (rows, npy) = super::reembed::embed_crop(embedder.as_ref(), png)?;
         Ok(Made {
             face: ready(f, embedder.name(), npy, keep_crop),
             rows,
