@@ -48,19 +48,32 @@ async fn camera_daemon(dir: &Path, reel: &Path, env: &[(&str, &str)]) -> Daemon 
 fn has_ellipse(jpeg: &[u8]) -> bool {
     let img = image::load_from_memory(jpeg).expect("valid JPEG").to_rgb8();
     let (w, h) = img.dimensions();
-    let x = (w as f32 / 2.0 - 0.35 * w as f32 / 2.0) as i64;
-    let y = h as i64 / 2;
-    (-3..=3).any(|dx| {
-        (-2..=2).any(|dy| {
-            let p = img
-                .get_pixel((x + dx).clamp(0, w as i64 - 1) as u32, (y + dy) as u32)
-                .0;
-            let want = attendance::camera::overlay::ELLIPSE.0;
-            p.iter()
-                .zip(want)
-                .all(|(a, b)| (i32::from(*a) - i32::from(b)).abs() < 60)
+    // The default guide: 0.35 of the width by 0.55 of the height, centred.
+    let (cx, cy) = (w as f32 / 2.0, h as f32 / 2.0);
+    let (a, b) = (0.35 * w as f32 / 2.0, 0.55 * h as f32 / 2.0);
+    let want = attendance::camera::overlay::ELLIPSE.0;
+    let near = |x: f32, y: f32| {
+        (-3..=3).any(|dx| {
+            (-3..=3).any(|dy| {
+                let px = (x as i64 + dx).clamp(0, w as i64 - 1) as u32;
+                let py = (y as i64 + dy).clamp(0, h as i64 - 1) as u32;
+                img.get_pixel(px, py)
+                    .0
+                    .iter()
+                    .zip(want)
+                    .all(|(p, q)| (i32::from(*p) - i32::from(q)).abs() < 60)
+            })
         })
-    })
+    };
+    // Sixteen points around the ellipse; the face box drawn over the guide may hide a
+    // few where it crosses it (the guide of one frame hid its leftmost point), never most.
+    let on = (0..16)
+        .filter(|i| {
+            let t = *i as f32 * std::f32::consts::TAU / 16.0;
+            near(cx + a * t.cos(), cy + b * t.sin())
+        })
+        .count();
+    on >= 12
 }
 
 /// Reads `/stream.mjpeg` for `secs` seconds after the first frame; returns the JPEGs.
