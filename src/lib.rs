@@ -22,6 +22,7 @@ pub mod fuzz;
 pub mod http;
 mod i18n;
 pub mod logging;
+mod metrics;
 pub mod mqtt;
 pub mod outbox;
 pub mod punch;

@@ -116,6 +116,23 @@ async fn keys_gate_every_route_and_rotate_on_sighup() {
         .await;
     assert_eq!(r.json()["records"].as_array().map(Vec::len), Some(1));
 
+    // Metrics: the rules of the live view (a device key), the contract: the rules of
+    // /health (public by default).
+    let r = c.get("/metrics").await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(r.json()["reason"], "unauthorized");
+    let r = c
+        .request(
+            Method::GET,
+            "/metrics",
+            &[("authorization", "Bearer door-1")],
+            Vec::new(),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(String::from_utf8_lossy(&r.body).contains("attendanced_punches_total"));
+    assert_eq!(c.get("/openapi.json").await.status, StatusCode::OK);
+
     // Rotate the admin key: SIGHUP, no restart.
     rotate_admin_key(&d, &file, "admin-2").await;
     assert_eq!(users_with(&c, "admin-1").await, StatusCode::UNAUTHORIZED);

@@ -28,6 +28,7 @@ use crate::face::{
     Embedding, FaceBox, FaceCrop, FacePipeline, FaceQuality, Framing, Rejection, encode,
 };
 use crate::i18n::SharedLocale;
+use crate::metrics::{CameraScrape, TerminalMetrics};
 use crate::shutdown::Shutdown;
 pub(crate) use frame::Frame;
 use frame::Picture;
@@ -194,6 +195,7 @@ pub(crate) struct Camera {
     /// Open analysis windows (see [`Waiting`]).
     waiting: Arc<AtomicUsize>,
     stop_capture: Arc<AtomicBool>,
+    metrics: Arc<TerminalMetrics>,
 }
 
 impl Camera {
@@ -202,6 +204,7 @@ impl Camera {
         settings: &CameraSettings,
         pipeline: FacePipeline,
         locale: SharedLocale,
+        metrics: Arc<TerminalMetrics>,
         stop: Shutdown,
     ) -> Option<Arc<Camera>> {
         let (frames_tx, frames) = watch::channel(None);
@@ -245,6 +248,7 @@ impl Camera {
             stream,
             waiting: Arc::default(),
             stop_capture,
+            metrics,
         });
         tokio::spawn(analysis_task(camera.clone(), analysis_tx, stop.clone()));
         tokio::spawn(stream_task(camera.clone(), stop.clone()));
@@ -266,6 +270,15 @@ impl Camera {
         crate::systemd::CameraProgress {
             last_frame: self.latest_frame().map(|f| f.at),
             last_analysis: self.latest_analysis().map(|a| a.at),
+        }
+    }
+
+    /// What `/metrics` shows of the camera.
+    pub(crate) fn scrape(&self) -> CameraScrape {
+        CameraScrape {
+            streaming: self.state() == CameraState::Streaming,
+            captured: self.latest_frame().map_or(0, |f| f.seq),
+            viewers: self.stream.receiver_count(),
         }
     }
 
@@ -457,6 +470,8 @@ async fn analysis_task(
         if !due(waiting || in_view, &mut skipped, idle_every) {
             continue;
         }
+        // The frames that came and went since the last one analysed.
+        let passed_over = frame.seq.saturating_sub(last_seq + 1);
         last_seq = frame.seq;
         // What a frame may build on instead of a full detection: never while a
         // decision waits (it needs embedded frames, and every face in them), never
@@ -475,9 +490,14 @@ async fn analysis_task(
         };
         let pipeline = camera.pipeline.clone();
         let embed = waiting;
+        let metrics = camera.metrics.clone();
         in_flight.push_back(tokio::task::spawn_blocking(move || {
             // Decoded here, off the runtime; a frame that does not decode is dropped.
-            let rgb = frame.rgb()?;
+            let Some(rgb) = frame.rgb() else {
+                metrics.frame_dropped();
+                return None;
+            };
+            metrics.frame_analysed(passed_over);
             let thumbnail = Thumbnail::of(rgb);
             if let Some((scene, a)) = before {
                 if thumbnail.same_scene(&scene) {

@@ -118,6 +118,7 @@ impl Config {
             enrol_window: Duration::from_millis(self.camera.enrol_window_ms),
             enrol_frames: self.camera.enrol_frames,
             fleet: self.fleet(),
+            metrics: self.http.metrics,
         }
     }
 

@@ -129,6 +129,7 @@ pub async fn run(config: Config, stop: Shutdown, hooks: Hooks) -> Result<(), Dae
         &config.camera,
         terminal.pipeline().clone(),
         locale.clone(),
+        terminal.metrics().clone(),
         stop.clone(),
     );
     let app = Arc::new(App::new(http::AppParts {

@@ -176,14 +176,22 @@ impl FacePipeline {
     /// Decode and analyse an uploaded photo: its one usable face, or why there is none.
     /// The ellipse applies only if `quality.ellipse_on_uploads` says so.
     pub fn accept(&self, bytes: &[u8]) -> Result<Accepted, PipelineError> {
-        let frame = decode(bytes, &self.limits)?;
+        let frame = self.decode(bytes)?;
+        self.accept_frame(&frame).map_err(PipelineError::Rejected)
+    }
+
+    /// An uploaded photo's pixels, within the decoder's limits.
+    pub(crate) fn decode(&self, bytes: &[u8]) -> Result<RgbImage, DecodeError> {
+        decode(bytes, &self.limits)
+    }
+
+    /// [`Self::accept`] on a decoded photo.
+    pub(crate) fn accept_frame(&self, frame: &RgbImage) -> Result<Accepted, Rejection> {
         let framing = if self.config.quality.ellipse_on_uploads {
             Framing::Guided
         } else {
             Framing::Unguided
         };
-        self.analyse(&frame, framing)
-            .verdict
-            .map_err(PipelineError::Rejected)
+        self.analyse(frame, framing).verdict
     }
 }

@@ -5,7 +5,7 @@
 pub mod auth;
 mod cors;
 pub(crate) mod request;
-mod response;
+pub(crate) mod response;
 mod router;
 mod routes;
 mod settings;
@@ -316,5 +316,7 @@ async fn route(
         Op::Stream => routes::stream::get(app).await,
         Op::Capture => routes::capture::get(app, query).await,
         Op::Status => routes::status::get(app, &req, locale).await,
+        Op::Metrics => routes::metrics::get(app).await,
+        Op::OpenApi => Ok(routes::openapi::get()),
     }
 }

@@ -22,6 +22,8 @@ pub(crate) enum Op {
     Stream,
     Capture,
     Status,
+    Metrics,
+    OpenApi,
 }
 
 /// A path segment pattern: a literal, or the `{id}` captured for the handler.
@@ -92,6 +94,18 @@ const ROUTES: &[(&[Seg], Method, Op, Audience)] = &[
         Audience::Screen,
     ),
     (&[Lit("status")], Method::GET, Op::Status, Audience::Screen),
+    (
+        &[Lit("metrics")],
+        Method::GET,
+        Op::Metrics,
+        Audience::Screen,
+    ),
+    (
+        &[Lit("openapi.json")],
+        Method::GET,
+        Op::OpenApi,
+        Audience::Monitoring,
+    ),
 ];
 
 /// A request matched against the table.
@@ -191,13 +205,79 @@ mod tests {
         ] {
             assert_eq!(found(path, m.clone()).1, Audience::Admin, "{path:?} {m}");
         }
-        for path in ["stream.mjpeg", "capture", "status"] {
+        for path in ["stream.mjpeg", "capture", "status", "metrics"] {
             assert_eq!(found(&[path], Method::GET).1, Audience::Screen, "{path}");
         }
         let mut ops: Vec<String> = ROUTES.iter().map(|r| format!("{:?}", r.2)).collect();
         ops.sort();
         ops.dedup();
         assert_eq!(ops.len(), ROUTES.len(), "an operation served twice");
+    }
+
+    /// The route's path as the OpenAPI document writes it.
+    fn documented_path(pattern: &[Seg]) -> String {
+        pattern
+            .iter()
+            .map(|s| match s {
+                Lit(l) => format!("/{l}"),
+                Id => "/{employee_id}".to_owned(),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn every_route_is_in_the_openapi_document_and_nothing_else_is() {
+        let doc: serde_json::Value =
+            serde_json::from_str(crate::http::routes::openapi::DOCUMENT).expect("valid JSON");
+        assert_eq!(doc["openapi"], "3.1.0");
+        let paths = doc["paths"].as_object().expect("paths");
+        for (pattern, method, op, _) in ROUTES {
+            let path = documented_path(pattern);
+            let m = method.as_str().to_lowercase();
+            assert!(
+                paths.get(&path).and_then(|p| p.get(&m)).is_some(),
+                "{op:?}: {} {path} is not documented",
+                method.as_str()
+            );
+            // The /v1 twin names the same path item.
+            let pointer = format!("#/paths/{}", path.replace('/', "~1"));
+            assert_eq!(
+                paths.get(&format!("/v1{path}")).map(|p| &p["$ref"]),
+                Some(&serde_json::Value::from(pointer)),
+                "{op:?}: /v1{path}"
+            );
+        }
+        // Nothing is documented that is not served.
+        let verbs = ["get", "put", "post", "delete", "patch", "head", "options"];
+        for (path, item) in paths {
+            let Some(item) = item.as_object() else {
+                panic!("{path}: not an object");
+            };
+            let bare = path.strip_prefix("/v1").unwrap_or(path);
+            for verb in item.keys().filter(|k| verbs.contains(&k.as_str())) {
+                let served = ROUTES.iter().any(|(p, m, _, _)| {
+                    documented_path(p) == bare && m.as_str().eq_ignore_ascii_case(verb)
+                });
+                assert!(served, "{verb} {path} is documented but not served");
+            }
+        }
+        // Every reason code and quality issue, and no other.
+        let listed = |name: &str| -> Vec<String> {
+            doc["components"]["schemas"][name]["enum"]
+                .as_array()
+                .unwrap_or_else(|| panic!("{name} enum"))
+                .iter()
+                .map(|v| v.as_str().unwrap_or_default().to_owned())
+                .collect()
+        };
+        let reasons: Vec<String> = crate::reason::Reason::iter()
+            .map(|r| r.as_str().to_owned())
+            .collect();
+        assert_eq!(listed("Reason"), reasons);
+        let issues: Vec<String> = crate::reason::QualityIssue::iter()
+            .map(|q| q.as_str().to_owned())
+            .collect();
+        assert_eq!(listed("QualityIssue"), issues);
     }
 
     #[test]

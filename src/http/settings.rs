@@ -29,6 +29,8 @@ pub(crate) struct HttpSettings {
     pub(crate) tls_cert_file: Option<PathBuf>,
     /// The certificate's private key (PEM; PKCS#8, PKCS#1 or SEC1).
     pub(crate) tls_key_file: Option<PathBuf>,
+    /// Serves `GET /metrics` (Prometheus) and records what it shows.
+    pub(crate) metrics: bool,
 }
 
 impl Default for HttpSettings {
@@ -42,6 +44,7 @@ impl Default for HttpSettings {
             cors_allow_origins: Vec::new(),
             tls_cert_file: None,
             tls_key_file: None,
+            metrics: true,
         }
     }
 }

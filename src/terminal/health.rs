@@ -11,6 +11,9 @@ pub(crate) struct Health {
     pub(crate) outbox_pending: Option<u64>,
     /// Published, but MySQL's receipt not yet seen.
     pub(crate) outbox_unconfirmed: Option<u64>,
+    /// When the oldest unpublished entry was made (`Some(None)`: none waits; `None`:
+    /// not readable).
+    pub(crate) outbox_oldest: Option<Option<chrono::DateTime<chrono::Utc>>>,
     pub(crate) free_mb: Option<u64>,
     pub(crate) storage_ok: bool,
     pub(crate) embedder: &'static str,
@@ -50,6 +53,9 @@ impl Terminal {
                 outbox_unconfirmed: database_ok
                     .then(|| me.store.outbox_unconfirmed().ok())
                     .flatten(),
+                outbox_oldest: database_ok
+                    .then(|| me.store.outbox_oldest_pending().ok())
+                    .flatten(),
                 storage_ok: free_mb.is_some_and(|f| f >= me.settings.storage.min_free_mb),
                 free_mb,
                 embedder: me.embedder_name(),
@@ -72,6 +78,7 @@ impl Terminal {
             database_ok: false,
             outbox_pending: None,
             outbox_unconfirmed: None,
+            outbox_oldest: None,
             free_mb: None,
             storage_ok: false,
             embedder: self.embedder_name(),
@@ -95,6 +102,7 @@ mod tests {
         let h = t.terminal.health().await;
         assert!(h.database_ok && h.storage_ok, "{h:?}");
         assert_eq!((h.outbox_pending, h.outbox_unconfirmed), (Some(0), Some(0)));
+        assert_eq!(h.outbox_oldest, Some(None), "nothing waits");
         assert_eq!((h.embedder, h.templates, h.people), ("hog-v1", 0, 0));
         assert!(h.free_mb.is_some_and(|f| f > 0));
         let full = terminal_with(|s| s.storage.min_free_mb = u64::MAX / (1 << 20));

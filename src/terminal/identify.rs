@@ -6,7 +6,8 @@ use std::time::Instant;
 
 use super::{Deadline, Terminal, TerminalError, blocking};
 use crate::event::Source;
-use crate::face::{Accepted, Decision, Embedding, FaceCrop, PipelineError, Rejection};
+use crate::face::{Accepted, Decision, Embedding, FaceCrop, Rejection};
+use crate::metrics::Stage;
 use crate::punch::{PunchKind, PunchRequest};
 use crate::reason::{QualityIssue, Reason};
 
@@ -170,7 +171,9 @@ impl Terminal {
             let ident = match &verdict {
                 Err(rejection) => Identification::rejected(rejection, &claim),
                 Ok(accepted) => {
+                    let started = Instant::now();
                     let probe = me.pipeline.embedder().embed(&accepted.crop);
+                    me.metrics.stage(Stage::Embed, started.elapsed());
                     let (nearest, decision) = me.match_probe(&probe, &claim);
                     Identification {
                         thumbnail: Some(accepted.crop.clone()),
@@ -192,10 +195,17 @@ impl Terminal {
         bytes: Vec<u8>,
     ) -> Result<Result<Accepted, Rejection>, TerminalError> {
         let me = self.clone();
-        blocking(move || match me.pipeline.accept(&bytes) {
-            Ok(a) => Ok(Ok(a)),
-            Err(PipelineError::Rejected(r)) => Ok(Err(r)),
-            Err(PipelineError::Decode(d)) => Err(TerminalError::BadImage(d)),
+        blocking(move || {
+            let started = Instant::now();
+            let frame = me
+                .pipeline
+                .decode(&bytes)
+                .map_err(TerminalError::BadImage)?;
+            let decoded = Instant::now();
+            me.metrics.stage(Stage::Decode, decoded - started);
+            let verdict = me.pipeline.accept_frame(&frame);
+            me.metrics.stage(Stage::Detect, decoded.elapsed());
+            Ok(verdict)
         })
         .await?
     }
@@ -213,7 +223,10 @@ impl Terminal {
         probe: &Embedding,
         mode: &MatchMode,
     ) -> (Option<f32>, Decision) {
-        self.recognizer.decide(probe, mode)
+        let started = Instant::now();
+        let decided = self.recognizer.decide(probe, mode);
+        self.metrics.stage(Stage::Match, started.elapsed());
+        decided
     }
 
     /// Refuses what cannot be answered before any analysis: a claim of nobody, or 1:N

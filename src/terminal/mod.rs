@@ -30,6 +30,7 @@ use std::time::Duration;
 use tokio::sync::{Mutex, Notify};
 
 use crate::face::{FacePipeline, FaceSettings};
+use crate::metrics::TerminalMetrics;
 use crate::punch::{PunchRules, PunchSettings};
 use crate::store::roster::Fleet;
 use crate::store::{Paths, StorageSettings, Store};
@@ -66,6 +67,8 @@ pub(crate) struct TerminalSettings {
     pub(crate) enrol_frames: usize,
     /// Set when the terminal shares its site's roster.
     pub(crate) fleet: Option<Fleet>,
+    /// Whether metrics are recorded (`http.metrics`).
+    pub(crate) metrics: bool,
 }
 
 pub(crate) struct Terminal {
@@ -82,6 +85,7 @@ pub(crate) struct Terminal {
     enrol_lock: Mutex<()>,
     /// Poked after every recorded attempt so the outbox publisher sends it at once.
     outbox_wake: Arc<Notify>,
+    metrics: Arc<TerminalMetrics>,
 }
 
 impl Terminal {
@@ -92,6 +96,11 @@ impl Terminal {
     /// The analysis the camera shares (same gates, same embedder).
     pub(crate) fn pipeline(&self) -> &FacePipeline {
         &self.pipeline
+    }
+
+    /// What the terminal and its camera record for `/metrics`.
+    pub(crate) fn metrics(&self) -> &Arc<TerminalMetrics> {
+        &self.metrics
     }
 
     /// Poked after each recorded attempt (the outbox publisher waits on it).
@@ -159,6 +168,7 @@ pub(crate) mod testing {
             enrol_window: Duration::from_millis(3000),
             enrol_frames: 3,
             fleet: None,
+            metrics: true,
         }
     }
 
@@ -290,6 +300,7 @@ pub(crate) mod testing {
             &settings,
             t.pipeline().clone(),
             crate::i18n::SharedLocale::default(),
+            t.metrics().clone(),
             listen,
         )
         .expect("a replay source is a camera");

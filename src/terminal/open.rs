@@ -10,6 +10,7 @@ use super::admission::Admission;
 use super::recognizer::Recognizer;
 use super::{Terminal, TerminalError, TerminalSettings, reembed};
 use crate::face::{DecodeLimits, FacePipeline};
+use crate::metrics::TerminalMetrics;
 use crate::store::Store;
 
 impl Terminal {
@@ -122,6 +123,11 @@ impl Terminal {
             claims: Default::default(),
             enrol_lock: Mutex::new(()),
             outbox_wake: Arc::new(Notify::new()),
+            metrics: Arc::new(TerminalMetrics::new(
+                settings.metrics,
+                &settings.site,
+                &settings.device_id,
+            )),
             settings,
         })
     }

@@ -12,6 +12,7 @@ use super::{Deadline, IdentifyAnswer, PunchInput, Terminal, TerminalError, block
 use crate::event::Source;
 use crate::face::FaceCrop;
 use crate::face::encode;
+use crate::metrics::PunchResult;
 use crate::reason::Reason;
 use crate::store::{NewAttempt, PunchOutcome, ts};
 
@@ -76,6 +77,8 @@ impl Terminal {
                 PunchOutcome::Duplicate { .. } => String::new(),
             };
             let reason = ident.reason.unwrap_or(Reason::Unknown);
+            self.metrics
+                .punched(PunchResult::Failed(reason), source.as_str());
             info!(
                 reason = %reason,
                 event_id = %event_id,
@@ -109,6 +112,12 @@ impl Terminal {
             ..
         } = &answer
         {
+            let result = if *duplicate {
+                PunchResult::Duplicate
+            } else {
+                PunchResult::Recognised
+            };
+            self.metrics.punched(result, source.as_str());
             info!(
                 employee_id = %employee_id,
                 event_id = event_id.as_deref().unwrap_or(""),

@@ -35,6 +35,9 @@ pub struct UplinkConfig {
     /// Most MQTT messages (each a terminal's batch of events) written in one MySQL
     /// transaction: more amortises the commit, fewer bounds the work redone on failure.
     pub(crate) max_batch_messages: usize,
+    /// Where Prometheus scrapes `GET /metrics` (unset: no listener). The listener has no
+    /// keys: bind it to loopback or a management network.
+    pub(crate) metrics_listen: Option<std::net::SocketAddr>,
     pub log: LogSettings,
     /// `attendance-uplink roster enrol|import`: how photos become faces (the same
     /// detector, gates and embedder choice as a terminal's `[face]`).
@@ -68,6 +71,7 @@ impl Default for UplinkConfig {
             subscription: SHARED_EVENTS_FILTER.into(),
             mysql: MysqlSettings::default(),
             max_batch_messages: 64,
+            metrics_listen: None,
             log: LogSettings::default(),
             face: FaceSettings::default(),
         }

@@ -8,6 +8,7 @@ pub mod config;
 pub(crate) mod roster;
 pub mod sink;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use rumqttc::{AsyncClient, Event, Incoming, Publish, QoS};
@@ -17,6 +18,7 @@ use tracing::{debug, error, info, warn};
 
 use crate::backoff::Backoff;
 use crate::event::{AttendanceEvent, EventBatch, Receipt, SCHEMA_VERSION};
+use crate::metrics::UplinkMetrics;
 use crate::mqtt::{self, DeviceTopic};
 use crate::roster::wire::{self, Head, SyncRequest, UplinkOnline};
 use crate::shutdown::Shutdown;
@@ -27,6 +29,11 @@ use sink::{Message, Sink, SinkError, Written};
 pub enum UplinkError {
     #[error(transparent)]
     Mqtt(#[from] mqtt::MqttConfigError),
+    #[error("cannot listen for metrics on {addr}: {source}")]
+    MetricsListen {
+        addr: std::net::SocketAddr,
+        source: std::io::Error,
+    },
     #[error(transparent)]
     Sink(#[from] SinkError),
 }
@@ -52,6 +59,18 @@ pub(crate) async fn migrate_with_retry(sink: &Sink, stop: &mut Shutdown) -> Opti
 pub async fn run(cfg: UplinkConfig, mut stop: Shutdown) -> Result<(), UplinkError> {
     let notifier = crate::systemd::Notifier::from_env();
     notifier.status("waiting for MySQL");
+    let metrics = Arc::new(UplinkMetrics::default());
+    if let Some(addr) = cfg.metrics_listen {
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|source| UplinkError::MetricsListen { addr, source })?;
+        info!(listen = %listener.local_addr().unwrap_or(addr), "metrics listener ready");
+        tokio::spawn(crate::metrics::serve(
+            listener,
+            metrics.clone(),
+            stop.clone(),
+        ));
+    }
     let sink = Sink::new(&cfg.mysql);
     let Some(version) = migrate_with_retry(&sink, &mut stop).await else {
         return Ok(());
@@ -80,6 +99,7 @@ pub async fn run(cfg: UplinkConfig, mut stop: Shutdown) -> Result<(), UplinkErro
     ));
     let writer = tokio::spawn(write_loop(
         sink,
+        metrics.clone(),
         client.clone(),
         rx,
         heads.clone(),
@@ -95,6 +115,7 @@ pub async fn run(cfg: UplinkConfig, mut stop: Shutdown) -> Result<(), UplinkErro
                     info!(session_present = ack.session_present, filter = %cfg.subscription, "MQTT connected");
                     notifier.status(&format!("MySQL schema {version}, MQTT connected, subscribed to {}", cfg.subscription));
                     backoff.reset();
+                    metrics.mqtt_connected(true);
                     let filters = std::iter::once(cfg.subscription.clone())
                         .chain(config::roster_filters(&cfg.subscription))
                         .map(|f| rumqttc::SubscribeFilter::new(f, QoS::AtLeastOnce));
@@ -117,12 +138,16 @@ pub async fn run(cfg: UplinkConfig, mut stop: Shutdown) -> Result<(), UplinkErro
                     let _ = heads.try_send(Heads::All);
                 }
                 Ok(Event::Incoming(Incoming::Publish(p))) => {
+                    metrics.message(
+                        mqtt::parse_device_topic(&p.topic).map_or("other", |(_, _, t)| t.into()),
+                    );
                     if tx.send(p).await.is_err() {
                         break;
                     }
                 }
                 Ok(_) => {}
                 Err(e) => {
+                    metrics.mqtt_connected(false);
                     warn!(error = %e, "MQTT connection lost");
                     notifier.status(&format!("MySQL schema {version}, MQTT disconnected: {e}"));
                     tokio::select! {
@@ -147,6 +172,7 @@ pub async fn run(cfg: UplinkConfig, mut stop: Shutdown) -> Result<(), UplinkErro
 /// roster requests after the writes that came with them.
 async fn write_loop(
     sink: Sink,
+    metrics: Arc<UplinkMetrics>,
     client: AsyncClient,
     mut rx: mpsc::Receiver<Publish>,
     heads: mpsc::Sender<Heads>,
@@ -169,9 +195,19 @@ async fn write_loop(
             )
         });
         if !writes.is_empty() {
-            let Some(w) = write_with_retry(&sink, &writes, &stop).await else {
+            let Some((w, took)) = write_with_retry(&sink, &writes, &stop).await else {
                 return;
             };
+            let now = chrono::Utc::now();
+            metrics.committed(
+                took,
+                w.events,
+                w.inserted,
+                w.dead,
+                w.event_times
+                    .iter()
+                    .filter_map(|t| (now - *t).to_std().ok()),
+            );
             // Receipts first: a lost receipt only means the terminal sends again.
             for (topic, ids) in &w.receipts {
                 if let Some((site, dev, _)) = mqtt::parse_device_topic(topic) {
@@ -228,9 +264,13 @@ async fn write_loop(
     sink.close().await;
 }
 
-/// Writes until MySQL takes it; `None` when stopping first (nothing acked: the broker
-/// keeps the messages for the next run).
-async fn write_with_retry(sink: &Sink, batch: &[Publish], stop: &Shutdown) -> Option<Written> {
+/// Writes until MySQL takes it, with the time of the write that did; `None` when stopping
+/// first (nothing acked: the broker keeps the messages for the next run).
+async fn write_with_retry(
+    sink: &Sink,
+    batch: &[Publish],
+    stop: &Shutdown,
+) -> Option<(Written, Duration)> {
     let messages: Vec<Message> = batch
         .iter()
         .map(|p| Message {
@@ -238,8 +278,9 @@ async fn write_with_retry(sink: &Sink, batch: &[Publish], stop: &Shutdown) -> Op
             payload: p.payload.to_vec(),
         })
         .collect();
-    until_ok(stop, "MySQL write failed; retrying", || {
-        sink.write(&messages)
+    until_ok(stop, "MySQL write failed; retrying", || async {
+        let started = std::time::Instant::now();
+        sink.write(&messages).await.map(|w| (w, started.elapsed()))
     })
     .await
 }

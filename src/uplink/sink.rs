@@ -74,6 +74,8 @@ pub(crate) struct Written {
     pub(crate) receipts: Vec<(String, Vec<String>)>,
     /// Sites whose roster changed, with their new head revision.
     pub(crate) heads: Vec<(String, u64)>,
+    /// The events' `ts_server`, for the lag to their commit.
+    pub(crate) event_times: Vec<chrono::DateTime<chrono::Utc>>,
 }
 
 pub struct Sink {
@@ -214,6 +216,11 @@ impl Sink {
         }
         tx.commit().await?;
         Ok(Written {
+            event_times: events
+                .iter()
+                .filter_map(|e| chrono::DateTime::parse_from_rfc3339(&e.ts_server).ok())
+                .map(|t| t.to_utc())
+                .collect(),
             events: events.len(),
             inserted,
             dead: dead.len(),

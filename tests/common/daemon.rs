@@ -251,7 +251,7 @@ impl Client {
             .expect("handshake");
         tokio::spawn(conn);
         let mut req = Request::builder()
-            .method(method)
+            .method(method.clone())
             .uri(path)
             .header("host", self.addr.to_string());
         for (k, v) in headers {
@@ -263,6 +263,16 @@ impl Client {
             .expect("send");
         let (parts, body) = resp.into_parts();
         let body = body.collect().await.expect("body").to_bytes();
+        super::contract::check(
+            &method,
+            path,
+            parts.status,
+            parts
+                .headers
+                .get(hyper::header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok()),
+            &body,
+        );
         Reply {
             status: parts.status,
             headers: parts.headers,

@@ -5,6 +5,8 @@ pub(crate) mod capture;
 pub(crate) mod enroll;
 pub(crate) mod health;
 pub(crate) mod identify;
+pub(crate) mod metrics;
+pub(crate) mod openapi;
 pub(crate) mod status;
 pub(crate) mod stream;
 pub(crate) mod users;
