@@ -21,6 +21,8 @@ struct World {
     terminal: Daemon,
     uplink: Uplink,
     pool: mysql_async::Pool,
+    /// The first uplink's Prometheus listener.
+    metrics: Client,
 }
 
 const DB: &str = "attendance_test";
@@ -76,7 +78,15 @@ async fn world_with(batch: usize, receipt_timeout: Option<u64>) -> World {
     let env = terminal_env(&mq, batch, receipt_timeout);
     let env_ref: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     let terminal = Daemon::start(&dir.path().join("terminal"), &env_ref);
-    let uplink = Uplink::start(&dir.path().join("uplink.log"), uplink_env(&mq, &db));
+    let metrics = Client {
+        addr: std::net::SocketAddr::from(([127, 0, 0, 1], common::daemon::free_port())),
+    };
+    let mut env = uplink_env(&mq, &db);
+    env.push((
+        "ATTENDANCE_UPLINK_METRICS_LISTEN".into(),
+        metrics.addr.to_string(),
+    ));
+    let uplink = Uplink::start(&dir.path().join("uplink.log"), env);
     let pool = db.pool(DB);
     let r = terminal
         .client()
@@ -91,6 +101,7 @@ async fn world_with(batch: usize, receipt_timeout: Option<u64>) -> World {
         terminal,
         uplink,
         pool,
+        metrics,
     };
     wait_until("the uplink's schema", Duration::from_secs(60), || async {
         w.pool
@@ -309,6 +320,32 @@ async fn a_garbage_payload_goes_to_dead_letter_and_the_rest_flows() {
         (row.0.as_str(), row.2.as_str(), row.3.as_str()),
         (EMPLOYEE, "T1", "hq")
     );
+    // The uplink's metrics counted exactly that: fifty new events, one dead letter.
+    let r = w.metrics.get("/metrics").await;
+    assert_eq!(r.status, StatusCode::OK);
+    let text = String::from_utf8(r.body.to_vec()).unwrap();
+    let value = |series: &str| -> f64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+            .unwrap_or_else(|| panic!("no {series} in\n{text}"))
+    };
+    assert_eq!(value("attendance_uplink_events_written_total"), 50.0);
+    assert_eq!(value("attendance_uplink_dead_letters_total"), 1.0);
+    assert_eq!(value("attendance_uplink_mqtt_connected"), 1.0);
+    assert!(value("attendance_uplink_mysql_commit_seconds_count") >= 1.0);
+    // Each event's lag observed once per time it was written (again after a redelivery).
+    assert!(value("attendance_uplink_event_lag_seconds_count") >= 50.0);
+    assert!(value(r#"attendance_uplink_messages_total{topic="events"}"#) >= 2.0);
+    // The listener answers nothing else, in the API's JSON.
+    let r = w.metrics.get("/nothing-here").await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    assert_eq!(r.json()["reason"], "not_found");
+    let r = w
+        .metrics
+        .request(hyper::Method::DELETE, "/metrics", &[], Vec::new())
+        .await;
+    assert_eq!(r.status, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(r.headers["allow"], "GET");
     let _ = &w.dir;
 }
 

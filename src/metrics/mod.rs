@@ -53,3 +53,67 @@ fn registry(prefix: &str, labels: &[(&'static str, &str)]) -> Registry {
             .into_iter(),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::reason::Reason;
+
+    /// Every metric the Grafana dashboard queries is one the terminal or the uplink
+    /// exposes (a rename here fails this test, not a dashboard in production).
+    #[test]
+    fn the_grafana_dashboard_queries_only_metrics_that_exist() {
+        let dashboard = include_str!("../../docs/grafana/attendance-fleet.json");
+        let _: serde_json::Value = serde_json::from_str(dashboard).expect("valid JSON");
+        let t = TerminalMetrics::new(true, "hq", "T1");
+        t.punched(PunchResult::Failed(Reason::Unknown), "upload");
+        t.stage(Stage::Decode, Duration::from_millis(2));
+        t.frame_analysed(1);
+        let u = UplinkMetrics::default();
+        u.message("events");
+        u.committed(
+            Duration::from_millis(3),
+            1,
+            1,
+            0,
+            [Duration::from_secs(1)].into_iter(),
+        );
+        let exposed = format!(
+            "{}{}",
+            t.render(&Scrape {
+                database_ok: true,
+                outbox_pending: Some(1),
+                outbox_unconfirmed: Some(0),
+                outbox_oldest_age: Some(Duration::from_secs(1)),
+                free_mb: Some(1),
+                mqtt: "connected",
+                camera: Some(CameraScrape::default()),
+                roster: Some((1, 2)),
+                ..Scrape::default()
+            }),
+            u.render()
+        );
+        let mut names: Vec<&str> = Vec::new();
+        for (i, _) in dashboard.match_indices("attendance") {
+            let name: &str = &dashboard[i..][..dashboard[i..]
+                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                .unwrap_or(dashboard.len() - i)];
+            if (name.starts_with("attendanced_") || name.starts_with("attendance_uplink_"))
+                && !names.contains(&name)
+            {
+                names.push(name);
+            }
+        }
+        assert!(names.len() >= 10, "{names:?}");
+        for n in names {
+            assert!(
+                exposed
+                    .lines()
+                    .any(|l| l.starts_with(&format!("{n}{{")) || l.starts_with(&format!("{n} "))),
+                "the dashboard queries {n}, which nothing exposes"
+            );
+        }
+    }
+}
