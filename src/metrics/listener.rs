@@ -4,7 +4,7 @@
 use std::convert::Infallible;
 use std::sync::Arc;
 
-use hyper::header::{ALLOW, CONTENT_TYPE, HeaderValue};
+use hyper::header::{ALLOW, HeaderValue};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
@@ -13,7 +13,7 @@ use tokio::net::TcpListener;
 use tracing::{debug, warn};
 
 use super::UplinkMetrics;
-use crate::http::response::{ApiError, Body, full};
+use crate::http::response::{ApiError, Body};
 use crate::i18n::Locale;
 use crate::reason::Reason;
 use crate::shutdown::Shutdown;
@@ -59,13 +59,5 @@ fn answer<B>(m: &UplinkMetrics, req: &Request<B>) -> Response<Body> {
             .insert(ALLOW, HeaderValue::from_static("GET"));
         return r;
     }
-    exposition(m.render())
-}
-
-/// A 200 carrying an exposition.
-pub(crate) fn exposition(text: String) -> Response<Body> {
-    let mut r = Response::new(full(text));
-    r.headers_mut()
-        .insert(CONTENT_TYPE, HeaderValue::from_static(super::CONTENT_TYPE));
-    r
+    super::exposition(m.render())
 }

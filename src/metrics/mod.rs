@@ -12,16 +12,28 @@ mod uplink;
 
 use std::borrow::Cow;
 
+use hyper::Response;
+use hyper::header::{CONTENT_TYPE, HeaderValue};
 use prometheus_client::encoding::text::{encode_eof, encode_registry};
 use prometheus_client::metrics::histogram::exponential_buckets;
 use prometheus_client::registry::Registry;
 
-pub(crate) use listener::{exposition, serve};
+pub(crate) use listener::serve;
 pub(crate) use terminal::{CameraScrape, PunchResult, Scrape, Stage, TerminalMetrics};
 pub(crate) use uplink::UplinkMetrics;
 
+use crate::http::response::{Body, full};
+
 /// The media type of the exposition (what Prometheus asks for first).
-pub(crate) const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+const MEDIA_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+/// A 200 carrying an exposition.
+pub(crate) fn exposition(text: String) -> Response<Body> {
+    let mut r = Response::new(full(text));
+    r.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static(MEDIA_TYPE));
+    r
+}
 
 /// One exposition of several registries (the long-lived one, then the scrape-time one).
 fn render(registries: &[&Registry]) -> String {
