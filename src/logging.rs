@@ -91,6 +91,8 @@ pub fn init(level: &str, identifier: &str) -> Option<LogControl> {
     let stderr = journald.is_none().then(|| {
         tracing_subscriber::fmt::layer()
             .with_writer(std::io::stderr)
+            // Colours for a person at a terminal; a file or a pipe gets plain text.
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
             .with_target(false)
     });
     tracing_subscriber::registry()
