@@ -78,15 +78,31 @@ async fn world_with(batch: usize, receipt_timeout: Option<u64>) -> World {
     let env = terminal_env(&mq, batch, receipt_timeout);
     let env_ref: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     let terminal = Daemon::start(&dir.path().join("terminal"), &env_ref);
-    let metrics = Client {
-        addr: std::net::SocketAddr::from(([127, 0, 0, 1], common::daemon::free_port())),
-    };
     let mut env = uplink_env(&mq, &db);
+    // Port 0: the uplink picks a free port and logs it (no race with other tests).
     env.push((
         "ATTENDANCE_UPLINK_METRICS_LISTEN".into(),
-        metrics.addr.to_string(),
+        "127.0.0.1:0".into(),
     ));
     let uplink = Uplink::start(&dir.path().join("uplink.log"), env);
+    let metrics = wait_until(
+        "the uplink's metrics listener",
+        Duration::from_secs(30),
+        || async {
+            let log = std::fs::read_to_string(&uplink.log).ok()?;
+            let addr = log
+                .lines()
+                .find(|l| l.contains("metrics listener ready"))?
+                .split("listen=")
+                .nth(1)?
+                .split_whitespace()
+                .next()?
+                .parse()
+                .ok()?;
+            Some(Client { addr })
+        },
+    )
+    .await;
     let pool = db.pool(DB);
     let r = terminal
         .client()
