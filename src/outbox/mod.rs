@@ -137,6 +137,12 @@ impl Publisher {
             self.settings.stats_interval_secs.max(1),
         ));
         let started = Instant::now();
+        // Belt and braces: a wake-up lost between check and wait costs one second. An
+        // interval, not a sleep made afresh each turn: with other branches firing every
+        // second (the receipt check at a short timeout) such a sleep never completed, and
+        // an enrolment waited for a lucky turn (16 to 50 s measured).
+        let mut nudge = tokio::time::interval(Duration::from_secs(1));
+        nudge.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         // Whether the store may hold entries not yet loaded.
         let mut maybe_more = true;
         // The last connect error, logged as a warning only when it changes.
@@ -197,7 +203,10 @@ impl Publisher {
                         }
                         maybe_more = true;
                     }
-                    Ok(Event::Outgoing(Outgoing::Publish(pkid))) => sender.outgoing_publish(pkid),
+                    Ok(Event::Outgoing(Outgoing::Publish(pkid))) => {
+                        debug!(pkid, "PUBLISH out");
+                        sender.outgoing_publish(pkid);
+                    }
                     Ok(Event::Incoming(Incoming::Publish(p))) if p.topic == receipts => {
                         self.confirm(&p.payload).await;
                     }
@@ -216,6 +225,7 @@ impl Publisher {
                         }
                     }
                     Ok(Event::Incoming(Incoming::PubAck(ack))) => {
+                        debug!(pkid = ack.pkid, "PUBACK in");
                         if let Some(a) = sender.puback(ack.pkid) {
                             self.act(a, &client, &batch_topic).await;
                             maybe_more = true;
@@ -257,8 +267,7 @@ impl Publisher {
                     }
                 }
                 _ = self.wake.notified() => maybe_more = true,
-                // Belt and braces: a wake-up lost between check and wait costs one second.
-                _ = tokio::time::sleep(Duration::from_secs(1)) => {
+                _ = nudge.tick() => {
                     maybe_more = true;
                     if let Some(r) = roster.as_mut() {
                         r.tick(&client).await;
@@ -318,6 +327,7 @@ impl Publisher {
     async fn act(&self, action: Action, client: &AsyncClient, topic: &str) {
         match action {
             Action::Publish(payload) => {
+                debug!(topic, bytes = payload.len(), "publishing a batch");
                 // The request channel holds 64 and at most one QoS 1 message is
                 // outstanding, so this never waits on the event loop we are driving.
                 if let Err(e) = client.try_publish(topic, QoS::AtLeastOnce, false, payload) {

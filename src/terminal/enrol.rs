@@ -197,6 +197,8 @@ impl Terminal {
             faces: &new_faces,
             publish: true,
         })?;
+        // Its roster change is in the outbox: send it now, like a punch.
+        self.outbox_wake.notify_one();
         // All the new templates at once: a match sees the enrolment whole or not at all.
         let rows = made.iter().flat_map(|(rows, _, _)| rows.iter().cloned());
         self.recognizer
