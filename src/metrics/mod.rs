@@ -81,7 +81,7 @@ mod tests {
         let _: serde_json::Value = serde_json::from_str(dashboard).expect("valid JSON");
         let t = TerminalMetrics::new(true, "hq", "T1");
         t.punched(PunchResult::Failed(Reason::Unknown), "upload");
-        t.stage(Stage::Decode, Duration::from_millis(2));
+        t.timed(Stage::Decode, || ());
         t.frame_analysed(1);
         let u = UplinkMetrics::default();
         u.message("events");

@@ -2,7 +2,7 @@
 //! camera frames; and at scrape time the gallery, the outbox, the MQTT link, the camera
 //! and the roster.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::{ConstCounter, Counter};
@@ -174,7 +174,15 @@ impl TerminalMetrics {
             .inc();
     }
 
-    pub(crate) fn stage(&self, stage: Stage, took: Duration) {
+    /// Runs `f`, recording how long it took as `stage`.
+    pub(crate) fn timed<T>(&self, stage: Stage, f: impl FnOnce() -> T) -> T {
+        let started = Instant::now();
+        let out = f();
+        self.stage(stage, started.elapsed());
+        out
+    }
+
+    fn stage(&self, stage: Stage, took: Duration) {
         if self.enabled {
             self.stages
                 .get_or_create(&StageLabels {

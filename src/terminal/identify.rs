@@ -171,9 +171,9 @@ impl Terminal {
             let ident = match &verdict {
                 Err(rejection) => Identification::rejected(rejection, &claim),
                 Ok(accepted) => {
-                    let started = Instant::now();
-                    let probe = me.pipeline.embedder().embed(&accepted.crop);
-                    me.metrics.stage(Stage::Embed, started.elapsed());
+                    let probe = me.metrics.timed(Stage::Embed, || {
+                        me.pipeline.embedder().embed(&accepted.crop)
+                    });
                     let (nearest, decision) = me.match_probe(&probe, &claim);
                     Identification {
                         thumbnail: Some(accepted.crop.clone()),
@@ -196,16 +196,13 @@ impl Terminal {
     ) -> Result<Result<Accepted, Rejection>, TerminalError> {
         let me = self.clone();
         blocking(move || {
-            let started = Instant::now();
             let frame = me
-                .pipeline
-                .decode(&bytes)
+                .metrics
+                .timed(Stage::Decode, || me.pipeline.decode(&bytes))
                 .map_err(TerminalError::BadImage)?;
-            let decoded = Instant::now();
-            me.metrics.stage(Stage::Decode, decoded - started);
-            let verdict = me.pipeline.accept_frame(&frame);
-            me.metrics.stage(Stage::Detect, decoded.elapsed());
-            Ok(verdict)
+            Ok(me
+                .metrics
+                .timed(Stage::Detect, || me.pipeline.accept_frame(&frame)))
         })
         .await?
     }
@@ -223,10 +220,8 @@ impl Terminal {
         probe: &Embedding,
         mode: &MatchMode,
     ) -> (Option<f32>, Decision) {
-        let started = Instant::now();
-        let decided = self.recognizer.decide(probe, mode);
-        self.metrics.stage(Stage::Match, started.elapsed());
-        decided
+        self.metrics
+            .timed(Stage::Match, || self.recognizer.decide(probe, mode))
     }
 
     /// Refuses what cannot be answered before any analysis: a claim of nobody, or 1:N
