@@ -17,6 +17,7 @@ pub mod config;
 pub mod daemon;
 pub mod event;
 pub mod face;
+mod feed;
 #[cfg(any(test, feature = "fuzzing"))]
 pub mod fuzz;
 pub mod http;

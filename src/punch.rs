@@ -45,8 +45,10 @@ impl fmt::Display for PunchKind {
     }
 }
 
-/// What the request asked for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What the request asked for. In the configuration (`camera.walk_up_mode`) as `IN`,
+/// `OUT` or `AUTO`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
 pub enum PunchRequest {
     Kind(PunchKind),
     /// Alternate from the person's last punch today (first punch of the day is `IN`).
@@ -62,12 +64,34 @@ impl PunchRequest {
         }
     }
 
+    /// `IN`, `OUT` or `AUTO`.
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            PunchRequest::Kind(k) => k.as_str(),
+            PunchRequest::Auto => "AUTO",
+        }
+    }
+
     /// The kind recorded for an unrecognised attempt (there is no history to alternate).
     pub(crate) fn or_in(self) -> PunchKind {
         match self {
             PunchRequest::Kind(k) => k,
             PunchRequest::Auto => PunchKind::In,
         }
+    }
+}
+
+impl TryFrom<String> for PunchRequest {
+    type Error = String;
+
+    fn try_from(s: String) -> Result<Self, String> {
+        PunchRequest::parse(&s).ok_or_else(|| format!("must be IN, OUT or AUTO, got {s:?}"))
+    }
+}
+
+impl From<PunchRequest> for String {
+    fn from(r: PunchRequest) -> String {
+        r.as_str().to_owned()
     }
 }
 

@@ -27,6 +27,7 @@ use tracing::{info, warn};
 use crate::face::{
     Embedding, FaceBox, FaceCrop, FacePipeline, FaceQuality, Framing, Rejection, encode,
 };
+use crate::feed::Guidance;
 use crate::i18n::SharedLocale;
 use crate::metrics::{CameraScrape, TerminalMetrics};
 use crate::shutdown::Shutdown;
@@ -98,6 +99,18 @@ impl Detection {
 }
 
 impl LiveAnalysis {
+    /// What the screen tells the person: nobody there, ready, or what to change.
+    pub(crate) fn guidance(&self) -> Guidance {
+        match &self.verdict {
+            Ok(_) => Guidance::Ready,
+            Err(_) if self.faces.is_empty() => Guidance::Idle,
+            Err(r) => Guidance::Adjust {
+                reason: r.reason(),
+                detail: r.quality_issue(),
+            },
+        }
+    }
+
     /// This analysis's faces and verdict for a later frame of the same scene.
     fn carried_to(&self, frame_seq: u64) -> LiveAnalysis {
         LiveAnalysis {

@@ -8,6 +8,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 
 use crate::config::{ConfigError, check};
+use crate::punch::PunchRequest;
 
 /// Where frames come from: `none`, `replay:PATH` (a folder of images or an MJPEG file) or
 /// `v4l2:/dev/videoN` (`v4l2:N` for short).
@@ -110,6 +111,15 @@ pub struct CameraSettings {
     /// 1,018-person gallery (README).
     pub(crate) enrol_frames: usize,
     pub(crate) jpeg_quality: u8,
+    /// Punch whoever walks up: a face that passes the gates starts a decision over
+    /// `identify_votes` frames, and one decision is recorded per appearance (a person
+    /// standing at the door for a minute is one punch). Off: only `/identify` punches.
+    pub(crate) walk_up: bool,
+    /// Which way a walk-up punch goes: `AUTO` (alternate from the person's last punch
+    /// today), `IN` or `OUT`. The screen's buttons override it for `walk_up_choice_ms`.
+    pub(crate) walk_up_mode: PunchRequest,
+    /// How long a way chosen on the screen (IN/OUT buttons) holds, ms.
+    pub(crate) walk_up_choice_ms: u64,
 }
 
 impl Default for CameraSettings {
@@ -130,6 +140,9 @@ impl Default for CameraSettings {
             enrol_window_ms: 3000,
             enrol_frames: 3,
             jpeg_quality: 80,
+            walk_up: true,
+            walk_up_mode: PunchRequest::Auto,
+            walk_up_choice_ms: 10_000,
         }
     }
 }
@@ -191,6 +204,11 @@ impl CameraSettings {
             (1..=10).contains(&self.enrol_frames),
             "enrol_frames",
             || format!("must be in 1..=10, got {}", self.enrol_frames),
+        )?;
+        check(
+            (1000..=120_000).contains(&self.walk_up_choice_ms),
+            "walk_up_choice_ms",
+            || format!("must be in 1000..=120000, got {}", self.walk_up_choice_ms),
         )?;
         check(
             (500..=30_000).contains(&self.enrol_window_ms),

@@ -119,6 +119,8 @@ impl Config {
             enrol_frames: self.camera.enrol_frames,
             fleet: self.fleet(),
             metrics: self.http.metrics,
+            walk_up_mode: self.camera.walk_up_mode,
+            walk_up_choice: Duration::from_millis(self.camera.walk_up_choice_ms),
         }
     }
 

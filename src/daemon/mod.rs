@@ -132,6 +132,11 @@ pub async fn run(config: Config, stop: Shutdown, hooks: Hooks) -> Result<(), Dae
         terminal.metrics().clone(),
         stop.clone(),
     );
+    if let Some(camera) = camera.as_ref().filter(|_| config.camera.walk_up) {
+        info!("walk-up punching on: whoever the camera recognises is punched");
+        tokio::spawn(terminal.clone().walk_up(camera.clone(), stop.clone()));
+    }
+    let walk_up = config.camera.walk_up && camera.is_some();
     let app = Arc::new(App::new(http::AppParts {
         terminal,
         camera,
@@ -141,6 +146,7 @@ pub async fn run(config: Config, stop: Shutdown, hooks: Hooks) -> Result<(), Dae
         // Validated with the configuration: the hashes parse.
         keys: Keys::new(&config.auth).unwrap_or_default(),
         tls,
+        walk_up,
     }));
     notifier.ready(&status_line(&app).await);
     tokio::spawn(supervise(app.clone(), notifier, stop.clone()));

@@ -58,6 +58,26 @@ pub struct AttendanceRow {
     pub(crate) published_at: Option<String>,
 }
 
+impl AttendanceRow {
+    /// The column names serde gives a row (the CSV export's header).
+    pub(crate) const CSV_HEADER: [&'static str; 14] = [
+        "id",
+        "event_id",
+        "employee_id",
+        "type",
+        "device_id",
+        "distance",
+        "threshold",
+        "embedder",
+        "reason",
+        "source",
+        "ts_server",
+        "ts_client",
+        "image_ref",
+        "published_at",
+    ];
+}
+
 /// Filters for `GET /attendance`.
 #[derive(Debug, Clone, Default)]
 pub struct AttendanceQuery {

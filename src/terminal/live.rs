@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use super::identify::{Identification, MatchMode};
 use super::{Deadline, IdentifyAnswer, PunchInput, Terminal, TerminalError, blocking};
-use crate::camera::Camera;
+use crate::camera::{AnalysisWindow, Camera};
 use crate::event::Source;
 use crate::face::vote::{self, FrameOutcome, Verdict};
 
@@ -25,6 +25,25 @@ impl Terminal {
             .ok_or(TerminalError::CameraUnavailable)?;
         let device = self.device_of(&p);
         self.admit_mode(&mode, &device).await?;
+        let ident = match self.vote(&mut window, &mode).await {
+            Some(ident) => ident,
+            // Streaming but nothing analysed in the window: the terminal is at fault.
+            None => return Err(TerminalError::CameraUnavailable),
+        };
+        self.check_disk()?;
+        let (me, deadline) = (self.clone(), deadline.clone());
+        let answer = blocking(move || me.record(ident, p, Source::Camera, &deadline)).await??;
+        self.note_claim(&mode, &device, &answer);
+        Ok(answer)
+    }
+
+    /// Matches the window's faces until enough frames agree (or the window passes) and
+    /// tallies them; None when no frame was analysed in the window.
+    pub(super) async fn vote(
+        &self,
+        window: &mut AnalysisWindow,
+        mode: &MatchMode,
+    ) -> Option<Identification> {
         let votes = self.settings.identify_votes;
         let mut frames: Vec<FrameOutcome> = Vec::new();
         while !vote::decided(&frames, votes) {
@@ -38,30 +57,24 @@ impl Terminal {
                     let Some(embedding) = &face.embedding else {
                         continue;
                     };
-                    let (nearest, decision) = self.match_probe(embedding, &mode);
+                    let (nearest, decision) = self.match_probe(embedding, mode);
                     FrameOutcome::Matched { decision, nearest }
                 }
             });
         }
-        let ident = match vote::tally(&frames, votes) {
+        Some(match vote::tally(&frames, votes) {
             Verdict::Recognised {
                 employee_id,
                 distance,
                 ..
-            } => Identification::recognised(employee_id, distance, &mode),
+            } => Identification::recognised(employee_id, distance, mode),
             Verdict::Unknown {
                 min_distance,
                 ambiguous,
-            } => Identification::unknown(min_distance, ambiguous, &mode),
-            Verdict::Rejected(r) => Identification::rejected(&r, &mode),
-            // Streaming but nothing analysed in the window: the terminal is at fault.
-            Verdict::NoFrames => return Err(TerminalError::CameraUnavailable),
-        };
-        self.check_disk()?;
-        let (me, deadline) = (self.clone(), deadline.clone());
-        let answer = blocking(move || me.record(ident, p, Source::Camera, &deadline)).await??;
-        self.note_claim(&mode, &device, &answer);
-        Ok(answer)
+            } => Identification::unknown(min_distance, ambiguous, mode),
+            Verdict::Rejected(r) => Identification::rejected(&r, mode),
+            Verdict::NoFrames => return None,
+        })
     }
 }
 

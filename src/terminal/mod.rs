@@ -23,15 +23,17 @@ mod recognizer;
 mod record;
 mod reembed;
 mod roster;
+mod walk_up;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{Mutex, Notify};
+use tokio::sync::{Mutex, Notify, watch};
 
 use crate::face::{FacePipeline, FaceSettings};
+use crate::feed::{Decisions, PunchMode};
 use crate::metrics::TerminalMetrics;
-use crate::punch::{PunchRules, PunchSettings};
+use crate::punch::{PunchRequest, PunchRules, PunchSettings};
 use crate::store::roster::Fleet;
 use crate::store::{Paths, StorageSettings, Store};
 use admission::Admission;
@@ -69,6 +71,9 @@ pub(crate) struct TerminalSettings {
     pub(crate) fleet: Option<Fleet>,
     /// Whether metrics are recorded (`http.metrics`).
     pub(crate) metrics: bool,
+    /// Walk-up punching's way: the default, and how long a screen's choice holds.
+    pub(crate) walk_up_mode: PunchRequest,
+    pub(crate) walk_up_choice: Duration,
 }
 
 pub(crate) struct Terminal {
@@ -86,6 +91,12 @@ pub(crate) struct Terminal {
     /// Poked after every recorded attempt so the outbox publisher sends it at once.
     outbox_wake: Arc<Notify>,
     metrics: Arc<TerminalMetrics>,
+    /// Every recorded decision, for the live feed (`/events`).
+    decisions: Decisions,
+    /// Which way the next walk-up punch goes (a screen button may choose).
+    punch_mode: watch::Sender<PunchMode>,
+    /// Counts screen choices, so a choice's lapse does not undo a later one.
+    mode_choices: std::sync::atomic::AtomicU64,
 }
 
 impl Terminal {
@@ -101,6 +112,25 @@ impl Terminal {
     /// What the terminal and its camera record for `/metrics`.
     pub(crate) fn metrics(&self) -> &Arc<TerminalMetrics> {
         &self.metrics
+    }
+
+    /// The terminal's id and its site.
+    pub(crate) fn device_id(&self) -> &str {
+        &self.settings.device_id
+    }
+
+    pub(crate) fn site(&self) -> &str {
+        &self.settings.site
+    }
+
+    /// The recorded decisions, as they happen.
+    pub(crate) fn decisions(&self) -> &Decisions {
+        &self.decisions
+    }
+
+    /// Which way the next walk-up punch goes, and its changes.
+    pub(crate) fn punch_mode(&self) -> watch::Receiver<PunchMode> {
+        self.punch_mode.subscribe()
     }
 
     /// Poked after each recorded attempt (the outbox publisher waits on it).
@@ -169,6 +199,8 @@ pub(crate) mod testing {
             enrol_frames: 3,
             fleet: None,
             metrics: true,
+            walk_up_mode: PunchRequest::Auto,
+            walk_up_choice: Duration::from_secs(10),
         }
     }
 
@@ -231,7 +263,7 @@ pub(crate) mod testing {
 
     /// A replay camera (and its folder), stopped and removed when dropped.
     pub(crate) struct TempCamera {
-        camera: Arc<crate::camera::Camera>,
+        pub(crate) camera: Arc<crate::camera::Camera>,
         stop: crate::shutdown::Trigger,
         dir: std::path::PathBuf,
     }

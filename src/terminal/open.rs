@@ -3,13 +3,14 @@
 
 use std::sync::Arc;
 
-use tokio::sync::{Mutex, Notify};
+use tokio::sync::{Mutex, Notify, watch};
 use tracing::{info, warn};
 
 use super::admission::Admission;
 use super::recognizer::Recognizer;
 use super::{Terminal, TerminalError, TerminalSettings, reembed};
 use crate::face::{DecodeLimits, FacePipeline};
+use crate::feed::{Decisions, PunchMode};
 use crate::metrics::TerminalMetrics;
 use crate::store::Store;
 
@@ -128,6 +129,13 @@ impl Terminal {
                 &settings.site,
                 &settings.device_id,
             )),
+            decisions: Decisions::default(),
+            punch_mode: watch::channel(PunchMode {
+                request: settings.walk_up_mode,
+                chosen: false,
+            })
+            .0,
+            mode_choices: Default::default(),
             settings,
         })
     }

@@ -12,6 +12,7 @@ use super::{Deadline, IdentifyAnswer, PunchInput, Terminal, TerminalError, block
 use crate::event::Source;
 use crate::face::FaceCrop;
 use crate::face::encode;
+use crate::feed::Decision;
 use crate::metrics::PunchResult;
 use crate::reason::Reason;
 use crate::store::{NewAttempt, PunchOutcome, ts};
@@ -29,8 +30,21 @@ impl Terminal {
         Ok(())
     }
 
-    /// Records an identification as an attendance attempt and answers it. Blocks.
+    /// Records an identification as an attendance attempt, tells the feed (`/events`)
+    /// and answers it. Blocks.
     pub(super) fn record(
+        &self,
+        ident: Identification,
+        p: PunchInput,
+        source: Source,
+        deadline: &Deadline,
+    ) -> Result<IdentifyAnswer, TerminalError> {
+        let answer = self.write_attempt(ident, p, source, deadline)?;
+        self.decisions.publish(Decision::of(&answer, source));
+        Ok(answer)
+    }
+
+    fn write_attempt(
         &self,
         ident: Identification,
         p: PunchInput,
@@ -159,14 +173,16 @@ impl Terminal {
                 image_ref: None,
             };
             let (outcome, now) = me.commit(&attempt)?;
-            Ok(recognised(
+            let answer = recognised(
                 employee_id,
                 name,
                 distance.unwrap_or(0.0),
                 0.0,
                 outcome,
                 now,
-            ))
+            );
+            me.decisions.publish(Decision::of(&answer, Source::Manual));
+            Ok(answer)
         })
         .await?
     }
