@@ -23,8 +23,15 @@ pub(crate) struct AuthSettings {
     pub(crate) open_identify: bool,
     /// `/health` without a key (monitoring).
     pub(crate) public_health: bool,
-    /// `/stream.mjpeg`, `/capture` and `/status` without a key (the door's own screen).
+    /// `/stream.mjpeg`, `/capture`, `/status`, `/events` and `/metrics` without a key,
+    /// for anyone (a closed LAN).
     pub(crate) public_stream: bool,
+    /// The same without a key for the terminal itself only (loopback peers): the kiosk
+    /// browser on the door's screen needs no key, and no page holds one. Off by default:
+    /// behind a reverse proxy on the same machine every client is a loopback peer.
+    pub(crate) local_screen: bool,
+    /// An admin browser session (`POST /session`) ends after this many minutes unused.
+    pub(crate) session_idle_minutes: u64,
 }
 
 impl Default for AuthSettings {
@@ -35,6 +42,8 @@ impl Default for AuthSettings {
             open_identify: false,
             public_health: true,
             public_stream: false,
+            local_screen: false,
+            session_idle_minutes: 30,
         }
     }
 }
@@ -51,6 +60,9 @@ pub(crate) enum Audience {
     Door,
     /// Enrolment, deletions, manual punches, and reading personal records.
     Admin,
+    /// The pages and their assets (`/`, `/admin`, `/assets/*`) and the sign-in: they
+    /// hold no key and no personal data, so anyone may load them.
+    Page,
 }
 
 /// What a route requires.
@@ -76,20 +88,30 @@ pub(crate) enum Denied {
     Unauthenticated,
     /// A device key where an admin key is needed: 403.
     Forbidden,
+    /// A browser session's changing request without its CSRF token: 403.
+    Csrf,
 }
 
 impl Denied {
     pub(crate) fn status(&self) -> StatusCode {
         match self {
             Denied::Unauthenticated => StatusCode::UNAUTHORIZED,
-            Denied::Forbidden => StatusCode::FORBIDDEN,
+            Denied::Forbidden | Denied::Csrf => StatusCode::FORBIDDEN,
         }
     }
 
     pub(crate) fn reason(&self) -> Reason {
         match self {
             Denied::Unauthenticated => Reason::Unauthorized,
-            Denied::Forbidden => Reason::Forbidden,
+            Denied::Forbidden | Denied::Csrf => Reason::Forbidden,
+        }
+    }
+
+    /// What the answer's message adds.
+    pub(crate) fn detail(&self) -> Option<&'static str> {
+        match self {
+            Denied::Csrf => Some("X-CSRF-Token missing or wrong for this session"),
+            _ => None,
         }
     }
 }
@@ -125,6 +147,17 @@ impl Keys {
         })
     }
 
+    /// Whether a request from `peer` for `audience` is let through without a key: the
+    /// screen's routes for the terminal itself (`local_screen`).
+    pub(crate) fn local(&self, audience: Audience, peer: std::net::IpAddr) -> bool {
+        audience == Audience::Screen && self.settings.local_screen && peer.is_loopback()
+    }
+
+    /// How long an admin browser session lasts unused.
+    pub(crate) fn session_idle(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.settings.session_idle_minutes.max(1) * 60)
+    }
+
     /// Whether any key is configured (else the API is open).
     pub(crate) fn enforced(&self) -> bool {
         !self.admin.is_empty() || !self.device.is_empty()
@@ -134,6 +167,7 @@ impl Keys {
     pub(crate) fn access_for(&self, audience: Audience) -> Access {
         let s = &self.settings;
         match audience {
+            Audience::Page => Access::Public,
             Audience::Monitoring if s.public_health => Access::Public,
             Audience::Screen if s.public_stream => Access::Public,
             Audience::Door if s.open_identify => Access::Public,
@@ -206,6 +240,21 @@ mod tests {
         assert_eq!(k.access_for(Audience::Door), Access::Device);
         assert_eq!(k.access_for(Audience::Screen), Access::Device);
         assert_eq!(k.access_for(Audience::Admin), Access::Admin);
+        assert_eq!(k.access_for(Audience::Page), Access::Public);
+        let (lo, lan) = ([127, 0, 0, 1].into(), [192, 168, 1, 9].into());
+        assert!(!k.local(Audience::Screen, lo), "off unless asked for");
+        let k = Keys::new(&AuthSettings {
+            local_screen: true,
+            ..k.settings.clone()
+        })
+        .unwrap();
+        assert!(k.local(Audience::Screen, lo));
+        assert!(!k.local(Audience::Screen, lan));
+        assert!(
+            !k.local(Audience::Admin, lo),
+            "the admin routes need a key even locally"
+        );
+        assert!(!k.local(Audience::Door, lo));
         assert_eq!(keys(true).access_for(Audience::Door), Access::Public);
         let open_screen = Keys::new(&AuthSettings {
             public_stream: true,

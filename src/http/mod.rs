@@ -8,6 +8,7 @@ pub(crate) mod request;
 pub(crate) mod response;
 mod router;
 mod routes;
+mod session;
 mod settings;
 
 use std::convert::Infallible;
@@ -57,6 +58,10 @@ pub(crate) struct App {
     keys: std::sync::RwLock<auth::Keys>,
     /// The HTTPS certificate, if any; re-read on SIGHUP (renewed certificates).
     tls: std::sync::RwLock<Option<TlsAcceptor>>,
+    /// Admin browser sessions (`/session`).
+    sessions: session::Sessions,
+    /// Whether the terminal punches whoever walks up (the kiosk shows it).
+    walk_up: bool,
 }
 
 /// What [`App::new`] is made of.
@@ -68,6 +73,7 @@ pub(crate) struct AppParts {
     pub(crate) locale: SharedLocale,
     pub(crate) keys: auth::Keys,
     pub(crate) tls: Option<TlsAcceptor>,
+    pub(crate) walk_up: bool,
 }
 
 impl App {
@@ -76,6 +82,8 @@ impl App {
             warn!("no API keys configured: every endpoint is open (set [auth] for production)");
         }
         Self {
+            sessions: session::Sessions::new(p.keys.session_idle()),
+            walk_up: p.walk_up,
             terminal: p.terminal,
             camera: p.camera,
             mqtt: p.mqtt,
@@ -96,6 +104,11 @@ impl App {
         *self.tls.write().unwrap_or_else(|p| p.into_inner()) = tls;
     }
 
+    /// The API keys in force.
+    fn keys(&self) -> std::sync::RwLockReadGuard<'_, auth::Keys> {
+        self.keys.read().unwrap_or_else(|p| p.into_inner())
+    }
+
     fn tls(&self) -> Option<TlsAcceptor> {
         self.tls.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
@@ -103,6 +116,39 @@ impl App {
     /// Rotates the API keys (SIGHUP).
     pub(crate) fn set_keys(&self, keys: auth::Keys) {
         *self.keys.write().unwrap_or_else(|p| p.into_inner()) = keys;
+    }
+
+    /// Lets a request through with a key, from the terminal itself (the screen's
+    /// routes), or with an admin browser session (and, if it changes something, the
+    /// session's CSRF token).
+    fn admit(
+        &self,
+        headers: &hyper::HeaderMap,
+        method: &Method,
+        audience: auth::Audience,
+        peer: std::net::IpAddr,
+    ) -> Result<(), auth::Denied> {
+        let keys = self.keys();
+        let need = keys.access_for(audience);
+        if let Some(key) = auth::presented_key(headers) {
+            return keys.authorize(need, Some(key));
+        }
+        if keys.authorize(need, None).is_ok() || keys.local(audience, peer) {
+            return Ok(());
+        }
+        let csrf = headers
+            .get(session::CSRF_HEADER)
+            .and_then(|v| v.to_str().ok());
+        let changes = !matches!(*method, Method::GET | Method::HEAD);
+        let token = session::cookie_token(headers);
+        match self
+            .sessions
+            .check(token, csrf, changes, std::time::Instant::now())
+        {
+            Ok(_) => Ok(()),
+            Err(session::SessionDenied::Csrf) => Err(auth::Denied::Csrf),
+            Err(session::SessionDenied::NoSession) => Err(auth::Denied::Unauthenticated),
+        }
     }
 
     /// The camera, or 503 `camera_unavailable`.
@@ -225,7 +271,7 @@ async fn handle(app: Arc<App>, req: Request<Incoming>, peer: SocketAddr) -> Resp
         return r;
     }
     let deadline = Deadline::new();
-    let routed = route(&app, req, locale, &deadline);
+    let routed = route(&app, req, locale, peer, &deadline);
     tokio::pin!(routed);
     let result = match tokio::time::timeout(app.settings.request_timeout(), &mut routed).await {
         Ok(r) => r,
@@ -249,6 +295,7 @@ async fn route(
     app: &Arc<App>,
     req: Request<Incoming>,
     locale: Locale,
+    peer: SocketAddr,
     deadline: &Deadline,
 ) -> Result<Response<Body>, ApiError> {
     let full = req.uri().path().to_owned();
@@ -267,15 +314,13 @@ async fn route(
         Resolved::Found { audience, .. } | Resolved::MethodNotAllowed { audience, .. } => *audience,
         Resolved::NotFound => auth::Audience::Admin,
     };
-    let allowed = {
-        let keys = app.keys.read().unwrap_or_else(|p| p.into_inner());
-        keys.authorize(
-            keys.access_for(audience),
-            auth::presented_key(req.headers()),
-        )
-    };
+    let allowed = app.admit(req.headers(), req.method(), audience, peer.ip());
     if let Err(denied) = allowed {
-        let mut r = ApiError::new(denied.status(), denied.reason()).into_response(locale);
+        let mut e = ApiError::new(denied.status(), denied.reason());
+        if let Some(d) = denied.detail() {
+            e = e.detail(d);
+        }
+        let mut r = e.into_response(locale);
         if denied == auth::Denied::Unauthenticated {
             r.headers_mut().insert(
                 hyper::header::WWW_AUTHENTICATE,
@@ -318,5 +363,13 @@ async fn route(
         Op::Status => routes::status::get(app, &req, locale).await,
         Op::Metrics => routes::metrics::get(app).await,
         Op::OpenApi => Ok(routes::openapi::get()),
+        Op::Kiosk => Ok(routes::pages::kiosk()),
+        Op::AdminPage => Ok(routes::pages::admin()),
+        Op::Asset => routes::pages::asset(id),
+        Op::Events => routes::events::get(app, query).await,
+        Op::PunchMode => routes::punch_mode::post(app, req).await,
+        Op::Session => Ok(routes::session::get(app, req.headers())),
+        Op::SignIn => routes::session::post(app, req).await,
+        Op::SignOut => Ok(routes::session::delete(app, req.headers())),
     }
 }

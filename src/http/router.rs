@@ -24,13 +24,22 @@ pub(crate) enum Op {
     Status,
     Metrics,
     OpenApi,
+    Kiosk,
+    AdminPage,
+    Asset,
+    Events,
+    PunchMode,
+    Session,
+    SignIn,
+    SignOut,
 }
 
-/// A path segment pattern: a literal, or the `{id}` captured for the handler.
+/// A path segment pattern: a literal, or a segment captured for the handler (named as
+/// the OpenAPI document's path parameter).
 #[derive(Debug, Clone, Copy)]
 enum Seg {
     Lit(&'static str),
-    Id,
+    Id(#[cfg_attr(not(test), allow(dead_code, reason = "read by the OpenAPI test"))] &'static str),
 }
 
 use Seg::{Id, Lit};
@@ -74,9 +83,14 @@ const ROUTES: &[(&[Seg], Method, Op, Audience)] = &[
         Op::ResetUsers,
         Audience::Admin,
     ),
-    (&[Lit("users"), Id], Method::GET, Op::User, Audience::Admin),
     (
-        &[Lit("users"), Id],
+        &[Lit("users"), Id("employee_id")],
+        Method::GET,
+        Op::User,
+        Audience::Admin,
+    ),
+    (
+        &[Lit("users"), Id("employee_id")],
         Method::DELETE,
         Op::DeleteUser,
         Audience::Admin,
@@ -105,6 +119,29 @@ const ROUTES: &[(&[Seg], Method, Op, Audience)] = &[
         Method::GET,
         Op::OpenApi,
         Audience::Monitoring,
+    ),
+    (&[], Method::GET, Op::Kiosk, Audience::Page),
+    (&[Lit("admin")], Method::GET, Op::AdminPage, Audience::Page),
+    (
+        &[Lit("assets"), Id("name")],
+        Method::GET,
+        Op::Asset,
+        Audience::Page,
+    ),
+    (&[Lit("events")], Method::GET, Op::Events, Audience::Screen),
+    (
+        &[Lit("punch-mode")],
+        Method::POST,
+        Op::PunchMode,
+        Audience::Screen,
+    ),
+    (&[Lit("session")], Method::GET, Op::Session, Audience::Page),
+    (&[Lit("session")], Method::POST, Op::SignIn, Audience::Page),
+    (
+        &[Lit("session")],
+        Method::DELETE,
+        Op::SignOut,
+        Audience::Page,
     ),
 ];
 
@@ -135,7 +172,7 @@ fn matches<'a>(pattern: &[Seg], segments: &[&'a str]) -> Option<Option<&'a str>>
         match p {
             Lit(l) if l == s => {}
             Lit(_) => return None,
-            Id => id = Some(*s),
+            Id(_) => id = Some(*s),
         }
     }
     Some(id)
@@ -216,13 +253,14 @@ mod tests {
 
     /// The route's path as the OpenAPI document writes it.
     fn documented_path(pattern: &[Seg]) -> String {
-        pattern
+        let path: String = pattern
             .iter()
             .map(|s| match s {
                 Lit(l) => format!("/{l}"),
-                Id => "/{employee_id}".to_owned(),
+                Id(name) => format!("/{{{name}}}"),
             })
-            .collect()
+            .collect();
+        if path.is_empty() { "/".into() } else { path }
     }
 
     #[test]
@@ -310,7 +348,11 @@ mod tests {
             resolve(&["users", "x", "y"], &Method::GET),
             Resolved::NotFound
         );
-        assert_eq!(resolve(&[], &Method::GET), Resolved::NotFound);
+        assert_eq!(
+            resolve(&[], &Method::POST),
+            not_allowed("GET", Audience::Page)
+        );
+        assert_eq!(resolve(&["v2"], &Method::GET), Resolved::NotFound);
         assert_eq!(
             resolve(&["enroll", "xml"], &Method::POST),
             Resolved::NotFound

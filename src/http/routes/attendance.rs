@@ -4,15 +4,17 @@ use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use hyper::body::Incoming;
+use hyper::header::{CONTENT_DISPOSITION, CONTENT_TYPE, HeaderValue};
 use hyper::{Request, Response, StatusCode};
 use serde_json::json;
 
 use crate::http::App;
 use crate::http::request::{fields, read_body};
-use crate::http::response::{ApiError, Body, json};
+use crate::http::response::{ApiError, Body, full, json};
 use crate::http::routes::punch_input;
 use crate::i18n::{Locale, Msg};
-use crate::store::AttendanceQuery;
+use crate::reason::Reason;
+use crate::store::{AttendanceQuery, AttendanceRow};
 use crate::terminal::{Deadline, IdentifyAnswer, input};
 
 pub(crate) async fn post(
@@ -83,30 +85,82 @@ pub(crate) async fn post(
 }
 
 pub(crate) async fn get(app: &Arc<App>, query: Option<&str>) -> Result<Response<Body>, ApiError> {
+    let pairs: Vec<(String, String)> = form_urlencoded::parse(query.unwrap_or("").as_bytes())
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    // `format=csv`: a spreadsheet of a date range (the admin page's export), up to
+    // CSV_MAX rows; JSON pages of up to 1,000.
+    let csv = match pairs
+        .iter()
+        .find(|(k, _)| k == "format")
+        .map(|(_, v)| v.as_str())
+    {
+        None | Some("json") => false,
+        Some("csv") => true,
+        Some(_) => return Err(ApiError::field("format", "must be json or csv")),
+    };
+    let max = if csv { CSV_MAX } else { 1000 };
     let mut q = AttendanceQuery {
-        limit: 100,
+        limit: if csv { CSV_MAX } else { 100 },
         ..Default::default()
     };
-    for (k, v) in form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
-        match k.as_ref() {
-            "employee_id" => q.employee_id = Some(input::id("employee_id", &v)?),
+    for (k, v) in &pairs {
+        match k.as_str() {
+            "employee_id" => q.employee_id = Some(input::id("employee_id", v)?),
             "limit" => {
                 q.limit = v
                     .parse::<u32>()
                     .ok()
-                    .filter(|n| (1..=1000).contains(n))
-                    .ok_or_else(|| ApiError::field("limit", "must be 1..=1000"))?
+                    .filter(|n| (1..=max).contains(n))
+                    .ok_or_else(|| ApiError::field("limit", format!("must be 1..={max}")))?
             }
-            "from" => q.from = Some(time_bound("from", &v, false)?),
-            "to" => q.to = Some(time_bound("to", &v, true)?),
+            "from" => q.from = Some(time_bound("from", v, false)?),
+            "to" => q.to = Some(time_bound("to", v, true)?),
             _ => {}
         }
     }
     let records = app.terminal.attendance(q).await?;
+    if csv {
+        return csv_answer(&records);
+    }
     Ok(json(
         StatusCode::OK,
         &json!({ "count": records.len(), "records": records }),
     ))
+}
+
+/// Most rows one CSV export holds (a month of a 1,000-person site with a few punches
+/// each).
+const CSV_MAX: u32 = 100_000;
+
+/// The records as `text/csv`, a header row first, as a download.
+fn csv_answer(records: &[AttendanceRow]) -> Result<Response<Body>, ApiError> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let bad = |e: &dyn std::fmt::Display| {
+        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, Reason::InternalError)
+            .detail(format!("csv: {e}"))
+    };
+    if records.is_empty() {
+        // serde writes the header with the first row: an empty export still has one.
+        w.write_record(AttendanceRow::CSV_HEADER)
+            .map_err(|e| bad(&e))?;
+    }
+    for r in records {
+        w.serialize(r).map_err(|e| bad(&e))?;
+    }
+    let bytes = w.into_inner().map_err(|e| bad(&e))?;
+    let mut r = Response::new(full(bytes));
+    *r.status_mut() = StatusCode::OK;
+    let h = r.headers_mut();
+    h.insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/csv; charset=utf-8"),
+    );
+    h.insert(
+        CONTENT_DISPOSITION,
+        HeaderValue::from_static("attachment; filename=\"attendance.csv\""),
+    );
+    Ok(r)
 }
 
 /// RFC 3339 time, or a date (`from` = start of that UTC day, `to` = its end).
@@ -127,4 +181,42 @@ fn time_bound(field: &str, v: &str, end: bool) -> Result<DateTime<Utc>, ApiError
     };
     t.map(|t| t.and_utc())
         .ok_or_else(|| ApiError::field(field, "invalid date"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http_body_util::BodyExt;
+
+    #[tokio::test]
+    async fn the_csv_header_is_serdes_with_or_without_rows() {
+        let row = AttendanceRow {
+            id: 1,
+            event_id: "e".into(),
+            employee_id: Some("EMP001".into()),
+            kind: crate::punch::PunchKind::In,
+            device_id: None,
+            distance: Some(0.25),
+            threshold: None,
+            embedder: None,
+            reason: None,
+            source: "camera".into(),
+            ts_server: "2026-12-03T09:00:00Z".into(),
+            ts_client: None,
+            image_ref: None,
+            published_at: None,
+        };
+        let text = |r: Response<Body>| async move {
+            String::from_utf8(r.into_body().collect().await.unwrap().to_bytes().to_vec()).unwrap()
+        };
+        let with = text(csv_answer(std::slice::from_ref(&row)).unwrap()).await;
+        let without = text(csv_answer(&[]).unwrap()).await;
+        let header = with.lines().next().unwrap();
+        assert_eq!(header, AttendanceRow::CSV_HEADER.join(","));
+        assert_eq!(without.trim_end(), header);
+        assert!(
+            with.lines().nth(1).unwrap().contains(",EMP001,IN,"),
+            "{with}"
+        );
+    }
 }

@@ -3,10 +3,14 @@
 pub(crate) mod attendance;
 pub(crate) mod capture;
 pub(crate) mod enroll;
+pub(crate) mod events;
 pub(crate) mod health;
 pub(crate) mod identify;
 pub(crate) mod metrics;
 pub(crate) mod openapi;
+pub(crate) mod pages;
+pub(crate) mod punch_mode;
+pub(crate) mod session;
 pub(crate) mod status;
 pub(crate) mod stream;
 pub(crate) mod users;
