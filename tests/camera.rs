@@ -31,9 +31,12 @@ fn reel(dir: &Path, photos: &[&str]) -> PathBuf {
 
 /// A daemon replaying `reel`, once its camera streams: "ready" comes before the camera
 /// has opened its source, and a camera request in between is rightly refused (503).
+/// Walk-up punching is off: these tests count the rows their own requests make
+/// (tests/door_screen.rs tests walk-up).
 async fn camera_daemon(dir: &Path, reel: &Path, env: &[(&str, &str)]) -> Daemon {
     let spec = format!("replay:{}", reel.display());
-    let d = Daemon::start_with(&dir.join("data"), env, &["--camera", &spec]);
+    let env = [&[("ATTENDANCED_CAMERA__WALK_UP", "false")], env].concat();
+    let d = Daemon::start_with(&dir.join("data"), &env, &["--camera", &spec]);
     for _ in 0..200 {
         if d.client().get("/health").await.json()["camera"] == "streaming" {
             return d;

@@ -160,3 +160,30 @@ fn check_with(
         );
     }
 }
+
+/// Checks one `/events` payload against the schema the document names for its event.
+pub fn check_event(event: &str, data: &Value) {
+    CONTRACT.with_borrow_mut(|c| {
+        let ptr = format!(
+            "/paths/~1events/get/responses/200/content/text~1event-stream/x-events/{}",
+            token(event)
+        );
+        let schema_loc = c
+            .doc
+            .pointer(&ptr)
+            .and_then(|s| s.get("$ref"))
+            .and_then(Value::as_str)
+            .unwrap_or_else(|| panic!("event {event:?} is not documented"))
+            .trim_start_matches('#')
+            .to_owned();
+        let Contract {
+            compiler, schemas, ..
+        } = c;
+        let index = compiler
+            .compile(&format!("{BASE}#{schema_loc}"), schemas)
+            .unwrap_or_else(|e| panic!("{schema_loc} does not compile: {e}"));
+        if let Err(e) = schemas.validate(data, index) {
+            panic!("event {event}: disagrees with docs/openapi.json ({schema_loc}): {e:#}\n{data}");
+        }
+    });
+}

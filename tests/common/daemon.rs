@@ -167,6 +167,62 @@ pub struct Client {
 
 /// A response, with the body parsed as JSON when it is JSON.
 #[derive(Debug)]
+/// An open `/events` feed.
+pub struct Feed {
+    body: hyper::body::Incoming,
+    buf: String,
+}
+
+impl Feed {
+    /// The next event (name and JSON payload), checked against the document; None when
+    /// `within` passes first or the stream ends.
+    pub async fn next(&mut self, within: std::time::Duration) -> Option<(String, Value)> {
+        let end = tokio::time::Instant::now() + within;
+        loop {
+            while let Some(i) = self.buf.find("\n\n") {
+                let block: String = self.buf.drain(..i + 2).collect();
+                let (mut event, mut data) = (None, None);
+                for line in block.lines() {
+                    if let Some(v) = line.strip_prefix("event: ") {
+                        event = Some(v.to_owned());
+                    } else if let Some(v) = line.strip_prefix("data: ") {
+                        data = Some(v.to_owned());
+                    }
+                }
+                if let (Some(event), Some(data)) = (event, data) {
+                    let v: Value = serde_json::from_str(&data).expect("event data is JSON");
+                    super::contract::check_event(&event, &v);
+                    return Some((event, v));
+                }
+            }
+            let frame = tokio::time::timeout_at(end, self.body.frame())
+                .await
+                .ok()??;
+            if let Ok(data) = frame.expect("feed frame").into_data() {
+                self.buf
+                    .push_str(std::str::from_utf8(&data).expect("UTF-8 feed"));
+            }
+        }
+    }
+
+    /// Reads until an event named `name` whose payload satisfies `pred`.
+    pub async fn until(
+        &mut self,
+        name: &str,
+        within: std::time::Duration,
+        pred: impl Fn(&Value) -> bool,
+    ) -> Option<Value> {
+        let end = tokio::time::Instant::now() + within;
+        loop {
+            let left = end.saturating_duration_since(tokio::time::Instant::now());
+            let (event, v) = self.next(left).await?;
+            if event == name && pred(&v) {
+                return Some(v);
+            }
+        }
+    }
+}
+
 pub struct Reply {
     pub status: StatusCode,
     pub headers: hyper::HeaderMap,
@@ -278,6 +334,57 @@ impl Client {
             headers: parts.headers,
             body,
         }
+    }
+
+    /// Opens `/events` (with `headers`): the status and, if 200, the feed. Every event
+    /// read is checked against the document.
+    pub async fn events(&self, path: &str, headers: &[(&str, &str)]) -> (StatusCode, Option<Feed>) {
+        let stream = tokio::net::TcpStream::connect(self.addr)
+            .await
+            .expect("connect");
+        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .expect("handshake");
+        tokio::spawn(conn);
+        let mut req = Request::builder()
+            .method(Method::GET)
+            .uri(path)
+            .header("host", self.addr.to_string());
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let resp = sender
+            .send_request(req.body(Full::new(Bytes::new())).unwrap())
+            .await
+            .expect("send");
+        let status = resp.status();
+        if status != StatusCode::OK {
+            let (parts, body) = resp.into_parts();
+            let body = body.collect().await.expect("body").to_bytes();
+            super::contract::check(
+                &Method::GET,
+                path,
+                parts.status,
+                parts
+                    .headers
+                    .get(hyper::header::CONTENT_TYPE)
+                    .and_then(|v| v.to_str().ok()),
+                &body,
+            );
+            return (status, None);
+        }
+        let ct = resp.headers().get(hyper::header::CONTENT_TYPE).cloned();
+        assert_eq!(
+            ct.as_ref().and_then(|v| v.to_str().ok()),
+            Some("text/event-stream; charset=utf-8")
+        );
+        (
+            status,
+            Some(Feed {
+                body: resp.into_body(),
+                buf: String::new(),
+            }),
+        )
     }
 
     pub async fn get(&self, path: &str) -> Reply {

@@ -1,0 +1,504 @@
+//! The door's screen through the real daemon: walk-up punching, the live feed
+//! (`/events`), the kiosk and admin pages in headless Chromium, and how browsers are let
+//! in (sessions, CSRF, the terminal itself). Screenshots go to `$KIOSK_SCREENSHOTS`
+//! (docs/screens holds the committed ones), else the test's temp folder.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use attendance::http::auth::hash_key;
+use common::browser::Browser;
+use common::daemon::{Client, Daemon};
+use hyper::{Method, StatusCode};
+use serde_json::{Value, json};
+
+const ADMIN: &str = "admin-secret-7f3a";
+const DEVICE: &str = "door-key-19c2";
+/// How long each replayed photo is shown.
+const HOLD_MS: u64 = 2000;
+const CHART: &str = "_negatives/no_face_chart.jpg";
+
+/// `[auth]` with both keys; `local_screen`: the terminal's own browser needs none.
+fn config(dir: &Path, local_screen: bool) -> PathBuf {
+    let file = dir.join("attendanced.toml");
+    std::fs::write(
+        &file,
+        format!(
+            "[auth]\nadmin_key_sha256 = [\"{}\"]\ndevice_key_sha256 = [\"{}\"]\nlocal_screen = {local_screen}\n",
+            hash_key(ADMIN),
+            hash_key(DEVICE)
+        ),
+    )
+    .unwrap();
+    file
+}
+
+/// A daemon with keys, replaying `photos` (each shown for [`HOLD_MS`], looping) with
+/// walk-up punching on, once its camera streams.
+async fn door(dir: &Path, photos: &[&str]) -> Daemon {
+    let reel = dir.join("reel");
+    std::fs::create_dir_all(&reel).unwrap();
+    for (i, p) in photos.iter().enumerate() {
+        std::fs::copy(common::dev_photo(p), reel.join(format!("{i:03}.jpg"))).unwrap();
+    }
+    let cfg = config(dir, true);
+    let d = Daemon::start_with(
+        &dir.join("data"),
+        &[
+            ("ATTENDANCED_CAMERA__REPLAY_HOLD_MS", &HOLD_MS.to_string()),
+            ("ATTENDANCED_CAMERA__WALK_UP", "true"),
+        ],
+        &[
+            "--config",
+            cfg.to_str().unwrap(),
+            "--camera",
+            &format!("replay:{}", reel.display()),
+        ],
+    );
+    for _ in 0..200 {
+        if d.client().get("/health").await.json()["camera"] == "streaming" {
+            return d;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the replay camera did not start: {}", d.log_text());
+}
+
+fn admin_headers() -> [(&'static str, &'static str); 1] {
+    [("x-api-key", ADMIN)]
+}
+
+async fn rows(c: &Client) -> Vec<Value> {
+    let r = c
+        .request(
+            Method::GET,
+            "/attendance?limit=1000",
+            &admin_headers(),
+            vec![],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    r.json()["records"].as_array().expect("records").clone()
+}
+
+fn screenshots() -> PathBuf {
+    std::env::var_os("KIOSK_SCREENSHOTS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("screens"))
+}
+
+/// The kiosk card's outcome and title.
+const CARD: &str = "(() => { const c = document.getElementById('card'); \
+    return c.hidden ? null : { outcome: c.dataset.outcome, \
+    title: document.getElementById('card-title').textContent, \
+    body: document.getElementById('card-body').textContent }; })()";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_kiosk_shows_who_walked_up_punches_them_once_and_shows_strangers() {
+    let dir = tempfile::tempdir().unwrap();
+    // Nobody (8 s), the enrolled person standing (12 s), nobody (2 s), a stranger (6 s),
+    // nobody; then again. The camera shows other photos than the enrolment one.
+    let mut photos = vec![CHART; 4];
+    photos.extend(["caltech_p02/3.jpg"; 6]);
+    photos.push(CHART);
+    photos.extend(["_unenrolled/caltech_u01/1.jpg"; 3]);
+    photos.push(CHART);
+    let d = door(dir.path(), &photos).await;
+    let c = d.client();
+    let started = Instant::now();
+    let (ct, body) = common::daemon::Multipart::new()
+        .text("name", "홍길동")
+        .file("image", &common::read("caltech_p02/2.jpg"))
+        .finish();
+    let r = c
+        .request(
+            Method::POST,
+            "/enroll",
+            &[("content-type", ct.as_str()), ("x-api-key", ADMIN)],
+            body,
+        )
+        .await;
+    assert_eq!(
+        r.status,
+        StatusCode::OK,
+        "{}",
+        String::from_utf8_lossy(&r.body)
+    );
+    assert!(
+        started.elapsed() < Duration::from_millis(7000),
+        "enrolled before the person walks up"
+    );
+    // The page holds no key.
+    let page = c.get("/").await;
+    assert_eq!(page.status, StatusCode::OK);
+    let html = String::from_utf8_lossy(&page.body).to_string();
+    assert!(!html.contains(ADMIN) && !html.contains(DEVICE));
+    // The test's own view of the feed: when the person appears (guidance ready).
+    let (status, feed) = c.events("/events", &[]).await;
+    assert_eq!(status, StatusCode::OK, "the terminal itself needs no key");
+    let mut feed = feed.unwrap();
+    let hello = feed.next(Duration::from_secs(5)).await.expect("hello");
+    assert_eq!(hello.0, "hello");
+    assert_eq!(hello.1["walk_up"], true);
+    assert_eq!(hello.1["locale"], "ko");
+
+    let addr = c.addr;
+    let kiosk = tokio::task::spawn_blocking(move || {
+        let browser = Browser::launch();
+        let mut page = browser.page(1024, 600);
+        page.goto(&format!("http://{addr}/"));
+        page.wait_for(
+            "document.getElementById('link').dataset.state === 'online'",
+            Duration::from_secs(10),
+            "the kiosk connected to the feed",
+        );
+        (browser, page)
+    })
+    .await
+    .unwrap();
+    let ready = feed
+        .until("guidance", Duration::from_secs(20), |g| {
+            g["code"] == "ready"
+        })
+        .await
+        .expect("the person walked up");
+    let appeared = Instant::now();
+    assert_eq!(ready["message"], "인식 준비 완료");
+    let (browser, mut page, card) = tokio::task::spawn_blocking(move || {
+        let (browser, mut page) = kiosk;
+        let card = page.wait_for(
+            &format!(
+                "(() => {{ const c = {CARD}; return c && c.outcome === 'punched' ? c : null; }})()"
+            ),
+            Duration::from_secs(3),
+            "the result card names the person within 3 s of them appearing",
+        );
+        (browser, page, card)
+    })
+    .await
+    .unwrap();
+    let shown_after = appeared.elapsed();
+    assert!(
+        card["title"].as_str().unwrap().contains("홍길동님 출근"),
+        "{card}"
+    );
+    assert!(
+        card["body"].as_str().unwrap().len() == 8,
+        "HH:MM:SS: {card}"
+    );
+    let shots = screenshots();
+    let page = tokio::task::spawn_blocking(move || {
+        for (w, h) in [(1024, 600), (800, 480), (1080, 1920)] {
+            page.resize(w, h);
+            std::thread::sleep(Duration::from_millis(300));
+            // Everything that matters is on screen at every size.
+            let fits = page.eval(
+                "['clock','card','modes','link'].every(id => { \
+                   const r = document.getElementById(id).getBoundingClientRect(); \
+                   return r.width > 0 && r.bottom <= innerHeight + 1 && r.right <= innerWidth + 1; })",
+            );
+            assert_eq!(fits, json!(true), "{w}x{h}: an element is off screen");
+            page.screenshot(&shots.join(format!("kiosk-{w}x{h}.png")));
+        }
+        page.resize(1024, 600);
+        page
+    })
+    .await
+    .unwrap();
+    eprintln!("card shown {shown_after:?} after the person appeared");
+
+    // The stranger: an unknown card with what to do.
+    let mut page = page;
+    let unknown = tokio::task::spawn_blocking(move || {
+        let card = page.wait_for(
+            &format!(
+                "(() => {{ const c = {CARD}; return c && c.outcome === 'unknown' ? c : null; }})()"
+            ),
+            Duration::from_secs(25),
+            "the unknown card",
+        );
+        page.screenshot(&screenshots().join("kiosk-unknown-1024x600.png"));
+        drop(browser);
+        card
+    })
+    .await
+    .unwrap();
+    assert_eq!(unknown["title"], "등록되지 않은 얼굴입니다", "{unknown}");
+    assert!(
+        unknown["body"].as_str().unwrap().contains("관리자"),
+        "{unknown}"
+    );
+
+    // 12 s of standing was one punch, the 6 s stranger one unknown row.
+    let rows = rows(&c).await;
+    let punches: Vec<&Value> = rows
+        .iter()
+        .filter(|r| r["employee_id"] == "EMP001")
+        .collect();
+    assert_eq!(punches.len(), 1, "{rows:?}");
+    assert_eq!(punches[0]["source"], "camera");
+    assert_eq!(punches[0]["type"], "IN");
+    let unknowns = rows.iter().filter(|r| r["reason"] == "unknown").count();
+    assert_eq!(unknowns, 1, "{rows:?}");
+    // The feed told the same story.
+    let mut decisions = Vec::new();
+    while let Some((event, v)) = feed.next(Duration::from_millis(200)).await {
+        if event == "decision" {
+            decisions.push((v["outcome"].clone(), v["employee_id"].clone()));
+        }
+    }
+    assert_eq!(
+        decisions,
+        [
+            (json!("punched"), json!("EMP001")),
+            (json!("failed"), Value::Null)
+        ]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_admin_page_enrols_from_the_camera_and_then_the_kiosk_knows_them() {
+    let dir = tempfile::tempdir().unwrap();
+    // Nobody (4 s), a person standing (8 s), nobody (4 s); looping.
+    let mut photos = vec![CHART; 2];
+    photos.extend([
+        "caltech_p02/3.jpg",
+        "caltech_p02/4.jpg",
+        "caltech_p02/5.jpg",
+        "caltech_p02/6.jpg",
+    ]);
+    photos.extend([CHART; 2]);
+    let d = door(dir.path(), &photos).await;
+    let c = d.client();
+    let addr = c.addr;
+    let shots = screenshots();
+    tokio::task::spawn_blocking(move || {
+        let browser = Browser::launch();
+        let mut admin = browser.page(1280, 900);
+        admin.goto(&format!("http://{addr}/admin"));
+        admin.wait_for(
+            "!document.getElementById('signin').hidden",
+            Duration::from_secs(10),
+            "the sign-in form",
+        );
+        // A wrong key is refused with the API's message.
+        admin.eval(
+            "document.getElementById('key').value = 'wrong'; \
+             document.getElementById('signin-form').requestSubmit(); true",
+        );
+        admin.wait_for(
+            "document.getElementById('signin-notice').textContent",
+            Duration::from_secs(5),
+            "the refusal",
+        );
+        // The page's own requests without the session are refused.
+        let refused = admin.eval("fetch('/users').then(r => r.status)");
+        assert_eq!(refused, json!(401));
+        admin.eval(&format!(
+            "document.getElementById('key').value = '{ADMIN}'; \
+             document.getElementById('signin-form').requestSubmit(); true"
+        ));
+        admin.wait_for(
+            "!document.getElementById('console').hidden && document.getElementById('people-count').textContent === '(0)'",
+            Duration::from_secs(10),
+            "signed in, nobody enrolled",
+        );
+        // The cookie is out of the page's reach; the key is not kept.
+        assert_eq!(admin.eval("document.cookie"), json!(""));
+        assert_eq!(admin.eval("document.getElementById('key').value"), json!(""));
+        // A changing request with the cookie but without the CSRF token: refused.
+        let csrf_less = admin.eval(
+            "fetch('/users/EMP404', { method: 'DELETE' }).then(r => r.status)",
+        );
+        assert_eq!(csrf_less, json!(403));
+        let with_token = admin.eval(
+            "fetch('/users/EMP404', { method: 'DELETE', headers: { 'X-CSRF-Token': csrf } }).then(r => r.status)",
+        );
+        assert_eq!(with_token, json!(404), "the session acts as the admin");
+        // Enrol from the camera while the person stands there (guidance: ready).
+        admin.eval("document.getElementById('enrol-name').value = '김철수'; true");
+        admin.wait_for(
+            "document.getElementById('guidance').dataset.kind === 'ok'",
+            Duration::from_secs(20),
+            "the camera sees the person",
+        );
+        admin.eval("document.getElementById('enrol-camera').click(); true");
+        admin.wait_for(
+            "document.getElementById('enrol-notice').dataset.kind === 'ok'",
+            Duration::from_secs(15),
+            "enrolled from the camera",
+        );
+        admin.wait_for(
+            "document.querySelector('#people tr[data-employee-id=\"EMP001\"]')",
+            Duration::from_secs(5),
+            "the person in the list",
+        );
+        admin.screenshot(&shots.join("admin-1280x900.png"));
+        // The kiosk knows them the next time they walk up.
+        let mut kiosk = browser.page(800, 480);
+        kiosk.goto(&format!("http://{addr}/"));
+        let card = kiosk.wait_for(
+            &format!("(() => {{ const c = {CARD}; return c && c.outcome === 'punched' ? c : null; }})()"),
+            Duration::from_secs(30),
+            "the kiosk recognises the newly enrolled person",
+        );
+        assert!(card["title"].as_str().unwrap().contains("김철수님"), "{card}");
+        // Signing out ends the session.
+        admin.eval("document.getElementById('signout').click(); true");
+        admin.wait_for(
+            "!document.getElementById('signin').hidden",
+            Duration::from_secs(10),
+            "signed out",
+        );
+        assert_eq!(admin.eval("fetch('/users').then(r => r.status)"), json!(401));
+    })
+    .await
+    .unwrap();
+    let rows = rows(&c).await;
+    assert!(
+        rows.iter()
+            .any(|r| r["employee_id"] == "EMP001" && r["source"] == "camera"),
+        "{rows:?}"
+    );
+}
+
+#[tokio::test]
+async fn sessions_csrf_and_the_screen_rules_refuse_what_they_should() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path(), false);
+    let d = Daemon::start_with(
+        &dir.path().join("data"),
+        &[],
+        &["--config", cfg.to_str().unwrap()],
+    );
+    let c = d.client();
+    // Pages and the sign-in are public; they hold no key.
+    for path in [
+        "/",
+        "/admin",
+        "/assets/kiosk.js",
+        "/assets/style.css",
+        "/v1/",
+    ] {
+        let r = c.get(path).await;
+        assert_eq!(r.status, StatusCode::OK, "{path}");
+        let text = String::from_utf8_lossy(&r.body).to_string();
+        assert!(!text.contains(ADMIN) && !text.contains(DEVICE), "{path}");
+        assert!(r.headers.contains_key("content-security-policy"), "{path}");
+    }
+    assert_eq!(c.get("/assets/nope.js").await.status, StatusCode::NOT_FOUND);
+    // The screen's feed: a key (or the terminal itself, off here).
+    assert_eq!(c.events("/events", &[]).await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        c.events("/events", &[("x-api-key", DEVICE)]).await.0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        c.events("/events?lang=fr", &[("x-api-key", DEVICE)])
+            .await
+            .0,
+        StatusCode::UNPROCESSABLE_ENTITY
+    );
+    let state = c.get("/session").await.json();
+    assert_eq!(
+        state,
+        json!({"signed_in": false, "csrf": null, "keys_required": true})
+    );
+    // Signing in: a wrong key 401, a device key 403, the admin key a cookie.
+    let sign_in = |key: &str| json!({ "key": key });
+    assert_eq!(
+        c.post_json("/session", &sign_in("nope")).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        c.post_json("/session", &sign_in(DEVICE)).await.status,
+        StatusCode::FORBIDDEN
+    );
+    let r = c.post_json("/session", &sign_in(ADMIN)).await;
+    assert_eq!(r.status, StatusCode::OK);
+    let set_cookie = r.headers["set-cookie"].to_str().unwrap().to_owned();
+    assert!(
+        set_cookie.contains("HttpOnly") && set_cookie.contains("SameSite=Strict"),
+        "{set_cookie}"
+    );
+    let csrf = r.json()["csrf"].as_str().unwrap().to_owned();
+    let cookie = set_cookie.split(';').next().unwrap().to_owned();
+    let with_cookie = [("cookie", cookie.as_str())];
+    // Reads with the cookie; writes need the CSRF token too.
+    assert_eq!(
+        c.request(Method::GET, "/users", &with_cookie, vec![])
+            .await
+            .status,
+        StatusCode::OK
+    );
+    assert_eq!(c.get("/users").await.status, StatusCode::UNAUTHORIZED);
+    let json_ct = ("content-type", "application/json");
+    let mode = serde_json::to_vec(&json!({"mode": "OUT"})).unwrap();
+    let r = c
+        .request(
+            Method::POST,
+            "/punch-mode",
+            &[with_cookie[0], json_ct],
+            mode.clone(),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert!(
+        r.json()["message"]
+            .as_str()
+            .unwrap()
+            .contains("X-CSRF-Token")
+    );
+    let wrong = [with_cookie[0], json_ct, ("x-csrf-token", "0000")];
+    assert_eq!(
+        c.request(Method::POST, "/punch-mode", &wrong, mode.clone())
+            .await
+            .status,
+        StatusCode::FORBIDDEN
+    );
+    let right = [with_cookie[0], json_ct, ("x-csrf-token", csrf.as_str())];
+    let r = c.request(Method::POST, "/punch-mode", &right, mode).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.json(), json!({"v": 1, "mode": "OUT", "chosen": true}));
+    // A forged or ended session is no session.
+    let forged = [("cookie", "att_session=0123456789abcdef")];
+    assert_eq!(
+        c.request(Method::GET, "/users", &forged, vec![])
+            .await
+            .status,
+        StatusCode::UNAUTHORIZED
+    );
+    let r = c
+        .request(Method::DELETE, "/session", &with_cookie, vec![])
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(
+        r.headers["set-cookie"]
+            .to_str()
+            .unwrap()
+            .contains("Max-Age=0")
+    );
+    assert_eq!(
+        c.request(Method::GET, "/users", &with_cookie, vec![])
+            .await
+            .status,
+        StatusCode::UNAUTHORIZED
+    );
+    // The CSV export: a header row, the admin's only.
+    let r = c
+        .request(
+            Method::GET,
+            "/attendance?format=csv&from=2026-01-01&to=2026-12-31",
+            &admin_headers(),
+            vec![],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(String::from_utf8_lossy(&r.body).starts_with("id,event_id,employee_id,type,"));
+    assert_eq!(
+        c.get("/attendance?format=csv").await.status,
+        StatusCode::UNAUTHORIZED
+    );
+}
