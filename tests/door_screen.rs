@@ -105,7 +105,7 @@ async fn the_kiosk_shows_who_walked_up_punches_them_once_and_shows_strangers() {
     photos.push(CHART);
     photos.extend(["_unenrolled/caltech_u01/1.jpg"; 3]);
     photos.push(CHART);
-    let d = door(dir.path(), &photos).await;
+    let mut d = door(dir.path(), &photos).await;
     let c = d.client();
     let started = Instant::now();
     let (ct, body) = common::daemon::Multipart::new()
@@ -211,7 +211,7 @@ async fn the_kiosk_shows_who_walked_up_punches_them_once_and_shows_strangers() {
 
     // The stranger: an unknown card with what to do.
     let mut page = page;
-    let unknown = tokio::task::spawn_blocking(move || {
+    let (mut page, unknown) = tokio::task::spawn_blocking(move || {
         let card = page.wait_for(
             &format!(
                 "(() => {{ const c = {CARD}; return c && c.outcome === 'unknown' ? c : null; }})()"
@@ -220,8 +220,7 @@ async fn the_kiosk_shows_who_walked_up_punches_them_once_and_shows_strangers() {
             "the unknown card",
         );
         page.screenshot(&screenshots().join("kiosk-unknown-1024x600.png"));
-        drop(browser);
-        card
+        (page, card)
     })
     .await
     .unwrap();
@@ -256,6 +255,24 @@ async fn the_kiosk_shows_who_walked_up_punches_them_once_and_shows_strangers() {
             (json!("failed"), Value::Null)
         ]
     );
+    drop(feed);
+
+    // The daemon dies and comes back: the page says so, then carries on by itself
+    // (the feed reconnects, the picture is asked for again).
+    let before = page.eval("document.getElementById('stream').src");
+    d.restart();
+    tokio::task::spawn_blocking(move || {
+        page.wait_for(
+            "document.getElementById('link').dataset.state === 'online' &&              document.getElementById('stream').src.includes('?t=')",
+            Duration::from_secs(20),
+            "the kiosk reconnected after the restart",
+        );
+        let after = page.eval("document.getElementById('stream').src");
+        assert_ne!(before, after, "the picture was asked for again");
+        drop(browser);
+    })
+    .await
+    .unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
