@@ -71,6 +71,36 @@ fn units_verify_and_are_hardened() {
     }
 }
 
+#[test]
+fn the_kiosk_unit_verifies_and_starts_after_the_daemon() {
+    // cage is not installed here: a stand-in command checks the rest of the unit.
+    let tool = systemd_analyze();
+    let dir = tempfile::tempdir().unwrap();
+    unit_copy("attendanced.service", dir.path());
+    let kiosk = unit_copy("attendance-kiosk.service", dir.path());
+    let text = std::fs::read_to_string(&kiosk).unwrap();
+    assert!(text.contains("Requires=attendanced.service"));
+    assert!(text.contains("After=attendanced.service"));
+    assert!(text.contains("--app=http://127.0.0.1:5000/"));
+    let cage = text
+        .split_whitespace()
+        .find_map(|w| {
+            w.strip_prefix("ExecStart=")
+                .filter(|c| c.ends_with("/cage"))
+        })
+        .expect("ExecStart runs cage")
+        .to_owned();
+    std::fs::write(&kiosk, text.replace(&cage, "/bin/true")).unwrap();
+    let o = Command::new(tool)
+        .current_dir(dir.path())
+        .arg("verify")
+        .arg(&kiosk)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success() && err.trim().is_empty(), "{err}");
+}
+
 /// Collects notify datagrams until `want` has been seen or the deadline passes.
 fn wait_for(sock: &UnixDatagram, seen: &mut Vec<String>, want: &str, secs: u64) {
     let deadline = Instant::now() + Duration::from_secs(secs);
