@@ -140,6 +140,10 @@ fn texts(msg: Msg) -> (&'static str, &'static str) {
             "사번을 입력한 뒤 얼굴 인증을 해 주세요",
             "Please enter your employee ID, then look at the camera",
         ),
+        Msg::Reason(R::NotLive) => (
+            "사진이 아닌 실제 얼굴이 필요합니다. 고개를 천천히 좌우로 돌려 주세요",
+            "A live face is needed: please turn your head slowly left and right",
+        ),
         Msg::Quality(Q::TooSmall) => ("조금 더 가까이 와 주세요", "Please come a little closer"),
         Msg::Quality(Q::TooClose) => ("조금 뒤로 물러나 주세요", "Please step back a little"),
         Msg::Quality(Q::TooDark) => (

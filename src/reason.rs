@@ -54,6 +54,9 @@ pub enum Reason {
     VerifyRequired,
     /// 1:1 refused for a while: too many failed claims of the id or from the device.
     TooManyAttempts,
+    /// The buddy-punching guard (`camera.liveness`): the face did not move like a head
+    /// over the decision's frames (a photo held up, or a person standing perfectly still).
+    NotLive,
 }
 
 impl Reason {

@@ -38,18 +38,25 @@ fn config(dir: &Path, local_screen: bool) -> PathBuf {
 /// A daemon with keys, replaying `photos` (each shown for [`HOLD_MS`], looping) with
 /// walk-up punching on, once its camera streams.
 async fn door(dir: &Path, photos: &[&str]) -> Daemon {
+    door_with(dir, photos, &[]).await
+}
+
+/// [`door`] with more settings.
+async fn door_with(dir: &Path, photos: &[&str], env: &[(&str, &str)]) -> Daemon {
     let reel = dir.join("reel");
     std::fs::create_dir_all(&reel).unwrap();
     for (i, p) in photos.iter().enumerate() {
         std::fs::copy(common::dev_photo(p), reel.join(format!("{i:03}.jpg"))).unwrap();
     }
     let cfg = config(dir, true);
+    let hold = HOLD_MS.to_string();
+    let base = [
+        ("ATTENDANCED_CAMERA__REPLAY_HOLD_MS", hold.as_str()),
+        ("ATTENDANCED_CAMERA__WALK_UP", "true"),
+    ];
     let d = Daemon::start_with(
         &dir.join("data"),
-        &[
-            ("ATTENDANCED_CAMERA__REPLAY_HOLD_MS", &HOLD_MS.to_string()),
-            ("ATTENDANCED_CAMERA__WALK_UP", "true"),
-        ],
+        &[&base[..], env].concat(),
         &[
             "--config",
             cfg.to_str().unwrap(),
@@ -64,6 +71,21 @@ async fn door(dir: &Path, photos: &[&str]) -> Daemon {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     panic!("the replay camera did not start: {}", d.log_text());
+}
+
+/// Enrols 홍길동 from a dev photo the camera never shows.
+async fn enrol_hong(c: &Client) -> common::daemon::Reply {
+    let (ct, body) = common::daemon::Multipart::new()
+        .text("name", "홍길동")
+        .file("image", &common::read("caltech_p02/2.jpg"))
+        .finish();
+    c.request(
+        Method::POST,
+        "/enroll",
+        &[("content-type", ct.as_str()), ("x-api-key", ADMIN)],
+        body,
+    )
+    .await
 }
 
 fn admin_headers() -> [(&'static str, &'static str); 1] {
@@ -108,18 +130,7 @@ async fn the_kiosk_shows_who_walked_up_punches_them_once_and_shows_strangers() {
     let mut d = door(dir.path(), &photos).await;
     let c = d.client();
     let started = Instant::now();
-    let (ct, body) = common::daemon::Multipart::new()
-        .text("name", "홍길동")
-        .file("image", &common::read("caltech_p02/2.jpg"))
-        .finish();
-    let r = c
-        .request(
-            Method::POST,
-            "/enroll",
-            &[("content-type", ct.as_str()), ("x-api-key", ADMIN)],
-            body,
-        )
-        .await;
+    let r = enrol_hong(&c).await;
     assert_eq!(
         r.status,
         StatusCode::OK,
@@ -377,6 +388,58 @@ async fn the_admin_page_enrols_from_the_camera_and_then_the_kiosk_knows_them() {
     assert!(
         rows.iter()
             .any(|r| r["employee_id"] == "EMP001" && r["source"] == "camera"),
+        "{rows:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn with_the_liveness_guard_a_photo_held_up_is_refused_not_punched() {
+    let dir = tempfile::tempdir().unwrap();
+    // Nobody (6 s), then a photo of an enrolled person held still in front of the camera.
+    let mut photos = vec![CHART; 3];
+    photos.extend(["caltech_p02/3.jpg"; 5]);
+    let d = door_with(
+        dir.path(),
+        &photos,
+        &[("ATTENDANCED_CAMERA__LIVENESS", "true")],
+    )
+    .await;
+    let c = d.client();
+    let r = enrol_hong(&c).await;
+    assert_eq!(r.status, StatusCode::OK);
+    let (_, feed) = c.events("/events", &[]).await;
+    let mut feed = feed.expect("the feed");
+    let refused = feed
+        .until("decision", Duration::from_secs(25), |d| {
+            d["reason"] == "not_live"
+        })
+        .await
+        .expect("the walk-up decision refused the photo");
+    assert_eq!(refused["outcome"], "failed");
+    assert_eq!(
+        refused["employee_id"],
+        Value::Null,
+        "a refused photo names nobody"
+    );
+    // Asked again (camera identification): still refused.
+    let r = c
+        .request(
+            Method::POST,
+            "/identify",
+            &[("content-type", "application/json"), ("x-api-key", DEVICE)],
+            serde_json::to_vec(&json!({ "type": "IN" })).unwrap(),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.json()["reason"], "not_live", "{}", r.json());
+    // Standing there longer: no punch, and the walk-up refusal recorded once.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let rows = rows(&c).await;
+    assert!(rows.iter().all(|r| r["employee_id"].is_null()), "{rows:?}");
+    // One from walk-up (once for the whole appearance), one from /identify.
+    assert_eq!(
+        rows.iter().filter(|r| r["reason"] == "not_live").count(),
+        2,
         "{rows:?}"
     );
 }

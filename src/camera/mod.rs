@@ -24,6 +24,7 @@ use image::RgbImage;
 use tokio::sync::watch;
 use tracing::{info, warn};
 
+use crate::face::liveness::Landmarks;
 use crate::face::{
     Embedding, FaceBox, FaceCrop, FacePipeline, FaceQuality, Framing, Rejection, encode,
 };
@@ -62,6 +63,9 @@ pub(crate) struct LiveFace {
     /// is half an analysis's cost or more (the CNN's two passes take ~19 ms beside
     /// ~15 ms of detection on a 640x480 frame).
     pub(crate) embedding: Option<Embedding>,
+    /// The five landmarks, found with the embedding (the liveness guard's input; none
+    /// from an embedder that does not find them).
+    pub(crate) landmarks: Option<Landmarks>,
     pub(crate) crop: FaceCrop,
 }
 
@@ -120,6 +124,7 @@ impl LiveAnalysis {
             faces: self.faces.clone(),
             verdict: self.verdict.clone().map(|f| LiveFace {
                 embedding: None,
+                landmarks: None,
                 ..f
             }),
             detection: Detection::Still,
@@ -141,6 +146,7 @@ impl LiveAnalysis {
                 face: acc.face,
                 quality: acc.quality,
                 embedding: embedder.map(|e| e.embed(&acc.crop)),
+                landmarks: embedder.and_then(|e| e.landmarks(&acc.crop)),
                 crop: acc.crop,
             }),
             detection,

@@ -120,6 +120,14 @@ pub struct CameraSettings {
     pub(crate) walk_up_mode: PunchRequest,
     /// How long a way chosen on the screen (IN/OUT buttons) holds, ms.
     pub(crate) walk_up_choice_ms: u64,
+    /// The buddy-punching guard: a camera decision also needs the head to turn a little
+    /// within its frames (a photo held up to the camera does not). Needs the dlib
+    /// models (the landmarks). Off by default: a person standing perfectly still is then
+    /// asked to turn their head, which a door used to walking through may not want.
+    pub(crate) liveness: bool,
+    /// How far the nose must move across the eye line, in eye distances (README,
+    /// "Buddy punching": still photos stay under 0.045 on dev).
+    pub(crate) liveness_min_turn: f64,
 }
 
 impl Default for CameraSettings {
@@ -143,6 +151,8 @@ impl Default for CameraSettings {
             walk_up: true,
             walk_up_mode: PunchRequest::Auto,
             walk_up_choice_ms: 10_000,
+            liveness: false,
+            liveness_min_turn: crate::face::liveness::LivenessRule::DEFAULT.min_turn,
         }
     }
 }
@@ -204,6 +214,11 @@ impl CameraSettings {
             (1..=10).contains(&self.enrol_frames),
             "enrol_frames",
             || format!("must be in 1..=10, got {}", self.enrol_frames),
+        )?;
+        check(
+            (0.01..=0.5).contains(&self.liveness_min_turn),
+            "liveness_min_turn",
+            || format!("must be in 0.01..=0.5, got {}", self.liveness_min_turn),
         )?;
         check(
             (1000..=120_000).contains(&self.walk_up_choice_ms),

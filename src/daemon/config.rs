@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use crate::camera::CameraSettings;
 use crate::config::{self, ConfigError, Sources, check, id_rule, is_id};
 use crate::face::FaceSettings;
+use crate::face::liveness::LivenessRule;
 use crate::http::{AuthSettings, HttpSettings};
 use crate::i18n::Locale;
 use crate::logging::LogSettings;
@@ -121,6 +122,9 @@ impl Config {
             metrics: self.http.metrics,
             walk_up_mode: self.camera.walk_up_mode,
             walk_up_choice: Duration::from_millis(self.camera.walk_up_choice_ms),
+            liveness: self.camera.liveness.then_some(LivenessRule {
+                min_turn: self.camera.liveness_min_turn,
+            }),
         }
     }
 

@@ -62,6 +62,15 @@ pub trait Embedder: Send + Sync {
     fn enrol(&self, crop: &FaceCrop) -> Vec<Embedding> {
         vec![self.embed(crop)]
     }
+    /// The face's five landmarks, for the liveness guard; None when the embedder does
+    /// not find them (HOG).
+    fn landmarks(&self, _crop: &FaceCrop) -> Option<crate::face::liveness::Landmarks> {
+        None
+    }
+    /// Whether [`Self::landmarks`] finds them.
+    fn finds_landmarks(&self) -> bool {
+        false
+    }
 }
 
 /// 1:1 threshold. HOG's impostor distances are packed tight (one claim in 10,000

@@ -14,6 +14,8 @@ pub(crate) mod gallery;
 pub(crate) mod geometry;
 pub(crate) mod hog;
 pub(crate) mod jitter;
+pub mod liveness;
+pub mod liveness_eval;
 pub(crate) mod pipeline;
 pub(crate) mod quality;
 mod settings;

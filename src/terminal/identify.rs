@@ -126,6 +126,16 @@ impl Identification {
         }
     }
 
+    /// Matched someone, but the face did not move like a head (the liveness guard): not
+    /// punched, and the matched person is not named.
+    pub(super) fn not_live(distance: f32, mode: &MatchMode) -> Identification {
+        Identification {
+            distance: Some(distance),
+            reason: Some(Reason::NotLive),
+            ..Identification::new(mode)
+        }
+    }
+
     pub(super) fn rejected(r: &Rejection, mode: &MatchMode) -> Identification {
         Identification {
             reason: Some(r.reason()),

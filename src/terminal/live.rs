@@ -8,7 +8,9 @@ use super::identify::{Identification, MatchMode};
 use super::{Deadline, IdentifyAnswer, PunchInput, Terminal, TerminalError, blocking};
 use crate::camera::{AnalysisWindow, Camera};
 use crate::event::Source;
+use crate::face::liveness::{nose_offset, turn};
 use crate::face::vote::{self, FrameOutcome, Verdict};
+use tracing::debug;
 
 impl Terminal {
     /// Watches the camera's analyses for up to `identify_window`, decides from several
@@ -45,8 +47,14 @@ impl Terminal {
         mode: &MatchMode,
     ) -> Option<Identification> {
         let votes = self.settings.identify_votes;
+        let liveness = self.settings.liveness;
         let mut frames: Vec<FrameOutcome> = Vec::new();
-        while !vote::decided(&frames, votes) {
+        // Where the nose sat across the eye line in each face (the liveness guard).
+        let mut offsets: Vec<f64> = Vec::new();
+        let live = |offsets: &[f64]| liveness.is_none_or(|rule| rule.live(offsets));
+        // With the guard on, agreeing frames are not enough: the window goes on until
+        // the head has moved too (or it passes).
+        while !(vote::decided(&frames, votes) && live(&offsets)) {
             let Some(a) = window.next().await else {
                 break;
             };
@@ -57,12 +65,17 @@ impl Terminal {
                     let Some(embedding) = &face.embedding else {
                         continue;
                     };
+                    offsets.extend(face.landmarks.as_ref().and_then(nose_offset));
                     let (nearest, decision) = self.match_probe(embedding, mode);
                     FrameOutcome::Matched { decision, nearest }
                 }
             });
         }
         Some(match vote::tally(&frames, votes) {
+            Verdict::Recognised { distance, .. } if !live(&offsets) => {
+                debug!(turn = turn(&offsets), frames = offsets.len(), "not live");
+                Identification::not_live(distance, mode)
+            }
             Verdict::Recognised {
                 employee_id,
                 distance,

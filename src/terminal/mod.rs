@@ -30,6 +30,7 @@ use std::time::Duration;
 
 use tokio::sync::{Mutex, Notify, watch};
 
+use crate::face::liveness::LivenessRule;
 use crate::face::{FacePipeline, FaceSettings};
 use crate::feed::{Decisions, PunchMode};
 use crate::metrics::TerminalMetrics;
@@ -74,6 +75,8 @@ pub(crate) struct TerminalSettings {
     /// Walk-up punching's way: the default, and how long a screen's choice holds.
     pub(crate) walk_up_mode: PunchRequest,
     pub(crate) walk_up_choice: Duration,
+    /// The buddy-punching guard for camera decisions (`camera.liveness`), if on.
+    pub(crate) liveness: Option<LivenessRule>,
 }
 
 pub(crate) struct Terminal {
@@ -201,6 +204,7 @@ pub(crate) mod testing {
             metrics: true,
             walk_up_mode: PunchRequest::Auto,
             walk_up_choice: Duration::from_secs(10),
+            liveness: None,
         }
     }
 

@@ -72,6 +72,15 @@ impl Terminal {
                 "re-embedded stored enrolment crops"
             );
         }
+        if settings.liveness.is_some() && !embedder.finds_landmarks() {
+            return Err(TerminalError::InvalidField {
+                field: "camera.liveness",
+                why: format!(
+                    "needs the five landmarks of the dlib models; the {} embedder has none",
+                    embedder.name()
+                ),
+            });
+        }
         let recognizer = Recognizer::new(embedder, rule);
         let templates = recognizer.load(&store)?;
         let missing = store.users_without(recognizer.embedder().name())?;

@@ -40,6 +40,9 @@ struct Seen {
     at: Instant,
     face: FaceBox,
     decided: bool,
+    /// A `not_live` refusal was recorded for this appearance (once is evidence enough;
+    /// the person keeps being tried while they turn their head).
+    refused: bool,
 }
 
 impl Appearance {
@@ -66,6 +69,7 @@ impl Appearance {
                     at,
                     face,
                     decided: false,
+                    refused: false,
                 })
             }
         }
@@ -74,14 +78,36 @@ impl Appearance {
 
     /// The appearance got its decision; `face` is where the person is now.
     pub(super) fn decided(&mut self, at: Instant, face: Option<FaceBox>) {
+        let refused = self.seen.as_ref().is_some_and(|s| s.refused);
         if let Some(face) = face {
             self.seen = Some(Seen {
                 at,
                 face,
                 decided: true,
+                refused,
             });
         } else if let Some(s) = &mut self.seen {
             s.decided = true;
+        }
+    }
+
+    /// The person was in view until `at` (a decision window without a verdict: its
+    /// frames were not observed here), so the gap counts from then.
+    pub(super) fn touch(&mut self, at: Instant) {
+        if let Some(s) = &mut self.seen {
+            s.at = s.at.max(at);
+        }
+    }
+
+    /// Whether a `not_live` refusal is to be recorded for this appearance: the first
+    /// time only.
+    pub(super) fn refuse(&mut self) -> bool {
+        match &mut self.seen {
+            Some(s) if !s.refused => {
+                s.refused = true;
+                true
+            }
+            _ => false,
         }
     }
 }
@@ -120,14 +146,14 @@ impl Terminal {
             if !appearance.observe(a.at, largest(&a), a.verdict.is_ok()) {
                 continue;
             }
-            match self.walk_up_decision(&camera).await {
+            match self.walk_up_decision(&camera, &mut appearance).await {
                 Ok(true) => {
                     let now = camera.latest_analysis();
                     appearance.decided(Instant::now(), now.as_deref().and_then(largest));
                 }
-                // The face left or turned away within the window: try again while the
-                // appearance lasts.
-                Ok(false) => {}
+                // The face left or turned away within the window, or did not move like a
+                // head: try again while the appearance lasts.
+                Ok(false) => appearance.touch(Instant::now()),
                 Err(e) => {
                     warn!(error = %e, "walk-up punch failed");
                     tokio::select! {
@@ -142,8 +168,12 @@ impl Terminal {
     }
 
     /// Decides who is at the door and records it; false when the frames showed nobody
-    /// usable (nothing recorded).
-    async fn walk_up_decision(self: &Arc<Self>, camera: &Camera) -> Result<bool, TerminalError> {
+    /// usable, or a face that did not move like a head (recorded once per appearance).
+    async fn walk_up_decision(
+        self: &Arc<Self>,
+        camera: &Camera,
+        appearance: &mut Appearance,
+    ) -> Result<bool, TerminalError> {
         let Some(mut window) = camera.analyses_for(self.settings.identify_window) else {
             return Ok(false);
         };
@@ -152,7 +182,11 @@ impl Terminal {
         let Some(ident) = self.vote(&mut window, &mode).await else {
             return Ok(false);
         };
-        if ident.employee_id.is_none() && ident.reason != Some(Reason::Unknown) {
+        let refused = ident.reason == Some(Reason::NotLive);
+        if refused && !appearance.refuse() {
+            return Ok(false);
+        }
+        if ident.employee_id.is_none() && ident.reason != Some(Reason::Unknown) && !refused {
             debug!(reason = ?ident.reason, "walk-up: no usable face in the window");
             return Ok(false);
         }
@@ -165,6 +199,9 @@ impl Terminal {
         };
         let me = self.clone();
         blocking(move || me.record(ident, p, Source::Camera, &Deadline::none())).await??;
+        if refused {
+            return Ok(false);
+        }
         if chosen.chosen {
             // A way chosen on the screen is for one punch.
             self.reset_punch_mode();
@@ -214,6 +251,42 @@ mod tests {
             h: w,
             score: 5.0,
         })
+    }
+
+    #[test]
+    fn the_liveness_guard_needs_an_embedder_that_finds_landmarks() {
+        let dir = super::super::testing::temp_dir("liveness");
+        let mut s = super::super::testing::settings(&dir);
+        s.liveness = Some(crate::face::liveness::LivenessRule::DEFAULT);
+        let e = Terminal::open(s).err().expect("HOG finds no landmarks");
+        assert!(
+            matches!(
+                e,
+                TerminalError::InvalidField {
+                    field: "camera.liveness",
+                    ..
+                }
+            ),
+            "{e}"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_liveness_refusal_is_recorded_once_per_appearance() {
+        let t0 = Instant::now();
+        let mut a = Appearance::default();
+        assert!(a.observe(t0, face(100.0, 90.0), true));
+        assert!(a.refuse());
+        // The window took 1.8 s, longer than the gap: the person was there all along.
+        a.touch(t0 + Duration::from_millis(1800));
+        // Still undecided: tried again, but not recorded again.
+        assert!(a.observe(t0 + Duration::from_millis(2000), face(100.0, 90.0), true));
+        assert!(!a.refuse());
+        // A new appearance may be refused (and recorded) again.
+        assert!(!a.observe(t0 + Duration::from_millis(3600), None, false));
+        assert!(a.observe(t0 + Duration::from_millis(3800), face(100.0, 90.0), true));
+        assert!(a.refuse());
     }
 
     #[test]

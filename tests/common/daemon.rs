@@ -167,6 +167,31 @@ pub struct Client {
 
 /// A response, with the body parsed as JSON when it is JSON.
 #[derive(Debug)]
+/// Reads a whole answer and checks it against `docs/openapi.json`.
+async fn read_checked(
+    method: &Method,
+    path: &str,
+    resp: hyper::Response<hyper::body::Incoming>,
+) -> Reply {
+    let (parts, body) = resp.into_parts();
+    let body = body.collect().await.expect("body").to_bytes();
+    super::contract::check(
+        method,
+        path,
+        parts.status,
+        parts
+            .headers
+            .get(hyper::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok()),
+        &body,
+    );
+    Reply {
+        status: parts.status,
+        headers: parts.headers,
+        body,
+    }
+}
+
 /// An open `/events` feed.
 pub struct Feed {
     body: hyper::body::Incoming,
@@ -292,6 +317,34 @@ impl Multipart {
 }
 
 impl Client {
+    /// Sends one request on a new connection; the answer's head, its body unread.
+    async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Vec<u8>,
+    ) -> hyper::Response<hyper::body::Incoming> {
+        let stream = tokio::net::TcpStream::connect(self.addr)
+            .await
+            .expect("connect");
+        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .expect("handshake");
+        tokio::spawn(conn);
+        let mut req = Request::builder()
+            .method(method)
+            .uri(path)
+            .header("host", self.addr.to_string());
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        sender
+            .send_request(req.body(Full::new(Bytes::from(body))).unwrap())
+            .await
+            .expect("send")
+    }
+
     pub async fn request(
         &self,
         method: Method,
@@ -299,78 +352,17 @@ impl Client {
         headers: &[(&str, &str)],
         body: Vec<u8>,
     ) -> Reply {
-        let stream = tokio::net::TcpStream::connect(self.addr)
-            .await
-            .expect("connect");
-        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-            .await
-            .expect("handshake");
-        tokio::spawn(conn);
-        let mut req = Request::builder()
-            .method(method.clone())
-            .uri(path)
-            .header("host", self.addr.to_string());
-        for (k, v) in headers {
-            req = req.header(*k, *v);
-        }
-        let resp = sender
-            .send_request(req.body(Full::new(Bytes::from(body))).unwrap())
-            .await
-            .expect("send");
-        let (parts, body) = resp.into_parts();
-        let body = body.collect().await.expect("body").to_bytes();
-        super::contract::check(
-            &method,
-            path,
-            parts.status,
-            parts
-                .headers
-                .get(hyper::header::CONTENT_TYPE)
-                .and_then(|v| v.to_str().ok()),
-            &body,
-        );
-        Reply {
-            status: parts.status,
-            headers: parts.headers,
-            body,
-        }
+        let resp = self.send(method.clone(), path, headers, body).await;
+        read_checked(&method, path, resp).await
     }
 
     /// Opens `/events` (with `headers`): the status and, if 200, the feed. Every event
     /// read is checked against the document.
     pub async fn events(&self, path: &str, headers: &[(&str, &str)]) -> (StatusCode, Option<Feed>) {
-        let stream = tokio::net::TcpStream::connect(self.addr)
-            .await
-            .expect("connect");
-        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-            .await
-            .expect("handshake");
-        tokio::spawn(conn);
-        let mut req = Request::builder()
-            .method(Method::GET)
-            .uri(path)
-            .header("host", self.addr.to_string());
-        for (k, v) in headers {
-            req = req.header(*k, *v);
-        }
-        let resp = sender
-            .send_request(req.body(Full::new(Bytes::new())).unwrap())
-            .await
-            .expect("send");
+        let resp = self.send(Method::GET, path, headers, Vec::new()).await;
         let status = resp.status();
         if status != StatusCode::OK {
-            let (parts, body) = resp.into_parts();
-            let body = body.collect().await.expect("body").to_bytes();
-            super::contract::check(
-                &Method::GET,
-                path,
-                parts.status,
-                parts
-                    .headers
-                    .get(hyper::header::CONTENT_TYPE)
-                    .and_then(|v| v.to_str().ok()),
-                &body,
-            );
+            read_checked(&Method::GET, path, resp).await;
             return (status, None);
         }
         let ct = resp.headers().get(hyper::header::CONTENT_TYPE).cloned();

@@ -126,6 +126,19 @@ impl DlibEmbedder {
         self.net.forward_batch(&[chip]).remove(0)
     }
 
+    /// The five landmarks of a crop's face, in the crop's pixels (the liveness guard's
+    /// input).
+    pub fn crop_landmarks(&self, crop: &FaceCrop) -> crate::face::liveness::Landmarks {
+        let grey = shape::intensity_of(&crop.rgb);
+        let img = Intensity {
+            width: crop.rgb.width() as usize,
+            height: crop.rgb.height() as usize,
+            data: &grey,
+        };
+        let p = self.shape.predict_precise(&img, dlib_rect(crop));
+        [p[0], p[1], p[2], p[3], p[4]]
+    }
+
     /// The mean descriptor of each chip and its mirror image, over chip geometries.
     fn mean_descriptor(&self, crop: &FaceCrop, geometries: &[Jitter]) -> Embedding {
         let landmarks = self.landmarks(&crop.rgb, dlib_rect(crop));
@@ -242,5 +255,13 @@ impl Embedder for DlibEmbedder {
     /// One row: the mean over [`ENROL_JITTER`] geometries and their mirror images.
     fn enrol(&self, crop: &FaceCrop) -> Vec<Embedding> {
         vec![self.mean_descriptor(crop, &ENROL_JITTER)]
+    }
+
+    fn landmarks(&self, crop: &FaceCrop) -> Option<crate::face::liveness::Landmarks> {
+        Some(self.crop_landmarks(crop))
+    }
+
+    fn finds_landmarks(&self) -> bool {
+        true
     }
 }

@@ -143,6 +143,25 @@ impl ShapePredictor {
 
     /// Landmarks in image pixels, rounded like dlib's `point`.
     pub(crate) fn predict(&self, img: &Intensity<'_>, rect: DlibRect) -> Vec<[i64; 2]> {
+        let shape = self.shape(img, rect);
+        shape
+            .chunks_exact(2)
+            .map(|p| unnormalize(rect, p[0], p[1]))
+            .collect()
+    }
+
+    /// Landmarks in image pixels, not rounded (the liveness guard measures sub-pixel
+    /// movements of the nose).
+    pub(crate) fn predict_precise(&self, img: &Intensity<'_>, rect: DlibRect) -> Vec<[f64; 2]> {
+        let shape = self.shape(img, rect);
+        shape
+            .chunks_exact(2)
+            .map(|p| unnormalize_precise(rect, p[0], p[1]))
+            .collect()
+    }
+
+    /// The shape, in the face box's unit square.
+    fn shape(&self, img: &Intensity<'_>, rect: DlibRect) -> Vec<f32> {
         let mut shape = self.initial.clone();
         let mut features: Vec<f32> = Vec::new();
         for level in &self.levels {
@@ -176,9 +195,6 @@ impl ShapePredictor {
             }
         }
         shape
-            .chunks_exact(2)
-            .map(|p| unnormalize(rect, p[0], p[1]))
-            .collect()
     }
 }
 
@@ -201,9 +217,15 @@ pub(crate) fn intensity_of(rgb: &image::RgbImage) -> Vec<u8> {
 /// Maps the unit square onto the box (dlib's `unnormalizing_tform`) and rounds to a pixel
 /// like dlib's vector-to-point conversion.
 fn unnormalize(r: DlibRect, u: f32, v: f32) -> [i64; 2] {
-    let x = r.left as f64 + f64::from(u) * (r.right - r.left) as f64;
-    let y = r.top as f64 + f64::from(v) * (r.bottom - r.top) as f64;
+    let [x, y] = unnormalize_precise(r, u, v);
     [(x + 0.5).floor() as i64, (y + 0.5).floor() as i64]
+}
+
+fn unnormalize_precise(r: DlibRect, u: f32, v: f32) -> [f64; 2] {
+    [
+        r.left as f64 + f64::from(u) * (r.right - r.left) as f64,
+        r.top as f64 + f64::from(v) * (r.bottom - r.top) as f64,
+    ]
 }
 
 /// The rotation-and-scale part `[m00, m01, m10, m11]` of the least-squares similarity
