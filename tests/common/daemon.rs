@@ -165,8 +165,6 @@ pub struct Client {
     pub addr: SocketAddr,
 }
 
-/// A response, with the body parsed as JSON when it is JSON.
-#[derive(Debug)]
 /// Reads a whole answer and checks it against `docs/openapi.json`.
 async fn read_checked(
     method: &Method,
@@ -248,6 +246,8 @@ impl Feed {
     }
 }
 
+/// A response, with the body parsed as JSON when it is JSON.
+#[derive(Debug)]
 pub struct Reply {
     pub status: StatusCode,
     pub headers: hyper::HeaderMap,
