@@ -373,6 +373,15 @@ async fn the_admin_page_enrols_from_the_camera_and_then_the_kiosk_knows_them() {
             "the kiosk recognises the newly enrolled person",
         );
         assert!(card["title"].as_str().unwrap().contains("김철수님"), "{card}");
+        // Today's records and the CSV export on the admin page: the punch is in the
+        // terminal's day (Seoul time here, not UTC).
+        admin.eval("loadToday().then(() => true)");
+        let today = admin.eval("document.getElementById('today').textContent");
+        assert!(today.as_str().unwrap().contains("EMP001"), "{today}");
+        let csv = admin.eval(
+            "fetch('/attendance?' + new URLSearchParams({ ...localDays(today(), today()), format: 'csv' })).then(r => r.text())",
+        );
+        assert!(csv.as_str().unwrap().contains(",EMP001,"), "{csv}");
         // Signing out ends the session.
         admin.eval("document.getElementById('signout').click(); true");
         admin.wait_for(

@@ -22,6 +22,17 @@ function today() {
   return `${d.getFullYear()}-${String(d.getMonth() + 1).padStart(2, "0")}-${String(d.getDate()).padStart(2, "0")}`;
 }
 
+// The API's bare dates are UTC days; the admin means days on the terminal's clock
+// (09:00 KST is 00:00 UTC): RFC 3339 bounds of local days `from`..`to` (YYYY-MM-DD).
+function localDays(from, to) {
+  const [fy, fm, fd] = from.split("-").map(Number);
+  const [ty, tm, td] = to.split("-").map(Number);
+  return {
+    from: new Date(fy, fm - 1, fd, 0, 0, 0, 0).toISOString(),
+    to: new Date(ty, tm - 1, td, 23, 59, 59, 999).toISOString(),
+  };
+}
+
 async function loadPeople() {
   const list = await api("/users");
   $("people-count").textContent = `(${list.count})`;
@@ -53,7 +64,8 @@ async function loadPeople() {
 
 async function loadToday() {
   const d = today();
-  const list = await api(`/attendance?from=${d}&to=${d}&limit=1000`);
+  const q = new URLSearchParams({ ...localDays(d, d), limit: "1000" });
+  const list = await api(`/attendance?${q}`);
   const body = $("today");
   body.replaceChildren();
   for (const r of list.records) {
@@ -147,7 +159,8 @@ $("enrol-form").addEventListener("submit", async (ev) => {
 
 $("export-form").addEventListener("submit", (ev) => {
   ev.preventDefault();
-  const q = new URLSearchParams({ from: $("export-from").value, to: $("export-to").value, format: "csv" });
+  const days = localDays($("export-from").value, $("export-to").value);
+  const q = new URLSearchParams({ ...days, format: "csv" });
   location.href = `/attendance?${q}`;
 });
 

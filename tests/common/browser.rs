@@ -65,6 +65,9 @@ impl Browser {
             ])
             .arg(format!("--user-data-dir={}", profile.path().display()))
             .arg("about:blank")
+            // A Korean terminal's clock: 09:00 there is midnight UTC, so a page that
+            // confused the two would show the wrong day for nine hours of every day.
+            .env("TZ", "Asia/Seoul")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
