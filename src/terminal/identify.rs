@@ -82,6 +82,9 @@ pub(super) struct Identification {
     /// Unknown because the face was close to someone but did not stand out (two
     /// look-alikes, a crowded neighbourhood): an employee id would settle it.
     pub(crate) ambiguous: bool,
+    /// The last face embedded for a camera decision (walk-up checks who stands there
+    /// against it).
+    pub(crate) probe: Option<Embedding>,
 }
 
 impl Identification {
@@ -94,6 +97,7 @@ impl Identification {
             thumbnail: None,
             verify: matches!(mode, MatchMode::Verify { .. }),
             ambiguous: false,
+            probe: None,
         }
     }
 

@@ -51,6 +51,7 @@ impl Terminal {
         let mut frames: Vec<FrameOutcome> = Vec::new();
         // Where the nose sat across the eye line in each face (the liveness guard).
         let mut offsets: Vec<f64> = Vec::new();
+        let mut probe = None;
         let live = |offsets: &[f64]| liveness.is_none_or(|rule| rule.live(offsets));
         // With the guard on, agreeing frames are not enough: the window goes on until
         // the head has moved too (or it passes).
@@ -66,12 +67,13 @@ impl Terminal {
                         continue;
                     };
                     offsets.extend(face.landmarks.as_ref().and_then(nose_offset));
+                    probe = Some(embedding.clone());
                     let (nearest, decision) = self.match_probe(embedding, mode);
                     FrameOutcome::Matched { decision, nearest }
                 }
             });
         }
-        Some(match vote::tally(&frames, votes) {
+        let ident = match vote::tally(&frames, votes) {
             Verdict::Recognised { distance, .. } if !live(&offsets) => {
                 debug!(turn = turn(&offsets), frames = offsets.len(), "not live");
                 Identification::not_live(distance, mode)
@@ -87,7 +89,8 @@ impl Terminal {
             } => Identification::unknown(min_distance, ambiguous, mode),
             Verdict::Rejected(r) => Identification::rejected(&r, mode),
             Verdict::NoFrames => return None,
-        })
+        };
+        Some(Identification { probe, ..ident })
     }
 }
 

@@ -2,7 +2,8 @@
 //! calling `/identify`. A face that passes the gates opens a decision (the MODE_A vote of
 //! `live`); the decision is recorded once per appearance — a person standing at the door
 //! for a minute is one punch, a stranger one `unknown` — and an appearance ends when the
-//! doorway has been empty for [`GAP`] or a face turns up somewhere else.
+//! doorway has been empty for [`GAP`], a face turns up somewhere else, or the face there
+//! is no longer the decided person's ([`RECHECK`]).
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -14,7 +15,7 @@ use super::identify::MatchMode;
 use super::{Deadline, PunchInput, Terminal, TerminalError, blocking};
 use crate::camera::{Camera, LiveAnalysis};
 use crate::event::Source;
-use crate::face::FaceBox;
+use crate::face::{Embedding, FaceBox};
 use crate::feed::PunchMode;
 use crate::punch::PunchRequest;
 use crate::reason::Reason;
@@ -24,6 +25,19 @@ use crate::shutdown::Shutdown;
 /// the head away from the camera (the detector loses a face for a frame or two), shorter
 /// than the next person in a queue takes to step up.
 const GAP: Duration = Duration::from_millis(1500);
+
+/// While a decided appearance lasts, who stands there is checked this often (one embedded
+/// frame): the next person in a queue may step into the same place before the doorway
+/// is ever empty.
+const RECHECK: Duration = Duration::from_secs(2);
+
+/// What one try at a decision came to.
+enum Attempt {
+    /// Recorded; the last face embedded for it, to recognise the person by.
+    Decided(Option<Embedding>),
+    /// Nothing recorded for good: try again while the appearance lasts.
+    Again,
+}
 
 /// After a failure to decide (the recorder refused, the gallery is too big for 1:N), the
 /// next try waits this long.
@@ -91,6 +105,16 @@ impl Appearance {
         }
     }
 
+    /// Whether the person in view already has their decision.
+    pub(super) fn is_decided(&self) -> bool {
+        self.seen.as_ref().is_some_and(|s| s.decided)
+    }
+
+    /// Somebody else stands there: the next face seen starts a new appearance.
+    pub(super) fn forget(&mut self) {
+        self.seen = None;
+    }
+
     /// The person was in view until `at` (a decision window without a verdict: its
     /// frames were not observed here), so the gap counts from then.
     pub(super) fn touch(&mut self, at: Instant) {
@@ -122,6 +146,19 @@ fn same_place(a: &FaceBox, b: &FaceBox) -> bool {
     (ax - bx).hypot(ay - by) < width && ratio < 2.0
 }
 
+/// The first face the camera embeds within a second (None: nobody usable, no camera).
+async fn probe_once(camera: &Camera) -> Option<Embedding> {
+    let mut window = camera.analyses_for(Duration::from_secs(1))?;
+    while let Some(a) = window.next().await {
+        if let Ok(face) = &a.verdict
+            && let Some(e) = &face.embedding
+        {
+            return Some(e.clone());
+        }
+    }
+    None
+}
+
 /// The largest face of an analysis (the one the gates judged).
 fn largest(a: &LiveAnalysis) -> Option<FaceBox> {
     a.faces
@@ -135,6 +172,8 @@ impl Terminal {
     pub(crate) async fn walk_up(self: Arc<Self>, camera: Arc<Camera>, mut stop: Shutdown) {
         let mut analyses = camera.subscribe_analysis();
         let mut appearance = Appearance::default();
+        // The decided person's face, and when it was last compared with who stands there.
+        let (mut who, mut checked) = (None::<Embedding>, Instant::now());
         loop {
             tokio::select! {
                 changed = analyses.changed() => if changed.is_err() { return },
@@ -144,16 +183,27 @@ impl Terminal {
                 continue;
             };
             if !appearance.observe(a.at, largest(&a), a.verdict.is_ok()) {
+                if a.verdict.is_ok() && appearance.is_decided() && checked.elapsed() >= RECHECK {
+                    checked = Instant::now();
+                    if let (Some(was), Some(now)) = (&who, probe_once(&camera).await)
+                        && was.distance(&now) > self.recognizer.rule().threshold
+                    {
+                        debug!("walk-up: somebody else stands there now");
+                        appearance.forget();
+                    }
+                    analyses.borrow_and_update();
+                }
                 continue;
             }
             match self.walk_up_decision(&camera, &mut appearance).await {
-                Ok(true) => {
+                Ok(Attempt::Decided(probe)) => {
                     let now = camera.latest_analysis();
                     appearance.decided(Instant::now(), now.as_deref().and_then(largest));
+                    (who, checked) = (probe, Instant::now());
                 }
                 // The face left or turned away within the window, or did not move like a
                 // head: try again while the appearance lasts.
-                Ok(false) => appearance.touch(Instant::now()),
+                Ok(Attempt::Again) => appearance.touch(Instant::now()),
                 Err(e) => {
                     warn!(error = %e, "walk-up punch failed");
                     tokio::select! {
@@ -173,23 +223,24 @@ impl Terminal {
         self: &Arc<Self>,
         camera: &Camera,
         appearance: &mut Appearance,
-    ) -> Result<bool, TerminalError> {
+    ) -> Result<Attempt, TerminalError> {
         let Some(mut window) = camera.analyses_for(self.settings.identify_window) else {
-            return Ok(false);
+            return Ok(Attempt::Again);
         };
         let mode = MatchMode::Identify;
         self.admit_mode(&mode, &self.settings.device_id).await?;
         let Some(ident) = self.vote(&mut window, &mode).await else {
-            return Ok(false);
+            return Ok(Attempt::Again);
         };
         let refused = ident.reason == Some(Reason::NotLive);
         if refused && !appearance.refuse() {
-            return Ok(false);
+            return Ok(Attempt::Again);
         }
         if ident.employee_id.is_none() && ident.reason != Some(Reason::Unknown) && !refused {
             debug!(reason = ?ident.reason, "walk-up: no usable face in the window");
-            return Ok(false);
+            return Ok(Attempt::Again);
         }
+        let probe = ident.probe.clone();
         self.check_disk()?;
         let chosen = *self.punch_mode.borrow();
         let p = PunchInput {
@@ -200,13 +251,13 @@ impl Terminal {
         let me = self.clone();
         blocking(move || me.record(ident, p, Source::Camera, &Deadline::none())).await??;
         if refused {
-            return Ok(false);
+            return Ok(Attempt::Again);
         }
         if chosen.chosen {
             // A way chosen on the screen is for one punch.
             self.reset_punch_mode();
         }
-        Ok(true)
+        Ok(Attempt::Decided(probe))
     }
 
     /// A screen button chose the way of the next walk-up punch; it holds for one punch
@@ -383,6 +434,41 @@ mod tests {
             "{who:?}"
         );
         assert!(rows.iter().all(|r| r.source == "camera"));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_next_person_stepping_into_the_same_place_is_decided_too() {
+        let t = terminal();
+        let tm = &t.terminal;
+        // The two demo stills: two people, each centred in the guide, one after the other
+        // with no empty frame between (the same place, the same size).
+        let demo = |f: &str| {
+            std::fs::read(format!("{}/assets/demo/{f}", env!("CARGO_MANIFEST_DIR"))).unwrap()
+        };
+        let frames = [
+            demo("1_astronaut_eileen_collins.jpg"),
+            demo("2_grace_hopper.jpg"),
+        ];
+        let settings = crate::camera::CameraSettings {
+            replay_hold_ms: 5_000,
+            analysis_fps: 10,
+            ..Default::default()
+        };
+        let cam = super::super::testing::camera_of(tm, &frames, settings).await;
+        let (stop_tx, stop) = crate::shutdown::channel();
+        let task = tokio::spawn(tm.clone().walk_up(cam.camera.clone(), stop));
+        tokio::time::sleep(Duration::from_millis(9_500)).await;
+        stop_tx.fire();
+        let _ = task.await;
+        let rows = tm
+            .store()
+            .attendance(&AttendanceQuery {
+                limit: 100,
+                ..Default::default()
+            })
+            .unwrap();
+        let reasons: Vec<Option<&str>> = rows.iter().map(|r| r.reason.as_deref()).collect();
+        assert_eq!(reasons, [Some("unknown"), Some("unknown")], "one each");
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
