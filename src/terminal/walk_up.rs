@@ -292,7 +292,7 @@ mod tests {
     use super::super::testing::{camera, enrol, terminal, terminal_with};
     use super::*;
     use crate::punch::PunchKind;
-    use crate::store::AttendanceQuery;
+    use crate::store::{AttendanceQuery, AttendanceRow};
 
     fn face(x: f32, w: f32) -> Option<FaceBox> {
         Some(FaceBox {
@@ -302,6 +302,30 @@ mod tests {
             h: w,
             score: 5.0,
         })
+    }
+
+    /// Every attempt recorded so far.
+    fn rows(tm: &Terminal) -> Vec<AttendanceRow> {
+        tm.store()
+            .attendance(&AttendanceQuery {
+                limit: 100,
+                ..Default::default()
+            })
+            .expect("the attendance log reads")
+    }
+
+    /// Runs walk-up punching on `camera` for `d`, then answers what it recorded.
+    async fn walk_up_for(
+        tm: &Arc<Terminal>,
+        camera: &Arc<Camera>,
+        d: Duration,
+    ) -> Vec<AttendanceRow> {
+        let (stop_tx, stop) = crate::shutdown::channel();
+        let task = tokio::spawn(tm.clone().walk_up(camera.clone(), stop));
+        tokio::time::sleep(d).await;
+        stop_tx.fire();
+        let _ = task.await;
+        rows(tm)
     }
 
     #[test]
@@ -403,18 +427,7 @@ mod tests {
             chart,
         ];
         let cam = camera(tm, &photos, 2_000).await;
-        let (stop_tx, stop) = crate::shutdown::channel();
-        let task = tokio::spawn(tm.clone().walk_up(cam.camera.clone(), stop));
-        tokio::time::sleep(Duration::from_millis(7_500)).await;
-        stop_tx.fire();
-        let _ = task.await;
-        let rows = tm
-            .store()
-            .attendance(&AttendanceQuery {
-                limit: 100,
-                ..Default::default()
-            })
-            .unwrap();
+        let rows = walk_up_for(tm, &cam.camera, Duration::from_millis(7_500)).await;
         let who: Vec<(Option<&str>, &str)> = rows
             .iter()
             .map(|r| (r.employee_id.as_deref(), r.reason.as_deref().unwrap_or("")))
@@ -455,18 +468,7 @@ mod tests {
             ..Default::default()
         };
         let cam = super::super::testing::camera_of(tm, &frames, settings).await;
-        let (stop_tx, stop) = crate::shutdown::channel();
-        let task = tokio::spawn(tm.clone().walk_up(cam.camera.clone(), stop));
-        tokio::time::sleep(Duration::from_millis(9_500)).await;
-        stop_tx.fire();
-        let _ = task.await;
-        let rows = tm
-            .store()
-            .attendance(&AttendanceQuery {
-                limit: 100,
-                ..Default::default()
-            })
-            .unwrap();
+        let rows = walk_up_for(tm, &cam.camera, Duration::from_millis(9_500)).await;
         let reasons: Vec<Option<&str>> = rows.iter().map(|r| r.reason.as_deref()).collect();
         assert_eq!(reasons, [Some("unknown"), Some("unknown")], "one each");
     }
@@ -488,13 +490,7 @@ mod tests {
             .unwrap();
         stop_tx.fire();
         let _ = task.await;
-        let rows = tm
-            .store()
-            .attendance(&AttendanceQuery {
-                limit: 10,
-                ..Default::default()
-            })
-            .unwrap();
+        let rows = rows(tm);
         assert_eq!(rows.len(), 1);
         assert_eq!(rows[0].kind, PunchKind::Out);
         assert_eq!(tm.punch_mode().borrow().request, PunchRequest::Auto);
