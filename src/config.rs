@@ -103,6 +103,22 @@ pub(crate) fn is_id(s: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
 }
 
+/// A person's name: 1-100 characters of any script (Korean names are the norm), no
+/// control characters, no surrounding spaces. `Err` says what is wrong.
+pub(crate) fn check_name(s: &str) -> Result<(), String> {
+    let n = s.chars().count();
+    if n == 0 || n > 100 {
+        return Err(format!("must be 1-100 characters, got {n}"));
+    }
+    if s.chars().any(char::is_control) {
+        return Err("must not contain control characters".into());
+    }
+    if s.trim() != s {
+        return Err("must not start or end with spaces".into());
+    }
+    Ok(())
+}
+
 /// The message for a value that is not an [`is_id`].
 pub(crate) fn id_rule(got: &str) -> String {
     format!("must be 1-50 characters of A-Z a-z 0-9 _ - ., got {got:?}")

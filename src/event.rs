@@ -116,27 +116,64 @@ fn invalid(field: &'static str, why: impl Into<String>) -> EventError {
     }
 }
 
+/// Longest embedder name (the central `embedder` column).
+const MAX_EMBEDDER: usize = 32;
+
+/// An RFC 3339 time a `DATETIME(3)` column holds (years 1000-9999: a door whose clock
+/// reset to 1970 still has its punches kept). `Err` says why not.
+pub(crate) fn check_time(s: &str) -> Result<(), String> {
+    use chrono::Datelike;
+    let t = chrono::DateTime::parse_from_rfc3339(s).map_err(|e| e.to_string())?;
+    let year = t.to_utc().year();
+    if !(1000..=9999).contains(&year) {
+        return Err(format!("year {year} is outside 1000-9999"));
+    }
+    Ok(())
+}
+
+fn check_id(field: &'static str, v: &str) -> Result<(), EventError> {
+    if crate::config::is_id(v) {
+        Ok(())
+    } else {
+        Err(invalid(
+            field,
+            "must be 1-50 characters of A-Z a-z 0-9 _ - .",
+        ))
+    }
+}
+
 impl AttendanceEvent {
-    /// Checks what the types cannot: a version we speak, ids and times well formed.
+    /// Checks what the types cannot: a version we speak, and every field within what
+    /// the centre's column for it holds (MySQL refusing one event must not be how a bad
+    /// one is found).
     pub(crate) fn validate(&self) -> Result<(), EventError> {
         if self.v != SCHEMA_VERSION {
             return Err(EventError::Version(self.v));
         }
         uuid::Uuid::parse_str(&self.event_id).map_err(|e| invalid("event_id", e.to_string()))?;
-        if let Some(e) = &self.employee_id
-            && (e.is_empty() || e.len() > 50)
+        if let Some(e) = &self.employee_id {
+            check_id("employee_id", e)?;
+        }
+        check_id("device_id", &self.device_id)?;
+        check_id("site", &self.site)?;
+        if let Some(e) = &self.embedder
+            && (e.is_empty()
+                || e.len() > MAX_EMBEDDER
+                || !e.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'))
         {
-            return Err(invalid("employee_id", "must be 1-50 characters"));
+            return Err(invalid(
+                "embedder",
+                format!("must be 1-{MAX_EMBEDDER} characters of A-Z a-z 0-9 -"),
+            ));
         }
-        if self.device_id.is_empty() || self.device_id.len() > 50 {
-            return Err(invalid("device_id", "must be 1-50 characters"));
-        }
-        chrono::DateTime::parse_from_rfc3339(&self.ts_server)
-            .map_err(|e| invalid("ts_server", e.to_string()))?;
+        check_time(&self.ts_server).map_err(|why| invalid("ts_server", why))?;
         if let Some(t) = &self.ts_client
-            && t.len() > 64
+            && (t.len() > 64 || t.chars().any(char::is_control))
         {
-            return Err(invalid("ts_client", "longer than 64 characters"));
+            return Err(invalid(
+                "ts_client",
+                "longer than 64 characters or holds control characters",
+            ));
         }
         for (field, v) in [("distance", self.distance), ("threshold", self.threshold)] {
             if v.is_some_and(|d| !d.is_finite() || d < 0.0) {
@@ -182,7 +219,7 @@ impl EventBatch {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     pub(crate) fn sample() -> AttendanceEvent {
@@ -280,5 +317,41 @@ mod tests {
             anon.validate().is_err(),
             "an unrecognised attempt needs a reason"
         );
+    }
+
+    #[test]
+    fn every_field_fits_its_central_column() {
+        let field_of = |e: AttendanceEvent| match e.validate() {
+            Err(EventError::Invalid { field, .. }) => field,
+            other => panic!("{other:?}"),
+        };
+        let mut e = sample();
+        e.embedder = Some("x".repeat(40));
+        assert_eq!(field_of(e), "embedder");
+        let mut e = sample();
+        e.device_id = "K".repeat(51);
+        assert_eq!(field_of(e), "device_id");
+        let mut e = sample();
+        e.device_id = "A1;DROP".into();
+        assert_eq!(field_of(e), "device_id");
+        let mut e = sample();
+        e.site = "hq/x".into();
+        assert_eq!(field_of(e), "site");
+        let mut e = sample();
+        e.employee_id = Some("=cmd|' /C calc'!A0".into());
+        assert_eq!(field_of(e), "employee_id");
+        let mut e = sample();
+        e.ts_server = "0001-01-01T00:00:00Z".into();
+        assert_eq!(field_of(e), "ts_server");
+        let mut e = sample();
+        e.ts_client = Some("2026-01-01\u{0}".into());
+        assert_eq!(field_of(e), "ts_client");
+        let mut e = sample();
+        e.distance = Some(f32::NAN);
+        assert_eq!(field_of(e), "distance");
+        // A door whose clock reset to 1970 keeps its punches.
+        let mut e = sample();
+        e.ts_server = "1970-01-01T00:00:03.000+00:00".into();
+        e.validate().unwrap();
     }
 }

@@ -4,6 +4,7 @@
 use image::imageops::FilterType;
 use image::{GrayImage, RgbImage};
 
+use super::decode::DecodeLimits;
 use super::geometry::FaceBox;
 
 /// Context kept around the face box on each side, as a share of the box size. Embedders
@@ -11,6 +12,8 @@ use super::geometry::FaceBox;
 const CONTEXT: f32 = 0.5;
 /// Largest face box side kept in a crop; larger faces are downscaled to this.
 const MAX_FACE_SIDE: f32 = 160.0;
+/// Side of the largest crop [`FaceCrop::from_frame`] makes (to within rounding).
+const MAX_SAVED_SIDE: u32 = (MAX_FACE_SIDE * (1.0 + 2.0 * CONTEXT)) as u32 + 2;
 
 /// An RGB region around one face, with the face box in the region's coordinates.
 #[derive(Clone, PartialEq)]
@@ -30,6 +33,15 @@ impl std::fmt::Debug for FaceCrop {
 }
 
 impl FaceCrop {
+    /// What a saved crop may be: what [`FaceCrop::from_frame`] makes and no more. A crop
+    /// from elsewhere (a roster face) is decoded and embedded at every door of a site.
+    pub(crate) const SAVED_LIMITS: DecodeLimits = DecodeLimits {
+        max_bytes: 1 << 20,
+        max_side: MAX_SAVED_SIDE,
+        max_pixels: MAX_SAVED_SIDE as u64 * MAX_SAVED_SIDE as u64,
+        min_side: 8,
+    };
+
     /// Cuts the face and its context out of a frame (parts outside the frame stay black).
     pub(crate) fn from_frame(frame: &RgbImage, face: &FaceBox) -> FaceCrop {
         let side = face.size();
@@ -158,5 +170,15 @@ mod tests {
         let c = FaceCrop::from_frame(&frame, &face);
         assert!((c.face.w - MAX_FACE_SIDE).abs() < 1.0);
         assert_eq!(c.rgb.width(), 320);
+        // The largest crops, saved, are within what a saved crop may be.
+        for side in [159.4, 160.0, 161.0, 400.0] {
+            let f = FaceBox {
+                w: side,
+                h: side,
+                ..face
+            };
+            let png = super::super::encode::png(&FaceCrop::from_frame(&frame, &f).rgb).unwrap();
+            super::super::decode::png_dimensions(&png, &FaceCrop::SAVED_LIMITS).unwrap();
+        }
     }
 }

@@ -86,6 +86,28 @@ pub fn decode(bytes: &[u8], limits: &DecodeLimits) -> Result<RgbImage, DecodeErr
     Ok(img.into_rgb8())
 }
 
+/// The size of a PNG from its header, checked against `limits`; no pixel is decoded. What
+/// a crop from elsewhere (a roster face) is checked with before it travels on.
+pub(crate) fn png_dimensions(
+    bytes: &[u8],
+    limits: &DecodeLimits,
+) -> Result<(u32, u32), DecodeError> {
+    if bytes.is_empty() {
+        return Err(DecodeError::Empty);
+    }
+    if bytes.len() > limits.max_bytes {
+        return Err(DecodeError::TooLarge(bytes.len(), limits.max_bytes));
+    }
+    if image::guess_format(bytes).ok() != Some(ImageFormat::Png) {
+        return Err(DecodeError::UnknownFormat);
+    }
+    let (w, h) = ImageReader::with_format(Cursor::new(bytes), ImageFormat::Png)
+        .into_dimensions()
+        .map_err(corrupt)?;
+    check_dimensions(w, h, limits)?;
+    Ok((w, h))
+}
+
 /// Whether a JPEG's main image is complete: an end-of-image marker (FF D9) follows its
 /// first scan. The decoder pads a truncated file with grey and reports success; a cut-off
 /// upload must be refused instead. Segments before the scan are skipped by their length,
@@ -167,6 +189,32 @@ mod tests {
                 "cut at {cut}"
             );
         }
+    }
+
+    #[test]
+    fn png_dimensions_come_from_the_header() {
+        let l = DecodeLimits::default();
+        assert_eq!(png_dimensions(&png(64, 50), &l), Ok((64, 50)));
+        let small = DecodeLimits { max_side: 60, ..l };
+        assert!(matches!(
+            png_dimensions(&png(64, 50), &small),
+            Err(DecodeError::BadDimensions(64, 50, _, 60))
+        ));
+        assert_eq!(png_dimensions(b"", &l), Err(DecodeError::Empty));
+        assert_eq!(
+            png_dimensions(b"GIF89a....", &l),
+            Err(DecodeError::UnknownFormat)
+        );
+        let mut jpeg = Cursor::new(Vec::new());
+        RgbImage::new(64, 64)
+            .write_to(&mut jpeg, ImageFormat::Jpeg)
+            .unwrap();
+        assert_eq!(
+            png_dimensions(&jpeg.into_inner(), &l),
+            Err(DecodeError::UnknownFormat),
+            "crops are PNG"
+        );
+        assert!(png_dimensions(&png(64, 50)[..20], &l).is_err());
     }
 
     #[test]

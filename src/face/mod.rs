@@ -30,4 +30,5 @@ pub use gallery::{Decision, Gallery, MatchRule, Nearest, RuleOverrides};
 pub(crate) use geometry::{EllipseGuide, FaceBox};
 pub use pipeline::{Accepted, Analysis, FacePipeline, PipelineConfig, PipelineError};
 pub use quality::{FaceQuality, Framing, QualityConfig, Rejection};
+pub(crate) use settings::template_dim;
 pub use settings::{EmbedderChoice, FaceSettings};

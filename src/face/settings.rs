@@ -52,6 +52,18 @@ impl EmbedderChoice {
     }
 }
 
+/// The length of the templates the embedder called `name` makes; `None` for a name no
+/// embedder here has. What a template from elsewhere (a roster face) is checked against
+/// before it is read.
+pub(crate) fn template_dim(name: &str) -> Option<usize> {
+    match name {
+        "hog-v1" => Some(HogEmbedder::new().dim()),
+        "hog-spec" => Some(HogEmbedder::spec().dim()),
+        DlibEmbedder::NAME => Some(DlibEmbedder::DIM),
+        _ => None,
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct FaceSettings {
@@ -151,6 +163,15 @@ mod tests {
         }
         let e = "cnn".parse::<EmbedderChoice>().unwrap_err();
         assert!(e.contains("dlib-resnet") && e.contains("cnn"), "{e}");
+    }
+
+    #[test]
+    fn template_dims_are_the_embedders_own() {
+        for e in [HogEmbedder::new(), HogEmbedder::spec()] {
+            assert_eq!(template_dim(e.name()), Some(e.dim()));
+        }
+        assert_eq!(template_dim("dlib-resnet-v1"), Some(128));
+        assert_eq!(template_dim("hog-v2"), None);
     }
 
     #[test]

@@ -21,7 +21,15 @@ pub(crate) enum TemplateError {
     NotFinite,
     #[error("not a float32 .npy matrix: {0}")]
     Format(String),
+    #[error("template holds {0} rows, more than the {MAX_ROWS} an enrolment makes")]
+    TooManyRows(usize),
+    #[error("template is {got} bytes, its header promises {want}")]
+    Length { got: usize, want: usize },
 }
+
+/// Rows one template may hold: an enrolment photo makes one (dlib) or nine (HOG's
+/// shifted boxes).
+pub(crate) const MAX_ROWS: usize = 32;
 
 /// Encodes template rows as a `(rows, dim)` float32 `.npy` file image.
 pub(crate) fn encode(rows: &[Embedding]) -> Result<Vec<u8>, TemplateError> {
@@ -41,9 +49,83 @@ pub(crate) fn encode(rows: &[Embedding]) -> Result<Vec<u8>, TemplateError> {
     Ok(out)
 }
 
+/// Checks a template's header against the embedder's dimension and the bytes that
+/// follow it, allocating nothing: `(rows, dim)`. Written by hand because ndarray-npy
+/// allocates what a header promises before reading the data, so a 400-byte file whose
+/// header said (1, 2^36) asked for 256 GiB and aborted the process.
+pub(crate) fn check(bytes: &[u8], want_dim: usize) -> Result<(usize, usize), TemplateError> {
+    let bad = |why: &str| TemplateError::Format(why.to_owned());
+    let rest = bytes
+        .strip_prefix(b"\x93NUMPY")
+        .ok_or_else(|| bad("no .npy magic"))?;
+    let (len_bytes, rest) = match rest.split_first() {
+        Some((1, r)) => (2, r.get(1..).ok_or_else(|| bad("truncated header"))?),
+        Some((2 | 3, r)) => (4, r.get(1..).ok_or_else(|| bad("truncated header"))?),
+        _ => return Err(bad("unknown .npy version")),
+    };
+    let len = rest
+        .get(..len_bytes)
+        .ok_or_else(|| bad("truncated header"))?
+        .iter()
+        .rev()
+        .fold(0usize, |n, &b| n << 8 | usize::from(b));
+    let header = rest
+        .get(len_bytes..len_bytes + len)
+        .and_then(|h| std::str::from_utf8(h).ok())
+        .ok_or_else(|| bad("truncated header"))?;
+    let data_at = bytes.len() - rest.len() + len_bytes + len;
+    let field = |key: &str| {
+        let at = header.find(&format!("'{key}':"))? + key.len() + 3;
+        Some(header[at..].trim_start())
+    };
+    if !field("descr").is_some_and(|v| v.starts_with("'<f4'")) {
+        return Err(bad("not little-endian float32"));
+    }
+    if !field("fortran_order").is_some_and(|v| v.starts_with("False")) {
+        return Err(bad("not in C order"));
+    }
+    let shape = field("shape")
+        .and_then(|v| v.strip_prefix('('))
+        .and_then(|v| v.split_once(')'))
+        .ok_or_else(|| bad("no shape"))?
+        .0;
+    let dims: Vec<usize> = shape
+        .split(',')
+        .map(str::trim)
+        .filter(|d| !d.is_empty())
+        .map(|d| d.parse::<usize>().map_err(|_| bad("shape is not integers")))
+        .collect::<Result<_, _>>()?;
+    let (rows, dim) = match dims[..] {
+        [n] => (1, n),
+        [r, c] => (r, c),
+        _ => return Err(bad("not one or two dimensions")),
+    };
+    if rows == 0 {
+        return Err(TemplateError::Empty);
+    }
+    if dim != want_dim {
+        return Err(TemplateError::Dimension {
+            got: dim,
+            want: want_dim,
+        });
+    }
+    if rows > MAX_ROWS {
+        return Err(TemplateError::TooManyRows(rows));
+    }
+    let want = data_at + rows * dim * 4;
+    if bytes.len() != want {
+        return Err(TemplateError::Length {
+            got: bytes.len(),
+            want,
+        });
+    }
+    Ok((rows, dim))
+}
+
 /// Decodes and validates a template against the embedder's dimension. A 1-D array (the
 /// spec's own format: one embedding) is read as a single row.
 pub(crate) fn decode(bytes: &[u8], want_dim: usize) -> Result<Vec<Embedding>, TemplateError> {
+    check(bytes, want_dim)?;
     let arr = match Array2::<f32>::read_npy(bytes) {
         Ok(a) => a,
         Err(two_d) => {
@@ -113,12 +195,91 @@ mod tests {
         ));
         assert!(matches!(
             decode(&bytes[..bytes.len() - 3], 2),
-            Err(TemplateError::Format(_))
+            Err(TemplateError::Length { .. })
         ));
         let nan = Array2::from_shape_vec((1, 2), vec![f32::NAN, 1.0]).unwrap();
         let mut b = Vec::new();
         nan.write_npy(&mut b).unwrap();
         assert!(matches!(decode(&b, 2), Err(TemplateError::NotFinite)));
         assert!(matches!(encode(&[]), Err(TemplateError::Empty)));
+    }
+
+    /// An `.npy` of `header`'s dict followed by `data` bytes.
+    fn npy(dict: &str, data: usize) -> Vec<u8> {
+        let mut h = format!("{dict}\n").into_bytes();
+        let mut out = b"\x93NUMPY\x01\x00".to_vec();
+        out.extend_from_slice(&(h.len() as u16).to_le_bytes());
+        out.append(&mut h);
+        out.resize(out.len() + data, 0);
+        out
+    }
+
+    #[test]
+    fn the_header_is_checked_before_anything_is_allocated() {
+        // The roster attack: a header alone, promising 2^36 floats (256 GiB).
+        let bomb = npy(
+            "{'descr': '<f4', 'fortran_order': False, 'shape': (1, 68719476736), }",
+            0,
+        );
+        assert!(matches!(
+            decode(&bomb, 68719476736),
+            Err(TemplateError::Length { got, .. }) if got == bomb.len()
+        ));
+        assert!(matches!(
+            decode(&bomb, 128),
+            Err(TemplateError::Dimension { want: 128, .. })
+        ));
+        // A shape whose byte count overflows is refused on its dimension first.
+        let huge = npy(
+            "{'descr': '<f4', 'fortran_order': False, 'shape': (18446744073709551615, 128), }",
+            0,
+        );
+        assert!(matches!(
+            decode(&huge, 128),
+            Err(TemplateError::TooManyRows(_))
+        ));
+        let ok = |shape: &str, data| {
+            npy(
+                &format!("{{'descr': '<f4', 'fortran_order': False, 'shape': {shape}, }}"),
+                data,
+            )
+        };
+        assert_eq!(check(&ok("(2, 3)", 24), 3).unwrap(), (2, 3));
+        assert_eq!(check(&ok("(3,)", 12), 3).unwrap(), (1, 3));
+        assert!(matches!(
+            check(&ok("(2, 3)", 25), 3),
+            Err(TemplateError::Length { .. })
+        ));
+        assert!(matches!(
+            check(&ok("(2, 3)", 23), 3),
+            Err(TemplateError::Length { .. })
+        ));
+        assert!(matches!(
+            check(&ok("(33, 3)", 396), 3),
+            Err(TemplateError::TooManyRows(33))
+        ));
+        assert!(matches!(
+            check(&ok("(0, 3)", 0), 3),
+            Err(TemplateError::Empty)
+        ));
+        assert!(check(&ok("()", 4), 3).is_err());
+        assert!(check(&ok("(1, 1, 3)", 12), 3).is_err());
+        let be = npy(
+            "{'descr': '>f4', 'fortran_order': False, 'shape': (3,), }",
+            12,
+        );
+        assert!(matches!(check(&be, 3), Err(TemplateError::Format(_))));
+        let f8 = npy(
+            "{'descr': '<f8', 'fortran_order': False, 'shape': (3,), }",
+            24,
+        );
+        assert!(matches!(check(&f8, 3), Err(TemplateError::Format(_))));
+        for cut in [0, 6, 8, 9, 20] {
+            assert!(check(&ok("(3,)", 12)[..cut], 3).is_err(), "cut at {cut}");
+        }
+        // What encode writes passes, to the byte.
+        let row = Embedding::normalised(vec![1.0; 3]);
+        let real = encode(&[row.clone(), row]).unwrap();
+        assert_eq!(check(&real, 3).unwrap(), (2, 3));
     }
 }

@@ -11,6 +11,10 @@ pub(crate) const MIGRATIONS: &[(u32, &str)] = &[
     (1, include_str!("../../migrations/sqlite/0001_init.sql")),
     (2, include_str!("../../migrations/sqlite/0002_receipts.sql")),
     (3, include_str!("../../migrations/sqlite/0003_roster.sql")),
+    (
+        4,
+        include_str!("../../migrations/sqlite/0004_roster_refused.sql"),
+    ),
 ];
 
 /// The schema version this binary expects.
@@ -44,7 +48,7 @@ mod tests {
     #[test]
     fn applies_once() {
         let mut c = Connection::open_in_memory().unwrap();
-        assert_eq!(apply(&mut c).unwrap(), vec![1, 2, 3]);
+        assert_eq!(apply(&mut c).unwrap(), vec![1, 2, 3, 4]);
         assert!(apply(&mut c).unwrap().is_empty());
         assert_eq!(version(&c).unwrap(), latest());
     }

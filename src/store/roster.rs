@@ -20,12 +20,15 @@ pub(crate) struct Fleet {
 pub(crate) type FaceData = (Vec<u8>, Option<Vec<u8>>);
 
 /// How far this terminal's copy of the roster is.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct RosterState {
     /// Last revision applied.
     pub(crate) revision: u64,
     /// Latest revision the centre announced.
     pub(crate) head: u64,
+    /// Entries refused (skipped), and the last one's revision and why.
+    pub(crate) refused: u64,
+    pub(crate) last_refused: Option<(u64, String)>,
 }
 
 /// A page ready to apply: face data already checked and made into templates of this
@@ -42,8 +45,16 @@ pub(crate) struct ReadyPage {
 pub(crate) struct ReadyEntry {
     pub(crate) revision: u64,
     pub(crate) employee_id: String,
-    /// `None`: delete the person.
-    pub(crate) enrol: Option<ReadyEnrol>,
+    pub(crate) op: ReadyOp,
+}
+
+/// What an entry does here.
+#[derive(Debug, Clone)]
+pub(crate) enum ReadyOp {
+    Enrol(ReadyEnrol),
+    Delete,
+    /// Not applied (why): recorded, and the revision moves past it.
+    Refused(String),
 }
 
 #[derive(Debug, Clone)]
@@ -140,16 +151,25 @@ impl Store {
     }
 
     pub(crate) fn roster_state(&self) -> Result<RosterState, StoreError> {
-        Ok(self.conn().query_row(
-            "SELECT revision, head FROM roster_state WHERE id = 1",
+        let c = self.conn();
+        let (revision, head, refused) = c.query_row(
+            "SELECT revision, head, (SELECT COUNT(*) FROM roster_refused) FROM roster_state WHERE id = 1",
             [],
-            |r| {
-                Ok(RosterState {
-                    revision: r.get::<_, i64>(0)? as u64,
-                    head: r.get::<_, i64>(1)? as u64,
-                })
-            },
-        )?)
+            |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?)),
+        )?;
+        let last_refused = c
+            .query_row(
+                "SELECT revision, why FROM roster_refused ORDER BY revision DESC LIMIT 1",
+                [],
+                |r| Ok((r.get::<_, i64>(0)? as u64, r.get::<_, String>(1)?)),
+            )
+            .optional()?;
+        Ok(RosterState {
+            revision: revision as u64,
+            head: head as u64,
+            refused: refused as u64,
+            last_refused,
+        })
     }
 
     /// Which of these faces the terminal already holds (its own enrolments coming back,
@@ -195,8 +215,15 @@ impl Store {
             let mut steps = Vec::new();
             let mut removed = Removed::default();
             for e in page.entries.iter().filter(|e| e.revision > current) {
-                match &e.enrol {
-                    None => {
+                match &e.op {
+                    ReadyOp::Refused(why) => {
+                        tx.execute(
+                            "INSERT OR REPLACE INTO roster_refused (revision, employee_id, why, at)
+                             VALUES (?1, ?2, ?3, ?4)",
+                            params![e.revision as i64, e.employee_id, why, now],
+                        )?;
+                    }
+                    ReadyOp::Delete => {
                         let r = self.remove_where(&tx, Some(&e.employee_id))?;
                         if r.users > 0 {
                             removed.absorb(r);
@@ -205,7 +232,7 @@ impl Store {
                             });
                         }
                     }
-                    Some(enrol) => {
+                    ReadyOp::Enrol(enrol) => {
                         let faces = self.apply_enrol(&tx, &e.employee_id, enrol, &now)?;
                         steps.push(Step::Added {
                             employee_id: e.employee_id.clone(),
@@ -299,7 +326,7 @@ mod tests {
         ReadyEntry {
             revision,
             employee_id: id.into(),
-            enrol: Some(ReadyEnrol {
+            op: ReadyOp::Enrol(ReadyEnrol {
                 name: format!("name of {id}"),
                 faces: faces.iter().map(|f| face(f)).collect(),
             }),
@@ -343,7 +370,8 @@ mod tests {
             s.roster_state().unwrap(),
             RosterState {
                 revision: 3,
-                head: 3
+                head: 3,
+                ..RosterState::default()
             }
         );
         assert_eq!(s.users().unwrap().len(), 2);
@@ -387,7 +415,7 @@ mod tests {
         let rename = ReadyEntry {
             revision: 2,
             employee_id: "E1".into(),
-            enrol: Some(ReadyEnrol {
+            op: ReadyOp::Enrol(ReadyEnrol {
                 name: "새 이름".into(),
                 faces: vec![],
             }),
@@ -395,7 +423,7 @@ mod tests {
         let delete_unknown = ReadyEntry {
             revision: 3,
             employee_id: "NOBODY".into(),
-            enrol: None,
+            op: ReadyOp::Delete,
         };
         s.apply_roster(&page(1, 3, vec![rename, delete_unknown]))
             .unwrap();
@@ -403,7 +431,7 @@ mod tests {
         let delete = ReadyEntry {
             revision: 4,
             employee_id: "E1".into(),
-            enrol: None,
+            op: ReadyOp::Delete,
         };
         let Applied::Done { steps, .. } = s.apply_roster(&page(3, 4, vec![delete])).unwrap() else {
             panic!("not applied");
@@ -416,6 +444,33 @@ mod tests {
         );
         assert_eq!(files_of(s), 0);
         assert!(s.users().unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_refused_entry_is_recorded_once_and_the_revision_moves_past_it() {
+        let t = temp_store();
+        let s = &t.store;
+        let refused = |revision| ReadyEntry {
+            revision,
+            employee_id: "E9".into(),
+            op: ReadyOp::Refused("template: 2^36 floats".into()),
+        };
+        let p = page(
+            0,
+            3,
+            vec![enrol(1, "E1", &["f1"]), refused(2), enrol(3, "E2", &["f2"])],
+        );
+        let Applied::Done { revision, steps } = s.apply_roster(&p).unwrap() else {
+            panic!("not applied");
+        };
+        assert_eq!((revision, steps.len()), (3, 2));
+        assert!(s.user("E9").unwrap().is_none());
+        let st = s.roster_state().unwrap();
+        assert_eq!((st.revision, st.refused), (3, 1));
+        assert_eq!(st.last_refused, Some((2, "template: 2^36 floats".into())));
+        // The same page again changes nothing, and counts nothing twice.
+        assert_eq!(s.apply_roster(&p).unwrap(), Applied::Stale);
+        assert_eq!(s.roster_state().unwrap().refused, 1);
     }
 
     #[test]

@@ -52,13 +52,7 @@ pub(crate) fn opt_id(
 /// characters.
 pub(crate) fn name(field: &'static str, v: &str) -> Result<String, TerminalError> {
     let t = v.trim();
-    let n = t.chars().count();
-    if n == 0 || n > 100 {
-        return Err(invalid(field, format!("must be 1-100 characters, got {n}")));
-    }
-    if t.chars().any(char::is_control) {
-        return Err(invalid(field, "must not contain control characters"));
-    }
+    crate::config::check_name(t).map_err(|why| invalid(field, why))?;
     Ok(t.to_owned())
 }
 

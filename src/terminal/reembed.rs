@@ -5,7 +5,7 @@
 use tracing::{info, warn};
 
 use crate::face::decode::decode;
-use crate::face::{DecodeLimits, Embedder, Embedding, FaceCrop, template};
+use crate::face::{Embedder, Embedding, FaceCrop, template};
 use crate::store::{NewFace, NewTemplate, Store, StoreError};
 
 /// What re-embedding did.
@@ -23,7 +23,7 @@ pub(super) fn embed_crop(
     embedder: &dyn Embedder,
     png: &[u8],
 ) -> Result<(Vec<Embedding>, Vec<u8>), String> {
-    let rgb = decode(png, &DecodeLimits::default()).map_err(|e| e.to_string())?;
+    let rgb = decode(png, &FaceCrop::SAVED_LIMITS).map_err(|e| e.to_string())?;
     let rows = embedder.enrol(&FaceCrop::from_saved(rgb));
     let npy = template::encode(&rows).map_err(|e| e.to_string())?;
     Ok((rows, npy))

@@ -13,7 +13,7 @@ use super::{Terminal, TerminalError, blocking};
 use crate::face::{Embedding, template};
 use crate::outbox::RosterLink;
 use crate::roster::wire::{Face, Op, Page};
-use crate::store::roster::{Applied, ReadyEnrol, ReadyEntry, ReadyFace, ReadyPage, Step};
+use crate::store::roster::{Applied, ReadyEnrol, ReadyEntry, ReadyFace, ReadyOp, ReadyPage, Step};
 
 /// A face made ready: what the store keeps and what the gallery gets.
 struct Made {
@@ -39,8 +39,19 @@ impl Terminal {
         let mut entries = Vec::with_capacity(page.entries.len());
         for e in page.entries.iter().filter(|e| e.revision > state.revision) {
             let c = &e.change;
-            let enrol = match &c.op {
-                Op::Delete => None,
+            // Checked here too (the centre's record may predate its checks): a bad entry
+            // is refused and recorded, never allowed to stop the page or the door.
+            if let Err(why) = e.validate(&page.site) {
+                warn!(revision = e.revision, employee_id = %c.employee_id, error = %why, "roster entry refused");
+                entries.push(ReadyEntry {
+                    revision: e.revision,
+                    employee_id: c.employee_id.chars().take(50).collect(),
+                    op: ReadyOp::Refused(why.to_string()),
+                });
+                continue;
+            }
+            let op = match &c.op {
+                Op::Delete => ReadyOp::Delete,
                 Op::Enrol { name, faces } => {
                     let ids: Vec<&str> = faces.iter().map(|f| f.face_id.as_str()).collect();
                     let known = self.store.known_faces(&ids)?;
@@ -60,7 +71,7 @@ impl Terminal {
                             ),
                         }
                     }
-                    Some(ReadyEnrol {
+                    ReadyOp::Enrol(ReadyEnrol {
                         name: name.clone(),
                         faces: ready,
                     })
@@ -69,7 +80,7 @@ impl Terminal {
             entries.push(ReadyEntry {
                 revision: e.revision,
                 employee_id: c.employee_id.clone(),
-                enrol,
+                op,
             });
         }
         let ready = ReadyPage {

@@ -47,6 +47,8 @@ pub struct DlibEmbedder {
 
 impl DlibEmbedder {
     pub const NAME: &'static str = "dlib-resnet-v1";
+    /// Length of its descriptors (checked against the model when it loads).
+    pub(crate) const DIM: usize = 128;
 
     /// Whether both model files are in `dir`.
     pub fn available(dir: &Path) -> bool {
@@ -67,13 +69,16 @@ impl DlibEmbedder {
         };
         let shape = ShapePredictor::parse(&read(SHAPE_FILE)?).map_err(|e| model(SHAPE_FILE, e))?;
         let net = ResNet::parse(&read(RESNET_FILE)?).map_err(|e| model(RESNET_FILE, e))?;
-        if shape.parts() != 5 || net.input_side() != CHIP_SIZE as usize {
+        if shape.parts() != 5
+            || net.input_side() != CHIP_SIZE as usize
+            || net.output_dim() != Self::DIM
+        {
             return Err(model(
                 SHAPE_FILE,
                 ModelError::Malformed {
                     what: "models".into(),
                     at: 0,
-                    why: "expected the 5-point predictor and the 150 px ResNet".into(),
+                    why: "expected the 5-point predictor and the 150 px, 128-d ResNet".into(),
                 },
             ));
         }

@@ -44,10 +44,16 @@ pub(crate) async fn get(app: &Arc<App>) -> Response<Body> {
             "identify_limit": h.identify_limit,
             "modes": if h.identifies() { vec!["identify", "verify"] } else { vec!["verify"] },
             // In a fleet: how far this door's copy of the site's roster is.
-            "roster": h.roster.map(|r| json!({
+            // Entries it refused to apply (skipped; the last named) show here.
+            "roster": h.roster.as_ref().map(|r| json!({
                 "revision": r.revision,
                 "head": r.head,
                 "behind": r.head.saturating_sub(r.revision),
+                "refused": r.refused,
+                "last_refused": r.last_refused.as_ref().map(|(revision, why)| json!({
+                    "revision": revision,
+                    "why": why,
+                })),
             })),
             // Who has no template of this embedder (the first 50 named).
             "cannot_recognise": h.cannot_recognise.as_ref().map(|ids| json!({
