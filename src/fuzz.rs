@@ -15,7 +15,8 @@ use crate::face::decode::DecodeLimits;
 use crate::face::embed::HogEmbedder;
 use crate::face::pipeline::{FacePipeline, PipelineConfig};
 use crate::http::request;
-use crate::uplink::sink::{self, Decoded, Message};
+use crate::uplink::decode::{Decoded, Message, decode};
+use crate::uplink::sink;
 
 /// Boundary the multipart target declares; inputs that use it reach the part parser.
 pub const BOUNDARY: &str = "fuzzboundary";
@@ -92,10 +93,10 @@ pub fn event_message(payload: &[u8]) -> Option<usize> {
         topic: crate::mqtt::device_topic("fuzz", "T1", crate::mqtt::DeviceTopic::Events),
         payload: payload.to_vec(),
     };
-    let decoded = match sink::decode(&m) {
-        Decoded::Events(events) => {
+    let decoded = match decode(&m) {
+        Decoded::Events { terminal, events } => {
             for e in &events {
-                let _ = sink::row(e);
+                let _ = sink::row(e, &terminal);
             }
             let again = EventBatch {
                 v: crate::event::SCHEMA_VERSION,

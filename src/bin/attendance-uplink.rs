@@ -63,6 +63,14 @@ enum RosterCmd {
     /// Delete a person at every door: faces, name and earlier changes erased;
     /// attendance stays.
     Delete { employee_id: String },
+    /// Move a person of this site to another (with their faces): this site's doors
+    /// forget them, the other's learn them. A person belongs to one site.
+    Move {
+        employee_id: String,
+        /// The site they move to.
+        #[arg(long)]
+        to: String,
+    },
     /// Enrol from a CSV of `employee_id,name,photo` (with a header line); bad rows are
     /// reported by line and the rest imported.
     Import {
@@ -151,6 +159,15 @@ async fn roster(config: &UplinkConfig, site: &str, cmd: RosterCmd) -> anyhow::Re
             .map_err(anyhow::Error::from)
             .map(|r| {
                 println!("{employee_id} deleted at site {site} (revision {r})");
+            }),
+        RosterCmd::Move { employee_id, to } => roster
+            .move_to(&employee_id, &to)
+            .await
+            .map_err(anyhow::Error::from)
+            .map(|(from_r, to_r)| {
+                println!(
+                    "{employee_id} moved from site {site} (revision {from_r}) to {to} (revision {to_r})"
+                );
             }),
         RosterCmd::Import { csv, photos } => match roster.import(&csv, &photos, &mut out).await {
             Ok(r) if r.refused.is_empty() => {

@@ -14,8 +14,14 @@ struct TopicLabels {
     topic: &'static str,
 }
 
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReasonLabels {
+    reason: &'static str,
+}
+
 #[derive(Debug)]
 pub(crate) struct UplinkMetrics {
+    refused: Family<ReasonLabels, Counter>,
     registry: Registry,
     messages: Family<TopicLabels, Counter>,
     events_written: Counter,
@@ -53,6 +59,14 @@ impl Default for UplinkMetrics {
             "Messages that did not decode, kept in the dead_letter table",
             dead_letters.clone(),
         );
+        let refused = Family::<ReasonLabels, Counter>::default();
+        registry.register(
+            "refused",
+            "Messages acknowledged and not written, by why: a door over its share, oversized, \
+             not a terminal's topic, dead letters beyond the door's share, roster changes \
+             about another site's people",
+            refused.clone(),
+        );
         let commit = Histogram::new(super::latency_buckets());
         registry.register_with_unit(
             "mysql_commit",
@@ -74,6 +88,7 @@ impl Default for UplinkMetrics {
             mqtt_connected.clone(),
         );
         Self {
+            refused,
             registry,
             messages,
             events_written,
@@ -113,6 +128,13 @@ impl UplinkMetrics {
         }
     }
 
+    /// A message refused before (or instead of) being written.
+    pub(crate) fn refused(&self, why: crate::uplink::Refusal) {
+        self.refused
+            .get_or_create(&ReasonLabels { reason: why.into() })
+            .inc();
+    }
+
     pub(crate) fn mqtt_connected(&self, up: bool) {
         self.mqtt_connected.set(i64::from(up));
     }
@@ -138,6 +160,7 @@ mod tests {
             1,
             [Duration::from_millis(200), Duration::from_secs(2)].into_iter(),
         );
+        m.refused(crate::uplink::Refusal::RateLimited);
         let t = m.render();
         for (series, want) in [
             (r#"attendance_uplink_messages_total{topic="events"} "#, "2"),
@@ -146,6 +169,10 @@ mod tests {
             ("attendance_uplink_dead_letters_total ", "1"),
             ("attendance_uplink_mysql_commit_seconds_count ", "1"),
             ("attendance_uplink_event_lag_seconds_count ", "2"),
+            (
+                r#"attendance_uplink_refused_total{reason="rate_limited"} "#,
+                "1",
+            ),
         ] {
             let line = t.lines().find(|l| l.starts_with(series));
             assert_eq!(line, Some(format!("{series}{want}").as_str()), "{t}");

@@ -20,15 +20,28 @@ use serde::{Deserialize, Serialize};
 use crate::tls::{self, TlsError};
 pub use settings::MqttSettings;
 
-/// The uplink's subscription: every terminal's events, shared among uplink workers.
-pub(crate) const SHARED_EVENTS_FILTER: &str = "$share/uplink/attendance/+/+/events";
+/// The uplink's subscription: every terminal's events. Not a shared subscription by
+/// default: Mosquitto's ACL file does not check subscriptions, so any broker user could
+/// join a shared group whose name it knows and have every second message routed to it
+/// (and dropped there by the ACL). Several workers share a group with a random name.
+pub(crate) const EVENTS_FILTER: &str = "attendance/+/+/events";
 
-/// What the uplink also subscribes to, shared the same way: the terminals' roster
-/// changes and their requests for the roster.
-pub(crate) const SHARED_ROSTER_FILTERS: [&str; 2] = [
-    "$share/uplink/attendance/+/+/roster_changes",
-    "$share/uplink/attendance/+/+/roster_sync",
+/// What the uplink also subscribes to: the terminals' roster changes and their requests
+/// for the roster.
+pub(crate) const ROSTER_FILTERS: [&str; 2] = [
+    "attendance/+/+/roster_changes",
+    "attendance/+/+/roster_sync",
 ];
+
+/// Largest MQTT packet a terminal or the uplink sends or takes, and the broker's
+/// `max_packet_size` in the shipped `config/mosquitto-attendance.conf`: the broker
+/// refuses (and disconnects) a client that sends more, so nothing larger ever reaches
+/// the uplink, which would otherwise drop its connection on it and have it redelivered
+/// forever. A batch of 1,000 events is ~300 kB; roster messages carry at most
+/// [`crate::roster::wire::PAGE_BYTES`] of face data.
+pub(crate) const MAX_PACKET_BYTES: usize = 1 << 20;
+// A page's face data and its envelope fit in one packet.
+const _: () = assert!(crate::roster::wire::PAGE_BYTES + 64 * 1024 < MAX_PACKET_BYTES);
 
 /// Where an uplink announces that it has subscribed ([`crate::roster::wire::UplinkOnline`]).
 pub(crate) const UPLINK_TOPIC: &str = "attendance/uplink";
@@ -139,8 +152,7 @@ pub(crate) fn options(
     let mut o = MqttOptions::new(client_id, host, port);
     o.set_keep_alive(Duration::from_secs(30))
         .set_clean_session(false)
-        // A batch of 1000 events is ~300 kB of CBOR.
-        .set_max_packet_size(1 << 20, 1 << 20);
+        .set_max_packet_size(MAX_PACKET_BYTES, MAX_PACKET_BYTES);
     if let (Some(u), Some(p)) = (&s.username, &s.password) {
         o.set_credentials(u.clone(), p.clone());
     }
@@ -242,6 +254,26 @@ mod tests {
         assert!(parse_url("tcp://x").is_err());
         assert!(parse_url("mqtt://x:notaport").is_err());
         assert!(parse_url("mqtt://").is_err());
+    }
+
+    #[test]
+    fn the_shipped_broker_config_holds_the_limits_and_identities_the_code_relies_on() {
+        let conf = include_str!("../../config/mosquitto-attendance.conf");
+        let set = |key: &str| {
+            conf.lines()
+                .map(str::trim)
+                .find_map(|l| l.strip_prefix(key)?.strip_prefix(' '))
+                .map(str::trim)
+        };
+        assert_eq!(
+            set("max_packet_size"),
+            Some(MAX_PACKET_BYTES.to_string().as_str())
+        );
+        assert_eq!(set("use_username_as_clientid"), Some("true"));
+        assert_eq!(set("allow_anonymous"), Some("false"));
+        assert!(set("acl_file").is_some() && set("password_file").is_some());
+        assert!(set("max_queued_messages").is_some_and(|n| n.parse::<u64>().unwrap() >= 100_000));
+        assert!(set("max_queued_bytes").is_some());
     }
 
     #[test]

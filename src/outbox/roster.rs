@@ -162,9 +162,20 @@ pub(super) fn change_batch(store: &Store, rows: &[&Pending]) -> Batch {
             }
             *faces = kept;
         }
-        let size: usize = change.faces().iter().map(wire::Face::bytes).sum();
+        let mut size: usize = change.faces().iter().map(wire::Face::bytes).sum();
         if !changes.is_empty() && bytes + size > PAGE_BYTES {
             break;
+        }
+        // One change alone over the budget would be over the broker's packet limit, and
+        // sent again after every refusal, holding the outbox forever: the faces that do
+        // not fit stay at this door only.
+        if let wire::Op::Enrol { faces, .. } = &mut change.op {
+            while size > PAGE_BYTES
+                && let Some(f) = faces.pop()
+            {
+                size -= f.bytes();
+                warn!(face_id = %f.face_id, bytes = f.bytes(), "enrolment face too large to share; kept at this door only");
+            }
         }
         bytes += size;
         batch.seqs.push(r.seq);

@@ -11,11 +11,11 @@ use mysql_async::TxOpts;
 use mysql_async::prelude::*;
 
 use super::config::UplinkConfig;
-use super::roster::write_change;
+use super::roster::{Outcome, move_person, write_change};
 use super::sink::{Sink, SinkError};
 use crate::config::{id_rule, is_id};
 use crate::face::{DecodeLimits, FacePipeline, PipelineError, encode, template};
-use crate::roster::wire::{Change, Face, Op};
+use crate::roster::wire::{Change, Face, MAX_FACES, Op};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RosterAdminError {
@@ -31,6 +31,28 @@ pub enum RosterAdminError {
     Invalid(String),
     #[error("no person {0} in the roster")]
     NotFound(String),
+}
+
+/// The photo a CSV row names, inside `dir`: a relative path with no `..`, and not a
+/// link out of it (HR's spreadsheet must not make the uplink read `/etc/shadow`'s
+/// neighbours into the roster).
+fn photo_within(dir: &Path, named: &str) -> Result<PathBuf, String> {
+    let rel = Path::new(named);
+    if !rel
+        .components()
+        .all(|c| matches!(c, std::path::Component::Normal(_)))
+    {
+        return Err(format!(
+            "photo {named:?} must be a path inside --photos (no leading /, no ..)"
+        ));
+    }
+    let (root, path) = (dir.canonicalize(), dir.join(rel).canonicalize());
+    match (root, path) {
+        (Ok(root), Ok(path)) if path.starts_with(&root) => Ok(path),
+        (Ok(_), Ok(_)) => Err(format!("photo {named:?} leads out of --photos")),
+        (_, Err(e)) => Err(format!("{}: {e}", dir.join(rel).display())),
+        (Err(e), _) => Err(format!("{}: {e}", dir.display())),
+    }
 }
 
 /// One person to enrol centrally.
@@ -138,15 +160,58 @@ impl CentralRoster {
             .pool()
             .start_transaction(TxOpts::default())
             .await?;
-        let revision = write_change(&mut tx, &change).await?.unwrap_or(0);
+        let revision = match write_change(&mut tx, &change).await? {
+            Outcome::Written(r) => r,
+            Outcome::Seen => 0,
+            Outcome::Foreign { owner } => {
+                return Err(RosterAdminError::Invalid(format!(
+                    "{employee_id} belongs to site {owner}, not {site}: a person moves with \
+                     `attendance-uplink roster --site {owner} move {employee_id} --to {site}`",
+                    site = self.site
+                )));
+            }
+        };
         tx.commit().await?;
         Ok(revision)
     }
 
+    /// Moves a person of this site to `to` (their faces go with them): this site's
+    /// doors forget them, `to`'s doors learn them. Returns the revisions at both.
+    pub async fn move_to(
+        &self,
+        employee_id: &str,
+        to: &str,
+    ) -> Result<(u64, u64), RosterAdminError> {
+        if !is_id(to) {
+            return Err(RosterAdminError::Invalid(format!("site {}", id_rule(to))));
+        }
+        if to == self.site {
+            return Err(RosterAdminError::Invalid(format!(
+                "{employee_id} is at {to} already"
+            )));
+        }
+        let mut tx = self
+            .sink
+            .pool()
+            .start_transaction(TxOpts::default())
+            .await?;
+        let moved = move_person(&mut tx, employee_id, &self.site, to).await?;
+        let Some(revisions) = moved else {
+            return Err(RosterAdminError::NotFound(format!(
+                "{employee_id} (at site {})",
+                self.site
+            )));
+        };
+        tx.commit().await?;
+        Ok(revisions)
+    }
+
     /// Enrols (or adds faces to) a person; returns the revision.
     pub async fn enrol(&mut self, p: &NewPerson) -> Result<u64, RosterAdminError> {
-        if p.photos.is_empty() {
-            return Err(RosterAdminError::Invalid("at least one photo".into()));
+        if p.photos.is_empty() || p.photos.len() > MAX_FACES {
+            return Err(RosterAdminError::Invalid(format!(
+                "1 to {MAX_FACES} photos per person"
+            )));
         }
         let mut faces = Vec::with_capacity(p.photos.len());
         for photo in &p.photos {
@@ -208,11 +273,19 @@ impl CentralRoster {
             };
             let line = row.position().map_or(0, |p| p.line());
             let person = match (row.get(0), row.get(1), row.get(2)) {
-                (Some(id), Some(name), Some(photo)) if !photo.is_empty() => NewPerson {
-                    employee_id: id.to_owned(),
-                    name: name.to_owned(),
-                    photos: vec![photos.join(photo)],
-                },
+                (Some(id), Some(name), Some(photo)) if !photo.is_empty() => {
+                    match photo_within(photos, photo) {
+                        Ok(path) => NewPerson {
+                            employee_id: id.to_owned(),
+                            name: name.to_owned(),
+                            photos: vec![path],
+                        },
+                        Err(why) => {
+                            report.refused.push((line, why));
+                            continue;
+                        }
+                    }
+                }
                 _ => {
                     report
                         .refused
@@ -267,5 +340,31 @@ impl CentralRoster {
             )?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn import_photos_stay_inside_their_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        let photos = dir.path().join("photos");
+        std::fs::create_dir_all(photos.join("team")).unwrap();
+        std::fs::write(photos.join("team/a.jpg"), b"x").unwrap();
+        std::fs::write(dir.path().join("secret.jpg"), b"x").unwrap();
+        std::os::unix::fs::symlink(dir.path().join("secret.jpg"), photos.join("link.jpg")).unwrap();
+        assert!(photo_within(&photos, "team/a.jpg").is_ok());
+        for bad in [
+            "../secret.jpg",
+            "team/../../secret.jpg",
+            "/etc/passwd",
+            "link.jpg",
+        ] {
+            let e = photo_within(&photos, bad).unwrap_err();
+            assert!(e.contains("--photos"), "{bad}: {e}");
+        }
+        assert!(photo_within(&photos, "missing.jpg").is_err());
     }
 }

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::config::{self, ConfigError, Sources, check};
 use crate::face::FaceSettings;
 use crate::logging::LogSettings;
-use crate::mqtt::{MqttSettings, SHARED_EVENTS_FILTER};
+use crate::mqtt::{EVENTS_FILTER, MqttSettings, ROSTER_FILTERS};
 
 /// The spec's MySQL environment variables.
 const SOURCES: Sources = Sources {
@@ -27,9 +27,10 @@ const SOURCES: Sources = Sources {
 #[serde(default, deny_unknown_fields)]
 pub struct UplinkConfig {
     pub(crate) mqtt: MqttSettings,
-    /// Subscription filter of the terminals' events; the default shares the load among
-    /// every uplink worker. The roster topics are subscribed the same way (see
-    /// [`roster_filters`]).
+    /// Subscription filter of the terminals' events. The roster topics are subscribed
+    /// the same way (see [`roster_filters`]). Several workers share the load with
+    /// `$share/{random group}/attendance/+/+/events`: a group name a door could guess
+    /// lets it take messages (Mosquitto's ACL file does not check subscriptions).
     pub(crate) subscription: String,
     pub mysql: MysqlSettings,
     /// Most MQTT messages (each a terminal's batch of events) written in one MySQL
@@ -45,7 +46,7 @@ pub struct UplinkConfig {
 }
 
 /// The roster filters that go with an events filter: `.../events` with its last level
-/// replaced (so a non-shared or narrowed subscription narrows them too), else the shared
+/// replaced (so a shared or narrowed subscription is shared or narrowed too), else the
 /// defaults.
 pub(crate) fn roster_filters(events: &str) -> Vec<String> {
     match events.strip_suffix("/events") {
@@ -53,10 +54,7 @@ pub(crate) fn roster_filters(events: &str) -> Vec<String> {
             .iter()
             .map(|last| format!("{stem}/{last}"))
             .collect(),
-        None => crate::mqtt::SHARED_ROSTER_FILTERS
-            .iter()
-            .map(|f| (*f).to_owned())
-            .collect(),
+        None => ROSTER_FILTERS.iter().map(|f| (*f).to_owned()).collect(),
     }
 }
 
@@ -68,7 +66,7 @@ impl Default for UplinkConfig {
                 client_id: Some("attendance-uplink".into()),
                 ..MqttSettings::default()
             },
-            subscription: SHARED_EVENTS_FILTER.into(),
+            subscription: EVENTS_FILTER.into(),
             mysql: MysqlSettings::default(),
             max_batch_messages: 64,
             metrics_listen: None,
@@ -121,6 +119,15 @@ impl UplinkConfig {
             "the uplink needs a broker: mqtt://HOST:PORT or mqtts://HOST:PORT".into()
         })?;
         self.mqtt.validate().map_err(|e| e.within("mqtt"))?;
+        check(
+            !self.subscription.starts_with("$share/uplink/"),
+            "subscription",
+            || {
+                "the shared group `uplink` is the one documented: any broker user could join \
+                 it and take messages; use a random group name, or no shared subscription"
+                    .into()
+            },
+        )?;
         self.log.validate().map_err(|e| e.within("log"))?;
         self.face.validate().map_err(|e| e.within("face"))?;
         check(
@@ -157,9 +164,13 @@ mod tests {
 
     #[test]
     fn roster_filters_follow_the_events_subscription() {
+        assert_eq!(roster_filters(EVENTS_FILTER), ROSTER_FILTERS);
         assert_eq!(
-            roster_filters(SHARED_EVENTS_FILTER),
-            crate::mqtt::SHARED_ROSTER_FILTERS
+            roster_filters("$share/k3x9q/attendance/+/+/events"),
+            [
+                "$share/k3x9q/attendance/+/+/roster_changes",
+                "$share/k3x9q/attendance/+/+/roster_sync"
+            ]
         );
         // One uplink, one site: the roster topics narrow the same way.
         assert_eq!(
@@ -169,15 +180,21 @@ mod tests {
                 "attendance/hq/+/roster_sync"
             ]
         );
-        assert_eq!(
-            roster_filters("attendance/#"),
-            crate::mqtt::SHARED_ROSTER_FILTERS
-        );
+        assert_eq!(roster_filters("attendance/#"), ROSTER_FILTERS);
     }
 
     #[test]
     fn defaults_are_valid() {
         UplinkConfig::default().validate().unwrap();
+    }
+
+    #[test]
+    fn the_documented_shared_group_is_refused() {
+        let c = UplinkConfig {
+            subscription: "$share/uplink/attendance/+/+/events".into(),
+            ..UplinkConfig::default()
+        };
+        assert_eq!(c.validate().unwrap_err().key, "subscription");
     }
 
     #[test]

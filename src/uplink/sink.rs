@@ -7,17 +7,19 @@ use mysql_async::{
 };
 
 use super::config::MysqlSettings;
-use crate::event::{AttendanceEvent, EventBatch};
-use crate::mqtt::{DeviceTopic, parse_device_topic};
-use crate::roster::wire::{Change, ChangeBatch};
+use super::decode::{Decoded, Message};
+use super::roster::{Outcome, write_change, write_revocation};
+use crate::event::AttendanceEvent;
+use crate::roster::wire::Change;
 
 /// `(version, SQL)` in order; a released step is never edited, only followed.
 pub(crate) const MIGRATIONS: &[(u32, &str)] = &[
     (1, include_str!("../../migrations/mysql/0001_init.sql")),
     (2, include_str!("../../migrations/mysql/0002_roster.sql")),
+    (3, include_str!("../../migrations/mysql/0003_senders.sql")),
 ];
 
-/// Rows per INSERT statement (14 parameters each, far under MySQL's 65535).
+/// Rows per INSERT statement (15 parameters each, far under MySQL's 65535).
 const ROWS_PER_INSERT: usize = 500;
 
 #[derive(Debug, thiserror::Error)]
@@ -26,39 +28,33 @@ pub enum SinkError {
     Mysql(#[from] mysql_async::Error),
 }
 
-/// One MQTT message as received.
-#[derive(Debug, Clone)]
-pub(crate) struct Message {
-    pub(crate) topic: String,
-    pub(crate) payload: Vec<u8>,
-}
-
-/// What a message turned out to be.
-#[derive(Debug)]
-pub(crate) enum Decoded {
-    Events(Vec<AttendanceEvent>),
-    /// Roster changes made at a terminal of the topic's site.
-    Changes(Vec<Change>),
-    /// Undecodable or invalid: kept with the error for a human.
-    Dead(String),
-}
-
-/// Decodes and validates a message (pure).
-pub(crate) fn decode(m: &Message) -> Decoded {
-    match parse_device_topic(&m.topic) {
-        Some((_, _, DeviceTopic::Events)) => match EventBatch::from_cbor(&m.payload) {
-            Ok(b) => Decoded::Events(b.events),
-            Err(e) => Decoded::Dead(e.to_string()),
-        },
-        Some((site, _, DeviceTopic::RosterChanges)) => match ChangeBatch::from_cbor(&m.payload) {
-            // A terminal changes its own site's roster only.
-            Ok(b) => match b.changes.iter().find(|c| c.site != site) {
-                Some(c) => Decoded::Dead(format!("change for site {} on {}", c.site, m.topic)),
-                None => Decoded::Changes(b.changes),
-            },
-            Err(e) => Decoded::Dead(e.to_string()),
-        },
-        _ => Decoded::Dead(format!("unexpected topic {}", m.topic)),
+impl SinkError {
+    /// MySQL's refusal of what a message holds (a value its column cannot take, a
+    /// trigger's or constraint's veto): writing it again will fail again, so the message
+    /// goes to `dead_letter` and the rest of its batch is written. Anything else (the
+    /// connection, a lock, a full disk, a missing table) is retried.
+    pub(crate) fn refusal(&self) -> Option<String> {
+        let SinkError::Mysql(mysql_async::Error::Server(e)) = self else {
+            return None;
+        };
+        const DATA: [u16; 14] = [
+            1048, // column cannot be null
+            1062, // duplicate entry
+            1264, // out of range value
+            1265, // data truncated
+            1292, // incorrect datetime / truncated incorrect value
+            1366, // incorrect string value
+            1367, // illegal double value
+            1406, // data too long
+            1411, // incorrect value for function
+            1452, // foreign key constraint
+            1644, // unhandled user-defined exception (a trigger's SIGNAL)
+            1690, // value out of range
+            3819, // check constraint violated
+            4025, // MariaDB: constraint failed
+        ];
+        DATA.contains(&e.code)
+            .then(|| format!("MySQL refused it: {} (error {})", e.message, e.code))
     }
 }
 
@@ -70,6 +66,9 @@ pub(crate) struct Written {
     /// Of which new (the rest were duplicates of already stored events).
     pub(crate) inserted: usize,
     pub(crate) dead: usize,
+    /// Roster changes about people another site owns, written as revocations at the
+    /// sender's site: `(topic, employee_id, owner)`.
+    pub(crate) foreign: Vec<(String, String, String)>,
     /// Per terminal topic: the event and change ids now stored, for its receipt.
     pub(crate) receipts: Vec<(String, Vec<String>)>,
     /// Sites whose roster changed, with their new head revision.
@@ -164,69 +163,107 @@ impl Sink {
         Ok(MIGRATIONS.last().map_or(0, |m| m.0))
     }
 
-    /// Writes every message's events (duplicates ignored) and dead letters in one
-    /// transaction. Only after this returns `Ok` may the messages be acknowledged.
-    pub(crate) async fn write(&self, messages: &[Message]) -> Result<Written, SinkError> {
-        let mut events = Vec::new();
-        let mut changes = Vec::new();
-        let mut dead = Vec::new();
-        let mut receipts: Vec<(String, Vec<String>)> = Vec::new();
-        let mut receipt =
-            |topic: &str, ids: Vec<String>| match receipts.iter_mut().find(|(t, _)| t == topic) {
-                Some((_, v)) => v.extend(ids),
-                None => receipts.push((topic.to_owned(), ids)),
+    /// Writes the messages (events, roster changes, dead letters) in one transaction;
+    /// when MySQL refuses something a message holds, each message is written in its own
+    /// and the refused ones go to `dead_letter`, so one bad message cannot hold the
+    /// others back. Only after this returns `Ok` may the messages be acknowledged.
+    pub(crate) async fn write(&self, batch: &[(Message, Decoded)]) -> Result<Written, SinkError> {
+        let refused = match self.write_all(batch).await {
+            Err(e) => match e.refusal() {
+                Some(why) => why,
+                None => return Err(e),
+            },
+            ok => return ok,
+        };
+        tracing::warn!(messages = batch.len(), why = %refused, "writing message by message");
+        let mut total = Written::default();
+        for (m, d) in batch {
+            let one = std::slice::from_ref;
+            let w = match self.write_all(one(&(m.clone(), d.clone()))).await {
+                Err(e) => match e.refusal() {
+                    Some(why) => {
+                        self.write_all(one(&(m.clone(), Decoded::Dead(why))))
+                            .await?
+                    }
+                    None => return Err(e),
+                },
+                ok => ok?,
             };
-        for m in messages {
-            match decode(m) {
-                Decoded::Events(e) => {
-                    receipt(&m.topic, e.iter().map(|e| e.event_id.clone()).collect());
-                    events.extend(e);
+            total.absorb(w);
+        }
+        Ok(total)
+    }
+
+    async fn write_all(&self, batch: &[(Message, Decoded)]) -> Result<Written, SinkError> {
+        let mut events: Vec<(&str, &AttendanceEvent)> = Vec::new();
+        let mut changes: Vec<(&str, &Change)> = Vec::new();
+        let mut dead = Vec::new();
+        let mut w = Written::default();
+        for (m, d) in batch {
+            match d {
+                Decoded::Events {
+                    terminal,
+                    events: e,
+                } => {
+                    w.receipt(&m.topic, e.iter().map(|e| e.event_id.clone()));
+                    events.extend(e.iter().map(|e| (terminal.as_str(), e)));
                 }
                 Decoded::Changes(c) => {
-                    receipt(&m.topic, c.iter().map(|c| c.change_id.clone()).collect());
-                    changes.extend(c);
+                    w.receipt(&m.topic, c.iter().map(|c| c.change_id.clone()));
+                    changes.extend(c.iter().map(|c| (m.topic.as_str(), c)));
                 }
                 Decoded::Dead(why) => dead.push((m, why)),
             }
         }
         let mut tx = self.pool.start_transaction(TxOpts::default()).await?;
-        let mut heads: Vec<(String, u64)> = Vec::new();
-        for c in &changes {
-            if let Some(revision) = super::roster::write_change(&mut tx, c).await? {
-                match heads.iter_mut().find(|(s, _)| *s == c.site) {
+        for (topic, c) in changes {
+            let revision = match write_change(&mut tx, c).await? {
+                Outcome::Written(r) => Some(r),
+                Outcome::Seen => None,
+                Outcome::Foreign { owner } => {
+                    w.foreign
+                        .push((topic.to_owned(), c.employee_id.clone(), owner));
+                    Some(write_revocation(&mut tx, c).await?)
+                }
+            };
+            if let Some(revision) = revision {
+                match w.heads.iter_mut().find(|(s, _)| *s == c.site) {
                     Some((_, r)) => *r = revision,
-                    None => heads.push((c.site.clone(), revision)),
+                    None => w.heads.push((c.site.clone(), revision)),
                 }
             }
         }
-        let mut inserted = 0;
         for chunk in events.chunks(ROWS_PER_INSERT) {
             let sql = insert_sql(chunk.len());
-            let params: Vec<Value> = chunk.iter().flat_map(row).collect();
+            let params: Vec<Value> = chunk.iter().flat_map(|(t, e)| row(e, t)).collect();
             tx.exec_drop(sql, Params::Positional(params)).await?;
             // With ON DUPLICATE KEY UPDATE (no change), affected rows count only new ones.
-            inserted += tx.affected_rows() as usize;
+            w.inserted += tx.affected_rows() as usize;
         }
         for (m, why) in &dead {
+            let (site, device) = crate::mqtt::parse_device_topic(&m.topic)
+                .map_or((None, None), |(s, d, _)| (Some(s), Some(d)));
             tx.exec_drop(
-                "INSERT INTO dead_letter (topic, payload, error) VALUES (?, ?, ?)",
-                (m.topic.as_str(), m.payload.as_slice(), why.as_str()),
+                "INSERT INTO dead_letter (topic, site, device_id, payload, error) VALUES (?, ?, ?, ?, ?)",
+                (
+                    clip(&m.topic, 255),
+                    site.map(|s| clip(s, 50)),
+                    device.map(|d| clip(d, 50)),
+                    m.payload.as_slice(),
+                    clip(why, 2000),
+                ),
             )
             .await?;
         }
         tx.commit().await?;
-        Ok(Written {
-            event_times: events
-                .iter()
-                .filter_map(|e| chrono::DateTime::parse_from_rfc3339(&e.ts_server).ok())
-                .map(|t| t.to_utc())
-                .collect(),
-            events: events.len(),
-            inserted,
-            dead: dead.len(),
-            receipts,
-            heads,
-        })
+        w.events = events.len();
+        w.dead = dead.len();
+        w.event_times = events
+            .iter()
+            .filter_map(|(_, e)| chrono::DateTime::parse_from_rfc3339(&e.ts_server).ok())
+            .map(|t| t.to_utc())
+            .collect();
+        Ok(w)
     }
 
     pub fn pool(&self) -> &Pool {
@@ -238,19 +275,52 @@ impl Sink {
     }
 }
 
+impl Written {
+    fn receipt(&mut self, topic: &str, ids: impl Iterator<Item = String>) {
+        match self.receipts.iter_mut().find(|(t, _)| t == topic) {
+            Some((_, v)) => v.extend(ids),
+            None => self.receipts.push((topic.to_owned(), ids.collect())),
+        }
+    }
+
+    /// Adds another write's result (message by message).
+    fn absorb(&mut self, o: Written) {
+        self.events += o.events;
+        self.inserted += o.inserted;
+        self.dead += o.dead;
+        self.foreign.extend(o.foreign);
+        for (topic, ids) in o.receipts {
+            self.receipt(&topic, ids.into_iter());
+        }
+        for (site, r) in o.heads {
+            match self.heads.iter_mut().find(|(s, _)| *s == site) {
+                Some((_, h)) => *h = (*h).max(r),
+                None => self.heads.push((site, r)),
+            }
+        }
+        self.event_times.extend(o.event_times);
+    }
+}
+
+/// At most `max` characters of `s` (what a column of that size holds).
+fn clip(s: &str, max: usize) -> String {
+    s.chars().take(max).collect()
+}
+
 fn insert_sql(rows: usize) -> String {
-    let one = "(?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
+    let one = "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
     let values = vec![one; rows].join(",");
     format!(
-        "INSERT INTO attendance (event_id, employee_id, type, device_id, site, source, distance,
-                                 threshold, embedder, reason, detail, ts_server, ts_client, ts_client_raw)
+        "INSERT INTO attendance (event_id, employee_id, type, device_id, site, terminal, source,
+                                 distance, threshold, embedder, reason, detail, ts_server,
+                                 ts_client, ts_client_raw)
          VALUES {values}
          ON DUPLICATE KEY UPDATE event_id = event_id"
     )
 }
 
-/// The `attendance` row an event becomes (pure).
-pub(crate) fn row(e: &AttendanceEvent) -> [Value; 14] {
+/// The `attendance` row an event sent by door `terminal` becomes (pure).
+pub(crate) fn row(e: &AttendanceEvent, terminal: &str) -> [Value; 15] {
     let opt = |s: Option<&str>| s.map_or(Value::NULL, Value::from);
     [
         Value::from(e.event_id.as_str()),
@@ -258,6 +328,7 @@ pub(crate) fn row(e: &AttendanceEvent) -> [Value; 14] {
         Value::from(e.kind.as_str()),
         Value::from(e.device_id.as_str()),
         Value::from(e.site.as_str()),
+        Value::from(terminal),
         Value::from(e.source.as_str()),
         e.distance.map_or(Value::NULL, Value::from),
         e.threshold.map_or(Value::NULL, Value::from),
@@ -270,20 +341,24 @@ pub(crate) fn row(e: &AttendanceEvent) -> [Value; 14] {
     ]
 }
 
-/// RFC 3339 (converted to UTC) or a naive ISO 8601 time as MySQL `DATETIME(3)` text.
+/// RFC 3339 (converted to UTC) or a naive ISO 8601 time as MySQL `DATETIME(3)` text;
+/// `None` when it is neither, or outside the years a `DATETIME` holds.
 pub(crate) fn mysql_time(s: &str) -> Option<String> {
+    use chrono::Datelike;
     const OUT: &str = "%Y-%m-%d %H:%M:%S%.3f";
-    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
-        return Some(t.with_timezone(&Utc).format(OUT).to_string());
-    }
-    [
-        "%Y-%m-%dT%H:%M:%S%.f",
-        "%Y-%m-%d %H:%M:%S%.f",
-        "%Y-%m-%dT%H:%M",
-    ]
-    .iter()
-    .find_map(|f| NaiveDateTime::parse_from_str(s, f).ok())
-    .map(|t| t.format(OUT).to_string())
+    let t = match DateTime::parse_from_rfc3339(s) {
+        Ok(t) => t.with_timezone(&Utc).naive_utc(),
+        Err(_) => [
+            "%Y-%m-%dT%H:%M:%S%.f",
+            "%Y-%m-%d %H:%M:%S%.f",
+            "%Y-%m-%dT%H:%M",
+        ]
+        .iter()
+        .find_map(|f| NaiveDateTime::parse_from_str(s, f).ok())?,
+    };
+    (1000..=9999)
+        .contains(&t.year())
+        .then(|| t.format(OUT).to_string())
 }
 
 #[cfg(test)]
@@ -301,60 +376,21 @@ mod tests {
             Some("2026-01-05 09:00:00.000")
         );
         assert_eq!(mysql_time("soon"), None);
-    }
-
-    #[test]
-    fn decode_sorts_good_from_dead() {
-        let good = EventBatch {
-            v: 1,
-            events: vec![],
-        }
-        .to_cbor();
-        let m = |topic: &str, payload: &[u8]| Message {
-            topic: topic.into(),
-            payload: payload.to_vec(),
-        };
-        assert!(
-            matches!(decode(&m("attendance/hq/K1/events", &good)), Decoded::Events(e) if e.is_empty())
+        assert_eq!(
+            mysql_time("0000-01-05T09:00:00"),
+            None,
+            "no DATETIME holds it"
         );
-        assert!(matches!(
-            decode(&m("attendance/hq/K1/events", b"\x00garbage")),
-            Decoded::Dead(_)
-        ));
-        assert!(matches!(decode(&m("other/topic", &good)), Decoded::Dead(_)));
-    }
-
-    #[test]
-    fn roster_changes_decode_only_for_the_topics_site() {
-        let batch = crate::roster::wire::ChangeBatch {
-            v: 1,
-            changes: vec![crate::roster::wire::tests::enrol("hq-K1-001", "홍길동")],
-        };
-        let bytes = crate::roster::wire::encode(&batch);
-        let m = |topic: &str| Message {
-            topic: topic.into(),
-            payload: bytes.clone(),
-        };
-        assert!(matches!(
-            decode(&m("attendance/hq/K1/roster_changes")),
-            Decoded::Changes(c) if c == batch.changes
-        ));
-        // A terminal may not change another site's roster.
-        assert!(matches!(
-            decode(&m("attendance/branch/K1/roster_changes")),
-            Decoded::Dead(why) if why.contains("site hq")
-        ));
-        // Nor send changes as events.
-        assert!(matches!(
-            decode(&m("attendance/hq/K1/events")),
-            Decoded::Dead(_)
-        ));
     }
 
     #[test]
     fn insert_sql_has_one_placeholder_group_per_row() {
         let sql = insert_sql(3);
-        assert_eq!(sql.matches("(?,?,?,?,?,?,?,?,?,?,?,?,?,?)").count(), 3);
-        assert_eq!(sql.matches('?').count(), 42);
+        assert_eq!(sql.matches("(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)").count(), 3);
+        assert_eq!(sql.matches('?').count(), 45);
+        assert_eq!(
+            row(&crate::event::tests::sample(), "K9")[5],
+            Value::from("K9")
+        );
     }
 }
