@@ -54,6 +54,25 @@ pub fn reset_users(config: &Config) -> Result<usize, StoreError> {
     Ok(open(config)?.reset_users()?.users)
 }
 
+/// `attendanced seal-store`: seals the biometric files stored before a storage key was
+/// configured (a terminal with a key refuses plaintext files). Run with the daemon
+/// stopped; returns how many were sealed and how many no key opens.
+pub fn seal_store(config: &Config) -> Result<(usize, usize), StoreError> {
+    let sealer = config.storage.sealer().map_err(|source| StoreError::Seal {
+        file: "storage.encryption_key_file".into(),
+        source,
+    })?;
+    if !sealer.encrypts() {
+        return Err(StoreError::Seal {
+            file: "storage.encryption_key_file".into(),
+            source: SealError::NoKey,
+        });
+    }
+    let store = open(config)?.with_sealer(sealer.accepting_plain());
+    let r = store.reseal_files()?;
+    Ok((r.rewritten, r.unreadable))
+}
+
 /// `attendanced migrate`: applies pending schema steps; returns the resulting version.
 pub fn migrate(config: &Config) -> Result<u32, StoreError> {
     open(config)?;

@@ -27,6 +27,7 @@ mod metrics;
 pub mod mqtt;
 pub mod outbox;
 pub mod punch;
+mod ration;
 pub mod reason;
 mod roster;
 pub mod shutdown;

@@ -1,6 +1,7 @@
 //! Biometric data at rest: files private to the service user, encrypted when a key is
-//! configured (`storage.encryption_key_file`), unreadable without it, and sealed in place
-//! the day encryption is turned on.
+//! configured (`storage.encryption_key_file`), unreadable without it; plaintext refused
+//! once a key is set, and sealed by `attendanced seal-store` the day encryption is
+//! turned on.
 
 mod common;
 
@@ -129,22 +130,53 @@ async fn sealed_with_the_key_and_useless_without_it() {
 }
 
 #[tokio::test]
-async fn turning_encryption_on_seals_what_was_stored_before() {
+async fn turning_encryption_on_refuses_plaintext_until_seal_store_seals_it() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let mut d = Daemon::start(&data, &[]);
     d.client().enrol("A", &common::read(ALICE)).await;
     assert!(d.stop().success());
-    assert!(
-        biometric_files(&data)
-            .iter()
-            .all(|f| !std::fs::read(f).unwrap().starts_with(SEAL_MAGIC))
-    );
+    let plain: Vec<Vec<u8>> = biometric_files(&data)
+        .iter()
+        .map(|f| std::fs::read(f).unwrap())
+        .collect();
+    assert!(plain.iter().all(|b| !b.starts_with(SEAL_MAGIC)));
 
+    // With a key set, a plaintext file is what anyone who can write the card could
+    // plant under someone's name: refused, left as it is, and the log says what to run.
     let key = dir.path().join("storage.key");
     new_key(&key);
-    let d = Daemon::start(&data, &key_env(&key));
-    assert_eq!(identified_as(&d).await, "EMP001");
+    let mut d = Daemon::start(&data, &key_env(&key));
+    assert_eq!(identified_as(&d).await, serde_json::Value::Null);
+    assert!(d.stop().success());
+    assert!(
+        d.log_text().contains("attendanced seal-store"),
+        "{}",
+        d.log_text()
+    );
+    let after: Vec<Vec<u8>> = biometric_files(&data)
+        .iter()
+        .map(|f| std::fs::read(f).unwrap())
+        .collect();
+    assert_eq!(plain, after, "refused files are not rewritten");
+
+    // The explicit migration seals them; the terminal then knows the person again.
+    let out = Command::new(env!("CARGO_BIN_EXE_attendanced"))
+        .arg("seal-store")
+        .env("ATTENDANCED_DATA_DIR", &data)
+        .envs(key_env(&key))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains(&format!("sealed {} files", plain.len())),
+        "{text}"
+    );
     for f in biometric_files(&data) {
         assert!(
             std::fs::read(&f).unwrap().starts_with(SEAL_MAGIC),
@@ -152,7 +184,15 @@ async fn turning_encryption_on_seals_what_was_stored_before() {
             f.display()
         );
     }
-    assert!(d.log_text().contains("under the current storage key"));
+    let d = Daemon::start(&data, &key_env(&key));
+    assert_eq!(identified_as(&d).await, "EMP001");
+    // Without a key there is nothing to seal with.
+    let out = Command::new(env!("CARGO_BIN_EXE_attendanced"))
+        .arg("seal-store")
+        .env("ATTENDANCED_DATA_DIR", &data)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
 }
 
 #[tokio::test]

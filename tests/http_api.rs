@@ -639,6 +639,16 @@ async fn metrics_count_exactly_what_happened() {
     let stranger_reason = stranger["reason"].as_str().expect("a refusal").to_owned();
     let blank = c.identify("IN", &common::blank_png(320, 240)).await.json();
     assert_eq!(blank["reason"], "no_face");
+    // A manual punch (no face) counts as one too, under its own source.
+    let manual = json!({ "employee_id": "EMP001", "type": "OUT", "device_id": "DESK" });
+    assert_eq!(
+        c.post_json("/attendance", &manual).await.json()["duplicate"],
+        false
+    );
+    assert_eq!(
+        c.post_json("/attendance", &manual).await.json()["duplicate"],
+        true
+    );
     let after = scrape(&c).await;
     let moved = |name: &str, labels: &[(&str, &str)]| {
         series(&after, name, labels) - series(&before, name, labels)
@@ -657,6 +667,10 @@ async fn metrics_count_exactly_what_happened() {
         l.push(("source", "upload"));
         assert_eq!(moved(punches, &l), want, "{labels:?}\n{after}");
     }
+    for result in ["recognised", "duplicate"] {
+        let l = [("result", result), ("reason", "none"), ("source", "manual")];
+        assert_eq!(moved(punches, &l), 1.0, "manual {result}\n{after}");
+    }
     // Five photos decoded and analysed (the enrolment's too), three faces embedded and
     // matched (the blank frame has none).
     let stage = "attendanced_identify_stage_seconds_count";
@@ -669,10 +683,10 @@ async fn metrics_count_exactly_what_happened() {
         assert_eq!(moved(stage, &[("stage", s)]), want, "{s}\n{after}");
     }
     assert_eq!(series(&after, "attendanced_gallery_people", &[]), 1.0);
-    // Three recorded attempts (the duplicate is not one), in the outbox with no broker.
+    // Four recorded attempts (the duplicates are not), in the outbox with no broker.
     assert_eq!(
         series(&after, "attendanced_outbox_pending", &[]),
-        3.0,
+        4.0,
         "{after}"
     );
     assert!(series(&after, "attendanced_outbox_oldest_age_seconds", &[]) > 0.0);

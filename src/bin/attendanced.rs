@@ -49,6 +49,9 @@ enum Cmd {
     /// Write a new random key for `storage.encryption_key_file` to PATH (mode 0600; an
     /// existing file is never overwritten).
     NewStorageKey { path: PathBuf },
+    /// Seal the biometric files stored before `storage.encryption_key_file` was set (a
+    /// terminal with a key refuses plaintext ones). Stop the daemon first.
+    SealStore,
     /// Run the evaluation protocol (../shared/faces/PROTOCOL.md) over a dataset folder;
     /// the last line of stdout is the metrics as JSON.
     Eval {
@@ -205,6 +208,13 @@ fn run(cmd: Cmd, config: Config, hooks: daemon::Hooks) -> anyhow::Result<()> {
         Cmd::NewStorageKey { path } => {
             admin::new_storage_key(&path)?;
             println!("wrote a new storage key to {}", path.display());
+            Ok(())
+        }
+        Cmd::SealStore => {
+            let (sealed, unreadable) = admin::seal_store(&config)?;
+            println!(
+                "sealed {sealed} files; {unreadable} that no configured key opens left as they are"
+            );
             Ok(())
         }
         Cmd::Config => {

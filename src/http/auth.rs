@@ -32,6 +32,9 @@ pub(crate) struct AuthSettings {
     pub(crate) local_screen: bool,
     /// An admin browser session (`POST /session`) ends after this many minutes unused.
     pub(crate) session_idle_minutes: u64,
+    /// ... and after this many hours in all, however busy (a forgotten browser on a
+    /// shared PC does not stay signed in for days).
+    pub(crate) session_max_hours: u64,
 }
 
 impl Default for AuthSettings {
@@ -44,6 +47,7 @@ impl Default for AuthSettings {
             public_stream: false,
             local_screen: false,
             session_idle_minutes: 30,
+            session_max_hours: 12,
         }
     }
 }
@@ -90,20 +94,22 @@ pub(crate) enum Denied {
     Forbidden,
     /// A browser session's changing request without its CSRF token: 403.
     Csrf,
+    /// A changing request without a key from a page of another origin: 403.
+    CrossSite,
 }
 
 impl Denied {
     pub(crate) fn status(&self) -> StatusCode {
         match self {
             Denied::Unauthenticated => StatusCode::UNAUTHORIZED,
-            Denied::Forbidden | Denied::Csrf => StatusCode::FORBIDDEN,
+            Denied::Forbidden | Denied::Csrf | Denied::CrossSite => StatusCode::FORBIDDEN,
         }
     }
 
     pub(crate) fn reason(&self) -> Reason {
         match self {
             Denied::Unauthenticated => Reason::Unauthorized,
-            Denied::Forbidden | Denied::Csrf => Reason::Forbidden,
+            Denied::Forbidden | Denied::Csrf | Denied::CrossSite => Reason::Forbidden,
         }
     }
 
@@ -111,6 +117,7 @@ impl Denied {
     pub(crate) fn detail(&self) -> Option<&'static str> {
         match self {
             Denied::Csrf => Some("X-CSRF-Token missing or wrong for this session"),
+            Denied::CrossSite => Some("a changing request from a page of another origin"),
             _ => None,
         }
     }
@@ -153,9 +160,21 @@ impl Keys {
         audience == Audience::Screen && self.settings.local_screen && peer.is_loopback()
     }
 
-    /// How long an admin browser session lasts unused.
-    pub(crate) fn session_idle(&self) -> std::time::Duration {
-        std::time::Duration::from_secs(self.settings.session_idle_minutes.max(1) * 60)
+    /// How long an admin browser session lasts: unused, and in all.
+    pub(crate) fn session_lifetimes(&self) -> super::session::Lifetimes {
+        let s = &self.settings;
+        super::session::Lifetimes {
+            idle: std::time::Duration::from_secs(s.session_idle_minutes.max(1) * 60),
+            max: std::time::Duration::from_secs(s.session_max_hours.max(1) * 3600),
+        }
+    }
+
+    /// Whether `digest` is the SHA-256 of a configured admin key.
+    pub(crate) fn is_admin(&self, digest: &[u8; 32]) -> bool {
+        self.admin
+            .iter()
+            .fold(subtle::Choice::from(0), |acc, h| acc | h.ct_eq(digest))
+            .into()
     }
 
     /// Whether any key is configured (else the API is open).

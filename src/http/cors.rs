@@ -6,7 +6,7 @@
 use hyper::HeaderMap;
 use hyper::header::{
     ACCESS_CONTROL_ALLOW_HEADERS, ACCESS_CONTROL_ALLOW_METHODS, ACCESS_CONTROL_ALLOW_ORIGIN,
-    ACCESS_CONTROL_MAX_AGE, HeaderValue, ORIGIN, VARY,
+    ACCESS_CONTROL_MAX_AGE, HOST, HeaderValue, ORIGIN, VARY,
 };
 
 /// The headers to add for a request with these headers, if its origin is allowed.
@@ -31,9 +31,52 @@ pub(crate) fn headers_for(allowed: &[String], request: &HeaderMap) -> Option<Hea
     Some(h)
 }
 
+/// Whether a changing request may come from the page that sent it: no `Origin` (not a
+/// browser, or a same-origin request of an old one), the terminal's own pages (the
+/// `Origin` names the `Host` asked for), or an origin `http.cors_allow_origins` lists.
+/// A page elsewhere can make a browser send a form here (a "simple" request needs no
+/// preflight), never with a key: this refuses it when no key was presented.
+pub(crate) fn origin_allowed(allowed: &[String], request: &HeaderMap) -> bool {
+    let Some(origin) = request.get(ORIGIN) else {
+        return true;
+    };
+    let Ok(o) = origin.to_str() else {
+        return false;
+    };
+    if allowed.iter().any(|a| a == o) {
+        return true;
+    }
+    let authority = o
+        .strip_prefix("http://")
+        .or_else(|| o.strip_prefix("https://"));
+    let host = request.get(HOST).and_then(|h| h.to_str().ok());
+    matches!((authority, host), (Some(a), Some(h)) if a.eq_ignore_ascii_case(h))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn changing_requests_come_from_the_terminals_pages_or_listed_origins() {
+        let allowed = vec!["https://hr.example.com".to_owned()];
+        let mut req = HeaderMap::new();
+        req.insert(HOST, HeaderValue::from_static("10.0.0.5:5000"));
+        assert!(
+            origin_allowed(&allowed, &req),
+            "no Origin: not a cross-site page"
+        );
+        for (origin, ok) in [
+            ("http://10.0.0.5:5000", true),
+            ("https://hr.example.com", true),
+            ("https://evil.example", false),
+            ("http://10.0.0.5:5001", false),
+            ("null", false),
+        ] {
+            req.insert(ORIGIN, HeaderValue::from_static(origin));
+            assert_eq!(origin_allowed(&allowed, &req), ok, "{origin}");
+        }
+    }
 
     #[test]
     fn only_listed_origins_get_headers_and_never_a_wildcard() {

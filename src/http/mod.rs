@@ -3,6 +3,7 @@
 //! Every path is served both bare (the spec's, kept forever as v1) and under `/v1`.
 
 pub mod auth;
+mod conn_limit;
 mod cors;
 pub(crate) mod request;
 pub(crate) mod response;
@@ -82,7 +83,7 @@ impl App {
             warn!("no API keys configured: every endpoint is open (set [auth] for production)");
         }
         Self {
-            sessions: session::Sessions::new(p.keys.session_idle()),
+            sessions: session::Sessions::new(p.keys.session_lifetimes()),
             walk_up: p.walk_up,
             terminal: p.terminal,
             camera: p.camera,
@@ -113,9 +114,13 @@ impl App {
         self.tls.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
-    /// Rotates the API keys (SIGHUP).
+    /// Rotates the API keys (SIGHUP). Browser sessions opened with a key that is gone
+    /// end with it (under the keys' write lock: no request is admitted in between).
     pub(crate) fn set_keys(&self, keys: auth::Keys) {
-        *self.keys.write().unwrap_or_else(|p| p.into_inner()) = keys;
+        let mut held = self.keys.write().unwrap_or_else(|p| p.into_inner());
+        self.sessions
+            .rekey(keys.session_lifetimes(), |k| keys.is_admin(k));
+        *held = keys;
     }
 
     /// Lets a request through with a key, from the terminal itself (the screen's
@@ -133,13 +138,19 @@ impl App {
         if let Some(key) = auth::presented_key(headers) {
             return keys.authorize(need, Some(key));
         }
+        // Without a key, a changing request must come from the terminal's own pages or
+        // an allowed origin: a page elsewhere cannot ride on an open API, the loopback
+        // screen's pass or a session cookie.
+        let changes = !matches!(*method, Method::GET | Method::HEAD);
+        if changes && !cors::origin_allowed(&self.settings.cors_allow_origins, headers) {
+            return Err(auth::Denied::CrossSite);
+        }
         if keys.authorize(need, None).is_ok() || keys.local(audience, peer) {
             return Ok(());
         }
         let csrf = headers
             .get(session::CSRF_HEADER)
             .and_then(|v| v.to_str().ok());
-        let changes = !matches!(*method, Method::GET | Method::HEAD);
         let token = session::cookie_token(headers);
         match self
             .sessions
@@ -193,6 +204,11 @@ pub(crate) fn tls_acceptor(
 pub(crate) async fn serve(listener: TcpListener, app: Arc<App>, mut shutdown: Shutdown) {
     let graceful = GracefulShutdown::new();
     let head_timeout = app.settings.header_timeout();
+    let limits = conn_limit::ConnLimits::new(
+        app.settings.max_connections,
+        app.settings.max_connections_per_peer,
+    );
+    let mut refused = 0u64;
     loop {
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -206,6 +222,17 @@ pub(crate) async fn serve(listener: TcpListener, app: Arc<App>, mut shutdown: Sh
             },
             _ = shutdown.recv() => break,
         };
+        let slot = match limits.admit(peer.ip()) {
+            Ok(slot) => slot,
+            Err(over) => {
+                // Closed at once (dropping the stream); said once per thousand.
+                if refused.is_multiple_of(1000) {
+                    warn!(%peer, ?over, refused = refused + 1, "connection refused: too many open");
+                }
+                refused += 1;
+                continue;
+            }
+        };
         let tls = app.tls();
         let app = app.clone();
         let svc = service_fn(move |req| {
@@ -218,6 +245,7 @@ pub(crate) async fn serve(listener: TcpListener, app: Arc<App>, mut shutdown: Sh
             .max_buf_size(MAX_HEAD_BYTES.max(8192));
         let watcher = graceful.watcher();
         tokio::spawn(async move {
+            let _slot = slot;
             let served = match tls {
                 None => {
                     watcher
@@ -369,7 +397,7 @@ async fn route(
         Op::Events => routes::events::get(app, query).await,
         Op::PunchMode => routes::punch_mode::post(app, req).await,
         Op::Session => Ok(routes::session::get(app, req.headers())),
-        Op::SignIn => routes::session::post(app, req).await,
+        Op::SignIn => routes::session::post(app, req, peer.ip()).await,
         Op::SignOut => Ok(routes::session::delete(app, req.headers())),
     }
 }

@@ -114,6 +114,23 @@ pub(crate) async fn fields(
     }
 }
 
+/// Parses a JSON body only (415 otherwise): for requests a browser must not be able to
+/// send from another site's page without a CORS preflight.
+pub(crate) fn json_fields(
+    parts: &Parts,
+    body: Bytes,
+    allowed: &[&str],
+) -> Result<Fields, ApiError> {
+    match body_kind(parts)? {
+        BodyKind::Json => json(&body, allowed),
+        BodyKind::Multipart => Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Reason::UnsupportedMediaType,
+        )
+        .detail("use application/json")),
+    }
+}
+
 async fn multipart(parts: &Parts, body: Bytes, allowed: &[&str]) -> Result<Fields, ApiError> {
     let ct = parts
         .headers

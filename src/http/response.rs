@@ -59,6 +59,12 @@ impl ApiError {
     }
 
     /// 422 naming the field.
+    /// Asks the client to wait this long before trying again (`Retry-After`).
+    pub(crate) fn retry_after(mut self, wait: std::time::Duration) -> Self {
+        self.retry_after = Some(u32::try_from(wait.as_secs().max(1)).unwrap_or(u32::MAX));
+        self
+    }
+
     pub(crate) fn field(field: &str, why: impl std::fmt::Display) -> Self {
         let mut e = Self::new(StatusCode::UNPROCESSABLE_ENTITY, Reason::InvalidField)
             .detail(format!("{field}: {why}"));
@@ -111,11 +117,8 @@ impl From<TerminalError> for ApiError {
                 );
                 e
             }
-            TerminalError::Busy => {
-                let mut e = Self::new(StatusCode::SERVICE_UNAVAILABLE, reason);
-                e.retry_after = Some(1);
-                e
-            }
+            TerminalError::Busy => Self::new(StatusCode::SERVICE_UNAVAILABLE, reason)
+                .retry_after(std::time::Duration::from_secs(1)),
             TerminalError::StorageFull { free_mb } => {
                 Self::new(StatusCode::INSUFFICIENT_STORAGE, reason)
                     .detail(format!("{free_mb} MB free"))

@@ -31,6 +31,11 @@ pub(crate) struct HttpSettings {
     pub(crate) tls_key_file: Option<PathBuf>,
     /// Serves `GET /metrics` (Prometheus) and records what it shows.
     pub(crate) metrics: bool,
+    /// Connections held at once; more are closed as soon as they are accepted. Keep it
+    /// well below the descriptor limit (the unit's `LimitNOFILE`).
+    pub(crate) max_connections: usize,
+    /// Connections one address may hold at once (a kiosk page holds two or three).
+    pub(crate) max_connections_per_peer: usize,
 }
 
 impl Default for HttpSettings {
@@ -45,6 +50,8 @@ impl Default for HttpSettings {
             tls_cert_file: None,
             tls_key_file: None,
             metrics: true,
+            max_connections: 512,
+            max_connections_per_peer: 64,
         }
     }
 }
@@ -74,6 +81,21 @@ impl HttpSettings {
             || "must be at least 1".into(),
         )?;
         check(
+            (1..=60_000).contains(&self.max_connections),
+            "max_connections",
+            || format!("must be 1..=60000, got {}", self.max_connections),
+        )?;
+        check(
+            (1..=self.max_connections).contains(&self.max_connections_per_peer),
+            "max_connections_per_peer",
+            || {
+                format!(
+                    "must be 1..=max_connections, got {}",
+                    self.max_connections_per_peer
+                )
+            },
+        )?;
+        check(
             self.request_timeout_secs >= 1,
             "request_timeout_secs",
             || "must be at least 1".into(),
@@ -92,6 +114,27 @@ impl HttpSettings {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_connection_cap_sits_well_below_the_units_descriptor_limit() {
+        let unit = include_str!("../../systemd/attendanced.service");
+        let nofile: usize = unit
+            .lines()
+            .find_map(|l| l.strip_prefix("LimitNOFILE="))
+            .and_then(|v| v.trim().parse().ok())
+            .expect("LimitNOFILE in the unit");
+        let d = HttpSettings::default();
+        assert!(
+            d.max_connections * 4 <= nofile,
+            "{} vs {nofile}",
+            d.max_connections
+        );
+        let s = HttpSettings {
+            max_connections_per_peer: d.max_connections + 1,
+            ..d.clone()
+        };
+        assert_eq!(s.validate().unwrap_err().key, "max_connections_per_peer");
+    }
 
     #[test]
     fn wildcards_and_half_tls_are_refused() {

@@ -54,6 +54,9 @@ pub enum StoreError {
 pub(crate) struct Resealed {
     pub(crate) rewritten: usize,
     pub(crate) unreadable: usize,
+    /// Plaintext files refused because a key is set (`attendanced seal-store` seals
+    /// them).
+    pub(crate) unsealed: usize,
 }
 
 /// The database and the files SQLite keeps beside it in WAL mode.
@@ -161,10 +164,10 @@ impl Store {
             })
     }
 
-    /// Rewrites the biometric files not stored the way the sealer writes: plaintext
-    /// once a key is set (no plaintext template stays behind), files under a previous
-    /// key once the key is rotated, sealed files once encryption is turned off. Files
-    /// that open with no configured key are left as they are and counted.
+    /// Rewrites the biometric files not stored the way the sealer writes: files under a
+    /// previous key once the key is rotated, sealed files once encryption is turned off,
+    /// and plaintext under a key only for a sealer that accepts it (`seal-store`: no
+    /// plaintext template stays behind). Files left as they are are counted.
     pub(crate) fn reseal_files(&self) -> Result<Resealed, StoreError> {
         let mut r = Resealed::default();
         for dir in [&self.encoding_dir, &self.image_dir] {
@@ -176,6 +179,7 @@ impl Store {
                         self.write_file(dir, &name, &o.plain)?;
                         r.rewritten += 1;
                     }
+                    Err(SealError::Unsealed) => r.unsealed += 1,
                     Err(_) => r.unreadable += 1,
                 }
             }

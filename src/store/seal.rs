@@ -26,6 +26,11 @@ pub enum SealError {
     Tampered,
     #[error("system random source failed")]
     Random,
+    #[error(
+        "not encrypted, though a storage key is configured: refused (files stored before \
+         encryption was turned on are sealed once by `attendanced seal-store`)"
+    )]
+    Unsealed,
 }
 
 /// Seals and opens biometric files; without a key it passes bytes through unchanged.
@@ -36,6 +41,10 @@ pub(crate) struct Sealer {
     key: Option<LessSafeKey>,
     /// Previous keys: they open, never seal.
     previous: Vec<LessSafeKey>,
+    /// Opens plaintext files although a key is set: only `attendanced seal-store`, which
+    /// seals them. Otherwise whoever can write the card could plant a face under
+    /// someone's file name.
+    accept_plain: bool,
     rng: SystemRandom,
 }
 
@@ -66,6 +75,7 @@ impl Sealer {
         Self {
             key: None,
             previous: Vec::new(),
+            accept_plain: false,
             rng: SystemRandom::new(),
         }
     }
@@ -81,6 +91,17 @@ impl Sealer {
     /// Also opens files sealed with `key` (a key being rotated out).
     pub(crate) fn with_previous(mut self, key: &[u8; KEY_LEN]) -> Self {
         self.previous.push(aead_key(key));
+        self
+    }
+
+    /// Whether files are sealed (a current key is configured).
+    pub(crate) fn encrypts(&self) -> bool {
+        self.key.is_some()
+    }
+
+    /// Also opens plaintext files with a key set, to seal them (`attendanced seal-store`).
+    pub(crate) fn accepting_plain(mut self) -> Self {
+        self.accept_plain = true;
         self
     }
 
@@ -120,8 +141,8 @@ impl Sealer {
         Ok(out)
     }
 
-    /// The content of a stored file called `name`. Files written before encryption was
-    /// configured are plain and returned as they are.
+    /// The content of a stored file called `name`. Plain files open only while no key is
+    /// configured (or for `seal-store`).
     pub(crate) fn open(&self, name: &str, stored: &[u8]) -> Result<Vec<u8>, SealError> {
         self.open_checked(name, stored).map(|o| o.plain)
     }
@@ -129,6 +150,9 @@ impl Sealer {
     /// [`Sealer::open`], telling whether the file is stored under the current key.
     pub(crate) fn open_checked(&self, name: &str, stored: &[u8]) -> Result<Opened, SealError> {
         let Some(sealed) = stored.strip_prefix(MAGIC.as_slice()) else {
+            if self.key.is_some() && !self.accept_plain {
+                return Err(SealError::Unsealed);
+            }
             return Ok(Opened {
                 plain: stored.to_vec(),
                 current: self.key.is_none(),
@@ -266,9 +290,14 @@ mod tests {
             old.open("t.npy", &sealed_new),
             Err(SealError::Tampered)
         ));
-        // Plain files are not current for a sealer with a key; sealed ones are not
-        // current for one turning encryption off.
-        assert!(!rotating.open_checked("t.npy", b"plain").unwrap().current);
+        // Plain files are refused by a sealer with a key (only seal-store opens them, to
+        // seal them); sealed ones are not current for one turning encryption off.
+        assert!(matches!(
+            rotating.open_checked("t.npy", b"plain"),
+            Err(SealError::Unsealed)
+        ));
+        let sealing = Sealer::with_key(&[2; KEY_LEN]).accepting_plain();
+        assert!(!sealing.open_checked("t.npy", b"plain").unwrap().current);
         let turning_off = Sealer::plain().with_previous(&[1; KEY_LEN]);
         let o = turning_off.open_checked("t.npy", &sealed_old).unwrap();
         assert_eq!((o.plain.as_slice(), o.current), (&b"template"[..], false));
@@ -276,9 +305,14 @@ mod tests {
     }
 
     #[test]
-    fn plain_files_pass_through() {
+    fn plain_files_pass_through_only_without_a_key() {
         assert_eq!(Sealer::plain().seal("a", b"x").unwrap(), b"x");
-        assert_eq!(key(1).open("a", b"\x89PNG").unwrap(), b"\x89PNG");
+        assert_eq!(Sealer::plain().open("a", b"\x89PNG").unwrap(), b"\x89PNG");
+        // A planted plaintext template under someone's file name is not read.
+        assert!(matches!(
+            key(1).open("EMP001_a.npy", b"\x93NUMPY planted"),
+            Err(SealError::Unsealed)
+        ));
     }
 
     #[test]

@@ -4,8 +4,9 @@
 //! claimed id and per device over a window, and past a limit further claims are refused
 //! until the window moves on. Pure: the clock is passed in.
 
-use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
+
+use crate::ration::Failures;
 
 /// Failures allowed per claimed employee id within the window (typos and a bad angle
 /// or two).
@@ -14,37 +15,31 @@ pub(super) const PER_ID: usize = 5;
 const PER_DEVICE: usize = 20;
 const WINDOW: Duration = Duration::from_secs(600);
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(super) struct Claims {
-    failures: HashMap<String, VecDeque<Instant>>,
+    failures: Failures<String>,
+}
+
+impl Default for Claims {
+    fn default() -> Self {
+        Self {
+            failures: Failures::new(WINDOW),
+        }
+    }
 }
 
 impl Claims {
     /// Whether a claim of `employee_id` from `device` may be tried now.
     pub(super) fn allowed(&mut self, employee_id: &str, device: &str, now: Instant) -> bool {
-        self.count(&id_key(employee_id), now) < PER_ID
-            && self.count(&device_key(device), now) < PER_DEVICE
+        self.failures.count(&id_key(employee_id), now) < PER_ID
+            && self.failures.count(&device_key(device), now) < PER_DEVICE
     }
 
     /// A claim of `employee_id` from `device` failed (the face was not theirs).
     pub(super) fn failed(&mut self, employee_id: &str, device: &str, now: Instant) {
         for key in [id_key(employee_id), device_key(device)] {
-            self.failures.entry(key).or_default().push_back(now);
+            self.failures.fail(key, now);
         }
-        // Forget keys whose failures have all aged out, so the map stays small.
-        self.failures.retain(|_, q| {
-            q.retain(|t| now.duration_since(*t) < WINDOW);
-            !q.is_empty()
-        });
-    }
-
-    fn count(&mut self, key: &str, now: Instant) -> usize {
-        self.failures.get_mut(key).map_or(0, |q| {
-            while q.front().is_some_and(|t| now.duration_since(*t) >= WINDOW) {
-                q.pop_front();
-            }
-            q.len()
-        })
     }
 }
 
@@ -89,6 +84,6 @@ mod tests {
         // Aged out: forgotten, and the map is emptied on the next failure.
         c.failed("EMP500", "K2", t0 + WINDOW);
         assert!(c.allowed("EMP999", "K1", t0 + WINDOW));
-        assert_eq!(c.failures.len(), 2);
+        assert_eq!(c.failures.keys(), 2);
     }
 }

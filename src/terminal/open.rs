@@ -40,6 +40,13 @@ impl Terminal {
                 "biometric files re-written under the current storage key"
             );
         }
+        if resealed.unsealed > 0 {
+            warn!(
+                files = resealed.unsealed,
+                "biometric files not encrypted though a storage key is set: refused; \
+                 `attendanced seal-store` seals files stored before encryption was turned on"
+            );
+        }
         if resealed.unreadable > 0 {
             warn!(
                 files = resealed.unreadable,

@@ -173,6 +173,11 @@ impl Terminal {
                 image_ref: None,
             };
             let (outcome, now) = me.commit(&attempt)?;
+            let result = match outcome {
+                PunchOutcome::Duplicate { .. } => PunchResult::Duplicate,
+                PunchOutcome::Recorded(_) => PunchResult::Recognised,
+            };
+            me.metrics.punched(result, Source::Manual.as_str());
             let answer = recognised(
                 employee_id,
                 name,

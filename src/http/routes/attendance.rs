@@ -133,20 +133,38 @@ pub(crate) async fn get(app: &Arc<App>, query: Option<&str>) -> Result<Response<
 /// each).
 const CSV_MAX: u32 = 100_000;
 
-/// The records as `text/csv`, a header row first, as a download.
+/// A cell a spreadsheet would read as a formula (`=`, `+`, `-`, `@`, or a tab or
+/// carriage return first: a device id `-A1-A1` or `=HYPERLINK(...)`) gets a leading `'`,
+/// which spreadsheets show as text (OWASP's CSV injection advice).
+fn neutralise(cell: String) -> String {
+    if cell.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{cell}")
+    } else {
+        cell
+    }
+}
+
+/// The records as `text/csv`, a header row first, as a download; every cell
+/// [`neutralise`]d.
 fn csv_answer(records: &[AttendanceRow]) -> Result<Response<Body>, ApiError> {
     let mut w = csv::Writer::from_writer(Vec::new());
     let bad = |e: &dyn std::fmt::Display| {
         ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, Reason::InternalError)
             .detail(format!("csv: {e}"))
     };
-    if records.is_empty() {
-        // serde writes the header with the first row: an empty export still has one.
-        w.write_record(AttendanceRow::CSV_HEADER)
-            .map_err(|e| bad(&e))?;
-    }
+    w.write_record(AttendanceRow::CSV_HEADER)
+        .map_err(|e| bad(&e))?;
     for r in records {
-        w.serialize(r).map_err(|e| bad(&e))?;
+        // The row as serde gives it (the JSON answer's values), in the header's order.
+        let v = serde_json::to_value(r).map_err(|e| bad(&e))?;
+        let cells = AttendanceRow::CSV_HEADER.iter().map(|k| {
+            neutralise(match &v[k] {
+                serde_json::Value::Null => String::new(),
+                serde_json::Value::String(s) => s.clone(),
+                other => other.to_string(),
+            })
+        });
+        w.write_record(cells).map_err(|e| bad(&e))?;
     }
     let bytes = w.into_inner().map_err(|e| bad(&e))?;
     let mut r = Response::new(full(bytes));
@@ -218,5 +236,26 @@ mod tests {
             with.lines().nth(1).unwrap().contains(",EMP001,IN,"),
             "{with}"
         );
+        assert!(with.lines().nth(1).unwrap().contains(",0.25,"), "{with}");
+        // A cell a spreadsheet would run as a formula is text.
+        let hostile = AttendanceRow {
+            device_id: Some("-A1-A1".into()),
+            employee_id: Some("@SUM(1)".into()),
+            ts_client: Some("=HYPERLINK(\"http://x\")".into()),
+            ..row
+        };
+        let text = text(csv_answer(&[hostile]).unwrap()).await;
+        let cells: Vec<String> = csv::Reader::from_reader(text.as_bytes())
+            .records()
+            .next()
+            .unwrap()
+            .unwrap()
+            .iter()
+            .map(str::to_owned)
+            .collect();
+        assert_eq!(cells[2], "'@SUM(1)");
+        assert_eq!(cells[4], "'-A1-A1");
+        assert_eq!(cells[11], "'=HYPERLINK(\"http://x\")");
+        assert_eq!(cells[1], "e", "other cells as they are");
     }
 }

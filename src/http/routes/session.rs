@@ -3,8 +3,11 @@
 //! signed in (and gives the page its CSRF token again after a reload), `DELETE` signs
 //! out.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Instant;
+
+use sha2::Digest;
 
 use hyper::body::Incoming;
 use hyper::header::{HeaderValue, SET_COOKIE};
@@ -43,8 +46,20 @@ pub(crate) fn get(app: &Arc<App>, headers: &HeaderMap) -> Response<Body> {
 pub(crate) async fn post(
     app: &Arc<App>,
     req: Request<Incoming>,
+    peer: IpAddr,
 ) -> Result<Response<Body>, ApiError> {
     let secure = app.tls().is_some();
+    let now = Instant::now();
+    if let Err(wait) = app.sessions.may_sign_in(peer, now) {
+        return Err(
+            ApiError::new(StatusCode::TOO_MANY_REQUESTS, Reason::TooManyAttempts)
+                .detail(format!(
+                    "{} failed sign-ins from this address lately; try again later",
+                    session::SIGN_IN_FAILURES
+                ))
+                .retry_after(wait),
+        );
+    }
     let (parts, body) = read_body(req, 4096).await?;
     let f = fields(&parts, body, &["key"]).await?;
     let key = f.get("key").unwrap_or("");
@@ -57,15 +72,19 @@ pub(crate) async fn post(
             Err(Denied::Unauthenticated)
         }
     }) {
+        if denied == Denied::Unauthenticated {
+            app.sessions.sign_in_failed(peer, now);
+        }
         return Err(ApiError::new(denied.status(), denied.reason())
             .detail("an admin key signs in; with no keys configured the API is open"));
     }
+    let digest: [u8; 32] = sha2::Sha256::digest(key.as_bytes()).into();
     let (token, csrf) = app
         .sessions
-        .open(Instant::now())
+        .open(digest, now)
         .ok_or_else(|| TerminalError::Internal("no random numbers".into()))?;
     let mut r = state(true, Some(&csrf), true);
-    let cookie = session::set_cookie(&token, app.sessions.idle(), secure);
+    let cookie = session::set_cookie(&token, app.sessions.cookie_age(), secure);
     r.headers_mut().insert(
         SET_COOKIE,
         HeaderValue::from_str(&cookie)
