@@ -6,6 +6,8 @@ pub mod contract;
 pub mod daemon;
 pub mod pki;
 pub mod services;
+pub mod shipped;
+pub mod sites;
 
 use std::path::PathBuf;
 

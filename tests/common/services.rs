@@ -89,9 +89,15 @@ fn terminate(child: &mut Child) {
 pub struct Mosquitto {
     child: Option<Child>,
     pub port: u16,
-    dir: PathBuf,
+    pub dir: PathBuf,
     tls: Option<ServerTls>,
+    /// Configuration after the listener's (anonymous access and persistence, unless a
+    /// test gives the shipped configuration, see `common::shipped`).
+    settings: String,
 }
+
+/// What a test broker allows unless told otherwise.
+const OPEN: &str = "allow_anonymous true\npersistence true\nmax_queued_messages 0\n";
 
 impl Mosquitto {
     pub fn start(dir: &Path) -> Mosquitto {
@@ -104,12 +110,22 @@ impl Mosquitto {
     }
 
     fn start_with(dir: &Path, tls: Option<ServerTls>) -> Mosquitto {
+        Self::configured(dir, tls, OPEN.into())
+    }
+
+    /// A broker whose configuration after the listener is `settings`.
+    pub fn start_configured(dir: &Path, settings: String) -> Mosquitto {
+        Self::configured(dir, None, settings)
+    }
+
+    fn configured(dir: &Path, tls: Option<ServerTls>, settings: String) -> Mosquitto {
         std::fs::create_dir_all(dir).unwrap();
         let mut m = Mosquitto {
             child: None,
             port: free_port(),
             dir: dir.to_path_buf(),
             tls,
+            settings,
         };
         m.spawn();
         m
@@ -135,14 +151,16 @@ impl Mosquitto {
         std::fs::write(
             &conf,
             format!(
-                "user {user}\nlistener {port} 127.0.0.1\n{tls}allow_anonymous true\npersistence true\n\
-                 persistence_location {dir}/\nautosave_interval 1\nmax_queued_messages 0\n\
-                 log_dest file {dir}/mosquitto.log\nlog_type error\nlog_type warning\n",
+                "user {user}\nlistener {port} 127.0.0.1\n{tls}{settings}\
+                 persistence_location {dir}/\nautosave_interval 1\n\
+                 log_dest file {dir}/mosquitto.log\nlog_type error\nlog_type warning\n\
+                 log_type notice\n",
                 // Started as root, Mosquitto would drop to user `mosquitto`, which cannot
                 // write the persistence file in our temp dir.
                 user = whoami(),
                 port = self.port,
-                dir = self.dir.display()
+                dir = self.dir.display(),
+                settings = self.settings,
             ),
         )
         .unwrap();
