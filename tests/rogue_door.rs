@@ -11,11 +11,11 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use ciborium::Value;
-use common::sites::{
-    BR1, HQ1, Rogue, World, batch, cbor, change, changes, delete_op, enrol_op, event, face, map,
-    template_bomb, text,
-};
+use common::sites::{BR1, HQ1, Rogue, World};
 use common::wait_until;
+use common::wire::{
+    batch, cbor, change, changes, delete_op, enrol_op, event, face, map, template_bomb, text,
+};
 use rumqttc::QoS;
 
 const EVENTS: &str = "attendance/hq/R/events";
@@ -298,6 +298,29 @@ async fn a_rogue_door_harms_no_other_door_and_no_other_site() {
     )
     .await;
     w.unharmed("roster requests out of order", &br).await;
+
+    // A door asking for the whole roster in a loop: answered within its ration, on the
+    // roster task, while punches go on.
+    let storm = w.refused("sync_rate_limited").await;
+    let since0 = cbor(&map(vec![
+        ("v", Value::Integer(1.into())),
+        ("since", Value::Integer(0.into())),
+        ("embedder", text("dlib-resnet-v1")),
+    ]));
+    for _ in 0..500 {
+        rogue
+            .client
+            .publish(SYNC, QoS::AtLeastOnce, false, since0.clone())
+            .await
+            .unwrap();
+    }
+    w.unharmed("500 roster requests from 0", &br).await;
+    wait_until(
+        "the request storm counted",
+        Duration::from_secs(20),
+        || async { (w.refused("sync_rate_limited").await - storm >= 450.0).then_some(()) },
+    )
+    .await;
     flood(&w, &rogue, &br).await;
 }
 

@@ -8,6 +8,7 @@ pub mod pki;
 pub mod services;
 pub mod shipped;
 pub mod sites;
+pub mod wire;
 
 use std::path::PathBuf;
 
