@@ -119,9 +119,21 @@ pub(crate) fn check_name(s: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// The message for a value that is not an [`is_id`].
+/// The message for a value that is not an [`is_id`] (naming at most its first 40
+/// characters: a sender may send megabytes).
 pub(crate) fn id_rule(got: &str) -> String {
+    let got = clip(got);
     format!("must be 1-50 characters of A-Z a-z 0-9 _ - ., got {got:?}")
+}
+
+/// [`is_id`], with [`id_rule`] as the error.
+pub(crate) fn check_id(s: &str) -> Result<(), String> {
+    if is_id(s) { Ok(()) } else { Err(id_rule(s)) }
+}
+
+/// A bounded prefix of input for error messages.
+pub(crate) fn clip(v: &str) -> String {
+    v.chars().take(40).collect()
 }
 
 #[cfg(test)]

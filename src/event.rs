@@ -132,14 +132,7 @@ pub(crate) fn check_time(s: &str) -> Result<(), String> {
 }
 
 fn check_id(field: &'static str, v: &str) -> Result<(), EventError> {
-    if crate::config::is_id(v) {
-        Ok(())
-    } else {
-        Err(invalid(
-            field,
-            "must be 1-50 characters of A-Z a-z 0-9 _ - .",
-        ))
-    }
+    crate::config::check_id(v).map_err(|why| invalid(field, why))
 }
 
 impl AttendanceEvent {

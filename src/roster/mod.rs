@@ -6,5 +6,6 @@
 //! `wire` is the MQTT contract (CBOR, versioned like the events); the terminal applies
 //! pages in `terminal::roster`, the uplink keeps the record in `uplink::roster`.
 
+pub(crate) mod check;
 pub(crate) mod sync;
 pub(crate) mod wire;

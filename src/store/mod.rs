@@ -10,6 +10,7 @@ pub(crate) mod files;
 pub(crate) mod migrate;
 pub(crate) mod outbox;
 pub(crate) mod roster;
+pub(crate) mod roster_apply;
 pub(crate) mod seal;
 mod settings;
 pub(crate) mod users;

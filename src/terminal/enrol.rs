@@ -160,10 +160,9 @@ impl Terminal {
             && input.name.is_none()
             && self.store.user(id)?.is_none()
         {
-            return Err(TerminalError::InvalidField {
-                field: "name",
-                why: format!("required: {id} is a new user"),
-            });
+            // Faces for a person nobody has: 404, as documented (a new person comes
+            // with a name).
+            return Err(TerminalError::UserNotFound(id.clone()));
         }
         // (rows, .npy, crop PNG) of each face.
         let mut made = Vec::with_capacity(faces.len());
@@ -328,7 +327,7 @@ mod tests {
             .await
             .unwrap_err();
         assert!(
-            matches!(e, TerminalError::InvalidField { field: "name", .. }),
+            matches!(&e, TerminalError::UserNotFound(id) if id == "EMP042"),
             "{e}"
         );
         let chart = photo("_negatives/no_face_chart.jpg");

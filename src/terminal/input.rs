@@ -1,6 +1,7 @@
 //! Validated request fields. Everything the HTTP layer accepts passes through here, so
 //! the rules (and their error messages) are the same for multipart, JSON and the CLI.
 
+use crate::config::clip;
 use crate::punch::PunchRequest;
 
 use super::TerminalError;
@@ -24,17 +25,8 @@ pub(crate) fn punch_request(
 
 /// Ids (`employee_id`, `device_id`): 1-50 characters of `A-Z a-z 0-9 _ - .`.
 pub(crate) fn id(field: &'static str, v: &str) -> Result<String, TerminalError> {
-    if crate::config::is_id(v) {
-        Ok(v.to_owned())
-    } else {
-        Err(invalid(
-            field,
-            format!(
-                "must be 1-50 characters of A-Z a-z 0-9 _ - ., got {:?}",
-                clip(v)
-            ),
-        ))
-    }
+    crate::config::check_id(v).map_err(|why| invalid(field, why))?;
+    Ok(v.to_owned())
 }
 
 /// Optional id: absent or empty means none.
@@ -87,11 +79,6 @@ pub(crate) fn ts_client(
             ),
         ))
     }
-}
-
-/// A bounded prefix of user input for error messages.
-fn clip(v: &str) -> String {
-    v.chars().take(40).collect()
 }
 
 #[cfg(test)]

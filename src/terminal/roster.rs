@@ -13,7 +13,9 @@ use super::{Terminal, TerminalError, blocking};
 use crate::face::{Embedding, template};
 use crate::outbox::RosterLink;
 use crate::roster::wire::{Face, Op, Page};
-use crate::store::roster::{Applied, ReadyEnrol, ReadyEntry, ReadyFace, ReadyOp, ReadyPage, Step};
+use crate::store::roster_apply::{
+    Applied, ReadyEnrol, ReadyEntry, ReadyFace, ReadyOp, ReadyPage, Step,
+};
 
 /// A face made ready: what the store keeps and what the gallery gets.
 struct Made {

@@ -15,7 +15,8 @@ use super::roster::{Outcome, move_person, write_change};
 use super::sink::{Sink, SinkError};
 use crate::config::{id_rule, is_id};
 use crate::face::{DecodeLimits, FacePipeline, PipelineError, encode, template};
-use crate::roster::wire::{Change, Face, MAX_FACES, Op};
+use crate::roster::check::MAX_FACES;
+use crate::roster::wire::{Change, Face, Op};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RosterAdminError {

@@ -246,11 +246,11 @@ impl Sink {
             tx.exec_drop(
                 "INSERT INTO dead_letter (topic, site, device_id, payload, error) VALUES (?, ?, ?, ?, ?)",
                 (
-                    clip(&m.topic, 255),
-                    site.map(|s| clip(s, 50)),
-                    device.map(|d| clip(d, 50)),
+                    fit(&m.topic, 255),
+                    site.map(|s| fit(s, 50)),
+                    device.map(|d| fit(d, 50)),
                     m.payload.as_slice(),
-                    clip(why, 2000),
+                    fit(why, 2000),
                 ),
             )
             .await?;
@@ -303,7 +303,7 @@ impl Written {
 }
 
 /// At most `max` characters of `s` (what a column of that size holds).
-fn clip(s: &str, max: usize) -> String {
+fn fit(s: &str, max: usize) -> String {
     s.chars().take(max).collect()
 }
 

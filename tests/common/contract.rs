@@ -161,21 +161,24 @@ fn check_with(
     }
 }
 
-/// Checks one `/events` payload against the schema the document names for its event.
+/// Checks one `/events` payload against the schema the document names for its event:
+/// the feed's per-event schema is a `oneOf` by `event`, each with its `data`'s
+/// `contentSchema`.
 pub fn check_event(event: &str, data: &Value) {
     CONTRACT.with_borrow_mut(|c| {
-        let ptr = format!(
-            "/paths/~1events/get/responses/200/content/text~1event-stream/x-events/{}",
-            token(event)
-        );
-        let schema_loc = c
+        let feed = "/paths/~1events/get/responses/200/content/text~1event-stream/schema/oneOf";
+        let branches = c
             .doc
-            .pointer(&ptr)
-            .and_then(|s| s.get("$ref"))
-            .and_then(Value::as_str)
-            .unwrap_or_else(|| panic!("event {event:?} is not documented"))
-            .trim_start_matches('#')
-            .to_owned();
+            .pointer(feed)
+            .and_then(Value::as_array)
+            .expect("the feed's per-event schema");
+        let at = branches
+            .iter()
+            .position(|b| {
+                b.pointer("/properties/event/const").and_then(Value::as_str) == Some(event)
+            })
+            .unwrap_or_else(|| panic!("event {event:?} is not documented"));
+        let schema_loc = format!("{feed}/{at}/properties/data/contentSchema");
         let Contract {
             compiler, schemas, ..
         } = c;
