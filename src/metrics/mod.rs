@@ -85,7 +85,7 @@ mod tests {
         t.frame_analysed(1);
         let u = UplinkMetrics::default();
         u.message("events");
-        u.refused(crate::uplink::Refusal::RateLimited);
+        u.refused("rate_limited");
         u.committed(
             Duration::from_millis(3),
             1,

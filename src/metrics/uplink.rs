@@ -128,11 +128,10 @@ impl UplinkMetrics {
         }
     }
 
-    /// A message refused before (or instead of) being written.
-    pub(crate) fn refused(&self, why: crate::uplink::Refusal) {
-        self.refused
-            .get_or_create(&ReasonLabels { reason: why.into() })
-            .inc();
+    /// A message refused before (or instead of) being written, and why (the uplink's
+    /// refusal reasons, snake_case).
+    pub(crate) fn refused(&self, reason: &'static str) {
+        self.refused.get_or_create(&ReasonLabels { reason }).inc();
     }
 
     pub(crate) fn mqtt_connected(&self, up: bool) {
@@ -160,7 +159,7 @@ mod tests {
             1,
             [Duration::from_millis(200), Duration::from_secs(2)].into_iter(),
         );
-        m.refused(crate::uplink::Refusal::RateLimited);
+        m.refused("rate_limited");
         let t = m.render();
         for (series, want) in [
             (r#"attendance_uplink_messages_total{topic="events"} "#, "2"),

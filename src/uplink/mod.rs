@@ -26,7 +26,6 @@ use crate::metrics::UplinkMetrics;
 use crate::mqtt;
 use crate::roster::wire::{self, UplinkOnline};
 use crate::shutdown::Shutdown;
-pub(crate) use admission::Refusal;
 use config::UplinkConfig;
 use heads::Heads;
 pub use json::{decode_to_json, from_hex};

@@ -133,9 +133,9 @@ impl Writer {
         why: &str,
         now: Instant,
     ) {
-        self.metrics.refused(r);
+        let reason: &'static str = r.into();
+        self.metrics.refused(reason);
         if admission.log_due(&p.topic, now) {
-            let reason: &'static str = r.into();
             warn!(topic = %p.topic, reason, why, bytes = p.payload.len(), "message refused (logged once a minute per door)");
         }
         self.ack(p).await;
@@ -202,7 +202,7 @@ impl Writer {
             }
         }
         for (topic, employee_id, owner) in &w.foreign {
-            self.metrics.refused(Refusal::ForeignPerson);
+            self.metrics.refused(Refusal::ForeignPerson.into());
             warn!(%topic, %employee_id, %owner, "roster change about another site's person: revoked at the sender's site");
         }
         for (site, revision) in &w.heads {
