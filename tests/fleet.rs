@@ -56,18 +56,12 @@ fn uplink(dir: &Path, mq: &Mosquitto, db: &MariaDb) -> Uplink {
 
 /// `attendance-uplink roster --site hq ARGS`: (success, stdout + stderr).
 fn roster_cli(mq: &Mosquitto, db: &MariaDb, args: &[&str]) -> (bool, String) {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_attendance-uplink"))
-        .args(["roster", "--site", "hq"])
-        .args(args)
-        .envs(uplink_env(mq, db))
-        .output()
-        .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.success(), text)
+    let args: Vec<&str> = ["roster", "--site", "hq"]
+        .iter()
+        .chain(args)
+        .copied()
+        .collect();
+    Uplink::command(&uplink_env(mq, db), &args)
 }
 
 async fn enrol(c: Client, name: &str, photo: &str) -> String {

@@ -6,24 +6,19 @@ mod common;
 
 use std::time::Duration;
 
+use common::services::Uplink;
 use common::sites::{BR1, World, uplink_env};
 use common::wait_until;
 use hyper::StatusCode;
 
 /// `attendance-uplink roster --site SITE ARGS`: (success, stdout + stderr).
 fn roster_cli(w: &World, site: &str, args: &[&str]) -> (bool, String) {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_attendance-uplink"))
-        .args(["roster", "--site", site])
-        .args(args)
-        .envs(uplink_env(&w.mq, &w.db))
-        .output()
-        .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.success(), text)
+    let args: Vec<&str> = ["roster", "--site", site]
+        .iter()
+        .chain(args)
+        .copied()
+        .collect();
+    Uplink::command(&uplink_env(&w.mq, &w.db), &args)
 }
 
 /// Who `door` says `photo` is.

@@ -27,15 +27,7 @@ fn config(admins: &[&str]) -> String {
 
 /// Signs in with `key`: the status, and the cookie and CSRF token when it worked.
 async fn sign_in(c: &Client, key: &str) -> (StatusCode, Option<(String, String)>) {
-    let body = json!({ "key": key }).to_string().into_bytes();
-    let r = c
-        .request(
-            Method::POST,
-            "/session",
-            &[("content-type", "application/json")],
-            body,
-        )
-        .await;
+    let r = c.post_json("/session", &json!({ "key": key })).await;
     let cookie = r
         .headers
         .get("set-cookie")
@@ -96,15 +88,7 @@ async fn a_session_ends_with_its_key_and_sign_in_guesses_are_rationed() {
     for _ in 0..10 {
         assert_eq!(sign_in(&c, "guess").await.0, StatusCode::UNAUTHORIZED);
     }
-    let body = json!({ "key": "admin-2" }).to_string().into_bytes();
-    let r = c
-        .request(
-            Method::POST,
-            "/session",
-            &[("content-type", "application/json")],
-            body,
-        )
-        .await;
+    let r = c.post_json("/session", &json!({ "key": "admin-2" })).await;
     assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS);
     assert_eq!(r.json()["reason"], "too_many_attempts");
     assert!(r.headers.contains_key("retry-after"));

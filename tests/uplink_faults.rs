@@ -85,24 +85,7 @@ async fn world_with(batch: usize, receipt_timeout: Option<u64>) -> World {
         "127.0.0.1:0".into(),
     ));
     let uplink = Uplink::start(&dir.path().join("uplink.log"), env);
-    let metrics = wait_until(
-        "the uplink's metrics listener",
-        Duration::from_secs(30),
-        || async {
-            let log = std::fs::read_to_string(&uplink.log).ok()?;
-            let addr = log
-                .lines()
-                .find(|l| l.contains("metrics listener ready"))?
-                .split("listen=")
-                .nth(1)?
-                .split_whitespace()
-                .next()?
-                .parse()
-                .ok()?;
-            Some(Client { addr })
-        },
-    )
-    .await;
+    let metrics = uplink.metrics_client().await;
     let pool = db.pool(DB);
     let r = terminal
         .client()

@@ -136,16 +136,7 @@ pub(crate) fn decode(bytes: &[u8], want_dim: usize) -> Result<Vec<Embedding>, Te
                 .map_err(|e| TemplateError::Format(e.to_string()))?
         }
     };
-    let (rows, dim) = arr.dim();
-    if rows == 0 {
-        return Err(TemplateError::Empty);
-    }
-    if dim != want_dim {
-        return Err(TemplateError::Dimension {
-            got: dim,
-            want: want_dim,
-        });
-    }
+    // Rows and dimension are the header's, which `check` held to the embedder's.
     if arr.iter().any(|v| !v.is_finite()) {
         return Err(TemplateError::NotFinite);
     }

@@ -146,11 +146,8 @@ impl Admission {
     }
 
     fn budgets(&mut self, site: &str, device: &str, now: Instant) -> &mut Budgets {
-        if self.senders.len() >= MAX_SENDERS
-            && !self
-                .senders
-                .contains_key(&(site.to_owned(), device.to_owned()))
-        {
+        let key = (site.to_owned(), device.to_owned());
+        if self.senders.len() >= MAX_SENDERS && !self.senders.contains_key(&key) {
             self.senders
                 .retain(|_, b| now.saturating_duration_since(b.seen) < LOG_EVERY);
             if self.senders.len() >= MAX_SENDERS {
@@ -158,16 +155,13 @@ impl Admission {
             }
         }
         let l = self.limits;
-        let b = self
-            .senders
-            .entry((site.to_owned(), device.to_owned()))
-            .or_insert_with(|| Budgets {
-                messages: Bucket::full(l.messages, now),
-                syncs: Bucket::full(l.syncs, now),
-                dead_letters: Bucket::full(l.dead_letters, now),
-                logged: None,
-                seen: now,
-            });
+        let b = self.senders.entry(key).or_insert_with(|| Budgets {
+            messages: Bucket::full(l.messages, now),
+            syncs: Bucket::full(l.syncs, now),
+            dead_letters: Bucket::full(l.dead_letters, now),
+            logged: None,
+            seen: now,
+        });
         b.seen = now;
         b
     }

@@ -177,13 +177,12 @@ impl Sink {
         };
         tracing::warn!(messages = batch.len(), why = %refused, "writing message by message");
         let mut total = Written::default();
-        for (m, d) in batch {
-            let one = std::slice::from_ref;
-            let w = match self.write_all(one(&(m.clone(), d.clone()))).await {
+        for item in batch {
+            let w = match self.write_all(std::slice::from_ref(item)).await {
                 Err(e) => match e.refusal() {
                     Some(why) => {
-                        self.write_all(one(&(m.clone(), Decoded::Dead(why))))
-                            .await?
+                        let dead = (item.0.clone(), Decoded::Dead(why));
+                        self.write_all(std::slice::from_ref(&dead)).await?
                     }
                     None => return Err(e),
                 },
@@ -227,10 +226,7 @@ impl Sink {
                 }
             };
             if let Some(revision) = revision {
-                match w.heads.iter_mut().find(|(s, _)| *s == c.site) {
-                    Some((_, r)) => *r = revision,
-                    None => w.heads.push((c.site.clone(), revision)),
-                }
+                w.head(&c.site, revision);
             }
         }
         for chunk in events.chunks(ROWS_PER_INSERT) {
@@ -283,6 +279,14 @@ impl Written {
         }
     }
 
+    /// `site`'s roster now reaches `revision` (revisions only grow).
+    fn head(&mut self, site: &str, revision: u64) {
+        match self.heads.iter_mut().find(|(s, _)| s == site) {
+            Some((_, h)) => *h = (*h).max(revision),
+            None => self.heads.push((site.to_owned(), revision)),
+        }
+    }
+
     /// Adds another write's result (message by message).
     fn absorb(&mut self, o: Written) {
         self.events += o.events;
@@ -293,10 +297,7 @@ impl Written {
             self.receipt(&topic, ids.into_iter());
         }
         for (site, r) in o.heads {
-            match self.heads.iter_mut().find(|(s, _)| *s == site) {
-                Some((_, h)) => *h = (*h).max(r),
-                None => self.heads.push((site, r)),
-            }
+            self.head(&site, r);
         }
         self.event_times.extend(o.event_times);
     }

@@ -151,10 +151,10 @@ impl Writer {
     /// Writes the admitted messages and answers them; false when stopping first
     /// (nothing acknowledged: the broker keeps the messages for the next run).
     async fn write(&self, admitted: Vec<Admitted>, stop: &Shutdown) -> bool {
-        let batch: Vec<(Message, Decoded)> = admitted
-            .iter()
-            .map(|a| (a.message.clone(), a.decoded.clone()))
-            .collect();
+        let (publishes, batch): (Vec<Publish>, Vec<(Message, Decoded)>) = admitted
+            .into_iter()
+            .map(|a| (a.publish, (a.message, a.decoded)))
+            .unzip();
         let written = until_ok(stop, "MySQL write failed; retrying", || async {
             let started = Instant::now();
             self.sink
@@ -167,8 +167,8 @@ impl Writer {
             return false;
         };
         self.answer(&w, took).await;
-        for a in &admitted {
-            self.ack(&a.publish).await;
+        for p in &publishes {
+            self.ack(p).await;
         }
         true
     }

@@ -426,6 +426,44 @@ impl Uplink {
     pub fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
+
+    /// A client of the metrics listener (`metrics_listen = "127.0.0.1:0"`), at the
+    /// address the uplink reports in its log.
+    pub async fn metrics_client(&self) -> super::daemon::Client {
+        super::wait_until(
+            "the uplink's metrics listener",
+            Duration::from_secs(30),
+            || async {
+                let log = std::fs::read_to_string(&self.log).ok()?;
+                let addr = log
+                    .lines()
+                    .find(|l| l.contains("metrics listener ready"))?
+                    .split("listen=")
+                    .nth(1)?
+                    .split_whitespace()
+                    .next()?
+                    .parse()
+                    .ok()?;
+                Some(super::daemon::Client { addr })
+            },
+        )
+        .await
+    }
+
+    /// `attendance-uplink ARGS` run once with `env`: (success, stdout + stderr).
+    pub fn command(env: &[(String, String)], args: &[&str]) -> (bool, String) {
+        let out = Command::new(env!("CARGO_BIN_EXE_attendance-uplink"))
+            .args(args)
+            .envs(env.iter().cloned())
+            .output()
+            .expect("run attendance-uplink");
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (out.status.success(), text)
+    }
 }
 
 impl Drop for Uplink {

@@ -164,28 +164,6 @@ pub fn uplink_env(mq: &Mosquitto, db: &MariaDb) -> Vec<(String, String)> {
     env
 }
 
-/// The address the uplink's metrics listener reports in its log.
-async fn metrics_of(uplink: &Uplink) -> Client {
-    wait_until(
-        "the uplink's metrics listener",
-        Duration::from_secs(30),
-        || async {
-            let log = std::fs::read_to_string(&uplink.log).ok()?;
-            let addr = log
-                .lines()
-                .find(|l| l.contains("metrics listener ready"))?
-                .split("listen=")
-                .nth(1)?
-                .split_whitespace()
-                .next()?
-                .parse()
-                .ok()?;
-            Some(Client { addr })
-        },
-    )
-    .await
-}
-
 impl World {
     /// Starts everything, enrols HQ1 at hq/A and BR1 at br/X, and waits until both
     /// are in the central roster.
@@ -195,7 +173,7 @@ impl World {
         let mq = shipped::start(&dir.path().join("mqtt"), &doors);
         let db = MariaDb::start(&dir.path().join("mysql"));
         let uplink = Uplink::start(&dir.path().join("uplink.log"), uplink_env(&mq, &db));
-        let uplink_metrics = metrics_of(&uplink).await;
+        let uplink_metrics = uplink.metrics_client().await;
         let hq_a = door(dir.path(), &mq, "hq", "A");
         let br_x = door(dir.path(), &mq, "br", "X");
         let pool = db.pool(DB);
