@@ -1,38 +1,23 @@
 //! Face-recognition attendance terminal (`attendanced`) and its central uplink worker.
 //!
-//! The module tree is the architecture: `face` turns photos into decisions, `store`
-//! keeps the terminal's state and outbox in SQLite, `terminal` applies the business rules
-//! on top of both, `camera` captures, analyses and streams, and `http` is the spec's API
-//! in front of it; `roster` is the fleet's shared roster on the wire; `daemon` and
-//! `uplink` assemble the two processes. `config` is a leaf:
-//! each module owns its settings and their validation.
-//!
-//! Public only what the binaries, the integration tests and the benchmarks use, so the
-//! compiler reports the rest when it goes dead.
+//! The workspace's crates are the layers, so a wrong import does not compile:
+//! `attendance-core` (configuration, reasons and messages, punch kinds, shutdown, logging,
+//! TLS, systemd) ← `attendance-face` (photos to decisions) ← `attendance-wire` (events,
+//! roster pages, MQTT topics) ← `attendance-terminal` (the door) and `attendance-uplink`
+//! (the centre), which do not know each other. This package holds the two thin binaries,
+//! the integration tests and the benchmarks; the library re-exports the layers under one
+//! name for them.
 
-pub mod admin;
-mod backoff;
-pub mod camera;
-pub mod config;
-pub mod daemon;
-pub mod event;
-pub mod face;
-mod feed;
-#[cfg(any(test, feature = "fuzzing"))]
+pub use attendance_core::{config, logging, punch, reason, shutdown, tls};
+/// The face pipeline, with its evaluation tool beside it (`face::eval`).
+pub mod face {
+    pub use attendance_eval as eval;
+    pub use attendance_eval::liveness as liveness_eval;
+    pub use attendance_face::*;
+}
+pub use attendance_terminal::{admin, camera, daemon, http, outbox, store};
+pub use attendance_uplink as uplink;
+pub use attendance_wire::{event, mqtt};
+
+#[cfg(feature = "fuzzing")]
 pub mod fuzz;
-pub mod http;
-mod i18n;
-pub mod logging;
-mod metrics;
-pub mod mqtt;
-pub mod outbox;
-pub mod punch;
-mod ration;
-pub mod reason;
-mod roster;
-pub mod shutdown;
-pub mod store;
-mod systemd;
-mod terminal;
-pub mod tls;
-pub mod uplink;

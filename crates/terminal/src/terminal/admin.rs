@@ -1,0 +1,154 @@
+//! Administering people and records: list, look up, delete (templates and face images
+//! erased, attendance kept), and query the attendance history.
+
+use std::sync::Arc;
+
+use tracing::info;
+
+use super::{Deadline, Terminal, TerminalError, blocking};
+use crate::store::{AttendanceQuery, AttendanceRow, UserRow};
+
+impl Terminal {
+    pub(crate) async fn attendance(
+        self: &Arc<Self>,
+        q: AttendanceQuery,
+    ) -> Result<Vec<AttendanceRow>, TerminalError> {
+        let me = self.clone();
+        blocking(move || Ok(me.store.attendance(&q)?)).await?
+    }
+
+    pub(crate) async fn users(self: &Arc<Self>) -> Result<Vec<UserRow>, TerminalError> {
+        let me = self.clone();
+        blocking(move || Ok(me.store.users()?)).await?
+    }
+
+    pub(crate) async fn user(
+        self: &Arc<Self>,
+        employee_id: String,
+    ) -> Result<UserRow, TerminalError> {
+        let me = self.clone();
+        blocking(move || {
+            me.store
+                .user(&employee_id)?
+                .ok_or(TerminalError::UserNotFound(employee_id))
+        })
+        .await?
+    }
+
+    /// Deletes a user, their templates and face images; attendance history stays.
+    /// Returns the number of templates removed.
+    pub(crate) async fn delete_user(
+        self: &Arc<Self>,
+        employee_id: String,
+        deadline: &Deadline,
+    ) -> Result<usize, TerminalError> {
+        let _guard = self.enrol_lock.lock().await;
+        let (me, deadline) = (self.clone(), deadline.clone());
+        blocking(move || {
+            deadline.begin_write()?;
+            let removed = me.store.delete_user(&employee_id, true)?;
+            me.outbox_wake.notify_one();
+            me.recognizer.remove(&employee_id);
+            info!(employee_id = %employee_id, templates = removed.templates, "user deleted");
+            Ok(removed.templates)
+        })
+        .await?
+    }
+
+    /// Deletes every user (attendance stays). Returns the number of users removed.
+    pub(crate) async fn reset_users(
+        self: &Arc<Self>,
+        deadline: &Deadline,
+    ) -> Result<usize, TerminalError> {
+        let _guard = self.enrol_lock.lock().await;
+        let (me, deadline) = (self.clone(), deadline.clone());
+        blocking(move || {
+            deadline.begin_write()?;
+            let removed = me.store.reset_users()?;
+            me.recognizer.clear();
+            info!(users = removed.users, "all users deleted");
+            Ok(removed.users)
+        })
+        .await?
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::{enrol, photo, terminal};
+    use super::*;
+    use crate::answer::{IdentifyAnswer, MatchMode, PunchInput};
+    use attendance_core::punch::PunchRequest;
+
+    #[tokio::test]
+    async fn deleting_erases_the_face_keeps_the_record_and_stops_recognition() {
+        let t = terminal();
+        let tm = &t.terminal;
+        let none = Deadline::none();
+        let id = enrol(tm, "caltech_p02/2.jpg", "홍길동").await;
+        let punch = PunchInput {
+            request: PunchRequest::Auto,
+            device_id: None,
+            ts_client: None,
+        };
+        let a = tm
+            .identify_photo(
+                photo("caltech_p02/2.jpg"),
+                punch.clone(),
+                MatchMode::Identify,
+                &none,
+            )
+            .await
+            .unwrap();
+        assert!(matches!(a, IdentifyAnswer::Recognised { .. }), "{a:?}");
+        assert_eq!(tm.user(id.clone()).await.unwrap().templates, 1);
+
+        assert_eq!(tm.delete_user(id.clone(), &none).await.unwrap(), 1);
+        let e = tm.user(id.clone()).await.unwrap_err();
+        assert!(matches!(e, TerminalError::UserNotFound(_)), "{e}");
+        assert_eq!(
+            std::fs::read_dir(t.dir.join("encodings")).unwrap().count(),
+            0
+        );
+        assert_eq!(std::fs::read_dir(t.dir.join("images")).unwrap().count(), 0);
+        let history = tm
+            .attendance(AttendanceQuery {
+                employee_id: Some(id.clone()),
+                limit: 10,
+                ..AttendanceQuery::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(history.len(), 1, "attendance stays");
+        let a = tm
+            .identify_photo(
+                photo("caltech_p02/2.jpg"),
+                punch,
+                MatchMode::Identify,
+                &none,
+            )
+            .await
+            .unwrap();
+        assert!(
+            matches!(a, IdentifyAnswer::Failed { .. }),
+            "not recognised any more: {a:?}"
+        );
+        let e = tm.delete_user(id, &none).await.unwrap_err();
+        assert!(matches!(e, TerminalError::UserNotFound(_)), "{e}");
+    }
+
+    #[tokio::test]
+    async fn reset_removes_everyone_unless_the_request_timed_out() {
+        let t = terminal();
+        let tm = &t.terminal;
+        enrol(tm, "caltech_p02/2.jpg", "A").await;
+        enrol(tm, "caltech_p03/2.jpg", "B").await;
+        let expired = Deadline::new();
+        assert!(expired.expire());
+        let e = tm.reset_users(&expired).await.unwrap_err();
+        assert!(matches!(e, TerminalError::TimedOut), "{e}");
+        assert_eq!(tm.users().await.unwrap().len(), 2);
+        assert_eq!(tm.reset_users(&Deadline::none()).await.unwrap(), 2);
+        assert!(tm.users().await.unwrap().is_empty());
+    }
+}

@@ -1,0 +1,359 @@
+//! Recording an attempt and answering it: the one path for photos, camera decisions and
+//! manual punches. The row and its outbox event are written in one transaction, only if
+//! the request is still waited for ([`Deadline`]).
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use tracing::info;
+
+use super::identify::Identification;
+use super::{Deadline, IdentifyAnswer, PunchInput, Terminal, TerminalError, blocking};
+use crate::feed::Decision;
+use crate::metrics::PunchResult;
+use crate::store::{NewAttempt, PunchOutcome, ts};
+use attendance_core::reason::Reason;
+use attendance_face::FaceCrop;
+use attendance_face::encode;
+use attendance_wire::event::Source;
+
+/// Quality of the punch thumbnails (small, for a glance in an HR tool).
+const THUMBNAIL_QUALITY: u8 = 80;
+
+impl Terminal {
+    /// Refuses new punches when the disk is almost full (`storage.min_free_mb`).
+    pub(super) fn check_disk(&self) -> Result<(), TerminalError> {
+        let free = self.store.free_bytes()? / (1024 * 1024);
+        if free < self.settings.storage.min_free_mb {
+            return Err(TerminalError::StorageFull { free_mb: free });
+        }
+        Ok(())
+    }
+
+    /// Records an identification as an attendance attempt, tells the feed (`/events`)
+    /// and answers it. Blocks.
+    pub(super) fn record(
+        &self,
+        ident: Identification,
+        p: PunchInput,
+        source: Source,
+        deadline: &Deadline,
+    ) -> Result<IdentifyAnswer, TerminalError> {
+        let answer = self.write_attempt(ident, p, source, deadline)?;
+        self.decisions.publish(Decision::of(&answer, source));
+        Ok(answer)
+    }
+
+    fn write_attempt(
+        &self,
+        ident: Identification,
+        p: PunchInput,
+        source: Source,
+        deadline: &Deadline,
+    ) -> Result<IdentifyAnswer, TerminalError> {
+        let rule = self.recognizer.rule();
+        let threshold = if ident.verify {
+            rule.verify_threshold
+        } else {
+            rule.threshold
+        };
+        // Looked up before writing: a person deleted since the match is not punched.
+        let name = match &ident.employee_id {
+            Some(id) => Some(self.name_of(id)?),
+            None => None,
+        };
+        deadline.begin_write()?;
+        let image_ref = match (&ident.thumbnail, self.settings.storage.keep_punch_images) {
+            (Some(crop), true) => Some(self.save_thumbnail(crop)?),
+            _ => None,
+        };
+        let attempt = NewAttempt {
+            employee_id: ident.employee_id.clone(),
+            request: p.request,
+            device_id: p
+                .device_id
+                .unwrap_or_else(|| self.settings.device_id.clone()),
+            site: self.settings.site.clone(),
+            source,
+            distance: ident.distance,
+            threshold: Some(threshold),
+            embedder: Some(self.embedder_name().to_owned()),
+            reason: ident.reason,
+            detail: ident.detail,
+            ts_client: p.ts_client,
+            image_ref,
+        };
+        let (outcome, now) = self.commit(&attempt)?;
+        let (Some(employee_id), Some(name)) = (ident.employee_id, name) else {
+            let event_id = match outcome {
+                PunchOutcome::Recorded(row) => row.event_id,
+                // Failed attempts are never duplicates.
+                PunchOutcome::Duplicate { .. } => String::new(),
+            };
+            let reason = ident.reason.unwrap_or(Reason::Unknown);
+            self.metrics
+                .punched(PunchResult::Failed(reason), source.as_str());
+            info!(
+                reason = %reason,
+                event_id = %event_id,
+                distance = ident.distance,
+                source = source.as_str(),
+                "not recognised"
+            );
+            return Ok(IdentifyAnswer::Failed {
+                reason,
+                detail: ident.detail,
+                ambiguous: ident.ambiguous,
+                min_distance: ident.distance,
+                threshold,
+                event_id,
+                ts_server: ts(now),
+            });
+        };
+        let answer = recognised(
+            employee_id,
+            name,
+            ident.distance.unwrap_or(0.0),
+            threshold,
+            outcome,
+            now,
+        );
+        if let IdentifyAnswer::Recognised {
+            employee_id,
+            kind,
+            duplicate,
+            event_id,
+            ..
+        } = &answer
+        {
+            let result = if *duplicate {
+                PunchResult::Duplicate
+            } else {
+                PunchResult::Recognised
+            };
+            self.metrics.punched(result, source.as_str());
+            info!(
+                employee_id = %employee_id,
+                event_id = event_id.as_deref().unwrap_or(""),
+                kind = %kind,
+                duplicate,
+                distance = ident.distance,
+                source = source.as_str(),
+                "recognised"
+            );
+        }
+        Ok(answer)
+    }
+
+    /// `POST /attendance`: a punch without a face (admin correction, badge fallback).
+    pub(crate) async fn manual_punch(
+        self: &Arc<Self>,
+        employee_id: String,
+        p: PunchInput,
+        distance: Option<f32>,
+        deadline: &Deadline,
+    ) -> Result<IdentifyAnswer, TerminalError> {
+        self.check_disk()?;
+        let (me, deadline) = (self.clone(), deadline.clone());
+        blocking(move || {
+            let name = me.name_of(&employee_id)?;
+            deadline.begin_write()?;
+            let attempt = NewAttempt {
+                employee_id: Some(employee_id.clone()),
+                request: p.request,
+                device_id: p.device_id.unwrap_or_else(|| me.settings.device_id.clone()),
+                site: me.settings.site.clone(),
+                source: Source::Manual,
+                distance,
+                threshold: None,
+                embedder: None,
+                reason: None,
+                detail: None,
+                ts_client: p.ts_client,
+                image_ref: None,
+            };
+            let (outcome, now) = me.commit(&attempt)?;
+            let result = match outcome {
+                PunchOutcome::Duplicate { .. } => PunchResult::Duplicate,
+                PunchOutcome::Recorded(_) => PunchResult::Recognised,
+            };
+            me.metrics.punched(result, Source::Manual.as_str());
+            let answer = recognised(
+                employee_id,
+                name,
+                distance.unwrap_or(0.0),
+                0.0,
+                outcome,
+                now,
+            );
+            me.decisions.publish(Decision::of(&answer, Source::Manual));
+            Ok(answer)
+        })
+        .await?
+    }
+
+    /// Writes the attempt with its outbox event and wakes the publisher.
+    fn commit(&self, a: &NewAttempt) -> Result<(PunchOutcome, DateTime<Utc>), TerminalError> {
+        let now = Utc::now();
+        let outcome = self.store.record_attempt(a, &self.rules, now)?;
+        if matches!(outcome, PunchOutcome::Recorded(_)) {
+            self.outbox_wake.notify_one();
+        }
+        Ok((outcome, now))
+    }
+
+    /// The enrolled person's name, or `user_not_found`.
+    pub(super) fn name_of(&self, employee_id: &str) -> Result<String, TerminalError> {
+        self.store
+            .user(employee_id)?
+            .map(|u| u.name)
+            .ok_or_else(|| TerminalError::UserNotFound(employee_id.to_owned()))
+    }
+
+    fn save_thumbnail(&self, crop: &FaceCrop) -> Result<String, TerminalError> {
+        let name = format!("punch_{}.jpg", uuid::Uuid::now_v7().simple());
+        let jpeg = encode::jpeg(&crop.rgb, THUMBNAIL_QUALITY)?;
+        self.store
+            .write_file(self.store.image_dir(), &name, &jpeg)?;
+        Ok(name)
+    }
+}
+
+/// The answer for a recognised person's recorded (or repeated) punch.
+fn recognised(
+    employee_id: String,
+    name: String,
+    distance: f32,
+    threshold: f32,
+    outcome: PunchOutcome,
+    now: DateTime<Utc>,
+) -> IdentifyAnswer {
+    let (kind, duplicate, event_id) = match outcome {
+        PunchOutcome::Recorded(row) => (row.kind, false, Some(row.event_id)),
+        PunchOutcome::Duplicate { kind } => (kind, true, None),
+    };
+    IdentifyAnswer::Recognised {
+        employee_id,
+        name,
+        distance,
+        threshold,
+        kind,
+        duplicate,
+        event_id,
+        ts_server: ts(now),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::{terminal, terminal_with};
+    use super::*;
+    use attendance_core::punch::{PunchKind, PunchRequest};
+
+    fn input(request: PunchRequest) -> PunchInput {
+        PunchInput {
+            request,
+            device_id: None,
+            ts_client: None,
+        }
+    }
+
+    fn enrol_by_hand(t: &Terminal, id: &str, name: &str) {
+        let rows = vec![attendance_face::Embedding(vec![
+            0.0;
+            t.pipeline.embedder().dim()
+        ])];
+        t.store
+            .enrol(&crate::store::NewTemplate {
+                employee_id: Some(id),
+                name: Some(name),
+                embedder: t.embedder_name(),
+                device_id: None,
+                faces: &[crate::store::NewFace {
+                    template: &attendance_face::template::encode(&rows).unwrap(),
+                    crop_png: None,
+                    quality: 1.0,
+                    face_id: None,
+                }],
+                publish: false,
+            })
+            .unwrap();
+    }
+
+    #[tokio::test]
+    async fn manual_punches_alternate_repeat_and_refuse_strangers() {
+        let t = terminal();
+        enrol_by_hand(&t.terminal, "EMP007", "김철수");
+        let none = Deadline::none();
+        let punch = |r| {
+            t.terminal
+                .manual_punch("EMP007".into(), input(r), None, &none)
+        };
+        let first = punch(PunchRequest::Auto).await.unwrap();
+        assert!(
+            matches!(&first, IdentifyAnswer::Recognised { kind: PunchKind::In, duplicate: false, event_id: Some(_), name, .. } if name == "김철수"),
+            "{first:?}"
+        );
+        let again = punch(PunchRequest::Auto).await.unwrap();
+        assert!(
+            matches!(
+                again,
+                IdentifyAnswer::Recognised {
+                    kind: PunchKind::In,
+                    duplicate: true,
+                    event_id: None,
+                    ..
+                }
+            ),
+            "inside the window: {again:?}"
+        );
+        let out = punch(PunchRequest::Kind(PunchKind::Out)).await.unwrap();
+        assert!(matches!(
+            out,
+            IdentifyAnswer::Recognised {
+                kind: PunchKind::Out,
+                duplicate: false,
+                ..
+            }
+        ));
+        assert_eq!(t.terminal.store().outbox_pending().unwrap(), 2);
+        let e = t
+            .terminal
+            .manual_punch("EMP999".into(), input(PunchRequest::Auto), None, &none)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(e, TerminalError::UserNotFound(ref id) if id == "EMP999"),
+            "{e}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_full_disk_refuses_and_an_expired_request_writes_nothing() {
+        let full = terminal_with(|s| s.storage.min_free_mb = u64::MAX / (1 << 20));
+        enrol_by_hand(&full.terminal, "EMP001", "A");
+        let e = full
+            .terminal
+            .manual_punch(
+                "EMP001".into(),
+                input(PunchRequest::Auto),
+                None,
+                &Deadline::none(),
+            )
+            .await
+            .unwrap_err();
+        assert!(matches!(e, TerminalError::StorageFull { .. }), "{e}");
+
+        let t = terminal();
+        enrol_by_hand(&t.terminal, "EMP001", "A");
+        let expired = Deadline::new();
+        assert!(expired.expire());
+        let e = t
+            .terminal
+            .manual_punch("EMP001".into(), input(PunchRequest::Auto), None, &expired)
+            .await
+            .unwrap_err();
+        assert!(matches!(e, TerminalError::TimedOut), "{e}");
+        assert_eq!(t.terminal.store().outbox_pending().unwrap(), 0);
+    }
+}

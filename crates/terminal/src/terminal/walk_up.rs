@@ -1,0 +1,502 @@
+//! Walk-up punching: whoever stands in front of the camera is punched without anyone
+//! calling `/identify`. A face that passes the gates opens a decision (the MODE_A vote of
+//! `live`); the decision is recorded once per appearance — a person standing at the door
+//! for a minute is one punch, a stranger one `unknown` — and an appearance ends when the
+//! doorway has been empty for [`GAP`], a face turns up somewhere else, or the face there
+//! is no longer the decided person's ([`RECHECK`]).
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use tracing::{debug, warn};
+
+use super::{Deadline, PunchInput, Terminal, TerminalError, blocking};
+use crate::answer::MatchMode;
+use crate::camera::{Camera, LiveAnalysis};
+use crate::feed::PunchMode;
+use attendance_core::punch::PunchRequest;
+use attendance_core::reason::Reason;
+use attendance_core::shutdown::Shutdown;
+use attendance_face::{Embedding, FaceBox};
+use attendance_wire::event::Source;
+
+/// An empty doorway for this long ends an appearance: longer than a blink or a turn of
+/// the head away from the camera (the detector loses a face for a frame or two), shorter
+/// than the next person in a queue takes to step up.
+const GAP: Duration = Duration::from_millis(1500);
+
+/// While a decided appearance lasts, who stands there is checked this often (one embedded
+/// frame): the next person in a queue may step into the same place before the doorway
+/// is ever empty.
+const RECHECK: Duration = Duration::from_secs(2);
+
+/// What one try at a decision came to.
+enum Attempt {
+    /// Recorded; the last face embedded for it, to recognise the person by.
+    Decided(Option<Embedding>),
+    /// Nothing recorded for good: try again while the appearance lasts.
+    Again,
+}
+
+/// After a failure to decide (the recorder refused, the gallery is too big for 1:N), the
+/// next try waits this long.
+const RETRY: Duration = Duration::from_secs(2);
+
+/// The person in view, as far as faces in frames can tell.
+#[derive(Debug, Default)]
+pub(super) struct Appearance {
+    seen: Option<Seen>,
+}
+
+#[derive(Debug)]
+struct Seen {
+    at: Instant,
+    face: FaceBox,
+    decided: bool,
+    /// A `not_live` refusal was recorded for this appearance (once is evidence enough;
+    /// the person keeps being tried while they turn their head).
+    refused: bool,
+}
+
+impl Appearance {
+    /// Feeds one analysis: the largest face in view (none: nobody) and whether it passed
+    /// the gates. True when a decision is due: a face ready and its appearance undecided.
+    pub(super) fn observe(&mut self, at: Instant, face: Option<FaceBox>, ready: bool) -> bool {
+        let Some(face) = face else {
+            if self
+                .seen
+                .as_ref()
+                .is_some_and(|s| at.saturating_duration_since(s.at) >= GAP)
+            {
+                self.seen = None;
+            }
+            return false;
+        };
+        match &mut self.seen {
+            Some(s) if at.saturating_duration_since(s.at) < GAP && same_place(&s.face, &face) => {
+                s.at = at;
+                s.face = face;
+            }
+            _ => {
+                self.seen = Some(Seen {
+                    at,
+                    face,
+                    decided: false,
+                    refused: false,
+                })
+            }
+        }
+        ready && self.seen.as_ref().is_some_and(|s| !s.decided)
+    }
+
+    /// The appearance got its decision; `face` is where the person is now.
+    pub(super) fn decided(&mut self, at: Instant, face: Option<FaceBox>) {
+        let refused = self.seen.as_ref().is_some_and(|s| s.refused);
+        if let Some(face) = face {
+            self.seen = Some(Seen {
+                at,
+                face,
+                decided: true,
+                refused,
+            });
+        } else if let Some(s) = &mut self.seen {
+            s.decided = true;
+        }
+    }
+
+    /// Whether the person in view already has their decision.
+    pub(super) fn is_decided(&self) -> bool {
+        self.seen.as_ref().is_some_and(|s| s.decided)
+    }
+
+    /// Somebody else stands there: the next face seen starts a new appearance.
+    pub(super) fn forget(&mut self) {
+        self.seen = None;
+    }
+
+    /// The person was in view until `at` (a decision window without a verdict: its
+    /// frames were not observed here), so the gap counts from then.
+    pub(super) fn touch(&mut self, at: Instant) {
+        if let Some(s) = &mut self.seen {
+            s.at = s.at.max(at);
+        }
+    }
+
+    /// Whether a `not_live` refusal is to be recorded for this appearance: the first
+    /// time only.
+    pub(super) fn refuse(&mut self) -> bool {
+        match &mut self.seen {
+            Some(s) if !s.refused => {
+                s.refused = true;
+                true
+            }
+            _ => false,
+        }
+    }
+}
+
+/// Two boxes of one person in consecutive analyses: centres less than a face width
+/// apart, sizes within a factor of two (a step closer is fine, a jump to the other side
+/// of the frame is somebody else).
+fn same_place(a: &FaceBox, b: &FaceBox) -> bool {
+    let ((ax, ay), (bx, by)) = (a.centre(), b.centre());
+    let width = a.w.max(b.w);
+    let ratio = a.w.max(b.w) / a.w.min(b.w).max(1.0);
+    (ax - bx).hypot(ay - by) < width && ratio < 2.0
+}
+
+/// The first face the camera embeds within a second (None: nobody usable, no camera).
+async fn probe_once(camera: &Camera) -> Option<Embedding> {
+    let mut window = camera.analyses_for(Duration::from_secs(1))?;
+    while let Some(a) = window.next().await {
+        if let Ok(face) = &a.verdict
+            && let Some(e) = &face.embedding
+        {
+            return Some(e.clone());
+        }
+    }
+    None
+}
+
+/// The largest face of an analysis (the one the gates judged).
+fn largest(a: &LiveAnalysis) -> Option<FaceBox> {
+    a.faces
+        .iter()
+        .copied()
+        .max_by(|x, y| x.area().total_cmp(&y.area()))
+}
+
+impl Terminal {
+    /// Watches the camera until `stop`, punching whoever walks up.
+    pub(crate) async fn walk_up(self: Arc<Self>, camera: Arc<Camera>, mut stop: Shutdown) {
+        let mut analyses = camera.subscribe_analysis();
+        let mut appearance = Appearance::default();
+        // The decided person's face, and when it was last compared with who stands there.
+        let (mut who, mut checked) = (None::<Embedding>, Instant::now());
+        loop {
+            tokio::select! {
+                changed = analyses.changed() => if changed.is_err() { return },
+                _ = stop.recv() => return,
+            }
+            let Some(a) = analyses.borrow_and_update().clone() else {
+                continue;
+            };
+            if !appearance.observe(a.at, largest(&a), a.verdict.is_ok()) {
+                if a.verdict.is_ok() && appearance.is_decided() && checked.elapsed() >= RECHECK {
+                    checked = Instant::now();
+                    if let (Some(was), Some(now)) = (&who, probe_once(&camera).await)
+                        && was.distance(&now) > self.recognizer.rule().threshold
+                    {
+                        debug!("walk-up: somebody else stands there now");
+                        appearance.forget();
+                    }
+                    analyses.borrow_and_update();
+                }
+                continue;
+            }
+            match self.walk_up_decision(&camera, &mut appearance).await {
+                Ok(Attempt::Decided(probe)) => {
+                    let now = camera.latest_analysis();
+                    appearance.decided(Instant::now(), now.as_deref().and_then(largest));
+                    (who, checked) = (probe, Instant::now());
+                }
+                // The face left or turned away within the window, or did not move like a
+                // head: try again while the appearance lasts.
+                Ok(Attempt::Again) => appearance.touch(Instant::now()),
+                Err(e) => {
+                    warn!(error = %e, "walk-up punch failed");
+                    tokio::select! {
+                        _ = tokio::time::sleep(RETRY) => {}
+                        _ = stop.recv() => return,
+                    }
+                }
+            }
+            // The window's analyses are past: go on from the newest.
+            analyses.borrow_and_update();
+        }
+    }
+
+    /// Decides who is at the door and records it; false when the frames showed nobody
+    /// usable, or a face that did not move like a head (recorded once per appearance).
+    async fn walk_up_decision(
+        self: &Arc<Self>,
+        camera: &Camera,
+        appearance: &mut Appearance,
+    ) -> Result<Attempt, TerminalError> {
+        let Some(mut window) = camera.analyses_for(self.settings.identify_window) else {
+            return Ok(Attempt::Again);
+        };
+        let mode = MatchMode::Identify;
+        self.admit_mode(&mode, &self.settings.device_id).await?;
+        let Some(ident) = self.vote(&mut window, &mode).await else {
+            return Ok(Attempt::Again);
+        };
+        let refused = ident.reason == Some(Reason::NotLive);
+        if refused && !appearance.refuse() {
+            return Ok(Attempt::Again);
+        }
+        if ident.employee_id.is_none() && ident.reason != Some(Reason::Unknown) && !refused {
+            debug!(reason = ?ident.reason, "walk-up: no usable face in the window");
+            return Ok(Attempt::Again);
+        }
+        let probe = ident.probe.clone();
+        self.check_disk()?;
+        let chosen = *self.punch_mode.borrow();
+        let p = PunchInput {
+            request: chosen.request,
+            device_id: None,
+            ts_client: None,
+        };
+        let me = self.clone();
+        blocking(move || me.record(ident, p, Source::Camera, &Deadline::none())).await??;
+        if refused {
+            return Ok(Attempt::Again);
+        }
+        if chosen.chosen {
+            // A way chosen on the screen is for one punch.
+            self.reset_punch_mode();
+        }
+        Ok(Attempt::Decided(probe))
+    }
+
+    /// A screen button chose the way of the next walk-up punch; it holds for one punch
+    /// or `walk_up_choice`, whichever ends first.
+    pub(crate) fn choose_punch_mode(self: &Arc<Self>, request: PunchRequest) {
+        let choice = self.mode_choices.fetch_add(1, Ordering::SeqCst) + 1;
+        self.punch_mode.send_replace(PunchMode {
+            request,
+            chosen: request != self.settings.walk_up_mode,
+        });
+        let me = self.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(me.settings.walk_up_choice).await;
+            // Only if no later choice replaced it.
+            if me.mode_choices.load(Ordering::SeqCst) == choice {
+                me.reset_punch_mode();
+            }
+        });
+    }
+
+    fn reset_punch_mode(&self) {
+        self.mode_choices.fetch_add(1, Ordering::SeqCst);
+        self.punch_mode.send_replace(PunchMode {
+            request: self.settings.walk_up_mode,
+            chosen: false,
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::{camera, enrol, terminal, terminal_with};
+    use super::*;
+    use crate::store::{AttendanceQuery, AttendanceRow};
+    use attendance_core::punch::PunchKind;
+
+    fn face(x: f32, w: f32) -> Option<FaceBox> {
+        Some(FaceBox {
+            x,
+            y: 100.0,
+            w,
+            h: w,
+            score: 5.0,
+        })
+    }
+
+    /// Every attempt recorded so far.
+    fn rows(tm: &Terminal) -> Vec<AttendanceRow> {
+        tm.store()
+            .attendance(&AttendanceQuery {
+                limit: 100,
+                ..Default::default()
+            })
+            .expect("the attendance log reads")
+    }
+
+    /// Runs walk-up punching on `camera` for `d`, then answers what it recorded.
+    async fn walk_up_for(
+        tm: &Arc<Terminal>,
+        camera: &Arc<Camera>,
+        d: Duration,
+    ) -> Vec<AttendanceRow> {
+        let (stop_tx, stop) = attendance_core::shutdown::channel();
+        let task = tokio::spawn(tm.clone().walk_up(camera.clone(), stop));
+        tokio::time::sleep(d).await;
+        stop_tx.fire();
+        let _ = task.await;
+        rows(tm)
+    }
+
+    #[test]
+    fn the_liveness_guard_needs_an_embedder_that_finds_landmarks() {
+        let dir = super::super::testing::temp_dir("liveness");
+        let mut s = super::super::testing::settings(&dir);
+        s.liveness = Some(attendance_face::liveness::LivenessRule::DEFAULT);
+        let e = Terminal::open(s).err().expect("HOG finds no landmarks");
+        assert!(
+            matches!(
+                e,
+                TerminalError::InvalidField {
+                    field: "camera.liveness",
+                    ..
+                }
+            ),
+            "{e}"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_liveness_refusal_is_recorded_once_per_appearance() {
+        let t0 = Instant::now();
+        let mut a = Appearance::default();
+        assert!(a.observe(t0, face(100.0, 90.0), true));
+        assert!(a.refuse());
+        // The window took 1.8 s, longer than the gap: the person was there all along.
+        a.touch(t0 + Duration::from_millis(1800));
+        // Still undecided: tried again, but not recorded again.
+        assert!(a.observe(t0 + Duration::from_millis(2000), face(100.0, 90.0), true));
+        assert!(!a.refuse());
+        // A new appearance may be refused (and recorded) again.
+        assert!(!a.observe(t0 + Duration::from_millis(3600), None, false));
+        assert!(a.observe(t0 + Duration::from_millis(3800), face(100.0, 90.0), true));
+        assert!(a.refuse());
+    }
+
+    #[test]
+    fn one_decision_per_appearance() {
+        let t0 = Instant::now();
+        let at = |ms: u64| t0 + Duration::from_millis(ms);
+        let mut a = Appearance::default();
+        // Walking up: too far first (not ready), then ready: one decision due.
+        assert!(!a.observe(at(0), face(200.0, 60.0), false));
+        assert!(a.observe(at(200), face(210.0, 90.0), true));
+        a.decided(at(1800), face(212.0, 92.0));
+        // Standing there, a lost frame or two, a small move: nothing more.
+        for ms in (2000..60_000).step_by(200) {
+            let f = if ms % 3000 == 0 {
+                None
+            } else {
+                face(215.0, 92.0)
+            };
+            assert!(!a.observe(at(ms), f, true), "{ms}");
+        }
+        // Gone for longer than the gap, back: a new appearance.
+        assert!(!a.observe(at(60_000), None, false));
+        assert!(!a.observe(at(61_600), None, false));
+        assert!(a.observe(at(61_800), face(215.0, 92.0), true));
+    }
+
+    #[test]
+    fn somebody_else_elsewhere_in_the_frame_is_a_new_appearance() {
+        let t0 = Instant::now();
+        let mut a = Appearance::default();
+        assert!(a.observe(t0, face(100.0, 90.0), true));
+        a.decided(t0, face(100.0, 90.0));
+        assert!(!a.observe(t0 + Duration::from_millis(200), face(120.0, 90.0), true));
+        // The next person in the queue steps in at once, at the other side.
+        assert!(a.observe(t0 + Duration::from_millis(400), face(400.0, 90.0), true));
+        // A face twice the size at the same place: somebody else stepped close.
+        a.decided(t0 + Duration::from_millis(500), face(400.0, 90.0));
+        assert!(a.observe(t0 + Duration::from_millis(600), face(380.0, 200.0), true));
+    }
+
+    #[test]
+    fn a_face_not_ready_yet_waits_without_ending_its_appearance() {
+        let t0 = Instant::now();
+        let mut a = Appearance::default();
+        for ms in (0..3000).step_by(200) {
+            assert!(!a.observe(t0 + Duration::from_millis(ms), face(100.0, 90.0), false));
+        }
+        assert!(a.observe(t0 + Duration::from_millis(3000), face(100.0, 90.0), true));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_person_standing_at_the_door_is_punched_once_and_a_stranger_recorded_once() {
+        let t = terminal();
+        let tm = &t.terminal;
+        assert_eq!(enrol(tm, "caltech_p02/2.jpg", "홍길동").await, "EMP001");
+        // The enrolled person standing for 2 s, nobody for 2 s, a stranger for 2 s,
+        // nobody (held photos: people standing still).
+        let chart = "_negatives/no_face_chart.jpg";
+        let photos = [
+            "caltech_p02/2.jpg",
+            chart,
+            "_unenrolled/caltech_u01/1.jpg",
+            chart,
+        ];
+        let cam = camera(tm, &photos, 2_000).await;
+        let rows = walk_up_for(tm, &cam.camera, Duration::from_millis(7_500)).await;
+        let who: Vec<(Option<&str>, &str)> = rows
+            .iter()
+            .map(|r| (r.employee_id.as_deref(), r.reason.as_deref().unwrap_or("")))
+            .collect();
+        assert_eq!(
+            rows.iter()
+                .filter(|r| r.employee_id.as_deref() == Some("EMP001"))
+                .count(),
+            1,
+            "{who:?}"
+        );
+        assert_eq!(
+            rows.iter()
+                .filter(|r| r.reason.as_deref() == Some("unknown"))
+                .count(),
+            1,
+            "{who:?}"
+        );
+        assert!(rows.iter().all(|r| r.source == "camera"));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_next_person_stepping_into_the_same_place_is_decided_too() {
+        let t = terminal();
+        let tm = &t.terminal;
+        // The two demo stills: two people, each centred in the guide, one after the other
+        // with no empty frame between (the same place, the same size).
+        let demo = |f: &str| {
+            std::fs::read(format!(
+                "{}/assets/demo/{f}",
+                concat!(env!("CARGO_MANIFEST_DIR"), "/../..")
+            ))
+            .unwrap()
+        };
+        let frames = [
+            demo("1_astronaut_eileen_collins.jpg"),
+            demo("2_grace_hopper.jpg"),
+        ];
+        let settings = crate::camera::CameraSettings {
+            replay_hold_ms: 5_000,
+            analysis_fps: 10,
+            ..Default::default()
+        };
+        let cam = super::super::testing::camera_of(tm, &frames, settings).await;
+        let rows = walk_up_for(tm, &cam.camera, Duration::from_millis(9_500)).await;
+        let reasons: Vec<Option<&str>> = rows.iter().map(|r| r.reason.as_deref()).collect();
+        assert_eq!(reasons, [Some("unknown"), Some("unknown")], "one each");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_way_chosen_on_the_screen_is_for_one_punch() {
+        let t = terminal_with(|s| s.walk_up_choice = Duration::from_secs(30));
+        let tm = &t.terminal;
+        assert_eq!(enrol(tm, "caltech_p02/2.jpg", "홍길동").await, "EMP001");
+        tm.choose_punch_mode(PunchRequest::Kind(PunchKind::Out));
+        assert!(tm.punch_mode().borrow().chosen);
+        let cam = camera(tm, &["caltech_p02/2.jpg"], 60_000).await;
+        let (stop_tx, stop) = attendance_core::shutdown::channel();
+        let task = tokio::spawn(tm.clone().walk_up(cam.camera.clone(), stop));
+        let mut mode = tm.punch_mode();
+        tokio::time::timeout(Duration::from_secs(10), mode.wait_for(|m| !m.chosen))
+            .await
+            .expect("the choice was used")
+            .unwrap();
+        stop_tx.fire();
+        let _ = task.await;
+        let rows = rows(tm);
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0].kind, PunchKind::Out);
+        assert_eq!(tm.punch_mode().borrow().request, PunchRequest::Auto);
+    }
+}
