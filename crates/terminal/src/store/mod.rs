@@ -13,6 +13,7 @@ pub(crate) mod roster;
 pub(crate) mod roster_apply;
 pub(crate) mod seal;
 mod settings;
+mod templates;
 pub(crate) mod users;
 
 use std::path::{Path, PathBuf};

@@ -2,111 +2,14 @@
 //! with MODE_A (`live`) and manual punches (`record`).
 
 use std::sync::Arc;
-use std::time::Instant;
 
 use super::{Deadline, Terminal, TerminalError, blocking};
 use crate::answer::{IdentifyAnswer, MatchMode, PunchInput};
 use crate::metrics::Stage;
-use attendance_core::reason::{QualityIssue, Reason};
-use attendance_face::{Accepted, Decision, Embedding, FaceCrop, Rejection};
+use attendance_face::{Accepted, Decision, Embedding, Rejection};
+
+use super::identification::Identification;
 use attendance_wire::event::Source;
-
-/// Who was at the door, before it is recorded.
-#[derive(Debug, Clone)]
-pub(super) struct Identification {
-    /// The recognised employee, if any.
-    pub(crate) employee_id: Option<String>,
-    /// Distance to the matched (or nearest) template.
-    pub(crate) distance: Option<f32>,
-    /// Why nobody was recognised.
-    pub(crate) reason: Option<Reason>,
-    pub(crate) detail: Option<QualityIssue>,
-    /// Face crop for the punch thumbnail (when thumbnails are kept).
-    pub(crate) thumbnail: Option<FaceCrop>,
-    /// 1:1: decided against the claimed person with the verify threshold.
-    pub(crate) verify: bool,
-    /// Unknown because the face was close to someone but did not stand out (two
-    /// look-alikes, a crowded neighbourhood): an employee id would settle it.
-    pub(crate) ambiguous: bool,
-    /// The last face embedded for a camera decision (walk-up checks who stands there
-    /// against it).
-    pub(crate) probe: Option<Embedding>,
-}
-
-impl Identification {
-    fn new(mode: &MatchMode) -> Identification {
-        Identification {
-            employee_id: None,
-            distance: None,
-            reason: None,
-            detail: None,
-            thumbnail: None,
-            verify: matches!(mode, MatchMode::Verify { .. }),
-            ambiguous: false,
-            probe: None,
-        }
-    }
-
-    pub(super) fn recognised(
-        employee_id: String,
-        distance: f32,
-        mode: &MatchMode,
-    ) -> Identification {
-        Identification {
-            employee_id: Some(employee_id),
-            distance: Some(distance),
-            ..Identification::new(mode)
-        }
-    }
-
-    /// Nobody recognised: `unknown` for 1:N, `not_verified` for 1:1.
-    pub(super) fn unknown(
-        min_distance: Option<f32>,
-        ambiguous: bool,
-        mode: &MatchMode,
-    ) -> Identification {
-        Identification {
-            distance: min_distance,
-            reason: Some(match mode {
-                MatchMode::Identify => Reason::Unknown,
-                MatchMode::Verify { .. } => Reason::NotVerified,
-            }),
-            ambiguous,
-            ..Identification::new(mode)
-        }
-    }
-
-    /// Matched someone, but the face did not move like a head (the liveness guard): not
-    /// punched, and the matched person is not named.
-    pub(super) fn not_live(distance: f32, mode: &MatchMode) -> Identification {
-        Identification {
-            distance: Some(distance),
-            reason: Some(Reason::NotLive),
-            ..Identification::new(mode)
-        }
-    }
-
-    pub(super) fn rejected(r: &Rejection, mode: &MatchMode) -> Identification {
-        Identification {
-            reason: Some(r.reason()),
-            detail: r.quality_issue(),
-            ..Identification::new(mode)
-        }
-    }
-
-    /// A decision of the gallery, with the nearest distance whether matched or not.
-    fn decided(nearest: Option<f32>, decision: Decision, mode: &MatchMode) -> Identification {
-        match decision {
-            Decision::Match {
-                employee_id,
-                distance,
-            } => Identification::recognised(employee_id, distance, mode),
-            Decision::Unknown { ambiguous, .. } => {
-                Identification::unknown(nearest, ambiguous, mode)
-            }
-        }
-    }
-}
 
 impl Terminal {
     /// MODE_B: identify (or verify) the person in an uploaded photo and record the
@@ -183,76 +86,6 @@ impl Terminal {
         self.metrics
             .timed(Stage::Match, || self.recognizer.decide(probe, mode))
     }
-
-    /// Refuses what cannot be answered before any analysis: a claim of nobody, or 1:N
-    /// on a gallery larger than the embedder can tell apart (unless the operator allows
-    /// it). Picks up gallery changes first.
-    pub(super) async fn admit_mode(
-        self: &Arc<Self>,
-        mode: &MatchMode,
-        device: &str,
-    ) -> Result<(), TerminalError> {
-        if let MatchMode::Verify { employee_id } = mode
-            && !self.claims().allowed(employee_id, device, Instant::now())
-        {
-            return Err(TerminalError::TooManyClaims {
-                employee_id: employee_id.clone(),
-            });
-        }
-        let (me, mode) = (self.clone(), mode.clone());
-        blocking(move || {
-            me.refresh_gallery()?;
-            match mode {
-                MatchMode::Verify { employee_id } => match me.store.user(&employee_id)? {
-                    Some(_) => Ok(()),
-                    None => Err(TerminalError::UserNotFound(employee_id)),
-                },
-                MatchMode::Identify => {
-                    let people = me.recognizer.size().1;
-                    match me.identify_limit() {
-                        Some(limit) if people > limit => {
-                            Err(TerminalError::VerifyRequired { people, limit })
-                        }
-                        _ => Ok(()),
-                    }
-                }
-            }
-        })
-        .await?
-    }
-
-    /// The device an attempt is recorded under: the request's, else the terminal's.
-    pub(super) fn device_of(&self, p: &PunchInput) -> String {
-        p.device_id
-            .clone()
-            .unwrap_or_else(|| self.settings.device_id.clone())
-    }
-
-    /// Counts a failed 1:1 claim against the id and the device.
-    pub(super) fn note_claim(&self, mode: &MatchMode, device: &str, answer: &IdentifyAnswer) {
-        if let (
-            MatchMode::Verify { employee_id },
-            IdentifyAnswer::Failed {
-                reason: Reason::NotVerified,
-                ..
-            },
-        ) = (mode, answer)
-        {
-            self.claims().failed(employee_id, device, Instant::now());
-        }
-    }
-
-    fn claims(&self) -> std::sync::MutexGuard<'_, super::claims::Claims> {
-        // A panic while holding it leaves at worst a missing count.
-        self.claims.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// Gallery size above which 1:N is refused: the embedder's, unless the operator
-    /// allowed 1:N beyond it.
-    pub(crate) fn identify_limit(&self) -> Option<usize> {
-        let limit = self.recognizer.embedder().calibration().identify_limit;
-        limit.filter(|_| !self.settings.face.identify_beyond_limit)
-    }
 }
 
 #[cfg(test)]
@@ -262,6 +95,7 @@ mod tests {
     use crate::store::AttendanceQuery;
     use crate::terminal::recognizer::GalleryOp;
     use attendance_core::punch::{PunchKind, PunchRequest};
+    use attendance_core::reason::Reason;
 
     /// Identifies (or verifies) the dev photo `file` as a `kind` punch.
     async fn ask(

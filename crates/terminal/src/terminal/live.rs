@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use super::identify::Identification;
+use super::identification::Identification;
 use super::{Deadline, IdentifyAnswer, PunchInput, Terminal, TerminalError, blocking};
 use crate::answer::MatchMode;
 use crate::camera::{AnalysisWindow, Camera};

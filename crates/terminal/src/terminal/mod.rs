@@ -9,15 +9,18 @@
 
 mod admin;
 mod admission;
+mod appearance;
 mod claims;
 mod deadline;
 mod enrol;
 mod error;
 mod gather;
 mod health;
+mod identification;
 mod identify;
 pub(crate) mod input;
 mod live;
+mod mode;
 mod open;
 mod recognizer;
 mod record;

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use tracing::info;
 
-use super::identify::Identification;
+use super::identification::Identification;
 use super::{Deadline, IdentifyAnswer, PunchInput, Terminal, TerminalError, blocking};
 use crate::feed::Decision;
 use crate::metrics::PunchResult;

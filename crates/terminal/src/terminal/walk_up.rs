@@ -2,7 +2,7 @@
 //! calling `/identify`. A face that passes the gates opens a decision (the MODE_A vote of
 //! `live`); the decision is recorded once per appearance — a person standing at the door
 //! for a minute is one punch, a stranger one `unknown` — and an appearance ends when the
-//! doorway has been empty for [`GAP`], a face turns up somewhere else, or the face there
+//! doorway has been empty for a while (`appearance.rs`), a face turns up somewhere else, or the face there
 //! is no longer the decided person's ([`RECHECK`]).
 
 use std::sync::Arc;
@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use tracing::{debug, warn};
 
+use super::appearance::Appearance;
 use super::{Deadline, PunchInput, Terminal, TerminalError, blocking};
 use crate::answer::MatchMode;
 use crate::camera::{Camera, LiveAnalysis};
@@ -20,11 +21,6 @@ use attendance_core::reason::Reason;
 use attendance_core::shutdown::Shutdown;
 use attendance_face::{Embedding, FaceBox};
 use attendance_wire::event::Source;
-
-/// An empty doorway for this long ends an appearance: longer than a blink or a turn of
-/// the head away from the camera (the detector loses a face for a frame or two), shorter
-/// than the next person in a queue takes to step up.
-const GAP: Duration = Duration::from_millis(1500);
 
 /// While a decided appearance lasts, who stands there is checked this often (one embedded
 /// frame): the next person in a queue may step into the same place before the doorway
@@ -42,109 +38,6 @@ enum Attempt {
 /// After a failure to decide (the recorder refused, the gallery is too big for 1:N), the
 /// next try waits this long.
 const RETRY: Duration = Duration::from_secs(2);
-
-/// The person in view, as far as faces in frames can tell.
-#[derive(Debug, Default)]
-pub(super) struct Appearance {
-    seen: Option<Seen>,
-}
-
-#[derive(Debug)]
-struct Seen {
-    at: Instant,
-    face: FaceBox,
-    decided: bool,
-    /// A `not_live` refusal was recorded for this appearance (once is evidence enough;
-    /// the person keeps being tried while they turn their head).
-    refused: bool,
-}
-
-impl Appearance {
-    /// Feeds one analysis: the largest face in view (none: nobody) and whether it passed
-    /// the gates. True when a decision is due: a face ready and its appearance undecided.
-    pub(super) fn observe(&mut self, at: Instant, face: Option<FaceBox>, ready: bool) -> bool {
-        let Some(face) = face else {
-            if self
-                .seen
-                .as_ref()
-                .is_some_and(|s| at.saturating_duration_since(s.at) >= GAP)
-            {
-                self.seen = None;
-            }
-            return false;
-        };
-        match &mut self.seen {
-            Some(s) if at.saturating_duration_since(s.at) < GAP && same_place(&s.face, &face) => {
-                s.at = at;
-                s.face = face;
-            }
-            _ => {
-                self.seen = Some(Seen {
-                    at,
-                    face,
-                    decided: false,
-                    refused: false,
-                })
-            }
-        }
-        ready && self.seen.as_ref().is_some_and(|s| !s.decided)
-    }
-
-    /// The appearance got its decision; `face` is where the person is now.
-    pub(super) fn decided(&mut self, at: Instant, face: Option<FaceBox>) {
-        let refused = self.seen.as_ref().is_some_and(|s| s.refused);
-        if let Some(face) = face {
-            self.seen = Some(Seen {
-                at,
-                face,
-                decided: true,
-                refused,
-            });
-        } else if let Some(s) = &mut self.seen {
-            s.decided = true;
-        }
-    }
-
-    /// Whether the person in view already has their decision.
-    pub(super) fn is_decided(&self) -> bool {
-        self.seen.as_ref().is_some_and(|s| s.decided)
-    }
-
-    /// Somebody else stands there: the next face seen starts a new appearance.
-    pub(super) fn forget(&mut self) {
-        self.seen = None;
-    }
-
-    /// The person was in view until `at` (a decision window without a verdict: its
-    /// frames were not observed here), so the gap counts from then.
-    pub(super) fn touch(&mut self, at: Instant) {
-        if let Some(s) = &mut self.seen {
-            s.at = s.at.max(at);
-        }
-    }
-
-    /// Whether a `not_live` refusal is to be recorded for this appearance: the first
-    /// time only.
-    pub(super) fn refuse(&mut self) -> bool {
-        match &mut self.seen {
-            Some(s) if !s.refused => {
-                s.refused = true;
-                true
-            }
-            _ => false,
-        }
-    }
-}
-
-/// Two boxes of one person in consecutive analyses: centres less than a face width
-/// apart, sizes within a factor of two (a step closer is fine, a jump to the other side
-/// of the frame is somebody else).
-fn same_place(a: &FaceBox, b: &FaceBox) -> bool {
-    let ((ax, ay), (bx, by)) = (a.centre(), b.centre());
-    let width = a.w.max(b.w);
-    let ratio = a.w.max(b.w) / a.w.min(b.w).max(1.0);
-    (ax - bx).hypot(ay - by) < width && ratio < 2.0
-}
 
 /// The first face the camera embeds within a second (None: nobody usable, no camera).
 async fn probe_once(camera: &Camera) -> Option<Embedding> {
@@ -294,16 +187,6 @@ mod tests {
     use crate::store::{AttendanceQuery, AttendanceRow};
     use attendance_core::punch::PunchKind;
 
-    fn face(x: f32, w: f32) -> Option<FaceBox> {
-        Some(FaceBox {
-            x,
-            y: 100.0,
-            w,
-            h: w,
-            score: 5.0,
-        })
-    }
-
     /// Every attempt recorded so far.
     fn rows(tm: &Terminal) -> Vec<AttendanceRow> {
         tm.store()
@@ -345,71 +228,6 @@ mod tests {
             "{e}"
         );
         let _ = std::fs::remove_dir_all(&dir);
-    }
-
-    #[test]
-    fn a_liveness_refusal_is_recorded_once_per_appearance() {
-        let t0 = Instant::now();
-        let mut a = Appearance::default();
-        assert!(a.observe(t0, face(100.0, 90.0), true));
-        assert!(a.refuse());
-        // The window took 1.8 s, longer than the gap: the person was there all along.
-        a.touch(t0 + Duration::from_millis(1800));
-        // Still undecided: tried again, but not recorded again.
-        assert!(a.observe(t0 + Duration::from_millis(2000), face(100.0, 90.0), true));
-        assert!(!a.refuse());
-        // A new appearance may be refused (and recorded) again.
-        assert!(!a.observe(t0 + Duration::from_millis(3600), None, false));
-        assert!(a.observe(t0 + Duration::from_millis(3800), face(100.0, 90.0), true));
-        assert!(a.refuse());
-    }
-
-    #[test]
-    fn one_decision_per_appearance() {
-        let t0 = Instant::now();
-        let at = |ms: u64| t0 + Duration::from_millis(ms);
-        let mut a = Appearance::default();
-        // Walking up: too far first (not ready), then ready: one decision due.
-        assert!(!a.observe(at(0), face(200.0, 60.0), false));
-        assert!(a.observe(at(200), face(210.0, 90.0), true));
-        a.decided(at(1800), face(212.0, 92.0));
-        // Standing there, a lost frame or two, a small move: nothing more.
-        for ms in (2000..60_000).step_by(200) {
-            let f = if ms % 3000 == 0 {
-                None
-            } else {
-                face(215.0, 92.0)
-            };
-            assert!(!a.observe(at(ms), f, true), "{ms}");
-        }
-        // Gone for longer than the gap, back: a new appearance.
-        assert!(!a.observe(at(60_000), None, false));
-        assert!(!a.observe(at(61_600), None, false));
-        assert!(a.observe(at(61_800), face(215.0, 92.0), true));
-    }
-
-    #[test]
-    fn somebody_else_elsewhere_in_the_frame_is_a_new_appearance() {
-        let t0 = Instant::now();
-        let mut a = Appearance::default();
-        assert!(a.observe(t0, face(100.0, 90.0), true));
-        a.decided(t0, face(100.0, 90.0));
-        assert!(!a.observe(t0 + Duration::from_millis(200), face(120.0, 90.0), true));
-        // The next person in the queue steps in at once, at the other side.
-        assert!(a.observe(t0 + Duration::from_millis(400), face(400.0, 90.0), true));
-        // A face twice the size at the same place: somebody else stepped close.
-        a.decided(t0 + Duration::from_millis(500), face(400.0, 90.0));
-        assert!(a.observe(t0 + Duration::from_millis(600), face(380.0, 200.0), true));
-    }
-
-    #[test]
-    fn a_face_not_ready_yet_waits_without_ending_its_appearance() {
-        let t0 = Instant::now();
-        let mut a = Appearance::default();
-        for ms in (0..3000).step_by(200) {
-            assert!(!a.observe(t0 + Duration::from_millis(ms), face(100.0, 90.0), false));
-        }
-        assert!(a.observe(t0 + Duration::from_millis(3000), face(100.0, 90.0), true));
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
