@@ -1,7 +1,7 @@
 //! The buddy-punching guard (`camera.liveness`) measured on the dev photos: a still
 //! photo held up to the camera and moved, turned, scaled or tilted between frames must
 //! never pass; how often photos of a real person taken at other moments (the nearest the
-//! dataset has to a head moving) would pass is printed, not hidden. Figures in README
+//! dataset has to a head moving) would pass is printed, not hidden. Figures in docs/book
 //! "Buddy punching".
 
 mod common;

@@ -3,7 +3,7 @@
 //! `attendance-uplink`, an honest door of hq and a door of site br are real. After every
 //! case: both doors healthy and linked, a punch from br/X in MySQL within 10 s, site br's
 //! roster untouched, and the rogue's message in `dead_letter` or a counted refusal.
-//! README "Security" has these cases as a table.
+//! docs/book "Security" has these cases as a table.
 
 mod common;
 

@@ -66,7 +66,7 @@ fn units_verify_and_are_hardened() {
             .unwrap_or_else(|| panic!("{unit}: no exposure level in {out}"));
         assert!(
             score <= 2.0,
-            "{unit}: exposure {score} (README quotes ≤ 2.0)"
+            "{unit}: exposure {score} (docs/book quotes ≤ 2.0)"
         );
     }
 }

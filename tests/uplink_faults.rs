@@ -378,7 +378,7 @@ async fn events_a_broker_drops_are_sent_again_after_the_receipt_timeout() {
 async fn a_dashboard_reads_events_with_mosquitto_sub_and_decode() {
     let w = world(100).await;
     // mosquitto_sub prints each payload as hex; `attendance-uplink decode --hex` turns it
-    // into JSON (the README's recipe for dashboard builders).
+    // into JSON (the book's recipe for dashboard builders).
     let sub = std::process::Command::new("mosquitto_sub")
         .args([
             "-h",

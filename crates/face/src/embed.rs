@@ -125,7 +125,7 @@ impl HogParams {
         enrol_shift: 0.0,
     };
 
-    /// Our recipe, chosen with `attendanced eval` on the dev set (see README): the
+    /// Our recipe, chosen with `attendanced eval` on the dev set (see docs/book): the
     /// spec's 16/8/8 blocks on a 64 px window with a 10 % border (brow-to-chin plus
     /// outline), signed gradients in 18 bins (eyes and brows are darker than skin, in
     /// every face), mirrored and square-rooted. Each change alone moved rank-1 by 2-5

@@ -54,7 +54,7 @@ pub struct LivenessRule {
 }
 
 impl LivenessRule {
-    /// Measured on dev (`cargo test --test liveness`, README "Buddy punching"): still
+    /// Measured on dev (`cargo test --test liveness`, docs/book "Buddy punching"): still
     /// photos moved, turned, scaled or tilted between frames turn 0.008 (median), 0.040
     /// at most over 118 photos; photos of one person from other moments 0.118 (median),
     /// 69 % of them at 0.06 or more.

@@ -9,7 +9,7 @@
 //! distance is compared with how far the *next* people are from the probe and how far the
 //! matched person's own nearest neighbours in the gallery are (both sides, so a template
 //! in a crowded region of face space, which attracts strangers, is held to a stricter
-//! standard). That ratio stays put as the gallery grows (README, "A company-sized
+//! standard). That ratio stays put as the gallery grows (docs/book, "A company-sized
 //! gallery"). The matched person's neighbourhood is found when they are first matched
 //! (one more pass over the gallery) and kept until the gallery changes: keeping every
 //! person's neighbours up to date would make loading a gallery quadratic in its size,

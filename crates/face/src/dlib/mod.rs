@@ -87,7 +87,7 @@ impl DlibEmbedder {
             net,
             calibration: Calibration {
                 rule: MatchRule {
-                    // Calibrated with `attendanced eval` on dev + distractors (README,
+                    // Calibrated with `attendanced eval` on dev + distractors (docs/book,
                     // "Decision rule"): with 30 people the first stranger passes at
                     // 0.54, so 0.51 keeps a band below that for photos we have not seen
                     // and still accepts 94 % of employees. dlib's own 0.6 lets 10 % in.

@@ -100,7 +100,7 @@ pub struct CameraSettings {
     /// terminal's MODE_A decision, which votes over the camera's analyses.
     pub(crate) identify_window_ms: u64,
     /// Frames that must agree on the same person for a camera identification. Measured
-    /// on replayed sequences (README, "Decisions from several frames"): strangers who pass
+    /// on replayed sequences (docs/book, "Decisions from several frames"): strangers who pass
     /// are look-alikes every frame repeats, so more votes do not lower far; each costs
     /// a point of tar and 0.2 s. 2 guards against one stray frame for little.
     pub(crate) identify_votes: usize,
@@ -108,7 +108,7 @@ pub struct CameraSettings {
     pub(crate) enrol_window_ms: u64,
     /// Most templates one camera enrolment keeps (frames that passed the gates and
     /// differ from each other). Three photos instead of one: tar 0.736 → 0.874 with a
-    /// 1,018-person gallery (README).
+    /// 1,018-person gallery (docs/book).
     pub(crate) enrol_frames: usize,
     pub(crate) jpeg_quality: u8,
     /// Punch whoever walks up: a face that passes the gates starts a decision over
@@ -125,7 +125,7 @@ pub struct CameraSettings {
     /// models (the landmarks). Off by default: a person standing perfectly still is then
     /// asked to turn their head, which a door used to walking through may not want.
     pub(crate) liveness: bool,
-    /// How far the nose must move across the eye line, in eye distances (README,
+    /// How far the nose must move across the eye line, in eye distances (docs/book,
     /// "Buddy punching": still photos stay under 0.045 on dev).
     pub(crate) liveness_min_turn: f64,
 }

@@ -1,4 +1,4 @@
-//! 1:1 claims are rationed. One stranger's claim passes about once in 4,000 (README,
+//! 1:1 claims are rationed. One stranger's claim passes about once in 4,000 (docs/book,
 //! "1:1 verification"), but claims can be repeated: someone at a kiosk typing id after
 //! id would get in within a few thousand tries. So failed verifications are counted per
 //! claimed id and per device over a window, and past a limit further claims are refused

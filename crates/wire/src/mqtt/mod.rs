@@ -1,6 +1,6 @@
 //! MQTT contract and connection set-up shared by the terminal and the uplink.
 //!
-//! Topics (public contract, see README):
+//! Topics (public contract, see docs/book):
 //! - `attendance/{site}/{device_id}/events`: CBOR [`crate::event::EventBatch`], QoS 1
 //! - `attendance/{site}/{device_id}/status`: `online` / `offline` (retained; `offline` is
 //!   also the last will)
