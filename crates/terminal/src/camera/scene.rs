@@ -128,8 +128,15 @@ mod tests {
     fn odd_sizes_do_not_panic_and_never_match_another_size() {
         let seed = &mut 7;
         for (w, h) in [(1, 1), (1, 300), (300, 1), (41, 7)] {
-            let t = Thumbnail::of(&RgbImage::new(w, h));
-            assert!(t.same_scene(&t.clone()), "{w}x{h}");
+            // Two frames of the same odd size: one scene when alike, two when not, and
+            // never one with a frame of another size.
+            let t = Thumbnail::of(&RgbImage::from_pixel(w, h, Rgb([90; 3])));
+            let same = Thumbnail::of(&RgbImage::from_pixel(w, h, Rgb([90; 3])));
+            let lit = Thumbnail::of(&RgbImage::from_pixel(w, h, Rgb([200; 3])));
+            let other = Thumbnail::of(&RgbImage::from_pixel(w + 1, h, Rgb([90; 3])));
+            assert!(t.same_scene(&same), "{w}x{h}");
+            assert!(!t.same_scene(&lit), "{w}x{h}: a change of light");
+            assert!(!t.same_scene(&other), "{w}x{h} and {}x{h}", w + 1);
         }
         let a = Thumbnail::of(&frame(None, 110, seed));
         let b = Thumbnail::of(&RgbImage::from_pixel(320, 240, Rgb([110; 3])));
