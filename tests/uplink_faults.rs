@@ -163,6 +163,26 @@ async fn mysql_ids(pool: &mysql_async::Pool) -> Option<(usize, BTreeSet<String>)
     Some((ids.len(), ids.into_iter().collect()))
 }
 
+/// One series of the uplink's metrics (None while it does not answer).
+async fn uplink_metric(w: &World, series: &str) -> Option<f64> {
+    let r = w.metrics.get("/metrics").await;
+    let text = String::from_utf8(r.body.to_vec()).ok()?;
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+}
+
+/// Each of `n` events written once by the uplink's own count (an uplink that ran
+/// throughout): whatever arrived again (a terminal resending after a kill, a lost
+/// receipt) was counted a duplicate, not written again.
+async fn assert_written_once(w: &World, n: usize) {
+    let written = wait_until("the uplink's count", Duration::from_secs(10), || async {
+        let v = uplink_metric(w, "attendance_uplink_events_written_total").await?;
+        (v >= n as f64).then_some(v)
+    })
+    .await;
+    assert_eq!(written, n as f64, "events written more than once");
+}
+
 /// Waits until MySQL holds exactly `want`, each once.
 async fn assert_delivered(w: &World, want: &BTreeSet<String>) {
     let (rows, got) = wait_until("every event in MySQL", Duration::from_secs(90), || async {
@@ -195,6 +215,7 @@ async fn broker_down_while_punching_then_back() {
     assert_ne!(h["mqtt"], "connected");
     w.mq.restart();
     assert_delivered(&w, &ids).await;
+    assert_written_once(&w, ids.len()).await;
 }
 
 #[tokio::test]
@@ -268,9 +289,14 @@ async fn mysql_stopped_for_a_while_then_started() {
         },
     )
     .await;
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    // MySQL stays away until the uplink has found it gone.
+    wait_until("the uplink to retry", Duration::from_secs(30), || async {
+        w.uplink.log_text().contains("retrying").then_some(())
+    })
+    .await;
     w.db.restart();
     assert_delivered(&w, &ids).await;
+    assert_written_once(&w, ids.len()).await;
     assert!(
         w.uplink.log_text().contains("retrying"),
         "the uplink noticed MySQL was gone"
@@ -292,6 +318,7 @@ async fn terminal_killed_while_publishing_then_restarted() {
     w.terminal.kill();
     w.terminal.restart();
     assert_delivered(&w, &ids).await;
+    assert_written_once(&w, ids.len()).await;
 }
 
 #[tokio::test]
@@ -379,7 +406,7 @@ async fn a_dashboard_reads_events_with_mosquitto_sub_and_decode() {
     let w = world(100).await;
     // mosquitto_sub prints each payload as hex; `attendance-uplink decode --hex` turns it
     // into JSON (the book's recipe for dashboard builders).
-    let sub = std::process::Command::new("mosquitto_sub")
+    let mut sub = std::process::Command::new("mosquitto_sub")
         .args([
             "-h",
             "127.0.0.1",
@@ -396,8 +423,17 @@ async fn a_dashboard_reads_events_with_mosquitto_sub_and_decode() {
         .stdout(std::process::Stdio::piped())
         .spawn()
         .expect("mosquitto_sub (apt-get install mosquitto-clients)");
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let ids = punch(w.terminal.client(), 1).await;
+    // Punch until the subscriber has seen one (it subscribes in its own time): the first
+    // punch it saw is one of these.
+    let mut ids = Vec::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while sub.try_wait().unwrap().is_none() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "mosquitto_sub saw no punch"
+        );
+        ids.extend(punch(w.terminal.client(), 1).await);
+    }
     let out = sub.wait_with_output().unwrap();
     assert!(out.status.success(), "no message seen");
     let mut decode = std::process::Command::new(env!("CARGO_BIN_EXE_attendance-uplink"))
@@ -411,7 +447,8 @@ async fn a_dashboard_reads_events_with_mosquitto_sub_and_decode() {
     let json = decode.wait_with_output().unwrap();
     assert!(json.status.success());
     let v: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
-    assert_eq!(v[0]["event_id"], ids[0].as_str());
+    let seen = v[0]["event_id"].as_str().expect("an event id");
+    assert!(ids.iter().any(|i| i == seen), "{seen} is none of {ids:?}");
     assert_eq!(v[0]["employee_id"], EMPLOYEE);
     assert_eq!(v[0]["site"], "hq");
     assert_eq!(v[0]["source"], "manual");
