@@ -460,9 +460,36 @@ async fn the_mqtt_messages_match_the_asyncapi_document() {
             .then_some(())
     })
     .await;
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // Every documented channel has spoken (the stats come every second).
+    let channels: Vec<&String> = doc["channels"].as_object().unwrap().keys().collect();
+    wait_until(
+        "a message on every channel",
+        Duration::from_secs(30),
+        || async {
+            let text = std::fs::read_to_string(&capture).ok()?;
+            let seen: Vec<&str> = text
+                .lines()
+                .filter_map(|l| channel_of(&doc, l.split(' ').next()?))
+                .collect();
+            channels
+                .iter()
+                .all(|c| seen.contains(&c.as_str()))
+                .then_some(())
+        },
+    )
+    .await;
     assert!(a.stop().success());
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // The door's goodbye (`offline`, retained) reaches the subscriber too.
+    let offline = format!(" {}", hex::encode("offline"));
+    wait_until(
+        "the door's offline status",
+        Duration::from_secs(30),
+        || async {
+            let text = std::fs::read_to_string(&capture).ok()?;
+            text.lines().any(|l| l.ends_with(&offline)).then_some(())
+        },
+    )
+    .await;
     let _ = sub.kill();
     let _ = sub.wait();
 
