@@ -203,7 +203,13 @@ async fn the_kiosk_shows_who_walked_up_punches_them_once_and_shows_strangers() {
     let page = tokio::task::spawn_blocking(move || {
         for (w, h) in [(1024, 600), (800, 480), (1080, 1920)] {
             page.resize(w, h);
-            std::thread::sleep(Duration::from_millis(300));
+            // Laid out at the new size before it is measured.
+            let deadline = std::time::Instant::now() + Duration::from_secs(10);
+            while page.eval(&format!("innerWidth === {w} && innerHeight === {h}")) != json!(true)
+            {
+                assert!(std::time::Instant::now() < deadline, "{w}x{h}: not resized");
+                std::thread::yield_now();
+            }
             // Everything that matters is on screen at every size.
             let fits = page.eval(
                 "['clock','card','modes','link'].every(id => { \
