@@ -9,6 +9,7 @@ pub mod services;
 pub mod shipped;
 pub mod sites;
 pub mod wire;
+pub mod world;
 
 use std::path::PathBuf;
 
