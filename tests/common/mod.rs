@@ -4,6 +4,7 @@
 pub mod browser;
 pub mod contract;
 pub mod daemon;
+pub mod door;
 pub mod fleet;
 pub mod pki;
 pub mod services;
