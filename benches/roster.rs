@@ -19,7 +19,8 @@ use std::time::{Duration, Instant};
 
 use ciborium::Value;
 use common::daemon::Daemon;
-use common::services::{MariaDb, Mosquitto, Uplink};
+use common::services::{MariaDb, Mosquitto};
+use common::uplink::Uplink;
 use mysql_async::prelude::Queryable;
 use rumqttc::{AsyncClient, Event, Incoming, MqttOptions, QoS};
 

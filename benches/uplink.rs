@@ -16,7 +16,8 @@ use attendance::punch::{DayZone, PunchRequest, PunchRules};
 use attendance::reason::Reason;
 use attendance::shutdown;
 use attendance::store::{NewAttempt, Paths, Store};
-use common::services::{MariaDb, Mosquitto, Uplink};
+use common::services::{MariaDb, Mosquitto};
+use common::uplink::Uplink;
 use mysql_async::prelude::Queryable;
 
 const EVENTS: usize = 10_000;

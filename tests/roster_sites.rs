@@ -6,8 +6,8 @@ mod common;
 
 use std::time::Duration;
 
-use common::services::Uplink;
 use common::sites::{BR1, World, uplink_env};
+use common::uplink::Uplink;
 use common::wait_until;
 use hyper::StatusCode;
 

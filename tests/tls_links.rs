@@ -8,7 +8,8 @@ use std::time::{Duration, Instant};
 
 use common::daemon::Daemon;
 use common::pki::Pki;
-use common::services::{MariaDb, Mosquitto, Uplink};
+use common::services::{MariaDb, Mosquitto};
+use common::uplink::Uplink;
 use hyper::StatusCode;
 use mysql_async::prelude::Queryable;
 use serde_json::json;

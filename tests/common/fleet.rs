@@ -8,7 +8,8 @@ use hyper::StatusCode;
 use serde_json::Value;
 
 use super::daemon::{Client, Daemon};
-use super::services::{MariaDb, Mosquitto, Uplink};
+use super::services::{MariaDb, Mosquitto};
+use super::uplink::Uplink;
 use super::wait_until;
 
 pub const DB: &str = "attendance_fleet";

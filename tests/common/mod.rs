@@ -10,6 +10,7 @@ pub mod pki;
 pub mod services;
 pub mod shipped;
 pub mod sites;
+pub mod uplink;
 pub mod wire;
 pub mod world;
 

@@ -12,8 +12,9 @@ use rumqttc::{AsyncClient, Event, Incoming, MqttOptions, QoS};
 use serde_json::json;
 
 use super::daemon::{Client, Daemon};
-use super::services::{MariaDb, Mosquitto, Uplink};
+use super::services::{MariaDb, Mosquitto};
 use super::shipped::{self, UPLINK_USER, door_user, password};
+use super::uplink::Uplink;
 use super::wait_until;
 
 pub const DB: &str = "attendance_rogue";

@@ -10,7 +10,8 @@ use mysql_async::prelude::Queryable;
 use serde_json::json;
 
 use super::daemon::{Client, Daemon};
-use super::services::{MariaDb, Mosquitto, Uplink};
+use super::services::{MariaDb, Mosquitto};
+use super::uplink::Uplink;
 use super::wait_until;
 
 pub struct World {
