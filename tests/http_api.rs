@@ -4,26 +4,10 @@
 mod common;
 
 use base64::Engine;
+use common::api::{ALICE, ALICE_AGAIN, GROUP, STRANGER, attendance, data_dir};
 use common::daemon::{Daemon, Multipart};
 use hyper::{Method, StatusCode};
 use serde_json::{Value, json};
-
-/// Employee photo and another photo of the same person.
-const ALICE: &str = "caltech_p02/2.jpg";
-const ALICE_AGAIN: &str = "caltech_p02/3.jpg";
-/// Somebody never enrolled.
-const STRANGER: &str = "_unenrolled/caltech_u01/1.jpg";
-const GROUP: &str = "_negatives/group_selfie_many_faces.jpg";
-
-fn data_dir() -> tempfile::TempDir {
-    tempfile::tempdir().unwrap()
-}
-
-async fn attendance(d: &Daemon) -> Vec<Value> {
-    let r = d.client().get("/attendance?limit=1000").await;
-    assert_eq!(r.status, StatusCode::OK);
-    r.json()["records"].as_array().unwrap().clone()
-}
 
 #[tokio::test]
 async fn enrol_then_identify_the_same_person_a_stranger_and_a_group() {

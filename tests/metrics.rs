@@ -2,19 +2,10 @@
 
 mod common;
 
+use common::api::{ALICE, ALICE_AGAIN, STRANGER, data_dir};
 use common::daemon::Daemon;
 use hyper::{Method, StatusCode};
 use serde_json::json;
-
-/// Employee photo and another photo of the same person.
-const ALICE: &str = "caltech_p02/2.jpg";
-const ALICE_AGAIN: &str = "caltech_p02/3.jpg";
-/// Somebody never enrolled.
-const STRANGER: &str = "_unenrolled/caltech_u01/1.jpg";
-
-fn data_dir() -> tempfile::TempDir {
-    tempfile::tempdir().unwrap()
-}
 
 /// The value of one series of a scrape (a counter not yet created is 0; a scrape that
 /// fails fails the test).

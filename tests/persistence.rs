@@ -3,25 +3,10 @@
 
 mod common;
 
+use common::api::{ALICE, ALICE_AGAIN, STRANGER, attendance, data_dir};
 use common::daemon::Daemon;
 use hyper::StatusCode;
-use serde_json::{Value, json};
-
-/// Employee photo and another photo of the same person.
-const ALICE: &str = "caltech_p02/2.jpg";
-const ALICE_AGAIN: &str = "caltech_p02/3.jpg";
-/// Somebody never enrolled.
-const STRANGER: &str = "_unenrolled/caltech_u01/1.jpg";
-
-fn data_dir() -> tempfile::TempDir {
-    tempfile::tempdir().unwrap()
-}
-
-async fn attendance(d: &Daemon) -> Vec<Value> {
-    let r = d.client().get("/attendance?limit=1000").await;
-    assert_eq!(r.status, StatusCode::OK);
-    r.json()["records"].as_array().unwrap().clone()
-}
+use serde_json::json;
 
 #[tokio::test]
 async fn deleting_a_user_erases_face_data_and_keeps_history() {
