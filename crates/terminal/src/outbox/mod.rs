@@ -3,8 +3,9 @@
 //! accepted (and queue on disk) whatever the network does. The same link keeps the
 //! site's roster: it asks the uplink for changes and hands the pages to the terminal.
 
+mod link;
 mod roster;
-pub(crate) mod state;
+mod state;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -15,12 +16,11 @@ use tracing::{debug, error, info, warn};
 
 use crate::store::outbox::{OutboxKind, Pending};
 use crate::store::{Store, ts};
-use attendance_core::backoff::Backoff;
 use attendance_core::shutdown::Shutdown;
 use attendance_wire::event::{AttendanceEvent, EventBatch, SCHEMA_VERSION};
 use attendance_wire::mqtt::{self, DeviceTopic, LinkState, MqttConfigError, MqttSettings, Stats};
+use link::{Action, Failure, Input, Link, Loaded};
 pub use roster::RosterLink;
-use state::{Action, Sender};
 
 /// Everything the publisher needs.
 pub struct Publisher {
@@ -116,7 +116,8 @@ impl Publisher {
     }
 
     /// Runs until `stop`, connected with `options` (from [`Publisher::options`]).
-    /// Returns at once (link `disabled`) when there is no broker.
+    /// Returns at once (link `disabled`) when there is no broker. What to do on each
+    /// event is [`Link`]'s to decide; this loop only carries it out.
     pub async fn run(mut self, options: Option<MqttOptions>, mut stop: Shutdown) {
         let Some(opts) = options else {
             let _ = self.link.send(LinkState::Disabled);
@@ -129,10 +130,7 @@ impl Publisher {
         let receipts = topic(DeviceTopic::Receipts);
         let receipt_timeout = Duration::from_secs(self.settings.receipt_timeout_secs.max(1));
         let mut requeue = tokio::time::interval((receipt_timeout / 4).max(Duration::from_secs(1)));
-        let mut sender = Sender::default();
-        // Where the batch in flight goes (one at a time, see `state`).
-        let mut batch_topic = topic(DeviceTopic::Events);
-        let mut backoff = Backoff::new(Duration::from_millis(250), Duration::from_secs(30));
+        let mut link = Link::default();
         let mut stats = tokio::time::interval(Duration::from_secs(
             self.settings.stats_interval_secs.max(1),
         ));
@@ -143,69 +141,34 @@ impl Publisher {
         // an enrolment waited for a lucky turn (16 to 50 s measured).
         let mut nudge = tokio::time::interval(Duration::from_secs(1));
         nudge.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-        // Whether the store may hold entries not yet loaded.
-        let mut maybe_more = true;
-        // The last connect error, logged as a warning only when it changes.
-        let mut last_failure: Option<String> = None;
-        // CONNACK's session flag, acted on once the subscriptions are in place.
-        let mut session_present = false;
         let mut roster = self.roster.take();
         loop {
-            if maybe_more && sender.wants_batch() {
-                match self.load(self.settings.batch_size).await {
-                    Some(b) if !b.seqs.is_empty() => {
-                        batch_topic = topic(b.topic);
-                        if let Some(a) = sender.start(b.seqs, b.payload) {
-                            self.act(a, &client, &batch_topic).await;
-                        }
-                    }
-                    _ => maybe_more = false,
-                }
+            if link.wants_load() {
+                let batch = self.load(self.settings.batch_size).await.map(|b| Loaded {
+                    topic: b.topic,
+                    seqs: b.seqs,
+                    payload: b.payload,
+                });
+                let actions = link.on(Input::Loaded(batch));
+                self.carry_out(&mut link, actions, &client, roster.is_some())
+                    .await;
             }
+            let mut actions = Vec::new();
             tokio::select! {
                 polled = events.poll() => match polled {
                     Ok(Event::Incoming(Incoming::ConnAck(ack))) => {
                         info!(session_present = ack.session_present, "MQTT connected");
-                        backoff.reset();
-                        last_failure = None;
-                        session_present = ack.session_present;
-                        let _ = self.link.send(LinkState::Connected);
-                        let _ = client.try_publish(&status, QoS::AtMostOnce, true, "online");
-                        // Nothing is published before the SUBACK: then an uplink that
-                        // subscribes after our events were dropped is heard announcing it.
-                        let mut filters = vec![mqtt::UPLINK_TOPIC.to_owned()];
-                        if self.settings.receipts {
-                            filters.push(receipts.clone());
-                        }
-                        if roster.is_some() {
-                            filters.push(topic(DeviceTopic::Roster));
-                            filters.push(mqtt::site_roster_topic(&self.site));
-                        }
-                        let subs = filters
-                            .into_iter()
-                            .map(|f| rumqttc::SubscribeFilter::new(f, QoS::AtLeastOnce));
-                        if let Err(e) = client.try_subscribe_many(subs) {
-                            // No SUBACK will come: send anyway (the receipt timeout still
-                            // covers what a broker drops) rather than hold every punch.
-                            error!(error = %e, "subscribing failed");
-                            if let Some(a) = sender.connected(session_present) {
-                                self.act(a, &client, &batch_topic).await;
-                            }
-                            maybe_more = true;
-                        }
+                        actions = link.on(Input::ConnAck { session_present: ack.session_present });
                     }
                     Ok(Event::Incoming(Incoming::SubAck(_))) => {
-                        if let Some(a) = sender.connected(session_present) {
-                            self.act(a, &client, &batch_topic).await;
-                        }
+                        actions = link.on(Input::Subscribed);
                         if let Some(r) = roster.as_mut() {
                             r.subscribed(&client).await;
                         }
-                        maybe_more = true;
                     }
                     Ok(Event::Outgoing(Outgoing::Publish(pkid))) => {
                         debug!(pkid, "PUBLISH out");
-                        sender.outgoing_publish(pkid);
+                        actions = link.on(Input::OutgoingPublish(pkid));
                     }
                     Ok(Event::Incoming(Incoming::Publish(p))) if p.topic == receipts => {
                         self.confirm(&p.payload).await;
@@ -213,7 +176,7 @@ impl Publisher {
                     Ok(Event::Incoming(Incoming::Publish(p))) if p.topic == mqtt::UPLINK_TOPIC => {
                         info!("an uplink subscribed: sending what it has not confirmed again");
                         if self.settings.receipts && self.requeue_unconfirmed(Duration::ZERO).await > 0 {
-                            maybe_more = true;
+                            actions = link.on(Input::MaybeMore);
                         }
                         if let Some(r) = roster.as_mut() {
                             r.uplink_online(&client).await;
@@ -226,33 +189,14 @@ impl Publisher {
                     }
                     Ok(Event::Incoming(Incoming::PubAck(ack))) => {
                         debug!(pkid = ack.pkid, "PUBACK in");
-                        if let Some(a) = sender.puback(ack.pkid) {
-                            self.act(a, &client, &batch_topic).await;
-                            maybe_more = true;
-                        }
+                        actions = link.on(Input::PubAck(ack.pkid));
                     }
                     Ok(_) => {}
                     Err(e) => {
                         let text = e.to_string();
-                        if sender.is_connected() {
-                            warn!(error = %e, "MQTT connection lost");
-                        } else if last_failure.as_deref() != Some(text.as_str()) {
-                            // A refused certificate or login is the operator's to fix: say
-                            // it once, not at every retry.
-                            warn!(error = %e, "MQTT connect failed");
-                        } else {
-                            debug!(error = %e, "MQTT connect failed");
-                        }
-                        last_failure = Some(text);
-                        sender.disconnected();
+                        actions = link.on(Input::ConnectionError(&text));
                         if let Some(r) = roster.as_mut() {
                             r.disconnected();
-                        }
-                        let _ = self.link.send(LinkState::Disconnected);
-                        let delay = backoff.next_delay();
-                        tokio::select! {
-                            _ = tokio::time::sleep(delay) => {}
-                            _ = stop.recv() => break,
                         }
                     }
                 },
@@ -266,29 +210,38 @@ impl Publisher {
                         r.applied_to(revision, &client).await;
                     }
                 }
-                _ = self.wake.notified() => maybe_more = true,
+                _ = self.wake.notified() => actions = link.on(Input::MaybeMore),
                 _ = nudge.tick() => {
-                    maybe_more = true;
+                    actions = link.on(Input::MaybeMore);
                     if let Some(r) = roster.as_mut() {
                         r.tick(&client).await;
                     }
                 }
                 _ = requeue.tick(), if self.settings.receipts => {
                     if self.requeue_unconfirmed(receipt_timeout).await > 0 {
-                        maybe_more = true;
+                        actions = link.on(Input::MaybeMore);
                     }
                 }
                 _ = stats.tick() => {
-                    if sender.is_connected() {
+                    if link.is_connected() {
                         let revision = roster.as_ref().map(|r| (r.revision(), r.head()));
                         self.publish_stats(&client, started, revision).await;
                     }
                 }
                 _ = stop.recv() => break,
             }
+            if let Some(wait) = self
+                .carry_out(&mut link, actions, &client, roster.is_some())
+                .await
+            {
+                tokio::select! {
+                    _ = tokio::time::sleep(wait) => {}
+                    _ = stop.recv() => break,
+                }
+            }
         }
         // Graceful exit: say so (the will covers crashes), and flush for a moment.
-        if sender.is_connected() {
+        if link.is_connected() {
             let _ = client.try_publish(&status, QoS::AtMostOnce, true, "offline");
             let _ = client.try_disconnect();
             let _ = tokio::time::timeout(Duration::from_millis(500), async {
@@ -324,30 +277,82 @@ impl Publisher {
         }
     }
 
-    async fn act(&self, action: Action, client: &AsyncClient, topic: &str) {
-        match action {
-            Action::Publish(payload) => {
-                debug!(topic, bytes = payload.len(), "publishing a batch");
-                // The request channel holds 64 and at most one QoS 1 message is
-                // outstanding, so this never waits on the event loop we are driving.
-                if let Err(e) = client.try_publish(topic, QoS::AtLeastOnce, false, payload) {
-                    error!(error = %e, "queueing the batch failed");
+    /// Carries out [`Link`]'s actions in order; `Some(delay)` when the loop must wait
+    /// that long before polling the connection again.
+    async fn carry_out(
+        &self,
+        link: &mut Link,
+        actions: Vec<Action>,
+        client: &AsyncClient,
+        roster: bool,
+    ) -> Option<Duration> {
+        let topic = |t| mqtt::device_topic(&self.site, &self.device_id, t);
+        let mut queue = std::collections::VecDeque::from(actions);
+        let mut wait = None;
+        while let Some(action) = queue.pop_front() {
+            match action {
+                Action::Link(state) => {
+                    let _ = self.link.send(state);
+                }
+                Action::Subscribe => {
+                    let status = topic(DeviceTopic::Status);
+                    let _ = client.try_publish(status, QoS::AtMostOnce, true, "online");
+                    let mut filters = vec![mqtt::UPLINK_TOPIC.to_owned()];
+                    if self.settings.receipts {
+                        filters.push(topic(DeviceTopic::Receipts));
+                    }
+                    if roster {
+                        filters.push(topic(DeviceTopic::Roster));
+                        filters.push(mqtt::site_roster_topic(&self.site));
+                    }
+                    let subs = filters
+                        .into_iter()
+                        .map(|f| rumqttc::SubscribeFilter::new(f, QoS::AtLeastOnce));
+                    if let Err(e) = client.try_subscribe_many(subs) {
+                        error!(error = %e, "subscribing failed");
+                        // No SUBACK will come: go on as if it had.
+                        queue.extend(link.on(Input::Subscribed));
+                    }
+                }
+                Action::Publish { topic: t, payload } => {
+                    debug!(bytes = payload.len(), "publishing a batch");
+                    // The request channel holds 64 and at most one QoS 1 message is
+                    // outstanding, so this never waits on the event loop we are driving.
+                    let t = topic(t);
+                    if let Err(e) = client.try_publish(t, QoS::AtLeastOnce, false, payload) {
+                        error!(error = %e, "queueing the batch failed");
+                    }
+                }
+                Action::MarkPublished(seqs) => self.mark_published(seqs).await,
+                Action::Retry {
+                    failure,
+                    error,
+                    after,
+                } => {
+                    match failure {
+                        Failure::Lost => warn!(%error, "MQTT connection lost"),
+                        Failure::New => warn!(%error, "MQTT connect failed"),
+                        Failure::Again => debug!(%error, "MQTT connect failed"),
+                    }
+                    wait = Some(after);
                 }
             }
-            Action::MarkPublished(seqs) => {
-                let store = self.store.clone();
-                let n = seqs.len();
-                let r = tokio::task::spawn_blocking(move || {
-                    store.outbox_mark_published(&seqs, chrono::Utc::now())
-                })
-                .await;
-                match r {
-                    Ok(Ok(())) => debug!(events = n, "published"),
-                    // They stay unpublished and go again: the uplink ignores duplicates.
-                    Ok(Err(e)) => error!(error = %e, "marking events published failed"),
-                    Err(e) => error!(error = %e, "marking events published failed"),
-                }
-            }
+        }
+        wait
+    }
+
+    async fn mark_published(&self, seqs: Vec<i64>) {
+        let store = self.store.clone();
+        let n = seqs.len();
+        let r = tokio::task::spawn_blocking(move || {
+            store.outbox_mark_published(&seqs, chrono::Utc::now())
+        })
+        .await;
+        match r {
+            Ok(Ok(())) => debug!(events = n, "published"),
+            // They stay unpublished and go again: the uplink ignores duplicates.
+            Ok(Err(e)) => error!(error = %e, "marking events published failed"),
+            Err(e) => error!(error = %e, "marking events published failed"),
         }
     }
 
