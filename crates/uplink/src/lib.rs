@@ -15,6 +15,7 @@ mod metrics;
 mod metrics_listener;
 mod mysql;
 pub(crate) mod roster;
+mod round;
 pub mod sink;
 mod sync;
 mod writer;

@@ -1,7 +1,7 @@
-//! The uplink's writer: admits each message against its sender's budgets (`admission`),
-//! writes what is admitted in MySQL transactions, then answers: receipts first (a lost
-//! one only means the door sends again), then the MQTT acks. Roster requests are read
-//! here and handed to the sync task, which answers them off this path.
+//! The uplink's writer: sorts each message by its sender's budgets (`round::sort`),
+//! writes what is admitted in MySQL transactions, then answers as `round::Round` orders:
+//! receipts first, then the MQTT acks. Roster requests are handed to the sync task,
+//! which answers them off this path. This file only carries those decisions out.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -10,17 +10,15 @@ use rumqttc::{AsyncClient, Publish, QoS};
 use tokio::sync::mpsc;
 use tracing::{debug, warn};
 
-use super::admission::{Admission, Admit, Limits, Refusal};
-use super::decode::{Decoded, Message, decode};
+use super::admission::{Admission, Limits, Refusal};
+use super::decode::{Decoded, Message};
 use super::heads::Heads;
+use super::round::{self, Answer, Round, Sorted};
 use super::sink::{Sink, Written};
 use super::sync::Request;
 use super::until_ok;
 use crate::metrics::UplinkMetrics;
 use attendance_core::shutdown::Shutdown;
-use attendance_wire::event::{Receipt, SCHEMA_VERSION};
-use attendance_wire::mqtt::{self, DeviceTopic};
-use attendance_wire::roster::wire::{self, SyncRequest};
 
 /// What the writer works with.
 pub(super) struct Writer {
@@ -31,13 +29,6 @@ pub(super) struct Writer {
     pub(super) syncs: mpsc::Sender<Request>,
     /// Most messages written in one transaction.
     pub(super) max_messages: usize,
-}
-
-/// An admitted message on its way to MySQL.
-struct Admitted {
-    publish: Publish,
-    message: Message,
-    decoded: Decoded,
 }
 
 impl Writer {
@@ -54,74 +45,33 @@ impl Writer {
                 }
             }
             let now = Instant::now();
-            let mut admitted = Vec::with_capacity(batch.len());
+            let mut publishes = Vec::with_capacity(batch.len());
+            let mut rows = Vec::with_capacity(batch.len());
             for p in batch {
-                if let Some(a) = self.admit(&mut admission, p, now).await {
-                    admitted.push(a);
+                match round::sort(&mut admission, &p.topic, &p.payload, now) {
+                    Sorted::Write(message, decoded) => {
+                        publishes.push(p);
+                        rows.push((message, decoded));
+                    }
+                    // A request is idempotent and repeated by the door when unanswered:
+                    // it is acknowledged as soon as it is queued.
+                    Sorted::Sync(request) => match self.syncs.try_send(request) {
+                        Ok(()) => self.ack(&p).await,
+                        Err(_) => {
+                            self.refuse(&mut admission, &p, Refusal::SyncQueueFull, "", now)
+                                .await
+                        }
+                    },
+                    Sorted::Refuse { reason, why } => {
+                        self.refuse(&mut admission, &p, reason, &why, now).await
+                    }
                 }
             }
-            if !admitted.is_empty() && !self.write(admitted, &stop).await {
+            if !rows.is_empty() && !self.write(Round::new(publishes), rows, &stop).await {
                 break;
             }
         }
         self.sink.close().await;
-    }
-
-    /// Sorts one message: `Some` to write; requests and refusals are dealt with (and
-    /// acknowledged) here.
-    async fn admit(&self, admission: &mut Admission, p: Publish, now: Instant) -> Option<Admitted> {
-        match admission.admit(&p.topic, p.payload.len(), now) {
-            Admit::Write => {
-                let message = Message {
-                    topic: p.topic.clone(),
-                    payload: p.payload.to_vec(),
-                };
-                let decoded = decode(&message);
-                if let Decoded::Dead(why) = &decoded
-                    && !admission.keep_dead_letter(&p.topic, now)
-                {
-                    let why = why.clone();
-                    self.refuse(admission, &p, Refusal::DeadLetterBudget, &why, now)
-                        .await;
-                    return None;
-                }
-                Some(Admitted {
-                    publish: p,
-                    message,
-                    decoded,
-                })
-            }
-            Admit::Sync => {
-                let (site, device, _) = mqtt::parse_device_topic(&p.topic)?;
-                let request = match wire::decode::<SyncRequest>(&p.payload) {
-                    Ok(req) => Request {
-                        site: site.to_owned(),
-                        device: device.to_owned(),
-                        req,
-                    },
-                    Err(e) => {
-                        let why = e.to_string();
-                        self.refuse(admission, &p, Refusal::BadRequest, &why, now)
-                            .await;
-                        return None;
-                    }
-                };
-                // A request is idempotent and repeated by the door when unanswered: it
-                // is acknowledged as soon as it is queued.
-                match self.syncs.try_send(request) {
-                    Ok(()) => self.ack(&p).await,
-                    Err(_) => {
-                        self.refuse(admission, &p, Refusal::SyncQueueFull, "", now)
-                            .await
-                    }
-                }
-                None
-            }
-            Admit::Refuse(r) => {
-                self.refuse(admission, &p, r, "", now).await;
-                None
-            }
-        }
     }
 
     /// Counts and acknowledges a refused message (logged once a minute per sender).
@@ -148,33 +98,57 @@ impl Writer {
         }
     }
 
-    /// Writes the admitted messages and answers them; false when stopping first
-    /// (nothing acknowledged: the broker keeps the messages for the next run).
-    async fn write(&self, admitted: Vec<Admitted>, stop: &Shutdown) -> bool {
-        let (publishes, batch): (Vec<Publish>, Vec<(Message, Decoded)>) = admitted
-            .into_iter()
-            .map(|a| (a.publish, (a.message, a.decoded)))
-            .unzip();
+    /// Writes a round and answers it; false when stopping first (nothing acknowledged:
+    /// the broker keeps the messages for the next run).
+    async fn write(
+        &self,
+        round: Round<Publish>,
+        rows: Vec<(Message, Decoded)>,
+        stop: &Shutdown,
+    ) -> bool {
         let written = until_ok(stop, "MySQL write failed; retrying", || async {
             let started = Instant::now();
-            self.sink
-                .write(&batch)
-                .await
-                .map(|w| (w, started.elapsed()))
+            self.sink.write(&rows).await.map(|w| (w, started.elapsed()))
         })
         .await;
         let Some((w, took)) = written else {
             return false;
         };
-        self.answer(&w, took).await;
-        for p in &publishes {
-            self.ack(p).await;
+        self.count(&w, took);
+        for answer in round.committed(&w) {
+            match answer {
+                Answer::Receipt { topic, receipt } => {
+                    let payload = receipt.to_cbor();
+                    if let Err(e) = self
+                        .client
+                        .publish(topic, QoS::AtLeastOnce, false, payload)
+                        .await
+                    {
+                        warn!(error = %e, "receipt not sent");
+                    }
+                }
+                Answer::Foreign {
+                    topic,
+                    employee_id,
+                    owner,
+                } => {
+                    self.metrics.refused(Refusal::ForeignPerson.into());
+                    warn!(%topic, %employee_id, %owner, "roster change about another site's person: revoked at the sender's site");
+                }
+                Answer::HeadsChanged => {
+                    for (site, revision) in &w.heads {
+                        tracing::info!(site = %site, revision, "roster changed");
+                    }
+                    let _ = self.heads.try_send(Heads::Changed);
+                }
+                Answer::Ack(p) => self.ack(&p).await,
+            }
         }
         true
     }
 
-    /// Metrics, receipts, roster heads and logs of one write.
-    async fn answer(&self, w: &Written, took: Duration) {
+    /// Metrics and logs of one write.
+    fn count(&self, w: &Written, took: Duration) {
         let now = chrono::Utc::now();
         self.metrics.committed(
             took,
@@ -185,32 +159,6 @@ impl Writer {
                 .iter()
                 .filter_map(|t| (now - *t).to_std().ok()),
         );
-        for (topic, ids) in &w.receipts {
-            if let Some((site, dev, _)) = mqtt::parse_device_topic(topic) {
-                let r = Receipt {
-                    v: SCHEMA_VERSION,
-                    event_ids: ids.clone(),
-                };
-                let t = mqtt::device_topic(site, dev, DeviceTopic::Receipts);
-                if let Err(e) = self
-                    .client
-                    .publish(t, QoS::AtLeastOnce, false, r.to_cbor())
-                    .await
-                {
-                    warn!(error = %e, "receipt not sent");
-                }
-            }
-        }
-        for (topic, employee_id, owner) in &w.foreign {
-            self.metrics.refused(Refusal::ForeignPerson.into());
-            warn!(%topic, %employee_id, %owner, "roster change about another site's person: revoked at the sender's site");
-        }
-        for (site, revision) in &w.heads {
-            tracing::info!(site = %site, revision, "roster changed");
-        }
-        if !w.heads.is_empty() {
-            let _ = self.heads.try_send(Heads::Changed);
-        }
         if w.dead > 0 {
             warn!(
                 messages = w.dead,
