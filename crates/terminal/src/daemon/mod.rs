@@ -107,7 +107,7 @@ pub async fn run(config: Config, stop: Shutdown, hooks: Hooks) -> Result<(), Dae
         settings: config.mqtt.clone(),
         site: config.site.clone(),
         device_id: config.device_id.clone(),
-        wake: terminal.outbox_wake(),
+        wake: terminal.recorder().outbox_wake(),
         link,
         roster: terminal.start_roster()?,
     };

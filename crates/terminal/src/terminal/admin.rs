@@ -47,7 +47,7 @@ impl Terminal {
         blocking(move || {
             deadline.begin_write()?;
             let removed = me.store.delete_user(&employee_id, true)?;
-            me.outbox_wake.notify_one();
+            me.recorder.wake_outbox();
             me.recognizer.remove(&employee_id);
             info!(employee_id = %employee_id, templates = removed.templates, "user deleted");
             Ok(removed.templates)

@@ -57,7 +57,7 @@ impl Terminal {
             Ok(a) => a,
             Err(r) => return Ok(EnrolAnswer::Rejected(r)),
         };
-        self.check_disk()?;
+        self.recorder.check_disk()?;
         let _one_at_a_time = self.enrol_lock.lock().await;
         let (me, deadline) = (self.clone(), deadline.clone());
         blocking(move || {
@@ -124,7 +124,7 @@ impl Terminal {
                 last_rejection.unwrap_or(Rejection::NoFace),
             ));
         }
-        self.check_disk()?;
+        self.recorder.check_disk()?;
         let _one_at_a_time = self.enrol_lock.lock().await;
         let (me, deadline) = (self.clone(), deadline.clone());
         blocking(move || me.enrol(kept, Some(frames), input, &deadline)).await?
@@ -148,7 +148,7 @@ impl Terminal {
                 && n.distance <= self.recognizer.rule().threshold
                 && input.employee_id.as_deref() != Some(n.employee_id.as_str())
             {
-                let name = self.name_of(&n.employee_id)?;
+                let name = self.recorder.name_of(&n.employee_id)?;
                 return Err(TerminalError::AlreadyEnrolled {
                     employee_id: n.employee_id,
                     name,
@@ -197,7 +197,7 @@ impl Terminal {
             publish: true,
         })?;
         // Its roster change is in the outbox: send it now, like a punch.
-        self.outbox_wake.notify_one();
+        self.recorder.wake_outbox();
         // All the new templates at once: a match sees the enrolment whole or not at all.
         let rows = made.iter().flat_map(|(rows, _, _)| rows.iter().cloned());
         self.recognizer

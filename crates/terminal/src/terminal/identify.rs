@@ -27,7 +27,7 @@ impl Terminal {
         // part, and `max_concurrent_analyses` bounds it.
         let _slot = self.admission.slot().await?;
         let verdict = self.accept_photo(bytes).await?;
-        self.check_disk()?;
+        self.recorder.check_disk()?;
         // `admit_mode` picked up gallery changes before the analysis.
         let (me, deadline, claim) = (self.clone(), deadline.clone(), mode.clone());
         let answer = blocking(move || {

@@ -33,7 +33,7 @@ impl Terminal {
             // Streaming but nothing analysed in the window: the terminal is at fault.
             None => return Err(TerminalError::CameraUnavailable),
         };
-        self.check_disk()?;
+        self.recorder.check_disk()?;
         let (me, deadline) = (self.clone(), deadline.clone());
         let answer = blocking(move || me.record(ident, p, Source::Camera, &deadline)).await??;
         self.note_claim(&mode, &device, &answer);

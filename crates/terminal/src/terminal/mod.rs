@@ -21,6 +21,7 @@ mod identify;
 pub(crate) mod input;
 mod live;
 mod mode;
+mod mode_switch;
 mod open;
 mod recognizer;
 mod record;
@@ -31,23 +32,24 @@ mod walk_up;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{Mutex, Notify, watch};
+use tokio::sync::Mutex;
 
-use crate::feed::{Decisions, PunchMode};
 use crate::metrics::TerminalMetrics;
 use crate::store::roster::Fleet;
 use crate::store::{Paths, StorageSettings, Store};
 use admission::Admission;
-use attendance_core::punch::{PunchRequest, PunchRules, PunchSettings};
+use attendance_core::punch::{PunchRequest, PunchSettings};
 use attendance_face::liveness::LivenessRule;
 use attendance_face::{FacePipeline, FaceSettings};
 use recognizer::Recognizer;
+use record::Recorder;
 
 use crate::answer::{IdentifyAnswer, PunchInput};
 pub(crate) use deadline::Deadline;
 pub(crate) use enrol::{EnrolAnswer, EnrolInput};
 pub(crate) use error::TerminalError;
 pub(crate) use health::Health;
+pub(crate) use mode_switch::ModeSwitch;
 
 /// What the terminal's operations need from the configuration. Nothing here changes while
 /// the daemon runs: the live decision rule is the recognizer's, set through
@@ -82,27 +84,26 @@ pub(crate) struct TerminalSettings {
     pub(crate) liveness: Option<LivenessRule>,
 }
 
+/// The terminal's operations over narrower handles: each job gets the one it needs
+/// (the outbox publisher the recorder's wake-up, the screen route the mode switch).
 pub(crate) struct Terminal {
     settings: TerminalSettings,
     store: Arc<Store>,
+    /// The gallery and the decision rule.
     recognizer: Recognizer,
     pipeline: FacePipeline,
-    rules: PunchRules,
+    /// Who may be analysed now.
     admission: Admission,
     /// Failed 1:1 claims, per claimed id and per device.
     claims: std::sync::Mutex<claims::Claims>,
     /// Enrolments are checked for duplicates and written one at a time, so two photos of
     /// one face enrolled at the same moment cannot both pass.
     enrol_lock: Mutex<()>,
-    /// Poked after every recorded attempt so the outbox publisher sends it at once.
-    outbox_wake: Arc<Notify>,
+    /// Writes the attempts and tells the outbox and the feed.
+    recorder: Arc<Recorder>,
+    /// Which way the next walk-up punch goes.
+    modes: Arc<ModeSwitch>,
     metrics: Arc<TerminalMetrics>,
-    /// Every recorded decision, for the live feed (`/events`).
-    decisions: Decisions,
-    /// Which way the next walk-up punch goes (a screen button may choose).
-    punch_mode: watch::Sender<PunchMode>,
-    /// Counts screen choices, so a choice's lapse does not undo a later one.
-    mode_choices: std::sync::atomic::AtomicU64,
 }
 
 impl Terminal {
@@ -129,19 +130,14 @@ impl Terminal {
         &self.settings.site
     }
 
-    /// The recorded decisions, as they happen.
-    pub(crate) fn decisions(&self) -> &Decisions {
-        &self.decisions
+    /// Records attempts (manual punches directly), wakes the outbox, feeds `/events`.
+    pub(crate) fn recorder(&self) -> &Arc<Recorder> {
+        &self.recorder
     }
 
-    /// Which way the next walk-up punch goes, and its changes.
-    pub(crate) fn punch_mode(&self) -> watch::Receiver<PunchMode> {
-        self.punch_mode.subscribe()
-    }
-
-    /// Poked after each recorded attempt (the outbox publisher waits on it).
-    pub(crate) fn outbox_wake(&self) -> Arc<Notify> {
-        self.outbox_wake.clone()
+    /// Which way the next walk-up punch goes (a screen button may choose).
+    pub(crate) fn modes(&self) -> &Arc<ModeSwitch> {
+        &self.modes
     }
 
     /// Name of the active embedder, stored with every template and attempt.
@@ -153,6 +149,26 @@ impl Terminal {
     pub(crate) fn set_rule(&self, face: &FaceSettings) {
         self.recognizer
             .set_rule(face.rule(self.recognizer.embedder().as_ref()));
+    }
+}
+
+impl Terminal {
+    /// Records an identification with the threshold of the rule that decided it.
+    /// Blocks.
+    fn record(
+        &self,
+        ident: identification::Identification,
+        p: PunchInput,
+        source: attendance_wire::event::Source,
+        deadline: &Deadline,
+    ) -> Result<IdentifyAnswer, TerminalError> {
+        let rule = self.recognizer.rule();
+        let threshold = if ident.verify {
+            rule.verify_threshold
+        } else {
+            rule.threshold
+        };
+        self.recorder.record(ident, threshold, p, source, deadline)
     }
 }
 

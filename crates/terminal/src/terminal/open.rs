@@ -3,13 +3,14 @@
 
 use std::sync::Arc;
 
-use tokio::sync::{Mutex, Notify, watch};
+use tokio::sync::Mutex;
 use tracing::{info, warn};
 
 use super::admission::Admission;
+use super::mode_switch::ModeSwitch;
 use super::recognizer::Recognizer;
+use super::record::{Recorder, RecorderParts};
 use super::{Terminal, TerminalError, TerminalSettings, reembed};
-use crate::feed::{Decisions, PunchMode};
 use crate::metrics::TerminalMetrics;
 use crate::store::Store;
 use attendance_face::{DecodeLimits, FacePipeline};
@@ -128,30 +129,37 @@ impl Terminal {
             ),
             _ => {}
         }
+        let store = Arc::new(store);
+        let metrics = Arc::new(TerminalMetrics::new(
+            settings.metrics,
+            &settings.site,
+            &settings.device_id,
+        ));
+        let recorder = Recorder::new(RecorderParts {
+            store: store.clone(),
+            rules: settings.punch.rules(),
+            storage: settings.storage.clone(),
+            device_id: settings.device_id.clone(),
+            site: settings.site.clone(),
+            embedder: recognizer.embedder().name(),
+            metrics: metrics.clone(),
+        });
         Ok(Terminal {
-            store: Arc::new(store),
+            store,
             recognizer,
             pipeline,
-            rules: settings.punch.rules(),
             admission: Admission::new(
                 settings.max_concurrent_analyses,
                 settings.max_queued_analyses,
             ),
             claims: Default::default(),
             enrol_lock: Mutex::new(()),
-            outbox_wake: Arc::new(Notify::new()),
-            metrics: Arc::new(TerminalMetrics::new(
-                settings.metrics,
-                &settings.site,
-                &settings.device_id,
+            recorder: Arc::new(recorder),
+            modes: Arc::new(ModeSwitch::new(
+                settings.walk_up_mode,
+                settings.walk_up_choice,
             )),
-            decisions: Decisions::default(),
-            punch_mode: watch::channel(PunchMode {
-                request: settings.walk_up_mode,
-                chosen: false,
-            })
-            .0,
-            mode_choices: Default::default(),
+            metrics,
             settings,
         })
     }

@@ -1,17 +1,20 @@
 //! Recording an attempt and answering it: the one path for photos, camera decisions and
 //! manual punches. The row and its outbox event are written in one transaction, only if
-//! the request is still waited for ([`Deadline`]).
+//! the request is still waited for ([`Deadline`]). A handle of its own ([`Recorder`]):
+//! what records needs no gallery, camera or analysis slot.
 
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
+use tokio::sync::Notify;
 use tracing::info;
 
 use super::identification::Identification;
-use super::{Deadline, IdentifyAnswer, PunchInput, Terminal, TerminalError, blocking};
-use crate::feed::Decision;
-use crate::metrics::PunchResult;
-use crate::store::{NewAttempt, PunchOutcome, ts};
+use super::{Deadline, IdentifyAnswer, PunchInput, TerminalError, blocking};
+use crate::feed::{Decision, Decisions};
+use crate::metrics::{PunchResult, TerminalMetrics};
+use crate::store::{NewAttempt, PunchOutcome, StorageSettings, Store, ts};
+use attendance_core::punch::PunchRules;
 use attendance_core::reason::Reason;
 use attendance_face::FaceCrop;
 use attendance_face::encode;
@@ -20,26 +23,86 @@ use attendance_wire::event::Source;
 /// Quality of the punch thumbnails (small, for a glance in an HR tool).
 const THUMBNAIL_QUALITY: u8 = 80;
 
-impl Terminal {
+/// Writes attempts and tells who needs to know: the outbox publisher, the live feed,
+/// the metrics.
+pub(crate) struct Recorder {
+    store: Arc<Store>,
+    rules: PunchRules,
+    storage: StorageSettings,
+    /// For attempts whose request names no `device_id`.
+    device_id: String,
+    site: String,
+    /// The active embedder's name, stored with every attempt (fixed while the daemon runs).
+    embedder: &'static str,
+    /// Poked after every recorded attempt so the outbox publisher sends it at once.
+    outbox_wake: Arc<Notify>,
+    /// Every recorded decision, for the live feed (`/events`).
+    decisions: Decisions,
+    metrics: Arc<TerminalMetrics>,
+}
+
+/// Where a [`Recorder`] writes and what it stamps on each attempt.
+pub(super) struct RecorderParts {
+    pub(super) store: Arc<Store>,
+    pub(super) rules: PunchRules,
+    pub(super) storage: StorageSettings,
+    pub(super) device_id: String,
+    pub(super) site: String,
+    pub(super) embedder: &'static str,
+    pub(super) metrics: Arc<TerminalMetrics>,
+}
+
+impl Recorder {
+    pub(super) fn new(p: RecorderParts) -> Recorder {
+        Recorder {
+            store: p.store,
+            rules: p.rules,
+            storage: p.storage,
+            device_id: p.device_id,
+            site: p.site,
+            embedder: p.embedder,
+            outbox_wake: Arc::new(Notify::new()),
+            decisions: Decisions::default(),
+            metrics: p.metrics,
+        }
+    }
+
+    /// Poked after each recorded attempt or roster change (the outbox publisher waits
+    /// on it).
+    pub(crate) fn outbox_wake(&self) -> Arc<Notify> {
+        self.outbox_wake.clone()
+    }
+
+    /// Something new waits in the outbox.
+    pub(super) fn wake_outbox(&self) {
+        self.outbox_wake.notify_one();
+    }
+
+    /// The recorded decisions, as they happen.
+    pub(crate) fn decisions(&self) -> &Decisions {
+        &self.decisions
+    }
+
     /// Refuses new punches when the disk is almost full (`storage.min_free_mb`).
     pub(super) fn check_disk(&self) -> Result<(), TerminalError> {
         let free = self.store.free_bytes()? / (1024 * 1024);
-        if free < self.settings.storage.min_free_mb {
+        if free < self.storage.min_free_mb {
             return Err(TerminalError::StorageFull { free_mb: free });
         }
         Ok(())
     }
 
-    /// Records an identification as an attendance attempt, tells the feed (`/events`)
-    /// and answers it. Blocks.
+    /// Records an identification, decided at `threshold`, as an attendance attempt,
+    /// tells the feed (`/events`) and answers it. Blocks.
     pub(super) fn record(
         &self,
         ident: Identification,
+        threshold: f32,
         p: PunchInput,
         source: Source,
         deadline: &Deadline,
     ) -> Result<IdentifyAnswer, TerminalError> {
-        let answer = self.write_attempt(ident, p, source, deadline)?;
+        let answer = self.write_attempt(ident, threshold, p, source, deadline)?;
         self.decisions.publish(Decision::of(&answer, source));
         Ok(answer)
     }
@@ -47,37 +110,30 @@ impl Terminal {
     fn write_attempt(
         &self,
         ident: Identification,
+        threshold: f32,
         p: PunchInput,
         source: Source,
         deadline: &Deadline,
     ) -> Result<IdentifyAnswer, TerminalError> {
-        let rule = self.recognizer.rule();
-        let threshold = if ident.verify {
-            rule.verify_threshold
-        } else {
-            rule.threshold
-        };
         // Looked up before writing: a person deleted since the match is not punched.
         let name = match &ident.employee_id {
             Some(id) => Some(self.name_of(id)?),
             None => None,
         };
         deadline.begin_write()?;
-        let image_ref = match (&ident.thumbnail, self.settings.storage.keep_punch_images) {
+        let image_ref = match (&ident.thumbnail, self.storage.keep_punch_images) {
             (Some(crop), true) => Some(self.save_thumbnail(crop)?),
             _ => None,
         };
         let attempt = NewAttempt {
             employee_id: ident.employee_id.clone(),
             request: p.request,
-            device_id: p
-                .device_id
-                .unwrap_or_else(|| self.settings.device_id.clone()),
-            site: self.settings.site.clone(),
+            device_id: p.device_id.unwrap_or_else(|| self.device_id.clone()),
+            site: self.site.clone(),
             source,
             distance: ident.distance,
             threshold: Some(threshold),
-            embedder: Some(self.embedder_name().to_owned()),
+            embedder: Some(self.embedder.to_owned()),
             reason: ident.reason,
             detail: ident.detail,
             ts_client: p.ts_client,
@@ -161,8 +217,8 @@ impl Terminal {
             let attempt = NewAttempt {
                 employee_id: Some(employee_id.clone()),
                 request: p.request,
-                device_id: p.device_id.unwrap_or_else(|| me.settings.device_id.clone()),
-                site: me.settings.site.clone(),
+                device_id: p.device_id.unwrap_or_else(|| me.device_id.clone()),
+                site: me.site.clone(),
                 source: Source::Manual,
                 distance,
                 threshold: None,
@@ -246,6 +302,7 @@ fn recognised(
 
 #[cfg(test)]
 mod tests {
+    use super::super::Terminal;
     use super::super::testing::{terminal, terminal_with};
     use super::*;
     use attendance_core::punch::{PunchKind, PunchRequest};
@@ -263,7 +320,7 @@ mod tests {
             0.0;
             t.pipeline.embedder().dim()
         ])];
-        t.store
+        t.store()
             .enrol(&crate::store::NewTemplate {
                 employee_id: Some(id),
                 name: Some(name),
@@ -287,6 +344,7 @@ mod tests {
         let none = Deadline::none();
         let punch = |r| {
             t.terminal
+                .recorder()
                 .manual_punch("EMP007".into(), input(r), None, &none)
         };
         let first = punch(PunchRequest::Auto).await.unwrap();
@@ -319,6 +377,7 @@ mod tests {
         assert_eq!(t.terminal.store().outbox_pending().unwrap(), 2);
         let e = t
             .terminal
+            .recorder()
             .manual_punch("EMP999".into(), input(PunchRequest::Auto), None, &none)
             .await
             .unwrap_err();
@@ -334,6 +393,7 @@ mod tests {
         enrol_by_hand(&full.terminal, "EMP001", "A");
         let e = full
             .terminal
+            .recorder()
             .manual_punch(
                 "EMP001".into(),
                 input(PunchRequest::Auto),
@@ -350,6 +410,7 @@ mod tests {
         assert!(expired.expire());
         let e = t
             .terminal
+            .recorder()
             .manual_punch("EMP001".into(), input(PunchRequest::Auto), None, &expired)
             .await
             .unwrap_err();

@@ -6,7 +6,6 @@
 //! is no longer the decided person's ([`RECHECK`]).
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use tracing::{debug, warn};
@@ -15,8 +14,6 @@ use super::appearance::Appearance;
 use super::{Deadline, PunchInput, Terminal, TerminalError, blocking};
 use crate::answer::MatchMode;
 use crate::camera::{Camera, LiveAnalysis};
-use crate::feed::PunchMode;
-use attendance_core::punch::PunchRequest;
 use attendance_core::reason::Reason;
 use attendance_core::shutdown::Shutdown;
 use attendance_face::{Embedding, FaceBox};
@@ -134,8 +131,8 @@ impl Terminal {
             return Ok(Attempt::Again);
         }
         let probe = ident.probe.clone();
-        self.check_disk()?;
-        let chosen = *self.punch_mode.borrow();
+        self.recorder.check_disk()?;
+        let chosen = self.modes.current();
         let p = PunchInput {
             request: chosen.request,
             device_id: None,
@@ -148,35 +145,9 @@ impl Terminal {
         }
         if chosen.chosen {
             // A way chosen on the screen is for one punch.
-            self.reset_punch_mode();
+            self.modes.reset();
         }
         Ok(Attempt::Decided(probe))
-    }
-
-    /// A screen button chose the way of the next walk-up punch; it holds for one punch
-    /// or `walk_up_choice`, whichever ends first.
-    pub(crate) fn choose_punch_mode(self: &Arc<Self>, request: PunchRequest) {
-        let choice = self.mode_choices.fetch_add(1, Ordering::SeqCst) + 1;
-        self.punch_mode.send_replace(PunchMode {
-            request,
-            chosen: request != self.settings.walk_up_mode,
-        });
-        let me = self.clone();
-        tokio::spawn(async move {
-            tokio::time::sleep(me.settings.walk_up_choice).await;
-            // Only if no later choice replaced it.
-            if me.mode_choices.load(Ordering::SeqCst) == choice {
-                me.reset_punch_mode();
-            }
-        });
-    }
-
-    fn reset_punch_mode(&self) {
-        self.mode_choices.fetch_add(1, Ordering::SeqCst);
-        self.punch_mode.send_replace(PunchMode {
-            request: self.settings.walk_up_mode,
-            chosen: false,
-        });
     }
 }
 
@@ -185,7 +156,7 @@ mod tests {
     use super::super::testing::{camera, enrol, terminal, terminal_with};
     use super::*;
     use crate::store::{AttendanceQuery, AttendanceRow};
-    use attendance_core::punch::PunchKind;
+    use attendance_core::punch::{PunchKind, PunchRequest};
 
     /// Every attempt recorded so far.
     fn rows(tm: &Terminal) -> Vec<AttendanceRow> {
@@ -300,12 +271,12 @@ mod tests {
         let t = terminal_with(|s| s.walk_up_choice = Duration::from_secs(30));
         let tm = &t.terminal;
         assert_eq!(enrol(tm, "caltech_p02/2.jpg", "홍길동").await, "EMP001");
-        tm.choose_punch_mode(PunchRequest::Kind(PunchKind::Out));
-        assert!(tm.punch_mode().borrow().chosen);
+        tm.modes().choose(PunchRequest::Kind(PunchKind::Out));
+        assert!(tm.modes().current().chosen);
         let cam = camera(tm, &["caltech_p02/2.jpg"], 60_000).await;
         let (stop_tx, stop) = attendance_core::shutdown::channel();
         let task = tokio::spawn(tm.clone().walk_up(cam.camera.clone(), stop));
-        let mut mode = tm.punch_mode();
+        let mut mode = tm.modes().watch();
         tokio::time::timeout(Duration::from_secs(10), mode.wait_for(|m| !m.chosen))
             .await
             .expect("the choice was used")
@@ -315,6 +286,6 @@ mod tests {
         let rows = rows(tm);
         assert_eq!(rows.len(), 1);
         assert_eq!(rows[0].kind, PunchKind::Out);
-        assert_eq!(tm.punch_mode().borrow().request, PunchRequest::Auto);
+        assert_eq!(tm.modes().current().request, PunchRequest::Auto);
     }
 }

@@ -55,6 +55,7 @@ pub(crate) async fn post(
     let p = punch_input(&f)?;
     let answer = app
         .terminal
+        .recorder()
         .manual_punch(employee_id, p, distance, deadline)
         .await?;
     let IdentifyAnswer::Recognised {

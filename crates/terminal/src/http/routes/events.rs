@@ -122,7 +122,7 @@ async fn analysis_changed(
 pub(crate) async fn get(app: &Arc<App>, query: Option<&str>) -> Result<Response<Body>, ApiError> {
     let locale = lang(query)?.unwrap_or_else(|| app.locale.get());
     let terminal = app.terminal();
-    let mode = terminal.punch_mode();
+    let mode = terminal.modes().watch();
     let hello = json!({
         "v": FEED_VERSION,
         "device_id": terminal.device_id(),
@@ -139,7 +139,7 @@ pub(crate) async fn get(app: &Arc<App>, query: Option<&str>) -> Result<Response<
         app: app.clone(),
         locale,
         queue: VecDeque::from([feed::retry(RECONNECT_MS), feed::frame("hello", &hello)]),
-        decisions: terminal.decisions().subscribe(),
+        decisions: terminal.recorder().decisions().subscribe(),
         mode,
         analyses: app.camera.as_ref().map(|c| c.subscribe_analysis()),
         guidance: None,

@@ -19,7 +19,7 @@ pub(crate) async fn post(
     let (parts, body) = read_body(req, 4096).await?;
     let f = json_fields(&parts, body, &["mode"])?;
     let request = input::punch_request("mode", f.get("mode"))?;
-    app.terminal().choose_punch_mode(request);
-    let mode = *app.terminal().punch_mode().borrow();
+    app.terminal().modes().choose(request);
+    let mode = app.terminal().modes().current();
     Ok(json(StatusCode::OK, &mode.payload()))
 }
