@@ -97,7 +97,7 @@ impl Reel {
     }
 }
 
-/// Plays the reel at `path` as the camera's frames until `stop`.
+/// Plays the reel at `path` as the camera's frames until `stop` (then unavailable).
 pub(super) async fn run(
     path: PathBuf,
     cfg: CameraSettings,
@@ -124,7 +124,11 @@ pub(super) async fn run(
     loop {
         tokio::select! {
             _ = tick.tick() => {}
-            _ = stop.recv() => return,
+            _ = stop.recv() => {
+                // Stopped: no identification may wait for frames that will not come.
+                let _ = state.send(CameraState::Unavailable);
+                return;
+            }
         }
         if current.is_none() || shown_since.elapsed() >= hold {
             if current.is_some() {

@@ -44,7 +44,8 @@ fn open(path: &Path, cfg: &CameraSettings) -> std::io::Result<(Device, FourCC, u
     Ok((dev, fourcc, w, h))
 }
 
-/// Captures until `stop`, publishing each frame; reports the device's state.
+/// Captures until `stop`, publishing each frame; reports the device's state (unavailable
+/// once stopped).
 pub(crate) fn run(
     path: &Path,
     cfg: &CameraSettings,
@@ -106,4 +107,6 @@ pub(crate) fn run(
             })));
         }
     }
+    // Stopped: no identification may wait for frames that will not come.
+    let _ = state.send(CameraState::Unavailable);
 }

@@ -180,8 +180,13 @@ mod tests {
             .unwrap();
         assert_eq!(failure(&a), Some(Reason::Unknown), "{a:?}");
         cam.stop();
-        // Capture stopped: the camera is no longer streaming new frames.
-        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        // Capture stopped: once the camera no longer says it streams, nothing to watch.
+        let mut polls = 0;
+        while cam.state() == crate::camera::CameraState::Streaming {
+            assert!(polls < 250, "the camera still streams 5 s after it was stopped");
+            polls += 1;
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
         let e = tm
             .identify_live(&cam, input(), MatchMode::Identify, &Deadline::none())
             .await
