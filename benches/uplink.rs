@@ -16,8 +16,7 @@ use attendance::punch::{DayZone, PunchRequest, PunchRules};
 use attendance::reason::Reason;
 use attendance::shutdown;
 use attendance::store::{NewAttempt, Paths, Store};
-use common::services::{MariaDb, Mosquitto};
-use common::uplink::Uplink;
+use common::centre::Centre;
 use mysql_async::prelude::Queryable;
 
 const EVENTS: usize = 10_000;
@@ -53,30 +52,13 @@ async fn rows(pool: &mysql_async::Pool) -> usize {
 #[tokio::main]
 async fn main() {
     let dir = tempfile::tempdir().unwrap();
-    let mq = Mosquitto::start(&dir.path().join("mqtt"));
-    let db = MariaDb::start(&dir.path().join("mysql"));
-    let mut env = db.env("bench");
-    env.push(("ATTENDANCE_UPLINK_MQTT__URL".into(), mq.url()));
-    env.push(("RUST_LOG".into(), "warn".into()));
-    let _uplink = Uplink::start(&dir.path().join("uplink.log"), env);
-    let pool = db.pool("bench");
-    // Wait for the uplink's schema and subscription.
-    let t = Instant::now();
-    loop {
-        if let Ok(mut c) = pool.get_conn().await
-            && c.query_first::<i64, _>("SELECT COUNT(*) FROM attendance")
-                .await
-                .is_ok()
-        {
-            break;
-        }
-        assert!(
-            t.elapsed() < Duration::from_secs(60),
-            "uplink did not start"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    let centre = Centre::start(
+        dir.path(),
+        "bench",
+        vec![("RUST_LOG".into(), "warn".into())],
+    )
+    .await;
+    let (mq, pool) = (&centre.mq, &centre.pool);
 
     let store = Arc::new(
         Store::open(&Paths {
@@ -116,7 +98,7 @@ async fn main() {
     let started = Instant::now();
     let options = publisher.options().expect("broker settings");
     let task = tokio::spawn(publisher.run(options, stop));
-    while rows(&pool).await < EVENTS {
+    while rows(pool).await < EVENTS {
         assert!(
             started.elapsed() < Duration::from_secs(300),
             "backlog did not drain"
@@ -133,7 +115,7 @@ async fn main() {
             .record_attempt(&attempt(), &rules, chrono::Utc::now())
             .unwrap();
         wake.notify_one();
-        while rows(&pool).await < EVENTS + i + 1 {
+        while rows(pool).await < EVENTS + i + 1 {
             tokio::time::sleep(Duration::from_millis(1)).await;
         }
         lat.push(t.elapsed());

@@ -4,36 +4,9 @@ mod common;
 
 use common::api::{ALICE, ALICE_AGAIN, STRANGER, data_dir};
 use common::daemon::Daemon;
+use common::metrics::{scrape, series};
 use hyper::{Method, StatusCode};
 use serde_json::json;
-
-/// The value of one series of a scrape (a counter not yet created is 0; a scrape that
-/// fails fails the test).
-fn series(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
-    text.lines()
-        .filter(|l| !l.starts_with('#'))
-        .filter_map(|l| l.rsplit_once(' '))
-        .find(|(s, _)| {
-            s.strip_prefix(name).is_some_and(|rest| {
-                rest.starts_with('{')
-                    && labels
-                        .iter()
-                        .all(|(k, v)| rest.contains(&format!("{k}=\"{v}\"")))
-            })
-        })
-        .map_or(0.0, |(_, v)| v.parse().expect("a number"))
-}
-
-async fn scrape(c: &common::daemon::Client) -> String {
-    let r = c.get("/metrics").await;
-    assert_eq!(
-        r.status,
-        StatusCode::OK,
-        "{}",
-        String::from_utf8_lossy(&r.body)
-    );
-    String::from_utf8(r.body.to_vec()).expect("UTF-8")
-}
 
 #[tokio::test]
 async fn metrics_count_exactly_what_happened() {

@@ -3,10 +3,12 @@
 
 pub mod api;
 pub mod browser;
+pub mod centre;
 pub mod contract;
 pub mod daemon;
 pub mod door;
 pub mod fleet;
+pub mod metrics;
 pub mod pki;
 pub mod services;
 pub mod shipped;

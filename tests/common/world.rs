@@ -10,6 +10,7 @@ use mysql_async::prelude::Queryable;
 use serde_json::json;
 
 use super::daemon::{Client, Daemon};
+use super::centre::Centre;
 use super::services::{MariaDb, Mosquitto};
 use super::uplink::Uplink;
 use super::wait_until;
@@ -55,16 +56,6 @@ pub fn terminal_env(
     env
 }
 
-pub fn uplink_env(mq: &Mosquitto, db: &MariaDb) -> Vec<(String, String)> {
-    let mut env = db.env(DB);
-    env.push(("ATTENDANCE_UPLINK_MQTT__URL".into(), mq.url()));
-    env.push((
-        "ATTENDANCE_UPLINK_MQTT__CLIENT_ID".into(),
-        "uplink-test".into(),
-    ));
-    env
-}
-
 /// A terminal whose receipt timeout is short, so an event the broker loses is sent again
 /// within a test whatever the path.
 pub async fn world(batch: usize) -> World {
@@ -73,20 +64,31 @@ pub async fn world(batch: usize) -> World {
 
 pub async fn world_with(batch: usize, receipt_timeout: Option<u64>) -> World {
     let dir = tempfile::tempdir().unwrap();
-    let mq = Mosquitto::start(&dir.path().join("mqtt"));
-    let db = MariaDb::start(&dir.path().join("mysql"));
+    let Centre {
+        mq,
+        db,
+        uplink,
+        pool,
+    } = Centre::start(
+        dir.path(),
+        DB,
+        vec![
+            (
+                "ATTENDANCE_UPLINK_MQTT__CLIENT_ID".into(),
+                "uplink-test".into(),
+            ),
+            // Port 0: the uplink picks a free port and logs it (no race with other tests).
+            (
+                "ATTENDANCE_UPLINK_METRICS_LISTEN".into(),
+                "127.0.0.1:0".into(),
+            ),
+        ],
+    )
+    .await;
+    let metrics = uplink.metrics_client().await;
     let env = terminal_env(&mq, batch, receipt_timeout);
     let env_ref: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     let terminal = Daemon::start(&dir.path().join("terminal"), &env_ref);
-    let mut env = uplink_env(&mq, &db);
-    // Port 0: the uplink picks a free port and logs it (no race with other tests).
-    env.push((
-        "ATTENDANCE_UPLINK_METRICS_LISTEN".into(),
-        "127.0.0.1:0".into(),
-    ));
-    let uplink = Uplink::start(&dir.path().join("uplink.log"), env);
-    let metrics = uplink.metrics_client().await;
-    let pool = db.pool(DB);
     let r = terminal
         .client()
         .enrol("홍길동", &super::read("caltech_p02/2.jpg"))
@@ -102,17 +104,6 @@ pub async fn world_with(batch: usize, receipt_timeout: Option<u64>) -> World {
         pool,
         metrics,
     };
-    wait_until("the uplink's schema", Duration::from_secs(60), || async {
-        w.pool
-            .get_conn()
-            .await
-            .ok()?
-            .query_first::<i64, _>("SELECT COUNT(*) FROM attendance")
-            .await
-            .ok()
-            .flatten()
-    })
-    .await;
     // The enrolment went to the centre like a punch: the outbox starts empty.
     wait_until(
         "the enrolment in MySQL",

@@ -10,8 +10,9 @@
 //!
 //! `cargo bench --bench roster` (PEOPLE=2000 TERMINALS=10 for a quick run)
 
-#[path = "../tests/common/mod.rs"]
+#[path = "../../tests/common/mod.rs"]
 mod common;
+mod payloads;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -19,9 +20,10 @@ use std::time::{Duration, Instant};
 
 use ciborium::Value;
 use common::daemon::Daemon;
-use common::services::{MariaDb, Mosquitto};
-use common::uplink::Uplink;
+use common::centre::Centre;
+use common::services::Mosquitto;
 use mysql_async::prelude::Queryable;
+use payloads::{cbor, change, crop, get, map, template, text, uint};
 use rumqttc::{AsyncClient, Event, Incoming, MqttOptions, QoS};
 
 const SITE: &str = "bench";
@@ -32,93 +34,6 @@ fn env_usize(name: &str, default: usize) -> usize {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
-}
-
-fn text(s: &str) -> Value {
-    Value::Text(s.into())
-}
-
-fn map(pairs: Vec<(&str, Value)>) -> Value {
-    Value::Map(pairs.into_iter().map(|(k, v)| (text(k), v)).collect())
-}
-
-fn cbor(v: &Value) -> Vec<u8> {
-    let mut out = Vec::new();
-    ciborium::into_writer(v, &mut out).unwrap();
-    out
-}
-
-fn get<'a>(v: &'a Value, key: &str) -> &'a Value {
-    v.as_map()
-        .and_then(|m| m.iter().find(|(k, _)| k.as_text() == Some(key)))
-        .map(|(_, v)| v)
-        .unwrap_or_else(|| panic!("no {key} in {v:?}"))
-}
-
-fn uint(v: &Value) -> u64 {
-    v.as_integer().map(|i| u64::try_from(i).unwrap()).unwrap()
-}
-
-/// A dlib-sized template (2 rows of 128 floats, unit length) as `.npy` bytes.
-fn template(seed: u64) -> Vec<u8> {
-    use ndarray_npy::WriteNpyExt;
-    let mut x = seed
-        .wrapping_mul(6364136223846793005)
-        .wrapping_add(1442695040888963407);
-    let mut rows = ndarray::Array2::<f32>::zeros((2, 128));
-    for mut r in rows.outer_iter_mut() {
-        for v in r.iter_mut() {
-            x = x
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            *v = ((x >> 33) as f32 / (1u64 << 31) as f32) - 0.5;
-        }
-        let n = r.dot(&r).sqrt();
-        r.mapv_inplace(|v| v / n);
-    }
-    let mut out = Vec::new();
-    rows.write_npy(&mut out).unwrap();
-    out
-}
-
-/// A face crop as a terminal keeps it: a real photo's centre, 150x150 PNG.
-fn crop() -> Vec<u8> {
-    let img = image::open(common::dev_photo("caltech_p02/2.jpg")).unwrap();
-    let (w, h) = (img.width(), img.height());
-    let side = w.min(h) / 2;
-    let c = img
-        .crop_imm((w - side) / 2, (h - side) / 2, side, side)
-        .resize_exact(150, 150, image::imageops::FilterType::Triangle);
-    let mut out = std::io::Cursor::new(Vec::new());
-    c.write_to(&mut out, image::ImageFormat::Png).unwrap();
-    out.into_inner()
-}
-
-/// One enrolment change (schema v1), made at terminal `dev`.
-fn change(id: &str, dev: &str, n: u64, crop: &[u8]) -> Value {
-    let face = map(vec![
-        ("face_id", text(&uuid::Uuid::now_v7().to_string())),
-        ("embedder", text(EMBEDDER)),
-        ("template", Value::Bytes(template(n))),
-        ("crop", Value::Bytes(crop.to_vec())),
-        ("quality", Value::Float(0.9)),
-        ("device_id", text(dev)),
-    ]);
-    map(vec![
-        ("change_id", text(&uuid::Uuid::now_v7().to_string())),
-        ("employee_id", text(id)),
-        ("site", text(SITE)),
-        ("device_id", text(dev)),
-        ("ts", text("2026-12-03T09:00:00.000+00:00")),
-        (
-            "op",
-            map(vec![
-                ("op", text("enrol")),
-                ("name", text(&format!("person {n}"))),
-                ("faces", Value::Array(vec![face])),
-            ]),
-        ),
-    ])
 }
 
 fn options(mq: &Mosquitto, id: &str) -> MqttOptions {
@@ -270,40 +185,27 @@ async fn main() {
     let people = env_usize("PEOPLE", 10_000);
     let terminals = env_usize("TERMINALS", 50);
     let dir = tempfile::tempdir().unwrap();
-    let mq = Mosquitto::start(&dir.path().join("mqtt"));
-    let db = MariaDb::start(&dir.path().join("mysql"));
-    let mut env = db.env("bench");
-    env.push(("ATTENDANCE_UPLINK_MQTT__URL".into(), mq.url()));
-    env.push(("RUST_LOG".into(), "warn".into()));
-    let _uplink = Uplink::start(&dir.path().join("uplink.log"), env);
-    let pool = db.pool("bench");
+    // Returns once the uplink subscribed: nothing published after is dropped.
+    let centre = Centre::start(
+        dir.path(),
+        "bench",
+        vec![("RUST_LOG".into(), "warn".into())],
+    )
+    .await;
+    let (mq, pool) = (&centre.mq, &centre.pool);
 
     // 10,000 enrolments from 10 enrolling terminals, through the same path as a door's
     // (MQTT → uplink → MySQL), as many per message as a door puts in one (768 KiB).
     let crop = crop();
     let per_message = (768 * 1024 / (crop.len() + template(0).len())).max(1);
-    let (client, mut events) = AsyncClient::new(options(&mq, "bench-enrol"), 64);
-    // Enrolments published before the uplink subscribed would be dropped: wait for its
-    // announcement, as a terminal does.
-    let (online, mut uplink_online) = tokio::sync::mpsc::channel::<()>(1);
-    client
-        .subscribe("attendance/uplink", QoS::AtLeastOnce)
-        .await
-        .unwrap();
+    let (client, mut events) = AsyncClient::new(options(mq, "bench-enrol"), 64);
     tokio::spawn(async move {
         loop {
-            match events.poll().await {
-                Ok(Event::Incoming(Incoming::Publish(p))) if p.topic == "attendance/uplink" => {
-                    let _ = online.try_send(());
-                }
-                Ok(_) => {}
-                Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
+            if events.poll().await.is_err() {
+                tokio::time::sleep(Duration::from_millis(200)).await;
             }
         }
     });
-    tokio::time::timeout(Duration::from_secs(60), uplink_online.recv())
-        .await
-        .expect("the uplink subscribes");
     let started = Instant::now();
     for batch in 0..people.div_ceil(per_message) {
         let dev = format!("F{}", batch % 10);
@@ -327,7 +229,7 @@ async fn main() {
     wait_for(
         "the enrolments in MySQL",
         Duration::from_secs(900),
-        async || head(&pool).await >= people as u64,
+        async || head(pool).await >= people as u64,
     )
     .await;
     let ingest = started.elapsed();
@@ -365,7 +267,7 @@ async fn main() {
             at.clone(),
         ));
     }
-    let h = head(&pool).await;
+    let h = head(pool).await;
     let all_sync = wait_for(
         "every simulated terminal to hold the roster",
         Duration::from_secs(1800),
