@@ -192,8 +192,8 @@ async fn enrol_anywhere_recognised_everywhere_deleted_everywhere() {
 }
 
 /// What a killed door's store holds: (roster revision, users, templates whose files
-/// are all there, templates with a file missing).
-fn store_state(data_dir: &Path) -> (i64, i64, usize, usize) {
+/// are all there, templates with a file missing, template files no row names).
+fn store_state(data_dir: &Path) -> (i64, i64, usize, usize, usize) {
     let db = rusqlite::Connection::open(data_dir.join("attendance.sqlite3")).unwrap();
     let revision: i64 = db
         .query_row("SELECT revision FROM roster_state", [], |r| r.get(0))
@@ -211,7 +211,31 @@ fn store_state(data_dir: &Path) -> (i64, i64, usize, usize) {
         .iter()
         .filter(|f| data_dir.join("encodings").join(f).is_file())
         .count();
-    (revision, users, present, files.len() - present)
+    let orphans = template_files(data_dir)
+        .iter()
+        .filter(|f| !files.contains(f))
+        .count();
+    (revision, users, present, files.len() - present, orphans)
+}
+
+/// A killed door's store holds the roster before or after a page, never between:
+/// (revision, orphan files).
+fn killed_door_state(data_dir: &Path) -> (i64, usize) {
+    let (revision, users, present, missing, orphans) = store_state(data_dir);
+    assert_eq!(missing, 0, "a template row without its file");
+    assert!(
+        (revision == 0 && users == 0) || (revision > 0 && users == 12 && present == 24),
+        "half a page: revision {revision}, {users} users, {present} templates"
+    );
+    (revision, orphans)
+}
+
+/// The names of the files in a door's template folder.
+fn template_files(data_dir: &Path) -> Vec<String> {
+    std::fs::read_dir(data_dir.join("encodings")).map_or(Vec::new(), |d| {
+        d.filter_map(|e| Some(e.ok()?.file_name().to_string_lossy().into_owned()))
+            .collect()
+    })
 }
 
 #[tokio::test]
@@ -241,31 +265,47 @@ async fn a_door_killed_while_applying_the_roster_recovers_to_the_right_state() {
     );
     assert!(ok, "{text}");
 
-    // A new door, killed with SIGKILL at growing delays after it is ready, i.e. before,
-    // while and after it applies the roster. After every kill the store holds the
-    // roster before or after a page, never between; in the end, everyone.
-    let mut k = door(dir.path(), &mq, "K");
-    let mut seen = Vec::new();
-    for delay_ms in [0u64, 4, 8, 12, 16, 20, 24, 28, 32, 40, 60, 100, 200] {
-        tokio::time::sleep(Duration::from_millis(delay_ms)).await;
+    // A new door, killed with SIGKILL once ready (before it has the roster) and again as
+    // soon as its first template file appears (while it writes the page, before the
+    // commit). After every kill the store holds the roster before or after the page,
+    // never between. A kill must land mid-page (files written, not committed: orphans
+    // the next start sweeps); a door that was quicker than the watcher is replaced by a
+    // new one, up to 8 times.
+    let mut kills = Vec::new();
+    let mut landed_mid_page = false;
+    let mut attempt = 0;
+    let k = loop {
+        let mut k = door(dir.path(), &mq, &format!("K{attempt}"));
         k.kill();
-        let (revision, users, present, missing) = store_state(&k.data_dir);
-        assert_eq!(missing, 0, "a template row without its file");
-        assert!(
-            (revision == 0 && users == 0) || (revision > 0 && users == 12 && present == 24),
-            "half a page: revision {revision}, {users} users, {present} templates"
-        );
-        seen.push(revision);
+        kills.push(killed_door_state(&k.data_dir));
         k.restart();
-    }
-    println!("roster revision at each kill: {seen:?}");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while template_files(&k.data_dir).is_empty() {
+            assert!(Instant::now() < deadline, "no template file within 30 s");
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        k.kill();
+        let (revision, orphans) = killed_door_state(&k.data_dir);
+        kills.push((revision, orphans));
+        landed_mid_page |= revision == 0 && orphans > 0;
+        k.restart();
+        attempt += 1;
+        if landed_mid_page || attempt == 8 {
+            break k;
+        }
+    };
+    println!("(roster revision, orphan files) at each kill: {kills:?}");
+    assert!(
+        landed_mid_page,
+        "no kill landed while a page was written: {kills:?}"
+    );
     let h = wait_until("the door caught up", Duration::from_secs(20), || async {
         let h = health(&k).await;
         (h["roster"]["behind"] == 0 && h["people"] == 12).then_some(h)
     })
     .await;
     assert_eq!(h["roster"]["revision"], 24, "one change per CSV row: {h}");
-    let (_, users, present, missing) = store_state(&k.data_dir);
+    let (_, users, present, missing, _) = store_state(&k.data_dir);
     assert_eq!((users, present, missing), (12, 24, 0));
     let files = std::fs::read_dir(k.data_dir.join("encodings"))
         .unwrap()
