@@ -9,6 +9,8 @@ use std::time::{Duration, Instant};
 
 use common::browser::Browser;
 use common::door::*;
+use common::metrics::{scrape, series};
+use common::wait_until;
 use hyper::{Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -348,8 +350,17 @@ async fn with_the_liveness_guard_a_photo_held_up_is_refused_not_punched() {
         .await;
     assert_eq!(r.status, StatusCode::OK);
     assert_eq!(r.json()["reason"], "not_live", "{}", r.json());
-    // Standing there longer: no punch, and the walk-up refusal recorded once.
-    tokio::time::sleep(Duration::from_secs(4)).await;
+    // Standing there longer (the camera goes on analysing the same photo): no punch, and
+    // the walk-up refusal recorded once.
+    let analysed = async || {
+        let text = scrape(&c).await;
+        series(&text, "attendanced_camera_frames_analysed_total", &[])
+    };
+    let before = analysed().await;
+    wait_until("more frames of the photo analysed", Duration::from_secs(8), || async {
+        (analysed().await >= before + 4.0).then_some(())
+    })
+    .await;
     let rows = rows(&c).await;
     assert!(rows.iter().all(|r| r["employee_id"].is_null()), "{rows:?}");
     // One from walk-up (once for the whole appearance), one from /identify.
