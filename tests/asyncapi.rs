@@ -76,11 +76,15 @@ async fn the_mqtt_messages_match_the_asyncapi_document() {
         .expect("mosquitto_sub (scripts/setup installs mosquitto-clients)");
     // Subscribed before anyone speaks (the uplink announces itself once): probes are
     // published until the capture holds one.
-    wait_until("the capture subscribed", Duration::from_secs(30), || async {
-        mq.publish(PROBE, b"probe");
-        let text = std::fs::read_to_string(&capture).ok()?;
-        text.lines().any(|l| l.starts_with(PROBE)).then_some(())
-    })
+    wait_until(
+        "the capture subscribed",
+        Duration::from_secs(30),
+        || async {
+            mq.publish(PROBE, b"probe");
+            let text = std::fs::read_to_string(&capture).ok()?;
+            text.lines().any(|l| l.starts_with(PROBE)).then_some(())
+        },
+    )
     .await;
     let _uplink = uplink(dir.path(), &mq, &db);
     let mut env = door_env(&mq, "A");

@@ -357,9 +357,11 @@ async fn with_the_liveness_guard_a_photo_held_up_is_refused_not_punched() {
         series(&text, "attendanced_camera_frames_analysed_total", &[])
     };
     let before = analysed().await;
-    wait_until("more frames of the photo analysed", Duration::from_secs(8), || async {
-        (analysed().await >= before + 4.0).then_some(())
-    })
+    wait_until(
+        "more frames of the photo analysed",
+        Duration::from_secs(8),
+        || async { (analysed().await >= before + 4.0).then_some(()) },
+    )
     .await;
     let rows = rows(&c).await;
     assert!(rows.iter().all(|r| r["employee_id"].is_null()), "{rows:?}");

@@ -128,13 +128,17 @@ async fn punches_reach_mysql_over_tls_end_to_end_and_wrong_trust_does_not_connec
         .await;
     assert_eq!(r.status, StatusCode::OK, "an attempt is recorded");
     // Its connection attempt has failed once the log says why.
-    wait_until("the certificate refusal logged", Duration::from_secs(30), || async {
-        wrong
-            .log_text()
-            .to_lowercase()
-            .contains("certificate")
-            .then_some(())
-    })
+    wait_until(
+        "the certificate refusal logged",
+        Duration::from_secs(30),
+        || async {
+            wrong
+                .log_text()
+                .to_lowercase()
+                .contains("certificate")
+                .then_some(())
+        },
+    )
     .await;
     let h = health(&wrong).await;
     // Tried and refused, not switched off: a disabled link would say `disabled`.
@@ -153,12 +157,16 @@ async fn punches_reach_mysql_over_tls_end_to_end_and_wrong_trust_does_not_connec
     let mut no_cert = mqtt_env("ATTENDANCED_", &mq, &pki.ca, &pki);
     no_cert.truncate(2);
     let anonymous = start_terminal(&dir.path().join("no-cert"), &no_cert);
-    wait_until("the broker's refusal logged", Duration::from_secs(30), || async {
-        anonymous
-            .log_text()
-            .contains("MQTT connect failed")
-            .then_some(())
-    })
+    wait_until(
+        "the broker's refusal logged",
+        Duration::from_secs(30),
+        || async {
+            anonymous
+                .log_text()
+                .contains("MQTT connect failed")
+                .then_some(())
+        },
+    )
     .await;
     let h = health(&anonymous).await;
     assert_eq!(h["mqtt"], "disconnected", "{h}");

@@ -19,8 +19,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use ciborium::Value;
-use common::daemon::Daemon;
 use common::centre::Centre;
+use common::daemon::Daemon;
 use common::services::Mosquitto;
 use mysql_async::prelude::Queryable;
 use payloads::{cbor, change, crop, get, map, template, text, uint};

@@ -9,8 +9,8 @@ use hyper::StatusCode;
 use mysql_async::prelude::Queryable;
 use serde_json::json;
 
-use super::daemon::{Client, Daemon};
 use super::centre::Centre;
+use super::daemon::{Client, Daemon};
 use super::services::{MariaDb, Mosquitto};
 use super::uplink::Uplink;
 use super::wait_until;

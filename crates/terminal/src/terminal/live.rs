@@ -183,7 +183,10 @@ mod tests {
         // Capture stopped: once the camera no longer says it streams, nothing to watch.
         let mut polls = 0;
         while cam.state() == crate::camera::CameraState::Streaming {
-            assert!(polls < 250, "the camera still streams 5 s after it was stopped");
+            assert!(
+                polls < 250,
+                "the camera still streams 5 s after it was stopped"
+            );
             polls += 1;
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         }
