@@ -9,7 +9,6 @@ use std::time::{Duration, Instant};
 
 use common::daemon::Daemon;
 use common::fleet::*;
-use common::services::{MariaDb, Mosquitto};
 use common::wait_until;
 use hyper::StatusCode;
 use mysql_async::prelude::Queryable;
@@ -17,10 +16,13 @@ use mysql_async::prelude::Queryable;
 #[tokio::test]
 async fn enrol_anywhere_recognised_everywhere_deleted_everywhere() {
     let dir = tempfile::tempdir().unwrap();
-    let mut mq = Mosquitto::start(&dir.path().join("mqtt"));
-    let db = MariaDb::start(&dir.path().join("mysql"));
-    let _uplink = uplink(dir.path(), &mq, &db);
-    let pool = db.pool(DB);
+    // Bound, not `..`: a dropped Uplink is a stopped one.
+    let common::centre::Centre {
+        mut mq,
+        db,
+        pool,
+        uplink: _uplink,
+    } = centre(dir.path()).await;
     let doors: Vec<Daemon> = ["A", "B", "C"]
         .iter()
         .map(|d| door(dir.path(), &mq, d))
@@ -241,9 +243,12 @@ fn template_files(data_dir: &Path) -> Vec<String> {
 #[tokio::test]
 async fn a_door_killed_while_applying_the_roster_recovers_to_the_right_state() {
     let dir = tempfile::tempdir().unwrap();
-    let mq = Mosquitto::start(&dir.path().join("mqtt"));
-    let db = MariaDb::start(&dir.path().join("mysql"));
-    let _uplink = uplink(dir.path(), &mq, &db);
+    let common::centre::Centre {
+        mq,
+        db,
+        uplink: _uplink,
+        ..
+    } = centre(dir.path()).await;
     // Twelve people enrolled centrally, each with two photos.
     let faces = common::faces_dir().join("dev");
     let mut csv = String::from("employee_id,name,photo\n");

@@ -7,6 +7,7 @@ use std::time::Duration;
 use hyper::StatusCode;
 use serde_json::Value;
 
+use super::centre::Centre;
 use super::daemon::{Client, Daemon};
 use super::services::{MariaDb, Mosquitto};
 use super::uplink::Uplink;
@@ -38,14 +39,25 @@ pub fn door(dir: &Path, mq: &Mosquitto, device: &str) -> Daemon {
     Daemon::start(&dir.join(device), &env)
 }
 
+/// What the fleet's uplink needs beside its database and broker: the CNN's models, for
+/// roster photos enrolled centrally.
+fn models_env() -> (String, String) {
+    (
+        "ATTENDANCE_UPLINK_FACE__MODELS_DIR".into(),
+        super::models_dir().display().to_string(),
+    )
+}
+
 pub fn uplink_env(mq: &Mosquitto, db: &MariaDb) -> Vec<(String, String)> {
     let mut env = db.env(DB);
     env.push(("ATTENDANCE_UPLINK_MQTT__URL".into(), mq.url()));
-    env.push((
-        "ATTENDANCE_UPLINK_FACE__MODELS_DIR".into(),
-        super::models_dir().display().to_string(),
-    ));
+    env.push(models_env());
     env
+}
+
+/// The fleet's centre in `dir`, ready for its doors.
+pub async fn centre(dir: &Path) -> Centre {
+    Centre::start(dir, DB, vec![models_env()]).await
 }
 
 pub fn uplink(dir: &Path, mq: &Mosquitto, db: &MariaDb) -> Uplink {
