@@ -1,9 +1,10 @@
 //! Bounded admission to the face analysis: a few run at once, a few more wait (boundedly),
 //! the rest are told `busy` at once. Never an unbounded queue behind a slow board.
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{Semaphore, SemaphorePermit};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::TerminalError;
 
@@ -12,32 +13,35 @@ const QUEUE_WAIT: Duration = Duration::from_secs(10);
 
 pub(super) struct Admission {
     /// Requests admitted (running or waiting for an analysis slot): bounds the queue.
-    admitted: Semaphore,
+    admitted: Arc<Semaphore>,
     /// Analyses running at once.
-    running: Semaphore,
+    running: Arc<Semaphore>,
 }
 
-/// Held while an analysis runs.
-pub(super) struct Slot<'a> {
-    _admitted: SemaphorePermit<'a>,
-    _running: SemaphorePermit<'a>,
+/// Held while an analysis runs. Owned, so the blocking work itself holds it: a request
+/// that times out and is dropped mid-analysis does not free its place while its
+/// analysis still runs on (the bound is for the board's CPU, not for the requests).
+pub(super) struct Slot {
+    _admitted: OwnedSemaphorePermit,
+    _running: OwnedSemaphorePermit,
 }
 
 impl Admission {
     pub(super) fn new(running: usize, queued: usize) -> Admission {
         Admission {
-            admitted: Semaphore::new(running + queued),
-            running: Semaphore::new(running),
+            admitted: Arc::new(Semaphore::new(running + queued)),
+            running: Arc::new(Semaphore::new(running)),
         }
     }
 
     /// Waits (boundedly) for an analysis slot.
-    pub(super) async fn slot(&self) -> Result<Slot<'_>, TerminalError> {
+    pub(super) async fn slot(&self) -> Result<Slot, TerminalError> {
         let admitted = self
             .admitted
-            .try_acquire()
+            .clone()
+            .try_acquire_owned()
             .map_err(|_| TerminalError::Busy)?;
-        let running = tokio::time::timeout(QUEUE_WAIT, self.running.acquire())
+        let running = tokio::time::timeout(QUEUE_WAIT, self.running.clone().acquire_owned())
             .await
             .map_err(|_| TerminalError::Busy)?
             .map_err(|_| TerminalError::Busy)?;
@@ -45,6 +49,12 @@ impl Admission {
             _admitted: admitted,
             _running: running,
         })
+    }
+
+    /// Places free to run an analysis now.
+    #[cfg(test)]
+    pub(super) fn free(&self) -> usize {
+        self.running.available_permits()
     }
 }
 

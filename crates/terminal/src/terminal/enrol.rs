@@ -49,10 +49,8 @@ impl Terminal {
         check_names(&input)?;
         // The analysis slot covers detection only: the embedding below runs under the
         // enrolment lock, one at a time anyway, and a slot must not wait for that lock.
-        let verdict = {
-            let _slot = self.admission.slot().await?;
-            self.accept_photo(bytes).await?
-        };
+        let slot = Arc::new(self.admission.slot().await?);
+        let verdict = self.accept_photo(bytes, slot).await?;
         let accepted = match verdict {
             Ok(a) => a,
             Err(r) => return Ok(EnrolAnswer::Rejected(r)),

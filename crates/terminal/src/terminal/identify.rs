@@ -8,6 +8,7 @@ use crate::answer::{IdentifyAnswer, MatchMode, PunchInput};
 use crate::metrics::Stage;
 use attendance_face::{Accepted, Decision, Embedding, Rejection};
 
+use super::admission::Slot;
 use super::identification::Identification;
 use attendance_wire::event::Source;
 
@@ -24,13 +25,15 @@ impl Terminal {
         let device = self.device_of(&p);
         self.admit_mode(&mode, &device).await?;
         // The slot is held through the embedding too: on the board the CNN is the costly
-        // part, and `max_concurrent_analyses` bounds it.
-        let _slot = self.admission.slot().await?;
-        let verdict = self.accept_photo(bytes).await?;
+        // part, and `max_concurrent_analyses` bounds it. The work holds it, not this
+        // request: a timed-out request's analysis still counts until it ends.
+        let slot = Arc::new(self.admission.slot().await?);
+        let verdict = self.accept_photo(bytes, slot.clone()).await?;
         self.recorder.check_disk()?;
         // `admit_mode` picked up gallery changes before the analysis.
         let (me, deadline, claim) = (self.clone(), deadline.clone(), mode.clone());
         let answer = blocking(move || {
+            let _slot = slot;
             let ident = match &verdict {
                 Err(rejection) => Identification::rejected(rejection, &claim),
                 Ok(accepted) => {
@@ -51,14 +54,15 @@ impl Terminal {
         Ok(answer)
     }
 
-    /// Decodes and analyses a photo on the blocking pool (the caller holds an analysis
-    /// slot).
+    /// Decodes and analyses a photo on the blocking pool, holding `slot` until done.
     pub(super) async fn accept_photo(
         self: &Arc<Self>,
         bytes: Vec<u8>,
+        slot: Arc<Slot>,
     ) -> Result<Result<Accepted, Rejection>, TerminalError> {
         let me = self.clone();
         blocking(move || {
+            let _slot = slot;
             let frame = me
                 .metrics
                 .timed(Stage::Decode, || me.pipeline.decode(&bytes))
@@ -383,5 +387,38 @@ mod tests {
             .unwrap();
         assert!(rows.is_empty(), "{rows:?}");
         assert_eq!(t.terminal.store().outbox_pending().unwrap(), 0);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_request_dropped_mid_analysis_keeps_its_place_until_the_analysis_ends() {
+        let t = terminal_with(|s| s.max_concurrent_analyses = 1);
+        let tm = t.terminal.clone();
+        let request = tokio::spawn({
+            let tm = tm.clone();
+            async move { ask(&tm, "caltech_p02/2.jpg", PunchKind::In, MatchMode::Identify).await }
+        });
+        let started = std::time::Instant::now();
+        while tm.admission.free() == 1 {
+            assert!(started.elapsed().as_secs() < 10, "the analysis never began");
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+        }
+        // The request gives up (a timeout drops it) while its photo is analysed.
+        request.abort();
+        assert!(
+            request.await.is_err(),
+            "the request was dropped, not answered"
+        );
+        assert_eq!(
+            tm.admission.free(),
+            0,
+            "the dropped request's analysis runs on: its place must stay taken"
+        );
+        while tm.admission.free() == 0 {
+            assert!(
+                started.elapsed().as_secs() < 30,
+                "the place never came back"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
     }
 }
