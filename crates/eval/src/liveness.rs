@@ -12,15 +12,28 @@ use crate::dataset::{EvalError, list_dataset};
 use attendance_face::liveness::{nose_offset, turn};
 use attendance_face::{DlibEmbedder, FacePipeline, Framing};
 
-/// What [`measure`] saw.
+/// What [`measure`] saw: the nose offsets of each sample, as the camera's decision would
+/// hand them to the rule (`LivenessRule::live`), so a test asks the rule itself.
 #[derive(Debug, Clone, Default)]
 pub struct LivenessReport {
-    /// One per still photo: the turn seen across its moved frames.
-    pub still_turns: Vec<f64>,
-    /// One per run of consecutive photos of a person: the turn across them.
-    pub person_turns: Vec<f64>,
+    /// One per still photo: the offsets across its moved frames.
+    pub stills: Vec<Vec<f64>>,
+    /// One per run of consecutive photos of a person: the offsets across them.
+    pub people: Vec<Vec<f64>>,
     /// Frames where no face passed the gates (left out).
     pub faceless_frames: usize,
+}
+
+impl LivenessReport {
+    /// The turn of each still photo (for the figures).
+    pub fn still_turns(&self) -> Vec<f64> {
+        self.stills.iter().map(|o| turn(o)).collect()
+    }
+
+    /// The turn of each run of one person's photos (for the figures).
+    pub fn person_turns(&self) -> Vec<f64> {
+        self.people.iter().map(|o| turn(o)).collect()
+    }
 }
 
 /// A photo as a hand would hold it up: moved, turned, scaled, and tilted away (the
@@ -86,14 +99,14 @@ pub fn measure(
                     offsets.extend(offset_of(&f, &mut report));
                 }
                 if offsets.len() >= 2 {
-                    report.still_turns.push(turn(&offsets));
+                    report.stills.push(offsets);
                 }
             }
         }
         for w in photo_offsets.windows(run.max(2)) {
             let offsets: Vec<f64> = w.iter().flatten().copied().collect();
             if offsets.len() >= 2 {
-                report.person_turns.push(turn(&offsets));
+                report.people.push(offsets);
             }
         }
     }
