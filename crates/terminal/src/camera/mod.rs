@@ -12,6 +12,8 @@ mod replay;
 mod scene;
 mod settings;
 mod stream;
+#[cfg(test)]
+pub(crate) mod testing;
 #[cfg(target_os = "linux")]
 mod v4l2;
 mod window;
@@ -193,17 +195,15 @@ impl Drop for Camera {
 #[cfg(test)]
 mod tests {
     use super::analyse::due;
+    use super::testing::{camera, camera_of, camera_with, next_analyses};
     use super::{CameraSettings, CameraState, Detection};
-    use crate::terminal::testing::{
-        camera, camera_of, camera_with, next_analyses, photo, terminal,
-    };
+    use attendance_face::testing::photo;
     use std::time::Duration;
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_still_scene_keeps_its_detection_until_the_recheck() {
-        let t = terminal();
         // One photo: every frame the same scene; 10 analyses a second, recheck 1 s.
-        let cam = camera(&t.terminal, &["caltech_p02/2.jpg"], 60_000).await;
+        let cam = camera(&["caltech_p02/2.jpg"], 60_000).await;
         let seen = next_analyses(&cam, 25).await;
         assert!(seen.iter().all(|a| a.detection != Detection::Tracked));
         let fresh: Vec<_> = seen
@@ -232,13 +232,12 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn an_empty_scene_that_does_not_change_is_not_detected_again() {
-        let t = terminal();
         let settings = CameraSettings {
             analysis_fps: 10,
             idle_analysis_fps: 10,
             ..CameraSettings::default()
         };
-        let cam = camera_with(&t.terminal, &["_negatives/no_face_chart.jpg"], settings).await;
+        let cam = camera_with(&["_negatives/no_face_chart.jpg"], settings).await;
         // 2.5 s, more than twice the 1 s a face in view would be detected again after.
         let seen = next_analyses(&cam, 25).await;
         let kinds: Vec<_> = seen.iter().map(|a| a.detection).collect();
@@ -248,7 +247,6 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_change_of_scene_is_detected_at_once_not_at_the_recheck() {
-        let t = terminal();
         // A face and a chart without one, 400 ms each; no recheck within the test.
         let settings = CameraSettings {
             replay_hold_ms: 400,
@@ -257,7 +255,7 @@ mod tests {
             ..CameraSettings::default()
         };
         let photos = ["caltech_p02/2.jpg", "_negatives/no_face_chart.jpg"];
-        let cam = camera_with(&t.terminal, &photos, settings).await;
+        let cam = camera_with(&photos, settings).await;
         let seen = next_analyses(&cam, 30).await;
         let in_view: Vec<bool> = seen.iter().map(|a| !a.faces.is_empty()).collect();
         let switches = in_view.windows(2).filter(|w| w[0] != w[1]).count();
@@ -274,7 +272,6 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_moving_face_is_followed_near_where_it_was() {
-        let t = terminal();
         let face = image::load_from_memory(&photo("caltech_p02/2.jpg"))
             .unwrap()
             .to_rgb8();
@@ -293,7 +290,7 @@ mod tests {
             redetect_ms: 60_000,
             ..CameraSettings::default()
         };
-        let cam = camera_of(&t.terminal, &frames, settings).await;
+        let cam = camera_of(&frames, settings).await;
         let seen = next_analyses(&cam, 30).await;
         let tracked: Vec<_> = seen
             .iter()
@@ -312,7 +309,6 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn analyses_run_side_by_side_and_are_published_in_frame_order() {
-        let t = terminal();
         // A face (embedded: slow) and a chart (no face: fast) in turn, every frame
         // analysed, three at a time: later frames often finish first.
         let settings = CameraSettings {
@@ -323,7 +319,7 @@ mod tests {
             ..CameraSettings::default()
         };
         let photos = ["caltech_p02/2.jpg", "_negatives/no_face_chart.jpg"];
-        let cam = camera_with(&t.terminal, &photos, settings).await;
+        let cam = camera_with(&photos, settings).await;
         let _window = cam.analyses_for(Duration::from_secs(60)).unwrap();
         let seen = next_analyses(&cam, 60).await;
         let seqs: Vec<u64> = seen.iter().map(|a| a.frame_seq).collect();

@@ -270,37 +270,11 @@ pub(crate) mod testing {
 
     pub(crate) use attendance_face::testing::photo;
 
-    /// A replay camera (and its folder), stopped and removed when dropped.
-    pub(crate) struct TempCamera {
-        pub(crate) camera: Arc<crate::camera::Camera>,
-        stop: attendance_core::shutdown::Trigger,
-        dir: std::path::PathBuf,
-    }
-
-    impl TempCamera {
-        /// Stops capture now (the camera then stops streaming).
-        pub(crate) fn stop(&self) {
-            self.stop.fire();
-        }
-    }
-
-    impl std::ops::Deref for TempCamera {
-        type Target = crate::camera::Camera;
-        fn deref(&self) -> &crate::camera::Camera {
-            &self.camera
-        }
-    }
-
-    impl Drop for TempCamera {
-        fn drop(&mut self) {
-            self.stop.fire();
-            let _ = std::fs::remove_dir_all(&self.dir);
-        }
-    }
+    pub(crate) use crate::camera::testing::{TempCamera, next_analyses};
 
     /// A replay camera showing `photos` one after the other, each for `hold_ms`
-    /// (looping), analysed 10 times a second; returns once it streams and has analysed
-    /// a frame.
+    /// (looping), analysed 10 times a second by the terminal's own pipeline; returns
+    /// once it streams and has analysed a frame.
     pub(crate) async fn camera(t: &Terminal, photos: &[&str], hold_ms: u64) -> TempCamera {
         let settings = crate::camera::CameraSettings {
             replay_hold_ms: hold_ms,
@@ -320,57 +294,14 @@ pub(crate) mod testing {
         camera_of(t, &frames, settings).await
     }
 
-    /// [`camera_with`] replaying JPEG `frames`.
+    /// Encoded `frames` as the reel, analysed by the terminal's pipeline.
     pub(crate) async fn camera_of(
         t: &Terminal,
         frames: &[Vec<u8>],
         settings: crate::camera::CameraSettings,
     ) -> TempCamera {
-        use crate::camera::{Camera, CameraSettings, CameraSpec, CameraState};
-        let dir = temp_dir("reel");
-        std::fs::create_dir_all(&dir).unwrap();
-        for (i, f) in frames.iter().enumerate() {
-            std::fs::write(dir.join(format!("{i:03}.jpg")), f).unwrap();
-        }
-        let (stop, listen) = attendance_core::shutdown::channel();
-        let settings = CameraSettings {
-            source: CameraSpec::Replay(dir.clone()),
-            ..settings
-        };
-        let camera = Camera::start(
-            &settings,
-            t.pipeline().clone(),
-            attendance_core::i18n::SharedLocale::default(),
-            t.metrics().clone(),
-            listen,
-        )
-        .expect("a replay source is a camera");
-        let cam = TempCamera { camera, stop, dir };
-        for _ in 0..100 {
-            if cam.state() == CameraState::Streaming && cam.latest_analysis().is_some() {
-                return cam;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        }
-        panic!("the replay camera did not start");
-    }
-
-    /// The camera's next `n` analyses, as they are published.
-    pub(crate) async fn next_analyses(
-        cam: &crate::camera::Camera,
-        n: usize,
-    ) -> Vec<Arc<crate::camera::LiveAnalysis>> {
-        let mut rx = cam.subscribe_analysis();
-        rx.borrow_and_update();
-        let mut seen = Vec::new();
-        while seen.len() < n {
-            tokio::time::timeout(std::time::Duration::from_secs(10), rx.changed())
-                .await
-                .expect("the camera keeps analysing")
-                .unwrap();
-            seen.push(rx.borrow_and_update().clone().unwrap());
-        }
-        seen
+        let (pipeline, metrics) = (t.pipeline().clone(), t.metrics().clone());
+        crate::camera::testing::camera_on(pipeline, metrics, frames, settings).await
     }
 
     /// The reason of a failed answer; None when somebody was recognised.
