@@ -306,3 +306,48 @@ fn eval_replays_probes_as_camera_sequences_and_votes() {
         .report;
     assert!(plain.sequences.is_empty());
 }
+
+#[test]
+fn eval_scores_random_galleries_of_each_size() {
+    // Eight people of dev (four employees, four strangers), ten distractors.
+    let dir = tempfile::tempdir().unwrap();
+    let ids = attendance::face::eval::list_dataset(&common::faces_dir().join("dev")).unwrap();
+    for id in ids.iter().take(8) {
+        let to = dir.path().join(&id.name);
+        std::fs::create_dir_all(&to).unwrap();
+        for f in id.images.iter().take(4) {
+            std::fs::copy(f, to.join(f.file_name().unwrap())).unwrap();
+        }
+    }
+    let p = pipeline();
+    let rule = p.embedder().calibration().rule;
+    let protocol = Protocol {
+        distractors: Some(common::faces_dir().join("distractors")),
+        distractor_limit: Some(10),
+        gallery_sizes: vec![2, 100],
+        repeats: 6,
+        seed: 5,
+        ..Protocol::new(dir.path())
+    };
+    let r = attendance::face::eval::evaluate(&p, &protocol, rule)
+        .unwrap()
+        .report;
+    assert_eq!(r.gallery_seed, Some(5));
+    let [small, all] = &r.sizes[..] else {
+        panic!("two sizes: {r:?}")
+    };
+    assert_eq!((small.size, small.gallery, small.galleries), (2, 2, 6));
+    // Two employees enrolled: the others probe as strangers.
+    assert!(small.genuine_probes < r.genuine_probes as f64, "{small:?}");
+    assert!(
+        small.impostor_probes > r.impostor_probes as f64,
+        "{small:?}"
+    );
+    assert!(small.far_worst >= small.far_mean && small.tar_worst <= small.tar_mean);
+    // More people than there are: every gallery is the whole one, scored as the protocol
+    // scores it.
+    assert_eq!(all.gallery, r.gallery, "{r:?}");
+    assert_eq!((all.tar_mean, all.tar_worst), (r.tar, r.tar));
+    assert_eq!((all.far_mean, all.far_worst), (r.far, r.far));
+    assert_eq!((all.misid_mean, all.misid_worst), (r.misid, r.misid));
+}

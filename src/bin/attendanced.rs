@@ -80,6 +80,21 @@ enum Cmd {
         /// vote of 1, 2 and 3 agreeing frames decides (`sequences`).
         #[arg(long, value_name = "N", default_value_t = 0)]
         sequence_frames: usize,
+        /// Also score REPEATS random galleries of each of these sizes (people: as many
+        /// employees as fit, then distractors), reporting mean and worst rates (`sizes`).
+        #[arg(long, value_name = "N,N,...", value_delimiter = ',')]
+        gallery_sizes: Vec<usize>,
+        /// Random galleries per size.
+        #[arg(
+            long,
+            value_name = "R",
+            default_value_t = 20,
+            requires = "gallery_sizes"
+        )]
+        repeats: usize,
+        /// Seed of the galleries' draw (printed in the report as `gallery_seed`).
+        #[arg(long, default_value_t = 1, requires = "gallery_sizes")]
+        seed: u64,
         /// Neighbour ratio (default: the embedder's; 1 or more switches it off).
         #[arg(long)]
         neighbour_ratio: Option<f32>,
@@ -227,6 +242,9 @@ fn run(cmd: Cmd, config: Config, hooks: daemon::Hooks) -> anyhow::Result<()> {
             distractor_limit,
             enrol_images,
             sequence_frames,
+            gallery_sizes,
+            repeats,
+            seed,
             embedder,
             tolerance,
             margin,
@@ -239,6 +257,9 @@ fn run(cmd: Cmd, config: Config, hooks: daemon::Hooks) -> anyhow::Result<()> {
                 distractor_limit,
                 enrol_images: enrol_images.into(),
                 sequence_frames,
+                gallery_sizes,
+                repeats,
+                seed,
                 ..Protocol::new(&dataset)
             };
             let eval = admin::eval(

@@ -27,6 +27,11 @@ pub struct Protocol {
     /// Also replay every probe as this many jittered camera frames and decide by the
     /// several-frame vote (0: not measured).
     pub sequence_frames: usize,
+    /// Also score random galleries of these many people (employees + distractors),
+    /// `repeats` of each, drawn with `seed` (empty: not measured).
+    pub gallery_sizes: Vec<usize>,
+    pub repeats: usize,
+    pub seed: u64,
 }
 
 impl Protocol {
@@ -38,6 +43,9 @@ impl Protocol {
             distractor_limit: None,
             enrol_images: 1,
             sequence_frames: 0,
+            gallery_sizes: Vec::new(),
+            repeats: 20,
+            seed: 1,
         }
     }
 }

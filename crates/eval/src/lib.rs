@@ -16,6 +16,7 @@ pub mod liveness;
 mod report;
 mod score;
 mod sequences;
+mod sizes;
 mod verify;
 
 use std::path::{Path, PathBuf};
@@ -30,6 +31,7 @@ use sequences::sequences;
 
 pub use dataset::{EvalError, Identity, Protocol, list_dataset};
 pub use report::{EvalReport, Evaluation, ImageResult, SequenceScore};
+pub use sizes::SizeScore;
 
 /// What the pipeline made of one probe image: an embedding, or why not.
 pub(crate) type Outcome = Result<Embedding, Reason>;
@@ -141,6 +143,18 @@ pub fn evaluate(
     let mut report = score(&processed, &distractors, embedder.dim(), rule);
     report.embedder = embedder.name().to_owned();
     report.ms_per_image = ms;
+    if !protocol.gallery_sizes.is_empty() {
+        report.gallery_seed = Some(protocol.seed);
+        report.sizes = sizes::by_gallery_size(
+            &processed,
+            &distractors,
+            embedder.dim(),
+            rule,
+            &protocol.gallery_sizes,
+            protocol.repeats,
+            protocol.seed,
+        );
+    }
     if protocol.sequence_frames > 0 {
         let (gallery, _) = gallery_of(&processed, &distractors, embedder.dim());
         // Employees who never enrolled are left out, as in `score`.

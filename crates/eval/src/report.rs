@@ -45,6 +45,10 @@ pub struct EvalReport {
     /// Probes replayed as camera frames, decided by 1, 2 and 3 agreeing frames
     /// (`--sequence-frames`; empty when not measured).
     pub sequences: Vec<SequenceScore>,
+    /// Random galleries of each size (`--gallery-sizes`; empty when not measured), and
+    /// the seed they were drawn with.
+    pub sizes: Vec<crate::SizeScore>,
+    pub gallery_seed: Option<u64>,
     /// Threshold that `tar_at_far1` used (1 % quantile of impostors' nearest distances).
     pub far1_threshold: Option<f32>,
     /// For every probe not accepted as an employee: why (`unknown` after matching, or

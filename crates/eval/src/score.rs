@@ -122,6 +122,8 @@ pub(crate) fn score(
         neighbour_ratio: rule.neighbour_ratio,
         far1_threshold,
         sequences: Vec::new(),
+        sizes: Vec::new(),
+        gallery_seed: None,
         verify_tolerance: rule.verify_threshold,
         verify_tar: rate(verify.genuine_accepted, ng),
         verify_far: rate(verify.false_accepts, verify.impostor_attempts),
