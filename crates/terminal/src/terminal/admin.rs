@@ -42,9 +42,10 @@ impl Terminal {
         employee_id: String,
         deadline: &Deadline,
     ) -> Result<usize, TerminalError> {
-        let _guard = self.enrol_lock.lock().await;
+        let writer = self.people_writer().await;
         let (me, deadline) = (self.clone(), deadline.clone());
         blocking(move || {
+            let _writer = writer;
             deadline.begin_write()?;
             let removed = me.store.delete_user(&employee_id, true)?;
             me.recorder.wake_outbox();
@@ -60,9 +61,10 @@ impl Terminal {
         self: &Arc<Self>,
         deadline: &Deadline,
     ) -> Result<usize, TerminalError> {
-        let _guard = self.enrol_lock.lock().await;
+        let writer = self.people_writer().await;
         let (me, deadline) = (self.clone(), deadline.clone());
         blocking(move || {
+            let _writer = writer;
             deadline.begin_write()?;
             let removed = me.store.reset_users()?;
             me.recognizer.clear();
@@ -150,5 +152,41 @@ mod tests {
         assert_eq!(tm.users().await.unwrap().len(), 2);
         assert_eq!(tm.reset_users(&Deadline::none()).await.unwrap(), 2);
         assert!(tm.users().await.unwrap().is_empty());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_enrolment_dropped_mid_write_keeps_the_people_writer_until_it_ends() {
+        let t = terminal();
+        let tm = t.terminal.clone();
+        let request = tokio::spawn({
+            let tm = tm.clone();
+            async move { enrol(&tm, "caltech_p02/2.jpg", "홍길동").await }
+        });
+        let started = std::time::Instant::now();
+        while tm.enrol_lock.try_lock().is_ok() {
+            assert!(
+                started.elapsed().as_secs() < 10,
+                "the people writer was never seen held: a write holds it while it runs"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+        }
+        // The request gives up (a timeout drops it) while its person is written.
+        request.abort();
+        assert!(
+            request.await.is_err(),
+            "the request was dropped, not answered"
+        );
+        assert!(
+            tm.enrol_lock.try_lock().is_err(),
+            "the dropped request's write runs on: no other writer may start"
+        );
+        let _next = tokio::time::timeout(std::time::Duration::from_secs(30), tm.people_writer())
+            .await
+            .expect("the writer comes back once the write ends");
+        assert_eq!(
+            tm.store.users().unwrap().len(),
+            1,
+            "the write that began ended"
+        );
     }
 }

@@ -56,9 +56,10 @@ impl Terminal {
             Err(r) => return Ok(EnrolAnswer::Rejected(r)),
         };
         self.recorder.check_disk()?;
-        let _one_at_a_time = self.enrol_lock.lock().await;
+        let writer = self.people_writer().await;
         let (me, deadline) = (self.clone(), deadline.clone());
         blocking(move || {
+            let _writer = writer;
             let probe = me.pipeline.embedder().embed(&accepted.crop);
             me.enrol(vec![(accepted, probe)], None, input, &deadline)
         })
@@ -123,9 +124,13 @@ impl Terminal {
             ));
         }
         self.recorder.check_disk()?;
-        let _one_at_a_time = self.enrol_lock.lock().await;
+        let writer = self.people_writer().await;
         let (me, deadline) = (self.clone(), deadline.clone());
-        blocking(move || me.enrol(kept, Some(frames), input, &deadline)).await?
+        blocking(move || {
+            let _writer = writer;
+            me.enrol(kept, Some(frames), input, &deadline)
+        })
+        .await?
     }
 
     /// Stores `faces` (at least one, each with its probe embedding) as one person's new

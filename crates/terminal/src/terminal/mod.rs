@@ -97,8 +97,8 @@ pub(crate) struct Terminal {
     /// Failed 1:1 claims, per claimed id and per device.
     claims: std::sync::Mutex<claims::Claims>,
     /// Enrolments are checked for duplicates and written one at a time, so two photos of
-    /// one face enrolled at the same moment cannot both pass.
-    enrol_lock: Mutex<()>,
+    /// one face enrolled at the same moment cannot both pass (see `people_writer`).
+    enrol_lock: Arc<Mutex<()>>,
     /// Writes the attempts and tells the outbox and the feed.
     recorder: Arc<Recorder>,
     /// Which way the next walk-up punch goes.
@@ -107,6 +107,13 @@ pub(crate) struct Terminal {
 }
 
 impl Terminal {
+    /// The one writer of people (enrolments, deletions, roster pages). Owned, so the
+    /// blocking work holds it: a request that times out mid-write does not let the next
+    /// writer in before its write has ended.
+    async fn people_writer(&self) -> tokio::sync::OwnedMutexGuard<()> {
+        self.enrol_lock.clone().lock_owned().await
+    }
+
     pub(crate) fn store(&self) -> &Arc<Store> {
         &self.store
     }

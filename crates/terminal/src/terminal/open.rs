@@ -153,7 +153,7 @@ impl Terminal {
                 settings.max_queued_analyses,
             ),
             claims: Default::default(),
-            enrol_lock: Mutex::new(()),
+            enrol_lock: Arc::new(Mutex::new(())),
             recorder: Arc::new(recorder),
             modes: Arc::new(ModeSwitch::new(
                 settings.walk_up_mode,

@@ -30,9 +30,13 @@ impl Terminal {
         page: Page,
     ) -> Result<Applied, TerminalError> {
         // One writer of people at a time: local enrolments and deletions, and pages.
-        let _guard = self.enrol_lock.lock().await;
+        let writer = self.people_writer().await;
         let me = self.clone();
-        blocking(move || me.apply_page(page)).await?
+        blocking(move || {
+            let _writer = writer;
+            me.apply_page(page)
+        })
+        .await?
     }
 
     fn apply_page(&self, page: Page) -> Result<Applied, TerminalError> {
