@@ -52,12 +52,7 @@ async fn rows(pool: &mysql_async::Pool) -> usize {
 #[tokio::main]
 async fn main() {
     let dir = tempfile::tempdir().unwrap();
-    let centre = Centre::start(
-        dir.path(),
-        "bench",
-        vec![("RUST_LOG".into(), "warn".into())],
-    )
-    .await;
+    let centre = Centre::for_bench(dir.path()).await;
     let (mq, pool) = (&centre.mq, &centre.pool);
 
     let store = Arc::new(

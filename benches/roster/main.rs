@@ -186,12 +186,7 @@ async fn main() {
     let terminals = env_usize("TERMINALS", 50);
     let dir = tempfile::tempdir().unwrap();
     // Returns once the uplink subscribed: nothing published after is dropped.
-    let centre = Centre::start(
-        dir.path(),
-        "bench",
-        vec![("RUST_LOG".into(), "warn".into())],
-    )
-    .await;
+    let centre = Centre::for_bench(dir.path()).await;
     let (mq, pool) = (&centre.mq, &centre.pool);
 
     // 10,000 enrolments from 10 enrolling terminals, through the same path as a door's

@@ -50,6 +50,11 @@ impl Centre {
             pool,
         }
     }
+
+    /// The benchmarks' centre: database `bench`, the uplink logging warnings only.
+    pub async fn for_bench(dir: &Path) -> Centre {
+        Centre::start(dir, "bench", vec![("RUST_LOG".into(), "warn".into())]).await
+    }
 }
 
 /// Resolves with the first message on `topic`; returns once subscribed.

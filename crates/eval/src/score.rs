@@ -178,11 +178,11 @@ pub(crate) fn quantile(values: &mut [f32], q: f64) -> Option<f32> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     /// Accept within 0.5, nothing else checked.
-    const DISTANCE_ONLY: MatchRule = MatchRule {
+    pub(crate) const DISTANCE_ONLY: MatchRule = MatchRule {
         threshold: 0.5,
         margin: 0.0,
         neighbour_ratio: f32::INFINITY,

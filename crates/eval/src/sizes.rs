@@ -103,14 +103,7 @@ pub(crate) fn by_gallery_size(
 mod tests {
     use super::*;
     use crate::Outcome;
-
-    /// Accept within 0.5, nothing else checked.
-    const DISTANCE_ONLY: MatchRule = MatchRule {
-        threshold: 0.5,
-        margin: 0.0,
-        neighbour_ratio: f32::INFINITY,
-        verify_threshold: 0.5,
-    };
+    use crate::score::tests::DISTANCE_ONLY;
 
     fn e(v: &[f32]) -> Embedding {
         Embedding::normalised(v.to_vec())

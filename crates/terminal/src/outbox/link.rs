@@ -210,6 +210,14 @@ mod tests {
         }]
     }
 
+    /// A link through CONNACK (with `session_present`) and SUBACK.
+    fn subscribed(session_present: bool) -> Link {
+        let mut l = Link::default();
+        l.on(Input::ConnAck { session_present });
+        l.on(Input::Subscribed);
+        l
+    }
+
     #[test]
     fn nothing_is_sent_before_the_subscriptions_are_in_place() {
         let mut l = Link::default();
@@ -228,11 +236,7 @@ mod tests {
 
     #[test]
     fn a_batch_goes_to_its_topic_and_is_marked_only_on_its_puback() {
-        let mut l = Link::default();
-        l.on(Input::ConnAck {
-            session_present: false,
-        });
-        l.on(Input::Subscribed);
+        let mut l = subscribed(false);
         let sent = l.on(loaded(DeviceTopic::RosterChanges, &[4, 5], b"r"));
         assert_eq!(sent, publish(DeviceTopic::RosterChanges, b"r"));
         assert!(!l.wants_load(), "one batch in flight");
@@ -249,11 +253,7 @@ mod tests {
 
     #[test]
     fn a_drained_store_is_read_again_only_when_something_may_be_there() {
-        let mut l = Link::default();
-        l.on(Input::ConnAck {
-            session_present: true,
-        });
-        l.on(Input::Subscribed);
+        let mut l = subscribed(true);
         l.on(Input::Loaded(None));
         assert!(!l.wants_load(), "drained");
         l.on(loaded(DeviceTopic::Events, &[], b""));
@@ -264,11 +264,7 @@ mod tests {
 
     #[test]
     fn a_lost_session_resends_the_batch_in_flight_after_resubscribing() {
-        let mut l = Link::default();
-        l.on(Input::ConnAck {
-            session_present: false,
-        });
-        l.on(Input::Subscribed);
+        let mut l = subscribed(false);
         l.on(loaded(DeviceTopic::Events, &[1], b"x"));
         l.on(Input::OutgoingPublish(1));
         let down = l.on(Input::ConnectionError("connection reset"));

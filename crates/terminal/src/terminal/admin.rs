@@ -77,7 +77,7 @@ impl Terminal {
 
 #[cfg(test)]
 mod tests {
-    use super::super::testing::{enrol, photo, terminal};
+    use super::super::testing::{drop_once_held, enrol, photo, terminal};
     use super::*;
     use crate::answer::{IdentifyAnswer, MatchMode, PunchInput};
     use attendance_core::punch::PunchRequest;
@@ -158,24 +158,12 @@ mod tests {
     async fn an_enrolment_dropped_mid_write_keeps_the_people_writer_until_it_ends() {
         let t = terminal();
         let tm = t.terminal.clone();
-        let request = tokio::spawn({
+        // The request gives up (a timeout drops it) while its person is written.
+        let request = {
             let tm = tm.clone();
             async move { enrol(&tm, "caltech_p02/2.jpg", "홍길동").await }
-        });
-        let started = std::time::Instant::now();
-        while tm.enrol_lock.try_lock().is_ok() {
-            assert!(
-                started.elapsed().as_secs() < 10,
-                "the people writer was never seen held: a write holds it while it runs"
-            );
-            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
-        }
-        // The request gives up (a timeout drops it) while its person is written.
-        request.abort();
-        assert!(
-            request.await.is_err(),
-            "the request was dropped, not answered"
-        );
+        };
+        drop_once_held(request, || tm.enrol_lock.try_lock().is_err()).await;
         assert!(
             tm.enrol_lock.try_lock().is_err(),
             "the dropped request's write runs on: no other writer may start"

@@ -277,6 +277,25 @@ pub(crate) mod testing {
 
     pub(crate) use attendance_face::testing::photo;
 
+    /// Spawns `request` and drops it, as a timeout drops a request, once `held()` says
+    /// its work holds its place (a slot, the people writer); fails if it never does.
+    pub(crate) async fn drop_once_held<T: Send + 'static>(
+        request: impl std::future::Future<Output = T> + Send + 'static,
+        held: impl Fn() -> bool,
+    ) {
+        let task = tokio::spawn(request);
+        let started = std::time::Instant::now();
+        while !held() {
+            assert!(
+                started.elapsed().as_secs() < 10,
+                "the request's work was never seen holding its place"
+            );
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        task.abort();
+        assert!(task.await.is_err(), "the request was dropped, not answered");
+    }
+
     pub(crate) use crate::camera::testing::{TempCamera, next_analyses};
 
     /// A replay camera showing `photos` one after the other, each for `hold_ms`
