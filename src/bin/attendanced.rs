@@ -89,9 +89,10 @@ enum Cmd {
             long,
             value_name = "R",
             default_value_t = 20,
-            requires = "gallery_sizes"
+            requires = "gallery_sizes",
+            value_parser = clap::value_parser!(u16).range(1..)
         )]
-        repeats: usize,
+        repeats: u16,
         /// Seed of the galleries' draw (printed in the report as `gallery_seed`).
         #[arg(long, default_value_t = 1, requires = "gallery_sizes")]
         seed: u64,
@@ -258,7 +259,7 @@ fn run(cmd: Cmd, config: Config, hooks: daemon::Hooks) -> anyhow::Result<()> {
                 enrol_images: enrol_images.into(),
                 sequence_frames,
                 gallery_sizes,
-                repeats,
+                repeats: repeats.into(),
                 seed,
                 ..Protocol::new(&dataset)
             };
