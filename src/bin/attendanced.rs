@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use attendance::camera::CameraSpec;
 use attendance::daemon::{self, Config};
-use attendance::face::eval::Protocol;
+use attendance::face::eval::{CohortChoice, Protocol};
 use attendance::face::{EmbedderChoice, RuleOverrides};
 use attendance::{admin, logging, shutdown};
 use clap::{Parser, Subcommand};
@@ -80,6 +80,10 @@ enum Cmd {
         /// vote of 1, 2 and 3 agreeing frames decides (`sequences`).
         #[arg(long, value_name = "N", default_value_t = 0)]
         sequence_frames: usize,
+        /// Also decide each replay as walk-up does for a person standing there: up to K
+        /// windows of N new frames, until one recognises somebody.
+        #[arg(long, value_name = "K", default_value_t = 1, requires = "sequence_frames", value_parser = clap::value_parser!(u16).range(1..))]
+        sequence_tries: u16,
         /// Also score REPEATS random galleries of each of these sizes (people: as many
         /// employees as fit, then distractors), reporting mean and worst rates (`sizes`).
         #[arg(long, value_name = "N,N,...", value_delimiter = ',')]
@@ -106,6 +110,16 @@ enum Cmd {
         /// JSON, to compare two builds number by number.
         #[arg(long, value_name = "FILE")]
         dump: Option<PathBuf>,
+        /// Neighbourhoods over the gallery alone, without the embedder's cohort.
+        #[arg(long, conflicts_with = "cohort")]
+        no_cohort: bool,
+        /// Neighbourhoods over this cohort file instead of the embedder's.
+        #[arg(long, value_name = "FILE")]
+        cohort: Option<PathBuf>,
+        /// Instead of evaluating, write a cohort file of the dataset's faces (the first
+        /// usable photo of every identity) to FILE.
+        #[arg(long, value_name = "FILE", conflicts_with_all = ["distractors", "gallery_sizes", "dump"])]
+        write_cohort: Option<PathBuf>,
     },
 }
 
@@ -243,6 +257,7 @@ fn run(cmd: Cmd, config: Config, hooks: daemon::Hooks) -> anyhow::Result<()> {
             distractor_limit,
             enrol_images,
             sequence_frames,
+            sequence_tries,
             gallery_sizes,
             repeats,
             seed,
@@ -252,12 +267,28 @@ fn run(cmd: Cmd, config: Config, hooks: daemon::Hooks) -> anyhow::Result<()> {
             neighbour_ratio,
             verify_tolerance,
             dump,
+            no_cohort,
+            cohort,
+            write_cohort,
         } => {
+            if let Some(out) = write_cohort {
+                let n = admin::write_cohort(&config, embedder, &dataset, &out)
+                    .with_context(|| format!("writing a cohort of {}", dataset.display()))?;
+                println!("{n} faces written to {}", out.display());
+                return Ok(());
+            }
+            let cohort = match (no_cohort, cohort) {
+                (true, _) => CohortChoice::None,
+                (false, Some(file)) => CohortChoice::File(file),
+                (false, None) => CohortChoice::Embedder,
+            };
             let protocol = Protocol {
+                cohort,
                 distractors,
                 distractor_limit,
                 enrol_images: enrol_images.into(),
                 sequence_frames,
+                sequence_tries: sequence_tries.into(),
                 gallery_sizes,
                 repeats: repeats.into(),
                 seed,

@@ -12,6 +12,8 @@ pub enum EvalError {
     Empty(PathBuf),
     #[error("{0}")]
     Embedder(String),
+    #[error("cohort {0}: {1}")]
+    Cohort(PathBuf, String),
 }
 
 /// What to run the protocol over.
@@ -27,11 +29,28 @@ pub struct Protocol {
     /// Also replay every probe as this many jittered camera frames and decide by the
     /// several-frame vote (0: not measured).
     pub sequence_frames: usize,
+    /// Also decide each sequence over up to this many windows of `sequence_frames`
+    /// (walk-up's tries; 1: only the one window).
+    pub sequence_tries: usize,
     /// Also score random galleries of these many people (employees + distractors),
     /// `repeats` of each, drawn with `seed` (empty: not measured).
     pub gallery_sizes: Vec<usize>,
     pub repeats: usize,
     pub seed: u64,
+    /// The background cohort galleries measure neighbourhoods against.
+    pub cohort: CohortChoice,
+}
+
+/// Which cohort the evaluation's galleries use.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CohortChoice {
+    /// The embedder's own (what a terminal uses).
+    Embedder,
+    /// None: neighbourhoods are the gallery's alone.
+    None,
+    /// The faces of a `.npy` file (`attendanced eval --write-cohort`), with the embedder's
+    /// same-person distance.
+    File(PathBuf),
 }
 
 impl Protocol {
@@ -43,9 +62,11 @@ impl Protocol {
             distractor_limit: None,
             enrol_images: 1,
             sequence_frames: 0,
+            sequence_tries: 1,
             gallery_sizes: Vec::new(),
             repeats: 20,
             seed: 1,
+            cohort: CohortChoice::Embedder,
         }
     }
 }

@@ -11,6 +11,7 @@
 //! does to strangers. `enrol_images` > 1 (not in the protocol, which says 1) measures
 //! enrolment from several photos.
 
+mod cohort;
 pub mod dataset;
 pub mod liveness;
 mod report;
@@ -29,7 +30,8 @@ use score::gallery_of;
 use score::score;
 use sequences::sequences;
 
-pub use dataset::{EvalError, Identity, Protocol, list_dataset};
+pub use cohort::write_cohort;
+pub use dataset::{CohortChoice, EvalError, Identity, Protocol, list_dataset};
 pub use report::{EvalReport, Evaluation, ImageResult, SequenceScore};
 pub use sizes::SizeScore;
 
@@ -140,7 +142,8 @@ pub fn evaluate(
     } else {
         started.elapsed().as_secs_f64() * 1000.0 / timed as f64
     };
-    let mut report = score(&processed, &distractors, embedder.dim(), rule);
+    let blank = cohort::blank_gallery(&**embedder, &protocol.cohort)?;
+    let mut report = score(&processed, &distractors, &blank, rule);
     report.embedder = embedder.name().to_owned();
     report.ms_per_image = ms;
     if !protocol.gallery_sizes.is_empty() {
@@ -148,7 +151,7 @@ pub fn evaluate(
         report.sizes = sizes::by_gallery_size(
             &processed,
             &distractors,
-            embedder.dim(),
+            &blank,
             rule,
             &protocol.gallery_sizes,
             protocol.repeats,
@@ -156,7 +159,7 @@ pub fn evaluate(
         );
     }
     if protocol.sequence_frames > 0 {
-        let (gallery, _) = gallery_of(&processed, &distractors, embedder.dim());
+        let (gallery, _) = gallery_of(&processed, &distractors, &blank);
         // Employees who never enrolled are left out, as in `score`.
         probe_photos.retain(|(truth, _)| {
             truth.as_ref().is_none_or(|t| {
@@ -171,6 +174,7 @@ pub fn evaluate(
             rule,
             &probe_photos,
             protocol.sequence_frames,
+            protocol.sequence_tries,
         );
     }
     Ok(Evaluation { report, images })

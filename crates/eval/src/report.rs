@@ -28,6 +28,9 @@ pub struct EvalReport {
     /// People in the gallery: employees and distractors enrolled.
     pub gallery: usize,
     pub distractors_enrolled: usize,
+    /// Cohort faces the neighbourhoods were measured against (those taken for an
+    /// enrolled person set aside).
+    pub cohort: usize,
     pub tolerance: f32,
     pub margin: f32,
     pub neighbour_ratio: f32,
@@ -74,6 +77,8 @@ pub struct ImageResult {
 pub struct SequenceScore {
     /// Frames that must agree.
     pub votes: usize,
+    /// Decision windows a person standing there was given (walk-up's tries).
+    pub tries: usize,
     /// Genuine sequences punched as the right person.
     pub tar: f64,
     pub misid: f64,

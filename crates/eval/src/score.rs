@@ -15,10 +15,10 @@ use crate::{Outcome, Processed};
 pub(crate) fn score(
     identities: &[Processed],
     distractors: &[(String, Vec<Embedding>)],
-    dim: usize,
+    blank: &Gallery,
     rule: MatchRule,
 ) -> EvalReport {
-    let (gallery, enrolled) = gallery_of(identities, distractors, dim);
+    let (gallery, enrolled) = gallery_of(identities, distractors, blank);
     // (true employee for genuine probes, outcome)
     let mut probes: Vec<(Option<&str>, &Outcome)> = Vec::new();
     for id in identities {
@@ -112,6 +112,7 @@ pub(crate) fn score(
         tar_at_far01: rate(tar_at_far01, ng),
         gallery: gallery.people(),
         distractors_enrolled: distractors.len(),
+        cohort: gallery.cohort_in_use(),
         ms_per_image: 0.0,
         identities: identities.len(),
         enrolled,
@@ -134,13 +135,14 @@ pub(crate) fn score(
 }
 
 /// The gallery of the employees who enrolled (an employee whose images all fail to enrol
-/// is left out) and the distractors; and how many employees are in it.
+/// is left out) and the distractors, in an empty gallery like `blank` (its dimension and
+/// cohort); and how many employees are in it.
 pub(crate) fn gallery_of(
     identities: &[Processed],
     distractors: &[(String, Vec<Embedding>)],
-    dim: usize,
+    blank: &Gallery,
 ) -> (Gallery, usize) {
-    let mut gallery = Gallery::new(dim);
+    let mut gallery = blank.empty_like();
     let mut enrolled = 0;
     let employees = identities
         .iter()
@@ -228,7 +230,7 @@ pub(crate) mod tests {
             ),
             id("C", true, None, vec![Err(Reason::BadQuality)]),
         ];
-        let r = score(&ids, &[], 3, rule);
+        let r = score(&ids, &[], &Gallery::new(3), rule);
         assert_eq!((r.enrolled, r.genuine_probes, r.impostor_probes), (1, 2, 2));
         assert_eq!((r.tar, r.fta, r.misid, r.rank1), (0.5, 0.5, 0.0, 0.5));
         assert_eq!(r.far, 0.5);
@@ -245,7 +247,7 @@ pub(crate) mod tests {
         let strict = score(
             &ids,
             &[],
-            3,
+            &Gallery::new(3),
             MatchRule {
                 verify_threshold: 0.15,
                 ..rule
@@ -274,12 +276,17 @@ pub(crate) mod tests {
             ),
         ];
         let distractor = Embedding::normalised(vec![0.0, 1.0, 0.35]);
-        let r = score(&ids, &[("_distractor/D".into(), vec![distractor])], 3, rule);
+        let r = score(
+            &ids,
+            &[("_distractor/D".into(), vec![distractor])],
+            &Gallery::new(3),
+            rule,
+        );
         assert_eq!((r.gallery, r.distractors_enrolled, r.enrolled), (2, 1, 1));
         assert_eq!((r.genuine_probes, r.impostor_probes), (1, 2));
         assert_eq!((r.tar, r.misid, r.rank1), (0.0, 1.0, 0.0));
         assert_eq!(r.far, 0.5);
-        let without = score(&ids, &[], 3, rule);
+        let without = score(&ids, &[], &Gallery::new(3), rule);
         assert_eq!((without.gallery, without.far, without.misid), (1, 0.0, 0.0));
     }
 

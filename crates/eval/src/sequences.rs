@@ -10,14 +10,19 @@ use crate::report::SequenceScore;
 
 /// Every probe photo replayed as `frames` jittered camera frames (`jitter`), each
 /// analysed as a camera frame would be, matched, and decided as MODE_A does: frames in
-/// order until `votes` agree (`vote`), for 1, 2 and 3 votes.
+/// order until `votes` agree (`vote`), for 1, 2 and 3 votes. With `tries` > 1 also as
+/// walk-up decides a person who stands there: window after window of `frames` new
+/// frames, until one recognises somebody or `tries` windows have recognised nobody (what
+/// several tries do to far).
 pub(crate) fn sequences(
     pipeline: &FacePipeline,
     gallery: &Gallery,
     rule: MatchRule,
     photos: &[(Option<String>, PathBuf)],
     frames: usize,
+    tries: usize,
 ) -> Vec<SequenceScore> {
+    let tries = tries.max(1);
     use attendance_face::vote::{self, FrameOutcome, Verdict};
     // Each photo's frames, matched once; the vote is replayed over them per setting.
     let replays: Vec<(Option<&str>, Vec<FrameOutcome>)> = photos
@@ -26,7 +31,8 @@ pub(crate) fn sequences(
         .filter_map(|(i, (truth, path))| {
             let bytes = std::fs::read(path).ok()?;
             let photo = attendance_face::decode::decode(&bytes, &pipeline.limits).ok()?;
-            let outcomes = attendance_face::jitter::frames(&photo, frames, i as u64)
+            // The first window's frames are the same whatever `tries` is.
+            let outcomes = attendance_face::jitter::frames(&photo, frames * tries, i as u64)
                 .iter()
                 .map(|f| match pipeline.analyse(f, Framing::Unguided).verdict {
                     Err(r) => FrameOutcome::Rejected(r),
@@ -42,19 +48,29 @@ pub(crate) fn sequences(
             Some((truth.as_deref(), outcomes))
         })
         .collect();
-    (1..=3)
-        .map(|votes| {
+    let settings = (1..=3).flat_map(|votes| {
+        let more = (tries > 1).then_some((votes, tries));
+        std::iter::once((votes, 1)).chain(more)
+    });
+    settings
+        .map(|(votes, tries)| {
             let (mut ng, mut ni, mut right, mut misid, mut far, mut used) = (0, 0, 0, 0, 0, 0);
             for (truth, outcomes) in &replays {
-                // MODE_A stops watching once someone has the votes.
-                let n = (1..=outcomes.len())
-                    .find(|&n| vote::decided(&outcomes[..n], votes))
-                    .unwrap_or(outcomes.len());
-                let verdict = vote::tally(&outcomes[..n], votes);
-                let who = match &verdict {
-                    Verdict::Recognised { employee_id, .. } => Some(employee_id.as_str()),
-                    _ => None,
-                };
+                let (mut who, mut n) = (None, 0);
+                for window in outcomes.chunks(frames).take(tries) {
+                    // MODE_A stops watching once someone has the votes.
+                    let k = (1..=window.len())
+                        .find(|&k| vote::decided(&window[..k], votes))
+                        .unwrap_or(window.len());
+                    n += k;
+                    if let Verdict::Recognised { employee_id, .. } =
+                        vote::tally(&window[..k], votes)
+                    {
+                        who = Some(employee_id);
+                        break;
+                    }
+                }
+                let who = who.as_deref();
                 match truth {
                     Some(t) => {
                         ng += 1;
@@ -75,6 +91,7 @@ pub(crate) fn sequences(
             }
             SequenceScore {
                 votes,
+                tries,
                 tar: rate(right, ng),
                 misid: rate(misid, ng),
                 far: rate(far, ni),

@@ -9,7 +9,7 @@
 //! An employee left out of a gallery is a stranger to it: their probes are impostors, as
 //! they would be at a door that never enrolled them.
 
-use attendance_face::{Embedding, MatchRule};
+use attendance_face::{Embedding, Gallery, MatchRule};
 use serde::Serialize;
 
 use crate::Processed;
@@ -39,7 +39,7 @@ pub struct SizeScore {
 pub(crate) fn by_gallery_size(
     identities: &[Processed],
     distractors: &[(String, Vec<Embedding>)],
-    dim: usize,
+    blank: &Gallery,
     rule: MatchRule,
     sizes: &[usize],
     repeats: usize,
@@ -74,7 +74,7 @@ pub(crate) fn by_gallery_size(
                             false => id.clone(),
                         })
                         .collect();
-                    score(&ids, &pool, dim, rule)
+                    score(&ids, &pool, blank, rule)
                 })
                 .collect();
             let n = runs.len() as f64;
@@ -152,7 +152,15 @@ mod tests {
     #[test]
     fn galleries_are_filled_with_employees_first_then_distractors() {
         let (ids, distractors) = world();
-        let s = by_gallery_size(&ids, &distractors, 6, DISTANCE_ONLY, &[2, 4, 6, 9], 10, 7);
+        let s = by_gallery_size(
+            &ids,
+            &distractors,
+            &Gallery::new(6),
+            DISTANCE_ONLY,
+            &[2, 4, 6, 9],
+            10,
+            7,
+        );
         let got: Vec<(usize, usize, f64)> = s
             .iter()
             .map(|s| (s.size, s.gallery, s.genuine_probes))
@@ -169,7 +177,16 @@ mod tests {
         let (ids, distractors) = world();
         // The stranger is let in only by a gallery that holds E0 (their look-alike):
         // half the 2-person galleries, roughly.
-        let s = by_gallery_size(&ids, &distractors, 6, DISTANCE_ONLY, &[2], 40, 1)[0].clone();
+        let s = by_gallery_size(
+            &ids,
+            &distractors,
+            &Gallery::new(6),
+            DISTANCE_ONLY,
+            &[2],
+            40,
+            1,
+        )[0]
+        .clone();
         assert_eq!(s.far_worst, 1.0 / 3.0, "{s:?}");
         assert!(s.far_mean > 0.0 && s.far_mean < s.far_worst, "{s:?}");
         assert_eq!((s.tar_worst, s.tar_mean), (1.0, 1.0), "{s:?}");
@@ -178,7 +195,17 @@ mod tests {
     #[test]
     fn a_seed_gives_the_same_galleries() {
         let (ids, distractors) = world();
-        let run = |seed| by_gallery_size(&ids, &distractors, 6, DISTANCE_ONLY, &[2, 5], 8, seed);
+        let run = |seed| {
+            by_gallery_size(
+                &ids,
+                &distractors,
+                &Gallery::new(6),
+                DISTANCE_ONLY,
+                &[2, 5],
+                8,
+                seed,
+            )
+        };
         assert_eq!(run(3), run(3));
     }
 }

@@ -71,6 +71,11 @@ pub trait Embedder: Send + Sync {
     fn finds_landmarks(&self) -> bool {
         false
     }
+    /// The background cohort its galleries measure neighbourhoods against (`cohort.rs`);
+    /// None: the gallery's own people only.
+    fn cohort(&self) -> Option<std::sync::Arc<crate::cohort::Cohort>> {
+        None
+    }
 }
 
 /// 1:1 threshold. HOG's impostor distances are packed tight (one claim in 10,000

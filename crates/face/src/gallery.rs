@@ -5,9 +5,10 @@
 //! over memory (100k templates of 128-512 floats stay within a few ms on one core).
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
-use super::embed::Embedding;
+use super::cohort::Cohort;
+use super::embed::{Embedder, Embedding};
 use super::rule::Nearest;
 
 /// Error adding a template of the wrong length.
@@ -21,6 +22,9 @@ pub struct DimensionMismatch {
 /// How many neighbours make a neighbourhood, on both sides of a match.
 const NEIGHBOURS: usize = 3;
 
+/// The `who` of a cohort face in a neighbour list (never an enrolled person's index).
+const COHORT: u32 = u32::MAX;
+
 /// All templates of one embedder, with the employee each belongs to.
 #[derive(Debug, Default)]
 pub struct Gallery {
@@ -29,17 +33,72 @@ pub struct Gallery {
     norms: Vec<f32>,
     owners: Vec<u32>,
     people: Vec<String>,
+    /// Faces never enrolled that neighbourhoods are also measured against (`cohort.rs`),
+    /// with their squared norms.
+    cohort: Option<Arc<Cohort>>,
+    cohort_norms: Vec<f32>,
+    /// Per cohort face, the enrolled person it is taken for: set aside while they are
+    /// enrolled.
+    shadowed: Vec<Option<u32>>,
     /// Match crowding of the people matched since the last change (searches share the
     /// gallery behind a read lock, hence the mutex).
     crowding: Mutex<HashMap<u32, Option<f32>>>,
 }
 
 impl Gallery {
+    /// A gallery whose neighbourhoods are its own people's alone.
     pub fn new(dim: usize) -> Self {
         Self {
             dim,
             ..Self::default()
         }
+    }
+
+    /// A gallery whose neighbourhoods also count `cohort`'s faces.
+    pub fn with_cohort(dim: usize, cohort: Arc<Cohort>) -> Result<Self, DimensionMismatch> {
+        if cohort.dim() != dim && !cohort.is_empty() {
+            return Err(DimensionMismatch {
+                got: cohort.dim(),
+                want: dim,
+            });
+        }
+        Ok(Self {
+            cohort_norms: cohort
+                .rows()
+                .iter()
+                .map(|r| dot(r.as_slice(), r.as_slice()))
+                .collect(),
+            shadowed: vec![None; cohort.len()],
+            cohort: Some(cohort),
+            ..Self::new(dim)
+        })
+    }
+
+    /// An empty gallery for `embedder`'s templates, with its cohort if it ships one.
+    pub fn for_embedder(embedder: &dyn Embedder) -> Self {
+        let dim = embedder.dim();
+        embedder
+            .cohort()
+            .and_then(|c| Self::with_cohort(dim, c).ok())
+            .unwrap_or_else(|| Self::new(dim))
+    }
+
+    /// An empty gallery of the same dimension and cohort.
+    pub fn empty_like(&self) -> Self {
+        match &self.cohort {
+            Some(c) => Self {
+                cohort_norms: self.cohort_norms.clone(),
+                shadowed: vec![None; c.len()],
+                cohort: Some(c.clone()),
+                ..Self::new(self.dim)
+            },
+            None => Self::new(self.dim),
+        }
+    }
+
+    /// Cohort faces counted in neighbourhoods now (those of enrolled people set aside).
+    pub fn cohort_in_use(&self) -> usize {
+        self.shadowed.iter().filter(|s| s.is_none()).count()
     }
 
     /// Number of templates.
@@ -72,8 +131,18 @@ impl Gallery {
                 self.people.len() - 1
             }
         } as u32;
+        let norm = dot(e.as_slice(), e.as_slice());
+        let cohort = self.cohort.as_deref();
+        shadow(
+            &mut self.shadowed,
+            cohort,
+            &self.cohort_norms,
+            e.as_slice(),
+            norm,
+            owner,
+        );
         self.rows.extend_from_slice(e.as_slice());
-        self.norms.push(dot(e.as_slice(), e.as_slice()));
+        self.norms.push(norm);
         self.owners.push(owner);
         self.crowding_cache().clear();
         Ok(())
@@ -98,6 +167,22 @@ impl Gallery {
         self.rows.truncate(keep * dim);
         self.norms.truncate(keep);
         self.owners.truncate(keep);
+        // Their cohort look-alikes count again unless somebody else is one.
+        for s in self.shadowed.iter_mut().filter(|s| **s == Some(owner)) {
+            *s = None;
+        }
+        for i in 0..self.owners.len() {
+            let (row, n) = (&self.rows[i * dim..(i + 1) * dim], self.norms[i]);
+            let o = self.owners[i];
+            shadow(
+                &mut self.shadowed,
+                self.cohort.as_deref(),
+                &self.cohort_norms,
+                row,
+                n,
+                o,
+            );
+        }
         self.crowding_cache().clear();
     }
 
@@ -117,6 +202,8 @@ impl Gallery {
         {
             offer(&mut ranked, NEIGHBOURS + 1, who as u32, d2);
         }
+        let mut near = ranked.get(1..).unwrap_or_default().to_vec();
+        self.offer_cohort(&mut near, &[(p, dot(p, p))]);
         let ranked: Vec<(u32, f32)> = ranked.into_iter().map(|(w, d2)| (w, d2.sqrt())).collect();
         let (&(best, distance), others) = ranked.split_first()?;
         let match_crowding = *self
@@ -127,7 +214,7 @@ impl Gallery {
             employee_id: self.people[best as usize].clone(),
             distance,
             runner_up: others.first().map(|&(_, d)| d),
-            probe_crowding: mean(others.to_vec()),
+            probe_crowding: mean(near.into_iter().map(|(w, d2)| (w, d2.sqrt())).collect()),
             match_crowding,
         })
     }
@@ -185,7 +272,27 @@ impl Gallery {
         closest
     }
 
-    /// A person's nearest other people (at most NEIGHBOURS, closest first), as (person,
+    /// Offers every cohort face in use to a neighbour list of squared distances (each at
+    /// its distance from the nearest of `probes`).
+    fn offer_cohort(&self, list: &mut Vec<(u32, f32)>, probes: &[(&[f32], f32)]) {
+        let Some(cohort) = &self.cohort else { return };
+        for ((face, &n), s) in cohort
+            .rows()
+            .iter()
+            .zip(&self.cohort_norms)
+            .zip(&self.shadowed)
+        {
+            if s.is_none() {
+                let d2 = probes
+                    .iter()
+                    .map(|&(v, vn)| squared_distance(v, vn, face.as_slice(), n))
+                    .fold(f32::INFINITY, f32::min);
+                offer(list, NEIGHBOURS, COHORT, d2);
+            }
+        }
+    }
+
+    /// A person's nearest other people and cohort faces (at most NEIGHBOURS, closest first), as (person,
     /// distance between their closest templates): one pass with all their templates.
     fn neighbours(&self, person: u32) -> Vec<(u32, f32)> {
         let own: Vec<(&[f32], f32)> = (0..self.owners.len())
@@ -198,7 +305,27 @@ impl Gallery {
                 offer(&mut found, NEIGHBOURS, who as u32, d2);
             }
         }
+        self.offer_cohort(&mut found, &own);
         found.into_iter().map(|(w, d2)| (w, d2.sqrt())).collect()
+    }
+}
+
+/// Marks the cohort faces within the cohort's same-person distance of a template as
+/// `owner`'s (a free function: it borrows the gallery's fields apart).
+fn shadow(
+    shadowed: &mut [Option<u32>],
+    cohort: Option<&Cohort>,
+    norms: &[f32],
+    row: &[f32],
+    norm: f32,
+    owner: u32,
+) {
+    let Some(cohort) = cohort else { return };
+    let limit = cohort.same_person() * cohort.same_person();
+    for ((face, &n), s) in cohort.rows().iter().zip(norms).zip(shadowed) {
+        if s.is_none() && squared_distance(row, norm, face.as_slice(), n) <= limit {
+            *s = Some(owner);
+        }
     }
 }
 
@@ -240,209 +367,4 @@ fn dot(a: &[f32], b: &[f32]) -> f32 {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::rule::{Decision, MatchRule};
-
-    fn e(v: &[f32]) -> Embedding {
-        Embedding::normalised(v.to_vec())
-    }
-
-    /// Deterministic unit vectors (a linear congruential generator: no dependency).
-    fn vectors(n: usize, dim: usize, mut seed: u64) -> Vec<Embedding> {
-        let mut next = move || {
-            seed = seed
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            (seed >> 33) as f32 / (1u64 << 31) as f32 - 0.5
-        };
-        (0..n)
-            .map(|_| e(&(0..dim).map(|_| next()).collect::<Vec<_>>()))
-            .collect()
-    }
-
-    /// Each person's three nearest people by brute force over the test's own list of
-    /// (person, vector), minus the removed: what `neighbours` must find.
-    fn assert_neighbours_right(g: &Gallery, all: &[(usize, Embedding)], removed: &[usize]) {
-        let live: Vec<&(usize, Embedding)> =
-            all.iter().filter(|(p, _)| !removed.contains(p)).collect();
-        for person in 0..10 {
-            let found = g.neighbours(person as u32);
-            if removed.contains(&person) {
-                assert!(found.is_empty(), "removed P{person} still has {found:?}");
-                continue;
-            }
-            let mut want: Vec<(usize, f32)> = Vec::new();
-            for other in (0..10).filter(|o| *o != person && !removed.contains(o)) {
-                let d = live
-                    .iter()
-                    .filter(|(p, _)| *p == person)
-                    .flat_map(|(_, a)| {
-                        live.iter()
-                            .filter(|(p, _)| *p == other)
-                            .map(move |(_, b)| a.distance(b))
-                    })
-                    .fold(f32::INFINITY, f32::min);
-                want.push((other, d));
-            }
-            want.sort_by(|a, b| a.1.total_cmp(&b.1));
-            want.truncate(NEIGHBOURS);
-            assert_eq!(found.len(), want.len(), "P{person}");
-            // What a search reports (cached since the last change) is the same.
-            let (_, own) = live.iter().find(|(p, _)| *p == person).unwrap();
-            let n = g.nearest(own).unwrap();
-            assert_eq!(n.employee_id, format!("P{person}"));
-            let want_mean = want.iter().map(|w| w.1).sum::<f32>() / want.len() as f32;
-            assert!(
-                (n.match_crowding.unwrap() - want_mean).abs() < 1e-5,
-                "P{person}"
-            );
-            for ((fw, fd), (ww, wd)) in found.iter().zip(&want) {
-                assert_eq!(
-                    g.people[*fw as usize],
-                    format!("P{ww}"),
-                    "P{person}: {found:?} vs {want:?}"
-                );
-                assert!((fd - wd).abs() < 1e-5, "P{person}: {found:?} vs {want:?}");
-            }
-        }
-    }
-
-    #[test]
-    fn neighbour_lists_follow_adds_and_removes() {
-        let v = vectors(40, 8, 7);
-        let mut g = Gallery::new(8);
-        // Ten people, several templates each, added interleaved.
-        let all: Vec<(usize, Embedding)> = v
-            .into_iter()
-            .enumerate()
-            .map(|(i, x)| (i % 10, x))
-            .collect();
-        for (p, x) in &all {
-            g.add(&format!("P{p}"), x).unwrap();
-        }
-        assert_neighbours_right(&g, &all, &[]);
-        let mut removed = Vec::new();
-        for gone in [3, 0, 7] {
-            g.remove(&format!("P{gone}"));
-            removed.push(gone);
-            assert_neighbours_right(&g, &all, &removed);
-        }
-    }
-
-    #[test]
-    fn nearest_reports_both_neighbourhoods() {
-        let v = vectors(6, 4, 11);
-        let mut g = Gallery::new(4);
-        for (i, x) in v.iter().enumerate() {
-            g.add(&format!("P{i}"), x).unwrap();
-        }
-        let probe = &v[2];
-        let n = g.nearest(probe).unwrap();
-        assert_eq!((n.employee_id.as_str(), n.distance), ("P2", 0.0));
-        // The probe's neighbourhood: the next three people; P2's: its three nearest.
-        let mut others: Vec<f32> = [0, 1, 3, 4, 5]
-            .iter()
-            .map(|&i| probe.distance(&v[i]))
-            .collect();
-        others.sort_by(f32::total_cmp);
-        let mean3 = (others[0] + others[1] + others[2]) / 3.0;
-        assert!((n.probe_crowding.unwrap() - mean3).abs() < 1e-5);
-        assert!((n.match_crowding.unwrap() - mean3).abs() < 1e-5);
-        assert!((n.runner_up.unwrap() - others[0]).abs() < 1e-5);
-        // One person: nothing to compare with, so no ratio.
-        let mut alone = Gallery::new(4);
-        alone.add("A", &v[0]).unwrap();
-        assert_eq!(alone.nearest(&v[1]).unwrap().neighbour_ratio(), None);
-    }
-
-    #[test]
-    fn verification_compares_with_the_claimed_person_only() {
-        let v = vectors(12, 6, 5);
-        let mut g = Gallery::new(6);
-        for (i, x) in v.iter().enumerate() {
-            g.add(&format!("P{}", i % 4), x).unwrap();
-        }
-        let probe = e(&[0.3, -0.2, 0.5, 0.1, 0.0, 0.4]);
-        let all = g.distances(&probe);
-        assert_eq!(all.len(), 4);
-        for p in 0..4 {
-            let want = (0..12)
-                .filter(|i| i % 4 == p)
-                .map(|i| probe.distance(&v[i]))
-                .fold(f32::INFINITY, f32::min);
-            let id = format!("P{p}");
-            let got = g.distance_to(&id, &probe).unwrap();
-            assert!((got - want).abs() < 1e-5, "{id}: {got} vs {want}");
-            assert!(all.iter().any(|(w, d)| *w == id && (d - want).abs() < 1e-5));
-        }
-        assert_eq!(g.distance_to("nobody", &probe), None);
-        let d = g.distance_to("P1", &probe).unwrap();
-        let at = |t: f32| MatchRule {
-            threshold: 0.0,
-            margin: 0.0,
-            neighbour_ratio: f32::INFINITY,
-            verify_threshold: t,
-        };
-        // Accepted as the claimed person within the 1:1 threshold, whoever is nearest.
-        assert_eq!(
-            at(d + 0.01).verify("P1", Some(d)),
-            Decision::Match {
-                employee_id: "P1".into(),
-                distance: d
-            }
-        );
-        assert!(matches!(
-            at(d - 0.01).verify("P1", Some(d)),
-            Decision::Unknown { .. }
-        ));
-        assert!(matches!(
-            at(2.0).verify("P9", None),
-            Decision::Unknown { .. }
-        ));
-        g.remove("P1");
-        assert_eq!(g.distance_to("P1", &probe), None);
-    }
-
-    #[test]
-    fn nearest_tracks_runner_up_of_another_person() {
-        let mut g = Gallery::new(2);
-        g.add("A", &e(&[1.0, 0.0])).unwrap();
-        g.add("A", &e(&[0.9, 0.1])).unwrap();
-        g.add("B", &e(&[0.0, 1.0])).unwrap();
-        let n = g.nearest(&e(&[1.0, 0.05])).unwrap();
-        assert_eq!(n.employee_id, "A");
-        assert!(n.distance < 0.1);
-        // Runner-up is B, not A's second template.
-        let want = e(&[1.0, 0.05]).distance(&e(&[0.0, 1.0]));
-        assert!((n.runner_up.unwrap() - want).abs() < 1e-5);
-    }
-
-    #[test]
-    fn runner_up_is_right_when_best_changes_hands() {
-        let mut g = Gallery::new(2);
-        g.add("B", &e(&[0.0, 1.0])).unwrap();
-        g.add("A", &e(&[0.7, 0.7])).unwrap();
-        g.add("B", &e(&[1.0, 0.0])).unwrap();
-        let probe = e(&[1.0, 0.01]);
-        let n = g.nearest(&probe).unwrap();
-        assert_eq!(n.employee_id, "B");
-        assert!((n.runner_up.unwrap() - probe.distance(&e(&[0.7, 0.7]))).abs() < 1e-5);
-    }
-
-    #[test]
-    fn remove_and_dimension_checks() {
-        let mut g = Gallery::new(2);
-        g.add("A", &e(&[1.0, 0.0])).unwrap();
-        g.add("B", &e(&[0.0, 1.0])).unwrap();
-        assert_eq!(
-            g.add("C", &e(&[1.0, 0.0, 0.0])),
-            Err(DimensionMismatch { got: 3, want: 2 })
-        );
-        g.remove("A");
-        assert_eq!(g.len(), 1);
-        assert_eq!(g.people(), 1);
-        assert_eq!(g.nearest(&e(&[1.0, 0.0])).unwrap().employee_id, "B");
-        assert!(g.nearest(&e(&[1.0, 0.0, 0.0])).is_none());
-    }
-}
+mod tests;

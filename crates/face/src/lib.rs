@@ -3,6 +3,7 @@
 //! Pure computation on bytes and pixels, no I/O beyond reading the evaluation dataset, so
 //! it is tested and benchmarked on its own. HTTP, camera and storage call into it.
 
+pub mod cohort;
 pub(crate) mod crop;
 pub mod decode;
 pub(crate) mod detect;
@@ -25,6 +26,7 @@ pub mod template;
 pub mod testing;
 pub mod vote;
 
+pub use cohort::Cohort;
 pub use crop::FaceCrop;
 pub use decode::{DecodeError, DecodeLimits};
 pub use dlib::DlibEmbedder;

@@ -6,7 +6,6 @@
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
-use std::sync::Arc;
 
 use crate::daemon::Config;
 use crate::store::{SealError, Store, StoreError, migrate};
@@ -122,12 +121,35 @@ pub fn eval(
     overrides: RuleOverrides,
 ) -> Result<Evaluation, EvalError> {
     let face = &config.face;
+    let pipeline = eval_pipeline(config, embedder)?;
+    let calibrated = pipeline.embedder().calibration().rule;
+    let rule = attendance_face::MatchRule::resolve(calibrated, overrides.or(face.overrides()));
+    attendance_eval::evaluate(&pipeline, protocol, rule)
+}
+
+/// `attendanced eval --write-cohort`: a cohort file of `dataset`'s faces (one each) for
+/// the configured or given embedder; how many faces it holds.
+pub fn write_cohort(
+    config: &Config,
+    embedder: Option<EmbedderChoice>,
+    dataset: &Path,
+    out: &Path,
+) -> Result<usize, EvalError> {
+    attendance_eval::write_cohort(&eval_pipeline(config, embedder)?, dataset, out)
+}
+
+fn eval_pipeline(
+    config: &Config,
+    embedder: Option<EmbedderChoice>,
+) -> Result<FacePipeline, EvalError> {
+    let face = &config.face;
     let emb = embedder
         .unwrap_or(face.embedder)
         .load(&face.models_dir)
         .map_err(EvalError::Embedder)?;
-    let rule =
-        attendance_face::MatchRule::resolve(emb.calibration().rule, overrides.or(face.overrides()));
-    let pipeline = FacePipeline::new(face.pipeline, DecodeLimits::default(), Arc::clone(&emb));
-    attendance_eval::evaluate(&pipeline, protocol, rule)
+    Ok(FacePipeline::new(
+        face.pipeline,
+        DecodeLimits::default(),
+        emb,
+    ))
 }

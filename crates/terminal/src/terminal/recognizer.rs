@@ -27,10 +27,9 @@ pub(crate) struct Recognizer {
 
 impl Recognizer {
     pub(crate) fn new(embedder: Arc<dyn Embedder>, rule: MatchRule) -> Self {
-        let dim = embedder.dim();
         Self {
+            gallery: RwLock::new(Gallery::for_embedder(&*embedder)),
             embedder,
-            gallery: RwLock::new(Gallery::new(dim)),
             rule: RwLock::new(rule),
             loaded_version: RwLock::new(i64::MIN),
         }
@@ -60,7 +59,7 @@ impl Recognizer {
     pub(crate) fn load(&self, store: &Store) -> Result<usize, StoreError> {
         let version = store.data_version()?;
         let rows = store.templates(self.embedder.name())?;
-        let mut gallery = Gallery::new(self.embedder.dim());
+        let mut gallery = Gallery::for_embedder(&*self.embedder);
         let mut loaded = 0;
         for t in rows {
             let path = store.encoding_dir().join(&t.vector_path);
@@ -157,6 +156,6 @@ impl Recognizer {
 
     pub(crate) fn clear(&self) {
         *self.gallery.write().unwrap_or_else(|p| p.into_inner()) =
-            Gallery::new(self.embedder.dim());
+            Gallery::for_embedder(&*self.embedder);
     }
 }
