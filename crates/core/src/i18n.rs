@@ -67,6 +67,8 @@ pub enum Msg {
     UsersReset,
     /// Live guidance: face is centred, sharp and close enough.
     Ready,
+    /// Live guidance: nobody recognised yet, walk-up is still trying.
+    Trying,
     /// 1:N could not tell the face from a colleague's: enter the employee id.
     Ambiguous,
 }
@@ -175,6 +177,10 @@ fn texts(msg: Msg) -> (&'static str, &'static str) {
         Msg::UserDeleted => ("사용자가 삭제되었습니다", "User deleted"),
         Msg::UsersReset => ("모든 사용자가 삭제되었습니다", "All users deleted"),
         Msg::Ready => ("인식 준비 완료", "Ready"),
+        Msg::Trying => (
+            "확인 중입니다. 카메라를 바라봐 주세요",
+            "Checking. Please look at the camera",
+        ),
         Msg::Ambiguous => (
             "비슷한 얼굴이 있어 구분할 수 없습니다. 사번을 입력해 주세요",
             "Too close to another person to tell apart. Please enter your employee ID",

@@ -11,7 +11,7 @@ mod sse;
 
 use serde::Serialize;
 use serde_json::{Value, json};
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, watch};
 
 use crate::answer::IdentifyAnswer;
 use attendance_core::i18n::{Locale, Msg};
@@ -133,6 +133,8 @@ pub(crate) enum Guidance {
     Idle,
     /// A face inside the guide, sharp and big enough.
     Ready,
+    /// Ready, and walk-up has not recognised the person yet but is still trying.
+    Trying,
     /// A face, refused by a gate.
     Adjust {
         reason: Reason,
@@ -146,6 +148,7 @@ impl Guidance {
         let (code, detail, msg) = match self {
             Guidance::Idle => ("idle", None, None),
             Guidance::Ready => ("ready", None, Some(Msg::Ready)),
+            Guidance::Trying => ("trying", None, Some(Msg::Trying)),
             Guidance::Adjust { reason, detail } => (
                 reason.as_str(),
                 detail,
@@ -158,6 +161,39 @@ impl Guidance {
             "detail": detail,
             "message": msg.map(|m| locale.text(m)),
         })
+    }
+}
+
+impl Guidance {
+    /// What to show while walk-up is (`trying`) or is not still trying the person in
+    /// view: "look at the camera" instead of "ready".
+    pub(crate) fn while_trying(self, trying: bool) -> Guidance {
+        match self {
+            Guidance::Ready if trying => Guidance::Trying,
+            g => g,
+        }
+    }
+}
+
+/// Whether walk-up is still trying to recognise the person in view (an `unknown` try
+/// that is not the last), for the screen.
+#[derive(Debug)]
+pub(crate) struct Trying(watch::Sender<bool>);
+
+impl Default for Trying {
+    fn default() -> Self {
+        Trying(watch::channel(false).0)
+    }
+}
+
+impl Trying {
+    pub(crate) fn set(&self, trying: bool) {
+        self.0
+            .send_if_modified(|t| std::mem::replace(t, trying) != trying);
+    }
+
+    pub(crate) fn watch(&self) -> watch::Receiver<bool> {
+        self.0.subscribe()
     }
 }
 

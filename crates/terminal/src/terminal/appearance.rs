@@ -11,10 +11,19 @@ use attendance_face::FaceBox;
 /// than the next person in a queue takes to step up.
 const GAP: Duration = Duration::from_millis(1500);
 
+/// After a first try came to `unknown`, the door keeps trying this long while the person
+/// stands there (they may be turning, blurred, or being enrolled right now) before it
+/// records `unknown`: long enough for three or four more decision windows, short enough
+/// that a stranger hears the answer while still at the door.
+pub(super) const TRY_FOR: Duration = Duration::from_secs(5);
+
 /// The person in view, as far as faces in frames can tell.
 #[derive(Debug, Default)]
 pub(super) struct Appearance {
     seen: Option<Seen>,
+    /// An appearance whose tries came to `unknown` ended (the person left, or somebody
+    /// else stepped in) before its `unknown` was recorded: to be recorded now.
+    left_unknown: bool,
 }
 
 #[derive(Debug)]
@@ -25,6 +34,25 @@ struct Seen {
     /// A `not_live` refusal was recorded for this appearance (once is evidence enough;
     /// the person keeps being tried while they turn their head).
     refused: bool,
+    /// When the first try came to `unknown` (None: no such try yet).
+    unknown_since: Option<Instant>,
+}
+
+impl Seen {
+    fn new(at: Instant, face: FaceBox) -> Seen {
+        Seen {
+            at,
+            face,
+            decided: false,
+            refused: false,
+            unknown_since: None,
+        }
+    }
+
+    /// Whether it ends with an `unknown` not yet recorded.
+    fn owes_unknown(&self) -> bool {
+        !self.decided && self.unknown_since.is_some()
+    }
 }
 
 impl Appearance {
@@ -37,7 +65,7 @@ impl Appearance {
                 .as_ref()
                 .is_some_and(|s| at.saturating_duration_since(s.at) >= GAP)
             {
-                self.seen = None;
+                self.end();
             }
             return false;
         };
@@ -47,12 +75,8 @@ impl Appearance {
                 s.face = face;
             }
             _ => {
-                self.seen = Some(Seen {
-                    at,
-                    face,
-                    decided: false,
-                    refused: false,
-                })
+                self.end();
+                self.seen = Some(Seen::new(at, face));
             }
         }
         ready && self.seen.as_ref().is_some_and(|s| !s.decided)
@@ -63,10 +87,9 @@ impl Appearance {
         let refused = self.seen.as_ref().is_some_and(|s| s.refused);
         if let Some(face) = face {
             self.seen = Some(Seen {
-                at,
-                face,
                 decided: true,
                 refused,
+                ..Seen::new(at, face)
             });
         } else if let Some(s) = &mut self.seen {
             s.decided = true;
@@ -80,7 +103,37 @@ impl Appearance {
 
     /// Somebody else stands there: the next face seen starts a new appearance.
     pub(super) fn forget(&mut self) {
-        self.seen = None;
+        self.end();
+    }
+
+    /// The appearance in view ends.
+    fn end(&mut self) {
+        if let Some(s) = self.seen.take() {
+            self.left_unknown |= s.owes_unknown();
+        }
+    }
+
+    /// A try came to `unknown` at `at` (its window's frames showed the person until
+    /// then): true when the tries are over and it is to be recorded (then call
+    /// [`Self::decided`]), false to try again.
+    pub(super) fn unknown(&mut self, at: Instant) -> bool {
+        let Some(s) = &mut self.seen else { return true };
+        s.at = s.at.max(at);
+        let since = *s.unknown_since.get_or_insert(at);
+        at.saturating_duration_since(since) >= TRY_FOR
+    }
+
+    /// Somebody else took the place of the person being tried: their tries start over.
+    pub(super) fn renew_tries(&mut self) {
+        if let Some(s) = &mut self.seen {
+            s.unknown_since = None;
+        }
+    }
+
+    /// Whether an appearance ended owing its `unknown` since last asked: the caller
+    /// records the last `unknown` it was told of.
+    pub(super) fn take_left_unknown(&mut self) -> bool {
+        std::mem::take(&mut self.left_unknown)
     }
 
     /// The person was in view until `at` (a decision window without a verdict: its
@@ -181,6 +234,43 @@ mod tests {
         // A face twice the size at the same place: somebody else stepped close.
         a.decided(t0 + Duration::from_millis(500), face(400.0, 90.0));
         assert!(a.observe(t0 + Duration::from_millis(600), face(380.0, 200.0), true));
+    }
+
+    #[test]
+    fn an_unknown_is_tried_again_for_a_while_and_owed_when_the_person_leaves() {
+        let t0 = Instant::now();
+        let at = |ms: u64| t0 + Duration::from_millis(ms);
+        let mut a = Appearance::default();
+        assert!(a.observe(at(0), face(100.0, 90.0), true));
+        // Unknown at 1.5 s: tried again while the person stands there...
+        assert!(!a.unknown(at(1500)));
+        assert!(a.observe(at(1600), face(100.0, 90.0), true));
+        assert!(!a.unknown(at(3100)));
+        assert!(a.observe(at(3200), face(102.0, 90.0), true));
+        assert!(!a.take_left_unknown());
+        // ...until 5 s after the first unknown: recorded, and then decided.
+        assert!(a.unknown(at(1500) + TRY_FOR));
+        a.decided(at(6600), face(102.0, 90.0));
+        assert!(!a.observe(at(6800), face(102.0, 90.0), true));
+        // Leaving after it was recorded owes nothing.
+        assert!(!a.observe(at(8400), None, false));
+        assert!(!a.take_left_unknown());
+        // A stranger who leaves after one unknown try is owed their unknown, once.
+        assert!(a.observe(at(9000), face(100.0, 90.0), true));
+        assert!(!a.unknown(at(10_500)));
+        assert!(!a.observe(at(12_100), None, false));
+        assert!(a.take_left_unknown());
+        assert!(!a.take_left_unknown());
+        // So is one replaced at once by somebody else elsewhere in the frame.
+        assert!(a.observe(at(13_000), face(100.0, 90.0), true));
+        assert!(!a.unknown(at(14_000)));
+        assert!(a.observe(at(14_100), face(400.0, 90.0), true));
+        assert!(a.take_left_unknown());
+        // A person recognised on a later try owes nothing when they leave.
+        assert!(!a.unknown(at(15_000)));
+        a.decided(at(16_000), face(400.0, 90.0));
+        assert!(!a.observe(at(17_600), None, false));
+        assert!(!a.take_left_unknown());
     }
 
     #[test]

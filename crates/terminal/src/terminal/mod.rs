@@ -32,7 +32,7 @@ mod walk_up;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::Mutex;
+use tokio::sync::{Mutex, watch};
 
 use crate::metrics::TerminalMetrics;
 use crate::store::roster::Fleet;
@@ -103,6 +103,8 @@ pub(crate) struct Terminal {
     recorder: Arc<Recorder>,
     /// Which way the next walk-up punch goes.
     modes: Arc<ModeSwitch>,
+    /// Whether walk-up is still trying the person in view, for the screen.
+    trying: crate::feed::Trying,
     metrics: Arc<TerminalMetrics>,
 }
 
@@ -145,6 +147,11 @@ impl Terminal {
     /// Which way the next walk-up punch goes (a screen button may choose).
     pub(crate) fn modes(&self) -> &Arc<ModeSwitch> {
         &self.modes
+    }
+
+    /// Whether walk-up is still trying to recognise the person in view.
+    pub(crate) fn trying(&self) -> watch::Receiver<bool> {
+        self.trying.watch()
     }
 
     /// Name of the active embedder, stored with every template and attempt.

@@ -155,6 +155,7 @@ impl Terminal {
             claims: Default::default(),
             enrol_lock: Arc::new(Mutex::new(())),
             recorder: Arc::new(recorder),
+            trying: Default::default(),
             modes: Arc::new(ModeSwitch::new(
                 settings.walk_up_mode,
                 settings.walk_up_choice,

@@ -39,6 +39,8 @@ struct Reader {
     decisions: broadcast::Receiver<Arc<Decision>>,
     mode: watch::Receiver<PunchMode>,
     analyses: Option<watch::Receiver<Option<Arc<LiveAnalysis>>>>,
+    /// Whether walk-up is still trying the person in view.
+    trying: watch::Receiver<bool>,
     guidance: Option<Guidance>,
     status: Option<Value>,
     tick: tokio::time::Interval,
@@ -59,6 +61,20 @@ impl Reader {
 
     fn push(&mut self, event: &str, data: &Value) {
         self.queue.push_back(feed::frame(event, data));
+    }
+
+    /// Queues the guidance if it changed: the camera's, "trying" while walk-up is.
+    fn guide(&mut self) {
+        let trying = *self.trying.borrow_and_update();
+        let g = self
+            .analyses
+            .as_mut()
+            .and_then(|rx| rx.borrow_and_update().as_ref().map(|a| a.guidance()))
+            .map(|g| g.while_trying(trying));
+        if let Some(g) = g.filter(|g| self.guidance != Some(*g)) {
+            self.guidance = Some(g);
+            self.push("guidance", &g.payload(self.locale));
+        }
     }
 
     /// The next bytes of the stream; None ends it (the daemon is stopping).
@@ -82,14 +98,11 @@ impl Reader {
                 }
                 changed = analysis_changed(&mut self.analyses) => {
                     changed?;
-                    let g = self
-                        .analyses
-                        .as_mut()
-                        .and_then(|rx| rx.borrow_and_update().as_ref().map(|a| a.guidance()));
-                    if let Some(g) = g.filter(|g| self.guidance != Some(*g)) {
-                        self.guidance = Some(g);
-                        self.push("guidance", &g.payload(self.locale));
-                    }
+                    self.guide();
+                }
+                changed = self.trying.changed() => {
+                    changed.ok()?;
+                    self.guide();
                 }
                 _ = self.tick.tick() => {
                     let status = self.status().await;
@@ -142,6 +155,7 @@ pub(crate) async fn get(app: &Arc<App>, query: Option<&str>) -> Result<Response<
         decisions: terminal.recorder().decisions().subscribe(),
         mode,
         analyses: app.camera.as_ref().map(|c| c.subscribe_analysis()),
+        trying: terminal.trying(),
         guidance: None,
         status: None,
         tick,
