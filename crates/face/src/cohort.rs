@@ -20,13 +20,13 @@ use std::sync::Arc;
 use ndarray::Array2;
 use ndarray_npy::ReadNpyExt;
 
-use super::embed::Embedding;
-
 /// The faces of the cohort, one row each, with the distance under which a cohort face is
 /// taken for an enrolled person.
 #[derive(Debug, PartialEq)]
 pub struct Cohort {
-    rows: Vec<Embedding>,
+    dim: usize,
+    /// Row-major, `dim` values a face.
+    rows: Vec<f32>,
     same_person: f32,
 }
 
@@ -36,46 +36,47 @@ pub struct Cohort {
 pub struct CohortError(String);
 
 impl Cohort {
-    pub fn new(rows: Vec<Embedding>, same_person: f32) -> Result<Cohort, CohortError> {
-        let dim = rows.first().map_or(0, Embedding::dim);
-        if rows
-            .iter()
-            .any(|r| r.dim() != dim || r.as_slice().iter().any(|v| !v.is_finite()))
-        {
-            return Err(CohortError(
-                "rows of different lengths or non-finite".into(),
-            ));
+    /// Faces of `dim` values each, one after the other in `rows`.
+    pub fn new(dim: usize, rows: Vec<f32>, same_person: f32) -> Result<Cohort, CohortError> {
+        if dim == 0 || !rows.len().is_multiple_of(dim) {
+            return Err(CohortError(format!(
+                "{} values are not rows of {dim}",
+                rows.len()
+            )));
         }
-        Ok(Cohort { rows, same_person })
+        if rows.iter().any(|v| !v.is_finite()) {
+            return Err(CohortError("a non-finite value".into()));
+        }
+        Ok(Cohort {
+            dim,
+            rows,
+            same_person,
+        })
     }
 
     /// Reads a `(faces, dim)` float32 `.npy` image, as `attendanced eval --write-cohort`
     /// makes it (`template::encode`).
     pub fn from_npy(bytes: &[u8], same_person: f32) -> Result<Cohort, CohortError> {
         let arr = Array2::<f32>::read_npy(bytes).map_err(|e| CohortError(e.to_string()))?;
-        let rows = arr
-            .rows()
-            .into_iter()
-            .map(|r| Embedding(r.to_vec()))
-            .collect();
-        Cohort::new(rows, same_person)
+        Cohort::new(arr.ncols(), arr.iter().copied().collect(), same_person)
     }
 
+    /// Number of faces.
     pub fn len(&self) -> usize {
-        self.rows.len()
+        self.rows.len() / self.dim
     }
 
     pub fn is_empty(&self) -> bool {
         self.rows.is_empty()
     }
 
-    /// Its dimension (0 when empty).
     pub fn dim(&self) -> usize {
-        self.rows.first().map_or(0, Embedding::dim)
+        self.dim
     }
 
-    pub(crate) fn rows(&self) -> &[Embedding] {
-        &self.rows
+    /// Each face's values.
+    pub(crate) fn faces(&self) -> std::slice::ChunksExact<'_, f32> {
+        self.rows.chunks_exact(self.dim)
     }
 
     /// A cohort face this near an enrolled template is taken for that person.
@@ -100,26 +101,34 @@ pub(crate) fn dlib_resnet_v1() -> Result<Arc<Cohort>, CohortError> {
 mod tests {
     use super::*;
 
+    fn norm(a: &[f32]) -> f32 {
+        a.iter().map(|x| x * x).sum::<f32>().sqrt()
+    }
+
     #[test]
     fn the_shipped_cohort_is_988_dlib_faces() {
         let c = dlib_resnet_v1().unwrap();
         assert_eq!((c.len(), c.dim()), (988, 128));
-        // Raw dlib descriptors (not normalised), all different people.
-        let norms: Vec<f32> = c
-            .rows()
+        // Raw dlib descriptors (not normalised) of different people: none as near the
+        // first as one person's photos are to each other.
+        let faces: Vec<&[f32]> = c.faces().collect();
+        assert!(faces.iter().all(|f| (0.5..2.0).contains(&norm(f))));
+        let apart =
+            |a: &[f32], b: &[f32]| norm(&a.iter().zip(b).map(|(x, y)| x - y).collect::<Vec<_>>());
+        let nearest = faces[1..]
             .iter()
-            .map(|r| r.distance(&Embedding(vec![0.0; 128])))
-            .collect();
-        assert!(norms.iter().all(|n| (0.5..2.0).contains(n)), "{norms:?}");
-        assert!(c.rows()[0].distance(&c.rows()[1]) > c.same_person());
+            .map(|f| apart(faces[0], f))
+            .fold(f32::INFINITY, f32::min);
+        assert!(nearest > c.same_person(), "{nearest}");
     }
 
     #[test]
     fn refuses_ragged_or_non_finite_rows() {
-        assert!(Cohort::new(vec![Embedding(vec![0.0; 3]), Embedding(vec![0.0; 2])], 0.4).is_err());
-        assert!(Cohort::new(vec![Embedding(vec![f32::NAN; 2])], 0.4).is_err());
+        assert!(Cohort::new(3, vec![0.0; 5], 0.4).is_err());
+        assert!(Cohort::new(0, vec![], 0.4).is_err());
+        assert!(Cohort::new(2, vec![f32::NAN; 2], 0.4).is_err());
         assert!(Cohort::from_npy(b"not npy", 0.4).is_err());
-        let bytes = crate::template::encode(&[Embedding(vec![1.0, 2.0])]).unwrap();
+        let bytes = crate::template::encode(&[crate::Embedding(vec![1.0, 2.0])]).unwrap();
         assert_eq!(Cohort::from_npy(&bytes, 0.4).unwrap().dim(), 2);
     }
 }

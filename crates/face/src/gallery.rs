@@ -63,11 +63,7 @@ impl Gallery {
             });
         }
         Ok(Self {
-            cohort_norms: cohort
-                .rows()
-                .iter()
-                .map(|r| dot(r.as_slice(), r.as_slice()))
-                .collect(),
+            cohort_norms: cohort.faces().map(|f| dot(f, f)).collect(),
             shadowed: vec![None; cohort.len()],
             cohort: Some(cohort),
             ..Self::new(dim)
@@ -276,16 +272,11 @@ impl Gallery {
     /// its distance from the nearest of `probes`).
     fn offer_cohort(&self, list: &mut Vec<(u32, f32)>, probes: &[(&[f32], f32)]) {
         let Some(cohort) = &self.cohort else { return };
-        for ((face, &n), s) in cohort
-            .rows()
-            .iter()
-            .zip(&self.cohort_norms)
-            .zip(&self.shadowed)
-        {
+        for ((face, &n), s) in cohort.faces().zip(&self.cohort_norms).zip(&self.shadowed) {
             if s.is_none() {
                 let d2 = probes
                     .iter()
-                    .map(|&(v, vn)| squared_distance(v, vn, face.as_slice(), n))
+                    .map(|&(v, vn)| squared_distance(v, vn, face, n))
                     .fold(f32::INFINITY, f32::min);
                 offer(list, NEIGHBOURS, COHORT, d2);
             }
@@ -322,8 +313,8 @@ fn shadow(
 ) {
     let Some(cohort) = cohort else { return };
     let limit = cohort.same_person() * cohort.same_person();
-    for ((face, &n), s) in cohort.rows().iter().zip(norms).zip(shadowed) {
-        if s.is_none() && squared_distance(row, norm, face.as_slice(), n) <= limit {
+    for ((face, &n), s) in cohort.faces().zip(norms).zip(shadowed) {
+        if s.is_none() && squared_distance(row, norm, face, n) <= limit {
             *s = Some(owner);
         }
     }

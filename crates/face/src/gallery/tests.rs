@@ -211,7 +211,8 @@ fn with_cohort() -> (Gallery, Vec<Embedding>) {
         e(&[1.0, -0.6, 0.0, 0.0]),
         e(&[1.0, 0.0, 0.7, 0.0]),
     ];
-    let cohort = Cohort::new(faces.clone(), 0.35).unwrap();
+    let flat = faces.iter().flat_map(|f| f.0.clone()).collect();
+    let cohort = Cohort::new(4, flat, 0.35).unwrap();
     let mut g = Gallery::with_cohort(4, Arc::new(cohort)).unwrap();
     g.add("A", &e(&[1.0, 0.0, 0.0, 0.0])).unwrap();
     g.add("B", &e(&[0.0, 0.0, 0.0, 1.0])).unwrap();
@@ -264,7 +265,7 @@ fn a_cohort_face_counts_again_when_its_person_leaves() {
 
 #[test]
 fn a_cohort_of_another_dimension_is_refused() {
-    let cohort = Cohort::new(vec![e(&[1.0, 0.0, 0.0])], 0.3).unwrap();
+    let cohort = Cohort::new(3, vec![1.0, 0.0, 0.0], 0.3).unwrap();
     assert_eq!(
         Gallery::with_cohort(4, Arc::new(cohort)).err(),
         Some(DimensionMismatch { got: 3, want: 4 })
