@@ -78,8 +78,9 @@ fn pipeline(c: &mut Criterion) {
     g.finish();
 }
 
-/// Deterministic pseudo-random unit vectors (xorshift), no extra crate.
-fn random_gallery(n: usize, dim: usize) -> (Gallery, Embedding) {
+/// Deterministic pseudo-random unit vectors (xorshift), no extra crate; with a cohort of
+/// `cohort` such faces when not 0 (what the CNN's galleries carry: 988).
+fn random_gallery(n: usize, dim: usize, cohort: usize) -> (Gallery, Embedding) {
     let mut s: u64 = 0x9E37_79B9_7F4A_7C15;
     let mut next = move || {
         s ^= s << 13;
@@ -87,7 +88,14 @@ fn random_gallery(n: usize, dim: usize) -> (Gallery, Embedding) {
         s ^= s << 17;
         (s >> 40) as f32 / (1u64 << 24) as f32
     };
-    let mut g = Gallery::new(dim);
+    let mut g = match cohort {
+        0 => Gallery::new(dim),
+        k => {
+            let faces = (0..k * dim).map(|_| next()).collect();
+            let c = attendance::face::Cohort::new(dim, faces, 0.4).expect("a valid cohort");
+            Gallery::with_cohort(dim, Arc::new(c)).expect("same dimension")
+        }
+    };
     for i in 0..n {
         let v: Vec<f32> = (0..dim).map(|_| next()).collect();
         g.add(&format!("EMP{:06}", i / 9), &Embedding::normalised(v))
@@ -101,11 +109,15 @@ fn search(c: &mut Criterion) {
     let mut g = c.benchmark_group("1:N search");
     g.sample_size(10);
     // hog-v1 rows are 3528 floats; a 128-d CNN embedding for comparison.
-    for dim in [3528usize, 128] {
+    for (dim, cohort) in [(3528usize, 0), (128, 0), (128, 988)] {
         for n in [1_000usize, 10_000, 100_000] {
-            let (gallery, probe) = random_gallery(n, dim);
+            let (gallery, probe) = random_gallery(n, dim, cohort);
             g.throughput(Throughput::Elements(n as u64));
-            g.bench_with_input(BenchmarkId::new(format!("dim{dim}"), n), &n, |b, _| {
+            let name = match cohort {
+                0 => format!("dim{dim}"),
+                k => format!("dim{dim}+cohort{k}"),
+            };
+            g.bench_with_input(BenchmarkId::new(name, n), &n, |b, _| {
                 b.iter(|| gallery.nearest(&probe))
             });
         }

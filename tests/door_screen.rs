@@ -198,13 +198,17 @@ async fn the_kiosk_shows_who_walked_up_punches_them_once_and_shows_strangers() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_admin_page_enrols_from_the_camera_and_then_the_kiosk_knows_them() {
     let dir = tempfile::tempdir().unwrap();
-    // Nobody (4 s), a person standing (8 s), nobody (4 s); looping.
+    // Nobody (4 s), a person standing (14 s: long enough to be tried, then enrolled
+    // while still there), nobody (4 s); looping.
     let mut photos = vec![CHART; 2];
     photos.extend([
         "caltech_p02/3.jpg",
         "caltech_p02/4.jpg",
         "caltech_p02/5.jpg",
         "caltech_p02/6.jpg",
+        "caltech_p02/7.jpg",
+        "caltech_p02/8.jpg",
+        "caltech_p02/9.jpg",
     ]);
     photos.extend([CHART; 2]);
     let d = door(dir.path(), &photos).await;
@@ -254,6 +258,15 @@ async fn the_admin_page_enrols_from_the_camera_and_then_the_kiosk_knows_them() {
             "fetch('/users/EMP404', { method: 'DELETE', headers: { 'X-CSRF-Token': csrf } }).then(r => r.status)",
         );
         assert_eq!(with_token, json!(404), "the session acts as the admin");
+        // The kiosk tries the person standing there, says so, and punches nobody.
+        let mut kiosk = browser.page(800, 480);
+        kiosk.goto(&format!("http://{addr}/"));
+        kiosk.wait_for(
+            "document.getElementById('guidance').dataset.code === 'trying' && \
+             document.getElementById('guidance').textContent.includes('카메라를 바라봐')",
+            Duration::from_secs(30),
+            "the kiosk says it is still trying",
+        );
         // Enrol from the camera while the person stands there (guidance: ready).
         admin.eval("document.getElementById('enrol-name').value = '김철수'; true");
         admin.wait_for(
@@ -273,9 +286,8 @@ async fn the_admin_page_enrols_from_the_camera_and_then_the_kiosk_knows_them() {
             "the person in the list",
         );
         admin.screenshot(&shots.join("admin-1280x900.png"));
-        // The kiosk knows them the next time they walk up.
-        let mut kiosk = browser.page(800, 480);
-        kiosk.goto(&format!("http://{addr}/"));
+        // The kiosk knows them: at once if they are still being tried, else the next
+        // time they walk up.
         let card = kiosk.wait_for(
             &format!("(() => {{ const c = {CARD}; return c && c.outcome === 'punched' ? c : null; }})()"),
             Duration::from_secs(30),

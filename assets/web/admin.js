@@ -77,6 +77,11 @@ async function loadToday() {
 }
 
 function enrolled(a) {
+  // A photo or frames without a usable face answer 200 with success false and the reason.
+  if (a.success === false) {
+    notice("enrol-notice", "error", a.message || a.reason);
+    return;
+  }
   notice("enrol-notice", "ok", `${a.message || "OK"}: ${a.employee_id} (${a.templates_added ?? a.templates ?? 1})`);
   loadPeople();
 }
