@@ -351,3 +351,59 @@ fn eval_scores_random_galleries_of_each_size() {
     assert_eq!((all.far_mean, all.far_worst), (r.far, r.far));
     assert_eq!((all.misid_mean, all.misid_worst), (r.misid, r.misid));
 }
+
+#[test]
+fn eval_pairs_scores_view_2_folds_and_counts_faceless_pairs() {
+    // Four dev people and a chart with no face, named as LFW names its images.
+    let dir = tempfile::tempdir().unwrap();
+    let ids = attendance::face::eval::list_dataset(&common::faces_dir().join("dev")).unwrap();
+    let people: Vec<_> = ids.iter().filter(|i| i.images.len() >= 2).take(4).collect();
+    let mut names = Vec::new();
+    for (k, id) in people.iter().enumerate() {
+        let name = format!("P{k}");
+        std::fs::create_dir_all(dir.path().join(&name)).unwrap();
+        for (i, f) in id.images.iter().take(2).enumerate() {
+            let to = dir
+                .path()
+                .join(&name)
+                .join(format!("{name}_{:04}.jpg", i + 1));
+            std::fs::copy(f, to).unwrap();
+        }
+        names.push(name);
+    }
+    std::fs::create_dir_all(dir.path().join("Chart")).unwrap();
+    std::fs::write(
+        dir.path().join("Chart/Chart_0001.jpg"),
+        std::fs::read(common::faces_dir().join("dev/_negatives/no_face_chart.jpg")).unwrap(),
+    )
+    .unwrap();
+    let pairs = dir.path().join("pairs.txt");
+    std::fs::write(
+        &pairs,
+        "2 2\nP0 1 2\nP1 1 2\nP0 1 P1 2\nP0 2 Chart 1\nP2 1 2\nP3 1 2\nP2 1 P3 1\nP3 2 P2 2\n",
+    )
+    .unwrap();
+    let p = pipeline();
+    let gated = attendance::face::eval::evaluate_pairs(&p, dir.path(), &pairs, true).unwrap();
+    let free = attendance::face::eval::evaluate_pairs(&p, dir.path(), &pairs, false).unwrap();
+    for r in [&gated, &free] {
+        assert_eq!(
+            (r.folds, r.pairs, r.fold_threshold.len()),
+            (2, 8, 2),
+            "{r:?}"
+        );
+        let mean = r.fold_accuracy.iter().sum::<f64>() / 2.0;
+        assert!((r.accuracy - mean).abs() < 1e-12 && (0.0..=1.0).contains(&r.accuracy));
+    }
+    // The chart has no face: an error with the gates (a dev photo the gates refuse may
+    // add one); without them a face or a centred box for every photo.
+    assert!(gated.failed >= 1 && free.failed == 0, "{gated:?} {free:?}");
+    assert!(
+        gated.fold_accuracy[0] <= 0.75,
+        "the faceless pair counts as an error"
+    );
+    // A pairs file that does not say what it holds is refused by line.
+    std::fs::write(&pairs, "2 2\nP0 1\n").unwrap();
+    let e = attendance::face::eval::evaluate_pairs(&p, dir.path(), &pairs, true).unwrap_err();
+    assert!(e.to_string().contains("line 2"), "{e}");
+}

@@ -120,6 +120,14 @@ enum Cmd {
         /// usable photo of every identity) to FILE.
         #[arg(long, value_name = "FILE", conflicts_with_all = ["distractors", "gallery_sizes", "dump"])]
         write_cohort: Option<PathBuf>,
+        /// Instead of the protocol, LFW View 2 pairs (`pairs.txt`: images
+        /// `Name/Name_NNNN.jpg` under --dataset): 10-fold verification accuracy.
+        #[arg(long, value_name = "FILE", conflicts_with_all = ["distractors", "gallery_sizes", "dump", "write_cohort"])]
+        pairs: Option<PathBuf>,
+        /// With --pairs: embed the largest face even when the gates refuse it, a centred
+        /// box when none is found (as papers do); a benchmark, never a door's decision.
+        #[arg(long, requires = "pairs")]
+        no_gates: bool,
     },
 }
 
@@ -270,7 +278,15 @@ fn run(cmd: Cmd, config: Config, hooks: daemon::Hooks) -> anyhow::Result<()> {
             no_cohort,
             cohort,
             write_cohort,
+            pairs,
+            no_gates,
         } => {
+            if let Some(file) = pairs {
+                let r = admin::eval_pairs(&config, embedder, &dataset, &file, !no_gates)
+                    .with_context(|| format!("scoring the pairs of {}", file.display()))?;
+                println!("{}", serde_json::to_string(&r)?);
+                return Ok(());
+            }
             if let Some(out) = write_cohort {
                 let n = admin::write_cohort(&config, embedder, &dataset, &out)
                     .with_context(|| format!("writing a cohort of {}", dataset.display()))?;

@@ -14,6 +14,8 @@ pub enum EvalError {
     Embedder(String),
     #[error("cohort {0}: {1}")]
     Cohort(PathBuf, String),
+    #[error("pairs file {0}: {1}")]
+    Pairs(PathBuf, String),
 }
 
 /// What to run the protocol over.

@@ -14,6 +14,7 @@
 mod cohort;
 pub mod dataset;
 pub mod liveness;
+mod pairs;
 mod report;
 mod score;
 mod sequences;
@@ -32,6 +33,7 @@ use sequences::sequences;
 
 pub use cohort::write_cohort;
 pub use dataset::{CohortChoice, EvalError, Identity, Protocol, list_dataset};
+pub use pairs::{PairsReport, evaluate_pairs};
 pub use report::{EvalReport, Evaluation, ImageResult, SequenceScore};
 pub use sizes::SizeScore;
 

@@ -185,6 +185,33 @@ impl FacePipeline {
         decode(bytes, &self.limits)
     }
 
+    /// A face to embed whatever the gates say, for benchmarks that score every pair
+    /// (`eval --pairs --no-gates`), never for a decision: the accepted face, else the
+    /// largest one found, else a centred square of half the short side (a benchmark's
+    /// photos are centred on the face).
+    pub fn face_without_gates(&self, frame: &RgbImage) -> FaceCrop {
+        let a = self.analyse(frame, Framing::Unguided);
+        if let Ok(accepted) = a.verdict {
+            return accepted.crop;
+        }
+        let largest = a
+            .faces
+            .into_iter()
+            .max_by(|x, y| x.area().total_cmp(&y.area()));
+        let face = largest.unwrap_or_else(|| {
+            let (w, h) = (frame.width() as f32, frame.height() as f32);
+            let side = w.min(h) / 2.0;
+            FaceBox {
+                x: (w - side) / 2.0,
+                y: (h - side) / 2.0,
+                w: side,
+                h: side,
+                score: 0.0,
+            }
+        });
+        FaceCrop::from_frame(frame, &face)
+    }
+
     /// [`Self::accept`] on a decoded photo.
     pub fn accept_frame(&self, frame: &RgbImage) -> Result<Accepted, Rejection> {
         let framing = if self.config.quality.ellipse_on_uploads {

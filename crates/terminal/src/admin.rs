@@ -9,7 +9,7 @@ use std::path::Path;
 
 use crate::daemon::Config;
 use crate::store::{SealError, Store, StoreError, migrate};
-use attendance_eval::{EvalError, Evaluation, Protocol};
+use attendance_eval::{EvalError, Evaluation, PairsReport, Protocol};
 use attendance_face::{DecodeLimits, EmbedderChoice, FacePipeline, RuleOverrides};
 
 fn open(config: &Config) -> Result<Store, StoreError> {
@@ -136,6 +136,17 @@ pub fn write_cohort(
     out: &Path,
 ) -> Result<usize, EvalError> {
     attendance_eval::write_cohort(&eval_pipeline(config, embedder)?, dataset, out)
+}
+
+/// `attendanced eval --pairs`: LFW View 2 pairs of `dataset`, 10-fold accuracy.
+pub fn eval_pairs(
+    config: &Config,
+    embedder: Option<EmbedderChoice>,
+    dataset: &Path,
+    pairs: &Path,
+    gates: bool,
+) -> Result<PairsReport, EvalError> {
+    attendance_eval::evaluate_pairs(&eval_pipeline(config, embedder)?, dataset, pairs, gates)
 }
 
 fn eval_pipeline(
