@@ -271,18 +271,25 @@ fn eval_replays_probes_as_camera_sequences_and_votes() {
     let p = pipeline();
     let protocol = Protocol {
         sequence_frames: 4,
+        sequence_tries: 2,
         ..Protocol::new(dir.path())
     };
     let rule = p.embedder().calibration().rule;
     let r = attendance::face::eval::evaluate(&p, &protocol, rule)
         .unwrap()
         .report;
-    let s = &r.sequences;
-    assert_eq!(
-        s.iter().map(|x| x.votes).collect::<Vec<_>>(),
-        vec![1, 2, 3],
-        "{r:?}"
-    );
+    let kinds: Vec<(usize, bool, usize)> = r
+        .sequences
+        .iter()
+        .map(|x| (x.votes, x.fused, x.tries))
+        .collect();
+    let want: Vec<(usize, bool, usize)> = [(1, false), (2, false), (3, false), (0, true)]
+        .into_iter()
+        .flat_map(|(v, f)| [(v, f, 1), (v, f, 2)])
+        .collect();
+    assert_eq!(kinds, want, "{r:?}");
+    let one_try: Vec<_> = r.sequences.iter().filter(|x| x.tries == 1).collect();
+    let s = &one_try[..3];
     // One matching frame decides with one vote, so more votes can only accept fewer
     // sequences (of employees or strangers).
     for more in &s[1..] {
@@ -292,12 +299,25 @@ fn eval_replays_probes_as_camera_sequences_and_votes() {
         );
     }
     // The camera-like photos replayed are recognised, and a decision by k votes took at
-    // least k frames.
+    // least k frames; a fused one, the whole window.
     assert!(s[0].tar >= 0.5, "{s:?}");
     for x in s.iter().filter(|x| x.tar > 0.0) {
         assert!(
             x.frames_to_decide >= x.votes as f64 && x.frames_to_decide <= 4.0,
             "{s:?}"
+        );
+    }
+    let fused = one_try[3];
+    assert!(
+        fused.tar >= 0.5 && fused.frames_to_decide == 4.0,
+        "{fused:?}"
+    );
+    // A second window starts where the first ended: it can only add acceptances.
+    for pair in r.sequences.chunks(2) {
+        let (once, twice) = (&pair[0], &pair[1]);
+        assert!(
+            twice.tar + twice.misid >= once.tar + once.misid && twice.far >= once.far,
+            "{pair:?}"
         );
     }
     // Without the option nothing is replayed.

@@ -75,8 +75,11 @@ pub struct ImageResult {
 /// The several-frame vote on replayed sequences (MODE_A's decision).
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct SequenceScore {
-    /// Frames that must agree.
+    /// Frames that must agree (0 when fused).
     pub votes: usize,
+    /// Decided once per window on the mean of its usable frames' embeddings, not by a
+    /// vote of frame decisions.
+    pub fused: bool,
     /// Decision windows a person standing there was given (walk-up's tries).
     pub tries: usize,
     /// Genuine sequences punched as the right person.
