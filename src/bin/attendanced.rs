@@ -110,6 +110,10 @@ enum Cmd {
         /// JSON, to compare two builds number by number.
         #[arg(long, value_name = "FILE")]
         dump: Option<PathBuf>,
+        /// Also replay the probes as visits in time order with learning at the door (a
+        /// confident match teaches the gallery), reporting `learning`.
+        #[arg(long)]
+        learn: bool,
         /// Neighbourhoods over the gallery alone, without the embedder's cohort.
         #[arg(long, conflicts_with = "cohort")]
         no_cohort: bool,
@@ -280,6 +284,7 @@ fn run(cmd: Cmd, config: Config, hooks: daemon::Hooks) -> anyhow::Result<()> {
             write_cohort,
             pairs,
             no_gates,
+            learn,
         } => {
             if let Some(file) = pairs {
                 let r = admin::eval_pairs(&config, embedder, &dataset, &file, !no_gates)
@@ -300,6 +305,7 @@ fn run(cmd: Cmd, config: Config, hooks: daemon::Hooks) -> anyhow::Result<()> {
             };
             let protocol = Protocol {
                 cohort,
+                learn,
                 distractors,
                 distractor_limit,
                 enrol_images: enrol_images.into(),

@@ -41,6 +41,8 @@ pub struct Protocol {
     pub seed: u64,
     /// The background cohort galleries measure neighbourhoods against.
     pub cohort: CohortChoice,
+    /// Also replay the probes as visits in time order with learning at the door.
+    pub learn: bool,
 }
 
 /// Which cohort the evaluation's galleries use.
@@ -69,6 +71,7 @@ impl Protocol {
             repeats: 20,
             seed: 1,
             cohort: CohortChoice::Embedder,
+            learn: false,
         }
     }
 }

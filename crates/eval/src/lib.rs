@@ -13,6 +13,7 @@
 
 mod cohort;
 pub mod dataset;
+mod learning;
 pub mod liveness;
 mod pairs;
 mod report;
@@ -33,6 +34,7 @@ use sequences::sequences;
 
 pub use cohort::write_cohort;
 pub use dataset::{CohortChoice, EvalError, Identity, Protocol, list_dataset};
+pub use learning::LearningScore;
 pub use pairs::{PairsReport, evaluate_pairs};
 pub use report::{EvalReport, Evaluation, ImageResult, SequenceScore};
 pub use sizes::SizeScore;
@@ -159,6 +161,9 @@ pub fn evaluate(
             protocol.repeats,
             protocol.seed,
         );
+    }
+    if protocol.learn {
+        report.learning = Some(learning::learning(&processed, &distractors, &blank, rule));
     }
     if protocol.sequence_frames > 0 {
         let (gallery, _) = gallery_of(&processed, &distractors, &blank);

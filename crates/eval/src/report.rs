@@ -52,6 +52,9 @@ pub struct EvalReport {
     /// the seed they were drawn with.
     pub sizes: Vec<crate::SizeScore>,
     pub gallery_seed: Option<u64>,
+    /// Visits in time order with learning at the door (`--learn`; None when not
+    /// measured).
+    pub learning: Option<crate::LearningScore>,
     /// Threshold that `tar_at_far1` used (1 % quantile of impostors' nearest distances).
     pub far1_threshold: Option<f32>,
     /// For every probe not accepted as an employee: why (`unknown` after matching, or

@@ -125,6 +125,7 @@ pub(crate) fn score(
         sequences: Vec::new(),
         sizes: Vec::new(),
         gallery_seed: None,
+        learning: None,
         verify_tolerance: rule.verify_threshold,
         verify_tar: rate(verify.genuine_accepted, ng),
         verify_far: rate(verify.false_accepts, verify.impostor_attempts),

@@ -105,6 +105,19 @@ impl MatchRule {
         }
     }
 
+    /// The stricter rule a match must also pass before its probe may become one more
+    /// template of the person (learning at the door): a template learned from a wrong
+    /// match would let that look-alike in for good, so the bar is well above
+    /// acceptance — a fifth closer, four times the margin, a fifth more standing out.
+    pub fn confident(&self) -> MatchRule {
+        MatchRule {
+            threshold: self.threshold * 0.8,
+            margin: (self.margin * 4.0).max(0.05),
+            neighbour_ratio: self.neighbour_ratio * 0.8,
+            ..*self
+        }
+    }
+
     /// 1:1: the claimed person's closest template (`distance`, None when they have
     /// none) is accepted within `verify_threshold`.
     pub fn verify(&self, employee_id: &str, distance: Option<f32>) -> Decision {
