@@ -103,7 +103,13 @@ impl Terminal {
             }
             match self.walk_up_decision(&camera, &mut appearance).await {
                 Ok(Attempt::Decided(probe)) => {
-                    owed = None;
+                    // Recognised: the appearance owes no `unknown`, unless the one owed
+                    // was somebody else's who stood in the same place before.
+                    if let Some(was) = owed.take()
+                        && !self.same_face(was.probe.as_ref(), probe.as_ref())
+                    {
+                        self.record_walk_up_or_log(*was).await;
+                    }
                     let now = camera.latest_analysis();
                     appearance.decided(Instant::now(), now.as_deref().and_then(largest));
                     (who, checked) = (probe, Instant::now());
@@ -111,9 +117,9 @@ impl Terminal {
                 // Somebody else stepped into the same place while a stranger was tried:
                 // the stranger's tries end, the newcomer's begin.
                 Ok(Attempt::Unrecognised(ident))
-                    if owed
-                        .as_ref()
-                        .is_some_and(|was| !self.same_face(was, &ident)) =>
+                    if owed.as_ref().is_some_and(|was| {
+                        !self.same_face(was.probe.as_ref(), ident.probe.as_ref())
+                    }) =>
                 {
                     if let Some(was) = owed.replace(ident) {
                         self.record_walk_up_or_log(*was).await;
@@ -155,8 +161,8 @@ impl Terminal {
 
     /// Whether two tries saw the same face (as the identity re-check judges it); true
     /// when either has none to compare.
-    fn same_face(&self, a: &Identification, b: &Identification) -> bool {
-        match (&a.probe, &b.probe) {
+    fn same_face(&self, a: Option<&Embedding>, b: Option<&Embedding>) -> bool {
+        match (a, b) {
             (Some(x), Some(y)) => x.distance(y) <= self.recognizer.rule().threshold,
             _ => true,
         }

@@ -166,19 +166,15 @@ async fn a_stranger_standing_ten_seconds_is_one_unknown() {
     assert_eq!(rows(tm).len(), 1, "{:?}", rows(tm));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_next_person_stepping_into_the_same_place_is_decided_too() {
-    let t = terminal();
-    let tm = &t.terminal;
-    // The two demo stills: two people, each centred in the guide, one after the other
-    // with no empty frame between (the same place, the same size).
-    let demo = |f: &str| {
-        std::fs::read(format!(
-            "{}/assets/demo/{f}",
-            concat!(env!("CARGO_MANIFEST_DIR"), "/../..")
-        ))
-        .unwrap()
-    };
+/// A demo still of the assets folder.
+fn demo(f: &str) -> Vec<u8> {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../assets/demo");
+    std::fs::read(format!("{dir}/{f}")).unwrap()
+}
+
+/// The two demo stills, 5 s each: two people, each centred in the guide, one after the
+/// other with no empty frame between (the same place, the same size).
+async fn one_then_the_other(tm: &Terminal) -> super::super::testing::TempCamera {
     let frames = [
         demo("1_astronaut_eileen_collins.jpg"),
         demo("2_grace_hopper.jpg"),
@@ -188,10 +184,41 @@ async fn the_next_person_stepping_into_the_same_place_is_decided_too() {
         analysis_fps: 10,
         ..Default::default()
     };
-    let cam = super::super::testing::camera_of(tm, &frames, settings).await;
+    super::super::testing::camera_of(tm, &frames, settings).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_next_person_stepping_into_the_same_place_is_decided_too() {
+    let t = terminal();
+    let tm = &t.terminal;
+    let cam = one_then_the_other(tm).await;
     let rows = walk_up_for(tm, &cam.camera, Duration::from_millis(9_500)).await;
     let reasons: Vec<Option<&str>> = rows.iter().map(|r| r.reason.as_deref()).collect();
     assert_eq!(reasons, [Some("unknown"), Some("unknown")], "one each");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stranger_tried_then_replaced_by_an_employee_is_still_one_unknown() {
+    let t = terminal();
+    let tm = &t.terminal;
+    let hopper = super::super::testing::new_person("Grace Hopper");
+    let id = match tm
+        .enrol_photo(demo("2_grace_hopper.jpg"), hopper, &Deadline::none())
+        .await
+        .unwrap()
+    {
+        super::super::EnrolAnswer::Enrolled { employee_id, .. } => employee_id,
+        other => panic!("not enrolled: {other:?}"),
+    };
+    // The stranger is still being tried when the employee steps into their place.
+    let cam = one_then_the_other(tm).await;
+    let rows = walk_up_for(tm, &cam.camera, Duration::from_millis(9_500)).await;
+    let mut got: Vec<(Option<&str>, Option<&str>)> = rows
+        .iter()
+        .map(|r| (r.employee_id.as_deref(), r.reason.as_deref()))
+        .collect();
+    got.sort();
+    assert_eq!(got, [(None, Some("unknown")), (Some(id.as_str()), None)]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
