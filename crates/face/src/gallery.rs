@@ -163,21 +163,26 @@ impl Gallery {
         self.rows.truncate(keep * dim);
         self.norms.truncate(keep);
         self.owners.truncate(keep);
-        // Their cohort look-alikes count again unless somebody else is one.
+        // Their cohort look-alikes count again unless somebody else is one: a pass of
+        // every template over the cohort, only when they had any (rarely: a cohort face
+        // is set aside only for its own person).
+        let mut freed = false;
         for s in self.shadowed.iter_mut().filter(|s| **s == Some(owner)) {
-            *s = None;
+            (*s, freed) = (None, true);
         }
-        for i in 0..self.owners.len() {
-            let (row, n) = (&self.rows[i * dim..(i + 1) * dim], self.norms[i]);
-            let o = self.owners[i];
-            shadow(
-                &mut self.shadowed,
-                self.cohort.as_deref(),
-                &self.cohort_norms,
-                row,
-                n,
-                o,
-            );
+        if freed {
+            for i in 0..self.owners.len() {
+                let (row, n) = (&self.rows[i * dim..(i + 1) * dim], self.norms[i]);
+                let o = self.owners[i];
+                shadow(
+                    &mut self.shadowed,
+                    self.cohort.as_deref(),
+                    &self.cohort_norms,
+                    row,
+                    n,
+                    o,
+                );
+            }
         }
         self.crowding_cache().clear();
     }

@@ -271,3 +271,19 @@ fn a_cohort_of_another_dimension_is_refused() {
         Some(DimensionMismatch { got: 3, want: 4 })
     );
 }
+
+#[test]
+fn a_cohort_face_set_aside_for_two_people_stays_aside_until_both_leave() {
+    let (mut g, _) = with_cohort();
+    // A second person also within 0.35 of the first cohort face.
+    g.add("A'", &e(&[1.0, 0.45, 0.0, 0.0])).unwrap();
+    assert_eq!(g.cohort_in_use(), 2);
+    // Somebody who set nothing aside leaves: nothing changes.
+    g.remove("B");
+    assert_eq!(g.cohort_in_use(), 2);
+    // A leaves: the face is A''s look-alike too, still aside; then A' leaves.
+    g.remove("A");
+    assert_eq!(g.cohort_in_use(), 2);
+    g.remove("A'");
+    assert_eq!(g.cohort_in_use(), 3);
+}
