@@ -27,6 +27,14 @@ impl FaceBox {
         self.w * self.h
     }
 
+    /// The largest of `faces` (the person nearest the camera); None when there are none.
+    pub fn largest(faces: &[FaceBox]) -> Option<FaceBox> {
+        faces
+            .iter()
+            .copied()
+            .max_by(|a, b| a.area().total_cmp(&b.area()))
+    }
+
     /// Scales the box about the origin (used to map boxes found on a downscaled copy).
     pub(crate) fn scaled(&self, s: f32) -> FaceBox {
         FaceBox {

@@ -194,11 +194,7 @@ impl FacePipeline {
         if let Ok(accepted) = a.verdict {
             return accepted.crop;
         }
-        let largest = a
-            .faces
-            .into_iter()
-            .max_by(|x, y| x.area().total_cmp(&y.area()));
-        let face = largest.unwrap_or_else(|| {
+        let face = FaceBox::largest(&a.faces).unwrap_or_else(|| {
             let (w, h) = (frame.width() as f32, frame.height() as f32);
             let side = w.min(h) / 2.0;
             FaceBox {

@@ -140,11 +140,7 @@ pub(crate) fn assess(
     let (w, h) = gray.dimensions();
     let short = w.min(h) as f32;
     // The largest face is the person nearest the camera.
-    let main = faces
-        .iter()
-        .copied()
-        .max_by(|a, b| a.area().total_cmp(&b.area()))
-        .ok_or(Rejection::NoFace)?;
+    let main = FaceBox::largest(faces).ok_or(Rejection::NoFace)?;
     let others = faces
         .iter()
         .filter(|f| **f != main)

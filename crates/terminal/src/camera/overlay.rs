@@ -44,11 +44,7 @@ pub(crate) struct Guide {
 
 impl Guide {
     pub(crate) fn of(a: &LiveAnalysis) -> Guide {
-        let largest = a
-            .faces
-            .iter()
-            .copied()
-            .max_by(|x, y| x.area().total_cmp(&y.area()));
+        let largest = FaceBox::largest(&a.faces);
         match &a.verdict {
             Ok(f) => Guide {
                 message: Msg::Ready,

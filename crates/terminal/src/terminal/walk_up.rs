@@ -58,10 +58,7 @@ async fn probe_once(camera: &Camera) -> Option<Embedding> {
 
 /// The largest face of an analysis (the one the gates judged).
 fn largest(a: &LiveAnalysis) -> Option<FaceBox> {
-    a.faces
-        .iter()
-        .copied()
-        .max_by(|x, y| x.area().total_cmp(&y.area()))
+    FaceBox::largest(&a.faces)
 }
 
 impl Terminal {
