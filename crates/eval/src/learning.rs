@@ -154,21 +154,15 @@ pub(crate) fn learning(
     blank: &Gallery,
     rule: MatchRule,
 ) -> LearningScore {
-    let employees: Vec<&Processed> = ids
-        .iter()
-        .filter(|i| i.employee && i.template.is_some())
-        .collect();
-    let is_employee = |i: &Processed| employees.iter().any(|e| e.name == i.name);
     let visits = in_time_order(ids);
     let run = |learn: bool| {
         let mut door = Learner::new(ids, distractors, blank, rule, learn);
         let (mut later_right, mut later, mut far, mut ni, mut misid, mut ng) = (0, 0, 0, 0, 0, 0);
         for &(id, k, outcome) in &visits {
-            let employee = is_employee(id);
-            let truth = employee.then_some(id.name.as_str());
-            if !employee && id.employee {
+            if id.employee && id.template.is_none() {
                 continue; // an employee who never enrolled: left out, as in `score`
             }
+            let truth = id.employee.then_some(id.name.as_str());
             let who = outcome.as_ref().ok().and_then(|e| door.visit(truth, e));
             match truth {
                 Some(t) => {

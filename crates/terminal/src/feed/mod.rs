@@ -143,6 +143,15 @@ pub(crate) enum Guidance {
 }
 
 impl Guidance {
+    /// What to show while walk-up is (`trying`) or is not still trying the person in
+    /// view: "look at the camera" instead of "ready".
+    pub(crate) fn while_trying(self, trying: bool) -> Guidance {
+        match self {
+            Guidance::Ready if trying => Guidance::Trying,
+            g => g,
+        }
+    }
+
     /// The `guidance` payload, its message in `locale`.
     pub(crate) fn payload(self, locale: Locale) -> Value {
         let (code, detail, msg) = match self {
@@ -161,17 +170,6 @@ impl Guidance {
             "detail": detail,
             "message": msg.map(|m| locale.text(m)),
         })
-    }
-}
-
-impl Guidance {
-    /// What to show while walk-up is (`trying`) or is not still trying the person in
-    /// view: "look at the camera" instead of "ready".
-    pub(crate) fn while_trying(self, trying: bool) -> Guidance {
-        match self {
-            Guidance::Ready if trying => Guidance::Trying,
-            g => g,
-        }
     }
 }
 

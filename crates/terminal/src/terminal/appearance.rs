@@ -65,7 +65,7 @@ impl Appearance {
                 .as_ref()
                 .is_some_and(|s| at.saturating_duration_since(s.at) >= GAP)
             {
-                self.end();
+                self.forget();
             }
             return false;
         };
@@ -75,7 +75,7 @@ impl Appearance {
                 s.face = face;
             }
             _ => {
-                self.end();
+                self.forget();
                 self.seen = Some(Seen::new(at, face));
             }
         }
@@ -101,13 +101,9 @@ impl Appearance {
         self.seen.as_ref().is_some_and(|s| s.decided)
     }
 
-    /// Somebody else stands there: the next face seen starts a new appearance.
+    /// The appearance in view ends (it left, or somebody else stands there): the next
+    /// face seen starts a new one.
     pub(super) fn forget(&mut self) {
-        self.end();
-    }
-
-    /// The appearance in view ends.
-    fn end(&mut self) {
         if let Some(s) = self.seen.take() {
             self.left_unknown |= s.owes_unknown();
         }
