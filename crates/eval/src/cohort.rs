@@ -45,6 +45,6 @@ pub fn write_cohort(pipeline: &FacePipeline, dir: &Path, out: &Path) -> Result<u
     }
     let bytes =
         template::encode(&faces).map_err(|e| EvalError::Cohort(out.into(), e.to_string()))?;
-    std::fs::write(out, bytes).map_err(|e| EvalError::Io(out.into(), e))?;
+    std::fs::write(out, bytes).map_err(|e| EvalError::Cohort(out.into(), e.to_string()))?;
     Ok(faces.len())
 }

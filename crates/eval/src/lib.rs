@@ -70,6 +70,8 @@ pub fn evaluate(
 ) -> Result<Evaluation, EvalError> {
     let identities = list_dataset(&protocol.dataset)?;
     let embedder = pipeline.embedder();
+    // Before minutes of embedding: a cohort file that cannot be used fails at once.
+    let blank = cohort::blank_gallery(&**embedder, &protocol.cohort)?;
     let mut images = Vec::new();
     // Distractors first: their enrolment is not timed.
     let mut distractors = Vec::new();
@@ -146,7 +148,6 @@ pub fn evaluate(
     } else {
         started.elapsed().as_secs_f64() * 1000.0 / timed as f64
     };
-    let blank = cohort::blank_gallery(&**embedder, &protocol.cohort)?;
     let mut report = score(&processed, &distractors, &blank, rule);
     report.embedder = embedder.name().to_owned();
     report.ms_per_image = ms;

@@ -147,7 +147,8 @@ pub fn evaluate_pairs(
     file: &Path,
     gates: bool,
 ) -> Result<PairsReport, EvalError> {
-    let text = std::fs::read_to_string(file).map_err(|e| EvalError::Io(file.into(), e))?;
+    let text =
+        std::fs::read_to_string(file).map_err(|e| EvalError::Pairs(file.into(), e.to_string()))?;
     let (folds, pairs) =
         read_pairs(&text, dataset).map_err(|e| EvalError::Pairs(file.into(), e))?;
     let mut embedded: HashMap<PathBuf, Option<Embedding>> = HashMap::new();
