@@ -2,24 +2,22 @@
 //! terminals add a confidently recognised face as one more template of its person, so
 //! the gallery follows a face that changes (glasses, a beard, age). Here every probe is
 //! a visit, in time order (each identity's photos in protocol order, round by round);
-//! a visit the default rule accepts that also passes [`MatchRule::confident`] adds its
-//! embedding to the person it was taken for (whoever it really was: a wrong lesson is
-//! exactly the risk), at most [`LEARNED`] per person, replacing the most redundant
-//! learned one. Reported: tar on each employee's later visits (the second half of
+//! a visit the default rule accepts teaches the person it was taken for (whoever it
+//! really was: a wrong lesson is exactly the risk) by the terminal's own policy
+//! (`attendance_face::learn`: confident, not redundant, at most [`learn::LEARNED`] kept). Reported: tar on each employee's later visits (the second half of
 //! their photos) without and with learning, far and misid with it, how many lessons
 //! were wrong, and a poisoning attempt: every stranger presents all their photos
 //! [`POISON_ROUNDS`] times over, learning on; what their last round lets in is counted.
 
 use std::collections::HashMap;
 
+use attendance_face::learn;
 use attendance_face::{Decision, Embedding, Gallery, MatchRule};
 use serde::Serialize;
 
 use crate::score::{gallery_of, rate};
 use crate::{Outcome, Processed};
 
-/// Learned templates kept per person (the enrolment photo's are never replaced).
-pub const LEARNED: usize = 4;
 /// How many times over a stranger presents all their photos in the poisoning attempt.
 pub const POISON_ROUNDS: usize = 5;
 
@@ -89,46 +87,28 @@ impl Learner {
         let Decision::Match { employee_id, .. } = self.rule.decide(nearest.clone()) else {
             return None;
         };
-        if self.learn
-            && matches!(
-                self.rule.confident().decide(nearest),
-                Decision::Match { .. }
-            )
-        {
-            self.teach(&employee_id, probe.clone());
-            self.learned_wrong += usize::from(truth != Some(employee_id.as_str()));
+        if self.learn && learn::confident(&self.rule, &employee_id, nearest) {
+            let wrong = truth != Some(employee_id.as_str());
+            self.teach(&employee_id, probe, wrong);
         }
         Some(employee_id)
     }
 
-    /// Adds `probe` to `who`'s learned templates, dropping the most redundant one past
-    /// the bound (the learned template nearest to another of theirs).
-    fn teach(&mut self, who: &str, probe: Embedding) {
+    /// Teaches `who` the probe as the terminal would (`learn::lesson`).
+    fn teach(&mut self, who: &str, probe: &Embedding, wrong: bool) {
         let Some((enrolled, learned)) = self.templates.get_mut(who) else {
             return;
         };
-        learned.push(probe);
-        self.learned += 1;
-        if learned.len() > LEARNED {
-            let nearest_other = |i: usize| {
-                enrolled
-                    .iter()
-                    .chain(
-                        learned
-                            .iter()
-                            .enumerate()
-                            .filter(|(j, _)| *j != i)
-                            .map(|(_, e)| e),
-                    )
-                    .map(|e| e.distance(&learned[i]))
-                    .fold(f32::INFINITY, f32::min)
-            };
-            let drop =
-                (0..learned.len()).min_by(|&a, &b| nearest_other(a).total_cmp(&nearest_other(b)));
-            if let Some(i) = drop {
-                learned.remove(i);
-            }
+        let learn::Lesson::Learn { retire } = learn::lesson(&self.rule, enrolled, learned, probe)
+        else {
+            return;
+        };
+        if let Some(i) = retire {
+            learned.remove(i);
         }
+        learned.push(probe.clone());
+        self.learned += 1;
+        self.learned_wrong += usize::from(wrong);
         self.gallery.remove(who);
         for e in enrolled.iter().chain(learned.iter()) {
             // The embedder's own dimension: cannot mismatch.
@@ -229,6 +209,7 @@ pub(crate) fn learning(
 mod tests {
     use super::*;
     use crate::score::tests::DISTANCE_ONLY;
+    use attendance_face::learn::LEARNED;
 
     fn e(v: &[f32]) -> Embedding {
         Embedding::normalised(v.to_vec())
@@ -236,7 +217,7 @@ mod tests {
 
     /// An employee enrolled facing one way whose face drifts visit by visit (eight
     /// visits, 0.1 rad... 0.66 apart from the enrolment photo), a stranger whose two
-    /// photos land near a distractor, and nobody else.
+    /// photos land near a distractor (0.34 from it, 0.47 apart), and nobody else.
     fn world() -> (Vec<Processed>, Vec<(String, Vec<Embedding>)>) {
         let drift = (1..=8)
             .map(|k| Ok(e(&[1.0, 0.1 * k as f32, 0.0])))
@@ -252,7 +233,7 @@ mod tests {
                 name: "S".into(),
                 employee: false,
                 template: None,
-                probes: vec![Ok(e(&[0.0, -0.2, 1.0])), Ok(e(&[0.0, -0.25, 1.0]))],
+                probes: vec![Ok(e(&[0.0, -0.35, 1.0])), Ok(e(&[0.35, 0.0, 1.0]))],
             },
         ];
         (
@@ -277,7 +258,9 @@ mod tests {
         // their visits confidently, so both taught the distractor wrongly.
         assert_eq!((s.far_without, s.far_with), (1.0, 1.0));
         assert_eq!(s.learned_wrong, 2, "{s:?}");
-        assert_eq!(s.learned, 8 + 2);
+        // The employee's drift taught twice: a visit within half the threshold of a
+        // template already held adds nothing (`learn::lesson`).
+        assert_eq!(s.learned, 2 + 2);
         assert_eq!((s.poison_photos, s.poison_accepted_without), (2, 2));
     }
 

@@ -16,6 +16,7 @@ pub(crate) mod gallery;
 pub(crate) mod geometry;
 pub(crate) mod hog;
 pub mod jitter;
+pub mod learn;
 pub mod liveness;
 pub(crate) mod pipeline;
 pub(crate) mod quality;

@@ -1,0 +1,149 @@
+//! Learning at the door, the policy: when a confident recognition becomes one more
+//! template of its person, and which learned template it replaces. Pure, so the
+//! terminal does exactly what `eval --learn` measured.
+//!
+//! A face changes (glasses, a beard, a haircut, age) while its enrolment photo does not;
+//! commercial terminals follow it by keeping recent confident matches as templates. The
+//! risk is a wrong lesson: a look-alike taught as somebody would be let in for good. So
+//! the bar to learn is above acceptance ([`MatchRule::confident`]), the lessons per
+//! person are bounded ([`LEARNED`], the most redundant replaced, the enrolment photos
+//! never), and a face the gallery already holds (nearly the same as one of the person's
+//! templates) is not written again — that would wear the card for nothing.
+
+use crate::{Decision, Embedding, MatchRule, Nearest};
+
+/// Learned templates kept per person (their enrolment templates are never replaced).
+pub const LEARNED: usize = 4;
+
+/// A probe this close to one of the person's templates, as a fraction of the match
+/// threshold, adds nothing the gallery lacks.
+const REDUNDANT: f32 = 0.5;
+
+/// What a confident recognition teaches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lesson {
+    /// Not confident enough, or the face adds nothing: nothing is written.
+    None,
+    /// Keep the probe as a learned template, retiring the learned one at this index
+    /// (of the `learned` given) to stay within [`LEARNED`].
+    Learn { retire: Option<usize> },
+}
+
+/// Whether `probe`, which `rule` matched to `employee_id` with `nearest`, may teach
+/// them: it must also pass the confident rule for the same person.
+pub fn confident(rule: &MatchRule, employee_id: &str, nearest: Option<Nearest>) -> bool {
+    matches!(rule.confident().decide(nearest),
+        Decision::Match { employee_id: e, .. } if e == employee_id)
+}
+
+/// What a confident probe of a person with these `enrolled` and `learned` templates
+/// teaches.
+pub fn lesson(
+    rule: &MatchRule,
+    enrolled: &[Embedding],
+    learned: &[Embedding],
+    probe: &Embedding,
+) -> Lesson {
+    let closest = enrolled
+        .iter()
+        .chain(learned)
+        .map(|t| t.distance(probe))
+        .fold(f32::INFINITY, f32::min);
+    if closest < rule.threshold * REDUNDANT {
+        return Lesson::None;
+    }
+    if learned.len() < LEARNED {
+        return Lesson::Learn { retire: None };
+    }
+    // The most redundant learned template: the one nearest to another of the person's
+    // templates, the probe included (it will be one of them).
+    let nearest_other = |i: usize| {
+        enrolled
+            .iter()
+            .chain(std::iter::once(probe))
+            .chain(
+                learned
+                    .iter()
+                    .enumerate()
+                    .filter(|(j, _)| *j != i)
+                    .map(|(_, e)| e),
+            )
+            .map(|e| e.distance(&learned[i]))
+            .fold(f32::INFINITY, f32::min)
+    };
+    let retire = (0..learned.len()).min_by(|&a, &b| nearest_other(a).total_cmp(&nearest_other(b)));
+    Lesson::Learn { retire }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn e(x: f32, y: f32) -> Embedding {
+        Embedding(vec![x, y])
+    }
+
+    fn rule() -> MatchRule {
+        MatchRule {
+            threshold: 0.5,
+            margin: 0.01,
+            neighbour_ratio: 1.0,
+            verify_threshold: 0.5,
+        }
+    }
+
+    fn nearest(id: &str, distance: f32, runner_up: f32) -> Option<Nearest> {
+        Some(Nearest {
+            employee_id: id.into(),
+            distance,
+            runner_up: Some(runner_up),
+            probe_crowding: None,
+            match_crowding: None,
+        })
+    }
+
+    #[test]
+    fn only_a_match_well_inside_the_rule_for_the_same_person_is_confident() {
+        let r = rule();
+        assert!(confident(&r, "A", nearest("A", 0.30, 0.9)));
+        // Accepted (0.48 < 0.5) but not a tenth inside the threshold.
+        assert!(!confident(&r, "A", nearest("A", 0.48, 0.9)));
+        // Accepted, but the runner-up within four margins.
+        assert!(!confident(&r, "A", nearest("A", 0.30, 0.33)));
+        assert!(!confident(&r, "B", nearest("A", 0.30, 0.9)));
+        assert!(!confident(&r, "A", None));
+    }
+
+    #[test]
+    fn a_face_the_gallery_holds_teaches_nothing_and_a_new_one_is_kept() {
+        let r = rule();
+        let enrolled = [e(0.0, 0.0)];
+        assert_eq!(lesson(&r, &enrolled, &[], &e(0.2, 0.0)), Lesson::None);
+        assert_eq!(
+            lesson(&r, &enrolled, &[], &e(0.3, 0.0)),
+            Lesson::Learn { retire: None }
+        );
+        // Near a learned one counts too.
+        assert_eq!(
+            lesson(&r, &enrolled, &[e(0.4, 0.0)], &e(0.4, 0.1)),
+            Lesson::None
+        );
+    }
+
+    #[test]
+    fn past_the_bound_the_most_redundant_learned_template_is_retired() {
+        let r = rule();
+        let enrolled = [e(0.0, 0.0)];
+        // Learned 1 sits close to the enrolment photo: it is the redundant one.
+        let learned = [e(0.0, 1.0), e(0.27, 0.0), e(1.0, 0.0), e(-1.0, 0.0)];
+        assert_eq!(
+            lesson(&r, &enrolled, &learned, &e(0.0, -1.0)),
+            Lesson::Learn { retire: Some(1) }
+        );
+        // The probe counts as one of theirs: the learned face it nearly repeats goes.
+        assert_eq!(
+            lesson(&r, &enrolled, &learned, &e(0.0, 1.26)),
+            Lesson::Learn { retire: Some(0) }
+        );
+    }
+}
