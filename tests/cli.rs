@@ -101,7 +101,7 @@ async fn users_commands_and_migrate() {
     let env = [("ATTENDANCED_DATA_DIR", data.to_str().unwrap())];
     let o = attendanced(&["migrate"], &env);
     assert!(o.status.success(), "{}", stderr(&o));
-    assert!(stdout(&o).contains("version 4"));
+    assert!(stdout(&o).contains("version 5"));
     // Enrol two people through a running daemon, then administer from the CLI while it runs.
     let d = Daemon::start(&data, &[]);
     let c = d.client();
@@ -123,6 +123,16 @@ async fn users_commands_and_migrate() {
         out.contains("EMP001") && out.contains("홍길동") && out.contains("dlib-resnet-v1"),
         "{out}"
     );
+    // Nothing learned through the API (walk-ups teach): nothing to erase, the person
+    // stays; an unknown id is an error.
+    let o = attendanced(&["users", "unlearn", "EMP001"], &env);
+    assert!(
+        stdout(&o).contains("EMP001: 0 learned templates erased"),
+        "{}",
+        stderr(&o)
+    );
+    let o = attendanced(&["users", "unlearn", "EMP404"], &env);
+    assert!(!o.status.success() && stderr(&o).contains("EMP404"));
     let o = attendanced(&["users", "delete", "EMP001"], &env);
     assert!(o.status.success(), "{}", stderr(&o));
     // The running daemon notices and no longer recognises EMP001.

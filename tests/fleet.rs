@@ -1,6 +1,7 @@
 //! A fleet of doors: three (then four) real `attendanced` processes, one Mosquitto, one
 //! `attendance-uplink` and MariaDB on loopback. Enrol anywhere, recognised everywhere;
-//! ids never collide; delete anywhere, erased everywhere.
+//! ids never collide; delete anywhere, erased everywhere; a face learned at one door is
+//! learned at all.
 
 mod common;
 
@@ -317,4 +318,125 @@ async fn a_door_killed_while_applying_the_roster_recovers_to_the_right_state() {
         .count();
     assert_eq!(files, 24, "no stray template file");
     until_recognised(&k, P5.1, Some("E005"), Duration::from_secs(5)).await;
+}
+
+/// Learned templates of `id` (and all of their templates) a door holds.
+fn learned_at(data_dir: &Path, id: &str) -> (i64, i64) {
+    let db = rusqlite::Connection::open(data_dir.join("attendance.sqlite3")).unwrap();
+    db.query_row(
+        "SELECT COALESCE(SUM(learned), 0), COUNT(*) FROM templates WHERE employee_id = ?1",
+        [id],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )
+    .unwrap()
+}
+
+#[tokio::test]
+async fn a_face_learned_at_one_door_is_learned_at_every_door_and_erased_with_the_person() {
+    let dir = tempfile::tempdir().unwrap();
+    let common::centre::Centre {
+        mq,
+        pool,
+        db: _db,
+        uplink: _uplink,
+    } = centre(dir.path()).await;
+    // Door A's camera: the same person in twelve other photos, an empty doorway between
+    // them (each a new appearance); door B has no camera.
+    let reel = dir.path().join("reel");
+    std::fs::create_dir_all(&reel).unwrap();
+    let chart = common::dev_photo("_negatives/no_face_chart.jpg");
+    for p in 3..=14 {
+        let photo = common::dev_photo(&format!("caltech_p02/{p}.jpg"));
+        std::fs::copy(photo, reel.join(format!("{p:03}a.jpg"))).unwrap();
+        std::fs::copy(&chart, reel.join(format!("{p:03}b.jpg"))).unwrap();
+    }
+    let mut env = door_env(&mq, "A");
+    env.push(("ATTENDANCED_CAMERA__REPLAY_HOLD_MS".into(), "1200".into()));
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let spec = format!("replay:{}", reel.display());
+    let a = Daemon::start_with(&dir.path().join("A"), &env, &["--camera", &spec]);
+    let b = door(dir.path(), &mq, "B");
+    let alice = enrol(a.client(), "홍길동", P2.0).await;
+
+    // A learns from the walk-ups; the centre and B follow, learned face for learned face.
+    let central = |pool: mysql_async::Pool, id: String| async move {
+        let mut c = pool.get_conn().await.unwrap();
+        let n: Option<(i64, i64)> = c
+            .exec_first(
+                "SELECT COALESCE(SUM(learned), 0), COUNT(*) FROM roster_faces WHERE employee_id = ?",
+                (id,),
+            )
+            .await
+            .unwrap();
+        n.unwrap()
+    };
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let (at_a, centre_has) = loop {
+        let at_a = learned_at(&a.data_dir, &alice);
+        let (at_b, centre_has) = (
+            learned_at(&b.data_dir, &alice),
+            central(pool.clone(), alice.clone()).await,
+        );
+        if at_a.0 >= 1 && at_b == at_a && centre_has == at_a {
+            break (at_a, centre_has);
+        }
+        assert!(
+            Instant::now() < deadline,
+            "(learned, templates) at A {at_a:?}, B {at_b:?}, centre {centre_has:?}; A's log: {}",
+            a.log_text()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let metrics = a.client().get("/metrics").await.body;
+    let metrics = String::from_utf8_lossy(&metrics);
+    let lessons: Vec<&str> = metrics
+        .lines()
+        .filter(|l| l.starts_with("attendanced_walk_up_lessons_total"))
+        .collect();
+    println!("learned at A {at_a:?} (learned, all), centre {centre_has:?}; {lessons:?}");
+    assert!(at_a.0 <= 4, "at most 4 learned per person: {at_a:?}");
+    let taught: i64 = lessons
+        .iter()
+        .find(|l| l.contains("state=\"learned\""))
+        .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+        .expect("lessons counted");
+    assert!(taught >= at_a.0, "{lessons:?}");
+
+    // `users unlearn` at A (the daemon running): the learned faces go at A, centrally
+    // and at B (a retirement every door applies); the enrolment stays everywhere.
+    let mut cli = std::process::Command::new(env!("CARGO_BIN_EXE_attendanced"));
+    cli.args(["users", "unlearn", &alice])
+        .env("ATTENDANCED_DATA_DIR", &a.data_dir);
+    for (k, v) in door_env(&mq, "A") {
+        cli.env(k, v);
+    }
+    let out = cli.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let enrolment_only = (0, at_a.1 - at_a.0);
+    wait_until("unlearned everywhere", Duration::from_secs(20), || async {
+        let everywhere = [
+            learned_at(&a.data_dir, &alice),
+            learned_at(&b.data_dir, &alice),
+            central(pool.clone(), alice.clone()).await,
+        ];
+        everywhere
+            .iter()
+            .all(|n| *n == enrolment_only)
+            .then_some(())
+    })
+    .await;
+    until_recognised(&b, P2.1, Some(&alice), Duration::from_secs(5)).await;
+
+    // Erased at B: the person goes, at A and centrally.
+    let r = b.client().delete(&format!("/users/{alice}")).await;
+    assert_eq!(r.status, StatusCode::OK);
+    wait_until("erased at A", Duration::from_secs(10), || async {
+        (learned_at(&a.data_dir, &alice) == (0, 0)).then_some(())
+    })
+    .await;
+    assert_eq!(central(pool.clone(), alice.clone()).await, (0, 0));
 }

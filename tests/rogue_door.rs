@@ -16,6 +16,7 @@ use common::wait_until;
 use common::wire::{
     batch, cbor, change, changes, delete_op, enrol_op, event, face, map, template_bomb, text,
 };
+use mysql_async::prelude::Queryable;
 use rumqttc::QoS;
 
 const EVENTS: &str = "attendance/hq/R/events";
@@ -277,6 +278,73 @@ async fn a_rogue_door_harms_no_other_door_and_no_other_site() {
         1,
     )
     .await;
+
+    // Retiring faces: only the person's own learned faces go. HQ7 learns a face, then a
+    // change retires it together with HQ7's enrolment photo and another person's face:
+    // those two stay, and only the learned one is passed on to the doors.
+    let photo: String = w
+        .pool
+        .get_conn()
+        .await
+        .unwrap()
+        .query_first("SELECT face_id FROM roster_faces WHERE employee_id = 'HQ7'")
+        .await
+        .unwrap()
+        .unwrap();
+    let others = "SELECT COUNT(*) FROM roster_faces WHERE employee_id <> 'HQ7'";
+    let (other, other_faces): (String, i64) = (
+        w.pool
+            .get_conn()
+            .await
+            .unwrap()
+            .query_first("SELECT face_id FROM roster_faces WHERE employee_id <> 'HQ7'")
+            .await
+            .unwrap()
+            .unwrap(),
+        w.count(others).await,
+    );
+    let mut lesson = face("dlib-resnet-v1", dlib_template());
+    if let Value::Map(m) = &mut lesson {
+        m.push((text("learned"), Value::Bool(true)));
+    }
+    let learned_id = lesson.as_map().unwrap()[0].1.as_text().unwrap().to_owned();
+    let mut retire = enrol_op("seven", vec![]);
+    if let Value::Map(m) = &mut retire {
+        let ids = [&photo, &learned_id, &other].map(|id| text(id)).to_vec();
+        m.push((text("retire"), Value::Array(ids)));
+    }
+    let learn_then_retire = changes(vec![
+        change("hq", "R", "HQ7", enrol_op("seven", vec![lesson])),
+        change("hq", "R", "HQ7", retire),
+    ]);
+    rogue.send(CHANGES, learn_then_retire).await;
+    w.until_sql(
+        "the retirement written",
+        "SELECT COUNT(*) FROM roster_changes WHERE employee_id = 'HQ7'",
+        3,
+    )
+    .await;
+    let faces = "SELECT face_id FROM roster_faces WHERE employee_id = 'HQ7'";
+    let hq7: Vec<String> = w.pool.get_conn().await.unwrap().query(faces).await.unwrap();
+    assert_eq!(hq7, [photo], "HQ7's faces");
+    assert_eq!(
+        w.count(others).await,
+        other_faces,
+        "another person's face retired"
+    );
+    let retired: Option<String> = w
+        .pool
+        .get_conn()
+        .await
+        .unwrap()
+        .query_first("SELECT retire FROM roster_changes WHERE employee_id = 'HQ7' ORDER BY revision DESC LIMIT 1")
+        .await
+        .unwrap();
+    assert_eq!(
+        retired,
+        Some(learned_id),
+        "what the doors are told to retire"
+    );
 
     // Roster requests out of order, beyond the head and backwards: answered for its own
     // site only; a request that does not decode is refused and counted.

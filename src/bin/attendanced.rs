@@ -142,6 +142,11 @@ enum UsersCmd {
     Delete {
         employee_id: String,
     },
+    /// Erase the templates a user's walk-ups taught the door (learning at the door);
+    /// their enrolment stays. In a fleet every door of the site forgets them too.
+    Unlearn {
+        employee_id: String,
+    },
     /// Delete every user (attendance history stays).
     Reset {
         #[arg(long)]
@@ -222,6 +227,11 @@ fn run(cmd: Cmd, config: Config, hooks: daemon::Hooks) -> anyhow::Result<()> {
             UsersCmd::Delete { employee_id } => {
                 let n = admin::delete_user(&config, &employee_id)?;
                 println!("deleted {employee_id} ({n} templates and their files)");
+                Ok(())
+            }
+            UsersCmd::Unlearn { employee_id } => {
+                let n = admin::forget_learned(&config, &employee_id)?;
+                println!("{employee_id}: {n} learned templates erased; the enrolment stays");
                 Ok(())
             }
             UsersCmd::Reset { yes } => {

@@ -48,6 +48,11 @@ pub fn delete_user(config: &Config, employee_id: &str) -> Result<usize, StoreErr
     Ok(open(config)?.delete_user(employee_id, true)?.templates)
 }
 
+/// `attendanced users unlearn ID`: the learned templates go, the enrolment stays.
+pub fn forget_learned(config: &Config, employee_id: &str) -> Result<usize, StoreError> {
+    open(config)?.forget_learned(employee_id)
+}
+
 /// `attendanced users reset --yes`: every user and template; attendance stays.
 pub fn reset_users(config: &Config) -> Result<usize, StoreError> {
     Ok(open(config)?.reset_users()?.users)

@@ -83,6 +83,7 @@ pub(crate) struct TerminalMetrics {
     stages: Stages,
     frames_analysed: Counter,
     frames_dropped: Counter,
+    lessons: Family<StateLabels, Counter>,
 }
 
 /// The state read at scrape time. `None` where the read failed: a gauge is left out
@@ -141,7 +142,14 @@ impl TerminalMetrics {
             "Camera frames never analysed: skipped while the analysis was busy or idle, or undecodable",
             frames_dropped.clone(),
         );
+        let lessons = Family::<StateLabels, Counter>::default();
+        registry.register(
+            "walk_up_lessons",
+            "Walk-up punches considered for learning at the door: learned, redundant (the gallery holds the face), not_confident",
+            lessons.clone(),
+        );
         Self {
+            lessons,
             enabled,
             site: site.to_owned(),
             device_id: device_id.to_owned(),
@@ -173,6 +181,13 @@ impl TerminalMetrics {
                 source,
             })
             .inc();
+    }
+
+    /// What a walk-up punch taught (`learned`, `redundant`, `not_confident`).
+    pub(crate) fn lesson(&self, state: &'static str) {
+        if self.enabled {
+            self.lessons.get_or_create(&StateLabels { state }).inc();
+        }
     }
 
     /// Runs `f`, recording how long it took as `stage`.

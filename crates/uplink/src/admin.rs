@@ -141,6 +141,7 @@ impl CentralRoster {
             crop: Some(png),
             quality: accepted.quality.score(),
             device_id: None,
+            learned: false,
         })
     }
 
@@ -223,6 +224,7 @@ impl CentralRoster {
             Op::Enrol {
                 name: p.name.clone(),
                 faces,
+                retire: Vec::new(),
             },
         )
         .await

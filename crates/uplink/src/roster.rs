@@ -3,13 +3,13 @@
 //! catching up.
 
 use mysql_async::prelude::*;
-use mysql_async::{Pool, Transaction, TxOpts};
+use mysql_async::{Pool, Transaction};
 
 use crate::mysql::{SinkError, mysql_time};
-use attendance_wire::roster::wire::{self, Change, Entry, Face, Op, PAGE_BYTES, Page};
+use attendance_wire::roster::wire::{Change, Op};
 
-/// Changes per page query (a page holds fewer when their faces fill [`PAGE_BYTES`]).
-const PAGE_ENTRIES: usize = 500;
+mod page;
+pub(crate) use page::page;
 
 /// What became of a change.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -93,8 +93,13 @@ pub(crate) async fn write_change(
     }
     let revision = next_revision(tx, &c.site).await?;
     let (id, site) = (c.employee_id.as_str(), c.site.as_str());
+    let mut retired = Vec::new();
     let name = match &c.op {
-        Op::Enrol { name, faces } => {
+        Op::Enrol {
+            name,
+            faces,
+            retire,
+        } => {
             tx.exec_drop(
                 "INSERT INTO roster_people (employee_id, site, name, revision) VALUES (?, ?, ?, ?)
                  ON DUPLICATE KEY UPDATE name = VALUES(name),
@@ -113,8 +118,8 @@ pub(crate) async fn write_change(
                 // A face id already stored (anywhere) is not added again.
                 tx.exec_drop(
                     "INSERT INTO roster_faces
-                       (face_id, employee_id, site, revision, embedder, template, crop, quality, device_id)
-                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                       (face_id, employee_id, site, revision, embedder, template, crop, quality, device_id, learned)
+                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                      ON DUPLICATE KEY UPDATE face_id = face_id",
                     (
                         f.face_id.as_str(),
@@ -126,9 +131,23 @@ pub(crate) async fn write_change(
                         f.crop.as_deref(),
                         f.quality,
                         f.device_id.as_deref(),
+                        f.learned,
                     ),
                 )
                 .await?;
+            }
+            // Only this person's learned faces retire: an enrolment photo, or anybody
+            // else's face, named here stays (and is not passed on to the doors).
+            for face_id in retire {
+                tx.exec_drop(
+                    "DELETE FROM roster_faces
+                     WHERE face_id = ? AND employee_id = ? AND site = ? AND learned = 1",
+                    (face_id.as_str(), id, site),
+                )
+                .await?;
+                if tx.affected_rows() > 0 {
+                    retired.push(face_id.as_str());
+                }
             }
             Some(name.as_str())
         }
@@ -137,7 +156,7 @@ pub(crate) async fn write_change(
             None
         }
     };
-    record(tx, c, revision, name).await?;
+    record(tx, c, revision, name, &retired).await?;
     Ok(Outcome::Written(revision))
 }
 
@@ -164,16 +183,20 @@ async fn erase(tx: &mut Transaction<'_>, id: &str, site: &str) -> Result<(), Sin
     Ok(())
 }
 
-/// The change's row in the site's log (`name` for an enrolment, none for a tombstone).
+/// The change's row in the site's log (`name` for an enrolment, none for a tombstone;
+/// the learned faces it retired).
 async fn record(
     tx: &mut Transaction<'_>,
     c: &Change,
     revision: u64,
     name: Option<&str>,
+    retired: &[&str],
 ) -> Result<(), SinkError> {
+    // Face ids are UUIDs (checked): a comma cannot be in one.
+    let retired = (!retired.is_empty()).then(|| retired.join(","));
     tx.exec_drop(
-        "INSERT INTO roster_changes (site, revision, change_id, employee_id, op, name, device_id, ts)
-         VALUES (?, ?, ?, ?, ?, ?, ?, COALESCE(?, CURRENT_TIMESTAMP(3)))",
+        "INSERT INTO roster_changes (site, revision, change_id, employee_id, op, name, device_id, ts, retire)
+         VALUES (?, ?, ?, ?, ?, ?, ?, COALESCE(?, CURRENT_TIMESTAMP(3)), ?)",
         (
             c.site.as_str(),
             revision,
@@ -183,6 +206,7 @@ async fn record(
             name,
             c.device_id.as_deref(),
             mysql_time(&c.ts),
+            retired,
         ),
     )
     .await?;
@@ -203,7 +227,7 @@ pub(crate) async fn write_revocation(
         (c.employee_id.as_str(), c.site.as_str()),
     )
     .await?;
-    record(tx, c, revision, None).await?;
+    record(tx, c, revision, None, &[]).await?;
     Ok(revision)
 }
 
@@ -240,7 +264,7 @@ pub(crate) async fn move_person(
         (id, from),
     )
     .await?;
-    record(tx, &change(from, Op::Delete), gone, None).await?;
+    record(tx, &change(from, Op::Delete), gone, None, &[]).await?;
     let arrived = next_revision(tx, to).await?;
     tx.exec_drop(
         "UPDATE roster_people SET site = ?, revision = ?, updated_at = CURRENT_TIMESTAMP(3)
@@ -258,9 +282,10 @@ pub(crate) async fn move_person(
         Op::Enrol {
             name: name.clone(),
             faces: Vec::new(),
+            retire: Vec::new(),
         },
     );
-    record(tx, &enrol, arrived, Some(&name)).await?;
+    record(tx, &enrol, arrived, Some(&name), &[]).await?;
     Ok(Some((gone, arrived)))
 }
 
@@ -268,141 +293,6 @@ pub(crate) async fn move_person(
 pub(crate) async fn heads(pool: &Pool) -> Result<Vec<(String, u64)>, SinkError> {
     let mut c = pool.get_conn().await?;
     Ok(c.query("SELECT site, revision FROM roster_sites").await?)
-}
-
-/// The site's changes after `since`, in revision order, as much as one page holds;
-/// faces carry the template when `embedder` made it, else the crop to re-embed (or the
-/// template when no crop was kept). Read in one snapshot, so `head` and the entries agree.
-pub(crate) async fn page(
-    pool: &Pool,
-    site: &str,
-    since: u64,
-    embedder: &str,
-) -> Result<Page, SinkError> {
-    let mut opts = TxOpts::default();
-    opts.with_consistent_snapshot(true).with_readonly(true);
-    let mut tx = pool.start_transaction(opts).await?;
-    let head: u64 = tx
-        .exec_first("SELECT revision FROM roster_sites WHERE site = ?", (site,))
-        .await?
-        .unwrap_or(0);
-    type Row = (
-        u64,
-        String,
-        String,
-        String,
-        Option<String>,
-        Option<String>,
-        String,
-    );
-    let rows: Vec<Row> = tx
-        .exec(
-            format!(
-                "SELECT revision, change_id, employee_id, op, name, device_id,
-                        DATE_FORMAT(ts, '%Y-%m-%dT%H:%i:%s.%f+00:00')
-                 FROM roster_changes WHERE site = ? AND revision > ?
-                 ORDER BY revision LIMIT {PAGE_ENTRIES}"
-            ),
-            (site, since),
-        )
-        .await?;
-    let template_sql = "IF(embedder = ? OR crop IS NULL, template, NULL)";
-    let crop_sql = "IF(embedder = ?, NULL, crop)";
-    // The faces' sizes first, to cut the page before reading their bytes.
-    let last = rows.last().map_or(since, |r| r.0);
-    let sizes: Vec<(u64, u64)> = tx
-        .exec(
-            format!(
-                "SELECT revision, SUM(COALESCE(LENGTH({template_sql}), 0) + COALESCE(LENGTH({crop_sql}), 0))
-                 FROM roster_faces WHERE site = ? AND revision > ? AND revision <= ?
-                 GROUP BY revision"
-            ),
-            (embedder, embedder, site, since, last),
-        )
-        .await?;
-    let mut up_to = since;
-    let mut bytes = 0u64;
-    let mut taken = 0;
-    for r in &rows {
-        let size = sizes.iter().find(|s| s.0 == r.0).map_or(0, |s| s.1);
-        if taken > 0 && bytes + size > PAGE_BYTES as u64 {
-            break;
-        }
-        bytes += size;
-        taken += 1;
-        up_to = r.0;
-    }
-    // Everything after `since` fits: the page reaches the head. (A terminal ahead of the
-    // head holds a revision from another database: it is told where the head is.)
-    if taken == rows.len() && rows.len() < PAGE_ENTRIES {
-        up_to = head.max(since);
-    }
-    let head = head.max(up_to);
-    type FaceRow = (
-        u64,
-        String,
-        String,
-        Option<Vec<u8>>,
-        Option<Vec<u8>>,
-        f32,
-        Option<String>,
-    );
-    let faces: Vec<FaceRow> = tx
-        .exec(
-            format!(
-                "SELECT revision, face_id, embedder, {template_sql}, {crop_sql}, quality, device_id
-                 FROM roster_faces WHERE site = ? AND revision > ? AND revision <= ?
-                 ORDER BY revision, face_id"
-            ),
-            (embedder, embedder, site, since, up_to),
-        )
-        .await?;
-    tx.commit().await?;
-    let entries = rows
-        .into_iter()
-        .take(taken)
-        .map(
-            |(revision, change_id, employee_id, op, name, device_id, ts)| {
-                let op = match (op.as_str(), name) {
-                    ("enrol", Some(name)) => Op::Enrol {
-                        name,
-                        faces: faces
-                            .iter()
-                            .filter(|f| f.0 == revision)
-                            .map(|f| Face {
-                                face_id: f.1.clone(),
-                                embedder: f.2.clone(),
-                                template: f.3.clone(),
-                                crop: f.4.clone(),
-                                quality: f.5,
-                                device_id: f.6.clone(),
-                            })
-                            .collect(),
-                    },
-                    _ => Op::Delete,
-                };
-                Entry {
-                    revision,
-                    change: Change {
-                        change_id,
-                        employee_id,
-                        site: site.to_owned(),
-                        device_id,
-                        ts,
-                        op,
-                    },
-                }
-            },
-        )
-        .collect();
-    Ok(Page {
-        v: wire::ROSTER_VERSION,
-        site: site.to_owned(),
-        since,
-        up_to,
-        head,
-        entries,
-    })
 }
 
 #[cfg(test)]

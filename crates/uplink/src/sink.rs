@@ -21,6 +21,10 @@ pub(crate) const MIGRATIONS: &[(u32, &str)] = &[
         3,
         include_str!("../../../migrations/mysql/0003_senders.sql"),
     ),
+    (
+        4,
+        include_str!("../../../migrations/mysql/0004_learned.sql"),
+    ),
 ];
 
 /// Rows per INSERT statement (15 parameters each, far under MySQL's 65535).

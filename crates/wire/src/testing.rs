@@ -45,6 +45,7 @@ pub fn face() -> Face {
         crop: Some(png()),
         quality: 0.8,
         device_id: Some("K1".into()),
+        learned: false,
     }
 }
 
@@ -58,6 +59,7 @@ pub fn enrol(id: &str, name: &str) -> Change {
         op: Op::Enrol {
             name: name.into(),
             faces: vec![face()],
+            retire: Vec::new(),
         },
     }
 }

@@ -128,6 +128,11 @@ pub struct CameraSettings {
     /// How far the nose must move across the eye line, in eye distances (docs/book,
     /// "Buddy punching": still photos stay under 0.045 on dev).
     pub(crate) liveness_min_turn: f64,
+    /// Learning at the door: a walk-up punch whose face is recognised with room to spare
+    /// and differs from the person's templates is kept as one more of them (at most 4,
+    /// the most redundant replaced; shared with the site's doors). Follows faces that
+    /// change; `eval --learn` measures it (docs/book, "Learning at the door").
+    pub(crate) learn_at_door: bool,
 }
 
 impl Default for CameraSettings {
@@ -153,6 +158,7 @@ impl Default for CameraSettings {
             walk_up_choice_ms: 10_000,
             liveness: false,
             liveness_min_turn: attendance_face::liveness::LivenessRule::DEFAULT.min_turn,
+            learn_at_door: true,
         }
     }
 }

@@ -125,6 +125,7 @@ impl Config {
             liveness: self.camera.liveness.then_some(LivenessRule {
                 min_turn: self.camera.liveness_min_turn,
             }),
+            learn_at_door: self.camera.learn_at_door,
         }
     }
 

@@ -24,6 +24,10 @@ pub(crate) const MIGRATIONS: &[(u32, &str)] = &[
         4,
         include_str!("../../../../migrations/sqlite/0004_roster_refused.sql"),
     ),
+    (
+        5,
+        include_str!("../../../../migrations/sqlite/0005_learned.sql"),
+    ),
 ];
 
 /// The schema version this binary expects.
@@ -57,7 +61,7 @@ mod tests {
     #[test]
     fn applies_once() {
         let mut c = Connection::open_in_memory().unwrap();
-        assert_eq!(apply(&mut c).unwrap(), vec![1, 2, 3, 4]);
+        assert_eq!(apply(&mut c).unwrap(), vec![1, 2, 3, 4, 5]);
         assert!(apply(&mut c).unwrap().is_empty());
         assert_eq!(version(&c).unwrap(), latest());
     }

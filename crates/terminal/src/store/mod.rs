@@ -7,13 +7,14 @@
 
 pub(crate) mod attendance;
 pub(crate) mod files;
+pub(crate) mod learned;
 pub(crate) mod migrate;
 pub(crate) mod outbox;
 pub(crate) mod roster;
 pub(crate) mod roster_apply;
 pub(crate) mod seal;
 mod settings;
-mod templates;
+pub(crate) mod templates;
 pub(crate) mod users;
 
 use std::path::{Path, PathBuf};

@@ -38,6 +38,9 @@ pub(crate) enum ReadyOp {
 pub(crate) struct ReadyEnrol {
     pub(crate) name: String,
     pub(crate) faces: Vec<ReadyFace>,
+    /// Learned faces of the person that go (a face learned since at some door replaced
+    /// them).
+    pub(crate) retire: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -48,6 +51,7 @@ pub(crate) struct ReadyFace {
     pub(crate) crop_png: Option<Vec<u8>>,
     pub(crate) quality: f32,
     pub(crate) device_id: Option<String>,
+    pub(crate) learned: bool,
 }
 
 /// What applying a page did, in entry order, for the gallery to follow.
@@ -69,6 +73,8 @@ pub(crate) enum Step {
     Added {
         employee_id: String,
         faces: Vec<String>,
+        /// Some of their learned faces went: the gallery rebuilds them.
+        retired: bool,
     },
     Removed {
         employee_id: String,
@@ -124,10 +130,13 @@ impl Store {
                     }
                     ReadyOp::Enrol(enrol) => {
                         let faces = self.apply_enrol(&tx, &e.employee_id, enrol, &now)?;
+                        let gone = self.retire(&tx, &e.employee_id, &enrol.retire)?;
                         steps.push(Step::Added {
                             employee_id: e.employee_id.clone(),
                             faces,
+                            retired: gone.templates > 0,
                         });
+                        removed.absorb(gone);
                     }
                 }
             }
@@ -180,7 +189,7 @@ impl Store {
                 quality: f.quality,
                 face_id: Some(&f.face_id),
             };
-            self.insert_face(
+            let (row, _) = self.insert_face(
                 tx,
                 employee_id,
                 &f.embedder,
@@ -188,6 +197,9 @@ impl Store {
                 &face,
                 now,
             )?;
+            if f.learned {
+                tx.execute("UPDATE templates SET learned = 1 WHERE id = ?1", [row])?;
+            }
             added.push(f.face_id.clone());
         }
         Ok(added)
@@ -209,6 +221,7 @@ mod tests {
             crop_png: Some(b"png".to_vec()),
             quality: 0.9,
             device_id: Some("K2".into()),
+            learned: false,
         }
     }
 
@@ -219,6 +232,7 @@ mod tests {
             op: ReadyOp::Enrol(ReadyEnrol {
                 name: format!("name of {id}"),
                 faces: faces.iter().map(|f| face(f)).collect(),
+                retire: Vec::new(),
             }),
         }
     }
@@ -253,7 +267,8 @@ mod tests {
             steps[0],
             Step::Added {
                 employee_id: "E1".into(),
-                faces: vec!["f1".into(), "f2".into()]
+                faces: vec!["f1".into(), "f2".into()],
+                retired: false,
             }
         );
         assert_eq!(
@@ -289,7 +304,8 @@ mod tests {
             steps,
             vec![Step::Added {
                 employee_id: "E1".into(),
-                faces: vec!["f5".into()]
+                faces: vec!["f5".into()],
+                retired: false,
             }],
             "f1 is held already"
         );
@@ -308,6 +324,7 @@ mod tests {
             op: ReadyOp::Enrol(ReadyEnrol {
                 name: "새 이름".into(),
                 faces: vec![],
+                retire: Vec::new(),
             }),
         };
         let delete_unknown = ReadyEntry {
@@ -334,6 +351,41 @@ mod tests {
         );
         assert_eq!(files_of(s), 0);
         assert!(s.users().unwrap().is_empty());
+    }
+
+    #[test]
+    fn learned_faces_arrive_marked_and_only_they_are_retired() {
+        let t = temp_store();
+        let s = &t.store;
+        let mut learned = enrol(2, "E1", &["l1"]);
+        if let ReadyOp::Enrol(e) = &mut learned.op {
+            e.faces[0].learned = true;
+        }
+        s.apply_roster(&page(0, 2, vec![enrol(1, "E1", &["f1"]), learned]))
+            .unwrap();
+        let marks = |s: &Store| {
+            s.templates("hog-v1", Some("E1"))
+                .unwrap()
+                .into_iter()
+                .map(|r| (r.face_id.unwrap(), r.learned))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(marks(s), [("f1".into(), false), ("l1".into(), true)]);
+        // A later lesson retires l1; naming the enrolment photo f1 retires nothing.
+        let mut next = enrol(3, "E1", &["l2"]);
+        if let ReadyOp::Enrol(e) = &mut next.op {
+            e.faces[0].learned = true;
+            e.retire = vec!["l1".into(), "f1".into()];
+        }
+        let Applied::Done { steps, .. } = s.apply_roster(&page(2, 3, vec![next])).unwrap() else {
+            panic!("not applied");
+        };
+        assert!(
+            matches!(&steps[0], Step::Added { retired: true, .. }),
+            "{steps:?}"
+        );
+        assert_eq!(marks(s), [("f1".into(), false), ("l2".into(), true)]);
+        assert_eq!(files_of(s), 2 * 2, "l1's files are gone");
     }
 
     #[test]

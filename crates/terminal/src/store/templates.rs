@@ -12,6 +12,10 @@ pub(crate) struct TemplateRow {
     pub(crate) vector_path: String,
     pub(crate) crop_path: Option<String>,
     pub(crate) embedder: String,
+    /// None for templates stored before the fleet roster (schema 3).
+    pub(crate) face_id: Option<String>,
+    /// Learned at the door (`store::learned`), not an enrolment photo.
+    pub(crate) learned: bool,
 }
 
 /// An enrolment crop on disk and the template it was kept with.
@@ -24,20 +28,27 @@ pub(crate) struct StoredCrop {
 }
 
 impl Store {
-    /// Templates made with `embedder`, in enrolment order.
-    pub(crate) fn templates(&self, embedder: &str) -> Result<Vec<TemplateRow>, StoreError> {
+    /// Templates made with `embedder` (of one person, or everyone's), in enrolment order.
+    pub(crate) fn templates(
+        &self,
+        embedder: &str,
+        of: Option<&str>,
+    ) -> Result<Vec<TemplateRow>, StoreError> {
         let c = self.conn();
-        let mut stmt = c.prepare(
-            "SELECT id, employee_id, vector_path, crop_path, embedder FROM templates
-             WHERE embedder = ?1 ORDER BY id",
+        let mut stmt = c.prepare_cached(
+            "SELECT id, employee_id, vector_path, crop_path, embedder, face_id, learned
+             FROM templates WHERE embedder = ?1 AND (?2 IS NULL OR employee_id = ?2)
+             ORDER BY id",
         )?;
-        let rows = stmt.query_map([embedder], |r| {
+        let rows = stmt.query_map(rusqlite::params![embedder, of], |r| {
             Ok(TemplateRow {
                 id: r.get(0)?,
                 employee_id: r.get(1)?,
                 vector_path: r.get(2)?,
                 crop_path: r.get(3)?,
                 embedder: r.get(4)?,
+                face_id: r.get(5)?,
+                learned: r.get(6)?,
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)

@@ -68,6 +68,13 @@ pub(crate) struct Removed {
 }
 
 impl Removed {
+    /// One template's files (its crop, if kept).
+    pub(crate) fn add_files(&mut self, vector: &std::path::Path, crop: Option<std::path::PathBuf>) {
+        self.templates += 1;
+        self.files.push(vector.to_path_buf());
+        self.files.extend(crop);
+    }
+
     /// Adds another removal's counts and files.
     pub(crate) fn absorb(&mut self, other: Removed) {
         self.users += other.users;
@@ -142,12 +149,14 @@ impl Store {
                 crop: None,
                 quality: face.quality,
                 device_id: t.device_id.map(str::to_owned),
+                learned: false,
             });
         }
         if let Some(f) = self.fleet.as_ref().filter(|_| t.publish) {
             let op = wire::Op::Enrol {
                 name: name.clone(),
                 faces: sent,
+                retire: Vec::new(),
             };
             self.queue_change(&tx, f, &employee_id, op, &now)?;
         }
@@ -241,11 +250,10 @@ impl Store {
             })?;
             for row in rows {
                 let (vector, crop) = row?;
-                r.files.push(self.encoding_dir.join(vector));
-                if let Some(c) = crop {
-                    r.files.push(self.image_dir.join(c));
-                }
-                r.templates += 1;
+                r.add_files(
+                    &self.encoding_dir.join(vector),
+                    crop.map(|c| self.image_dir.join(c)),
+                );
             }
         }
         tx.execute(
@@ -332,8 +340,8 @@ mod tests {
         assert_eq!(users.len(), 2);
         assert_eq!(users[0].templates, 2);
         assert_eq!(users[0].embedders, vec!["hog-v1".to_owned()]);
-        assert_eq!(s.store.templates("hog-v1").unwrap().len(), 3);
-        assert!(s.store.templates("other").unwrap().is_empty());
+        assert_eq!(s.store.templates("hog-v1", None).unwrap().len(), 3);
+        assert!(s.store.templates("other", None).unwrap().is_empty());
         assert_eq!(s.store.users_without("other").unwrap().len(), 2);
     }
 

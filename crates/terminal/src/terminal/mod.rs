@@ -19,6 +19,7 @@ mod health;
 mod identification;
 mod identify;
 pub(crate) mod input;
+mod learn;
 mod live;
 mod mode;
 mod mode_switch;
@@ -82,6 +83,8 @@ pub(crate) struct TerminalSettings {
     pub(crate) walk_up_choice: Duration,
     /// The buddy-punching guard for camera decisions (`camera.liveness`), if on.
     pub(crate) liveness: Option<LivenessRule>,
+    /// Walk-up punches may teach their person a template (`camera.learn_at_door`).
+    pub(crate) learn_at_door: bool,
 }
 
 /// The terminal's operations over narrower handles: each job gets the one it needs
@@ -238,6 +241,7 @@ pub(crate) mod testing {
             walk_up_mode: PunchRequest::Auto,
             walk_up_choice: Duration::from_secs(10),
             liveness: None,
+            learn_at_door: true,
         }
     }
 

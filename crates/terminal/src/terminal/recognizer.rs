@@ -5,6 +5,7 @@ use std::sync::{Arc, RwLock};
 use tracing::warn;
 
 use crate::answer::MatchMode;
+use crate::store::templates::TemplateRow;
 use crate::store::{Store, StoreError};
 use attendance_face::template;
 use attendance_face::{Decision, Embedder, Embedding, Gallery, MatchRule, Nearest};
@@ -58,27 +59,14 @@ impl Recognizer {
     /// people cannot be recognised until re-enrolled).
     pub(crate) fn load(&self, store: &Store) -> Result<usize, StoreError> {
         let version = store.data_version()?;
-        let rows = store.templates(self.embedder.name())?;
         let mut gallery = Gallery::for_embedder(&*self.embedder);
         let mut loaded = 0;
-        for t in rows {
-            let path = store.encoding_dir().join(&t.vector_path);
-            let decoded = store
-                .read_file(&path)
-                .map_err(|e| e.to_string())
-                .and_then(|b| template::decode(&b, self.embedder.dim()).map_err(|e| e.to_string()));
-            match decoded {
-                Ok(embs) => {
-                    for e in &embs {
-                        // Dimension checked by decode.
-                        let _ = gallery.add(&t.employee_id, e);
-                    }
-                    loaded += 1;
-                }
-                Err(e) => {
-                    warn!(employee_id = %t.employee_id, file = %t.vector_path, error = %e, "template unreadable");
-                }
+        for (t, rows) in self.read(store, None)? {
+            for e in &rows {
+                // Dimension checked by decode.
+                let _ = gallery.add(&t.employee_id, e);
             }
+            loaded += 1;
         }
         *self.gallery.write().unwrap_or_else(|p| p.into_inner()) = gallery;
         *self
@@ -86,6 +74,43 @@ impl Recognizer {
             .write()
             .unwrap_or_else(|p| p.into_inner()) = version;
         Ok(loaded)
+    }
+
+    /// One person's templates as the store holds them.
+    pub(crate) fn rows_of(
+        &self,
+        store: &Store,
+        employee_id: &str,
+    ) -> Result<Vec<Embedding>, StoreError> {
+        Ok(self
+            .read(store, Some(employee_id))?
+            .into_iter()
+            .flat_map(|(_, rows)| rows)
+            .collect())
+    }
+
+    /// The store's templates of this embedder (everyone's, or one person's) with their
+    /// rows; unreadable ones logged and left out.
+    pub(crate) fn read(
+        &self,
+        store: &Store,
+        of: Option<&str>,
+    ) -> Result<Vec<(TemplateRow, Vec<Embedding>)>, StoreError> {
+        let mut read = Vec::new();
+        for t in store.templates(self.embedder.name(), of)? {
+            let path = store.encoding_dir().join(&t.vector_path);
+            let decoded = store
+                .read_file(&path)
+                .map_err(|e| e.to_string())
+                .and_then(|b| template::decode(&b, self.embedder.dim()).map_err(|e| e.to_string()));
+            match decoded {
+                Ok(rows) => read.push((t, rows)),
+                Err(e) => {
+                    warn!(employee_id = %t.employee_id, file = %t.vector_path, error = %e, "template unreadable");
+                }
+            }
+        }
+        Ok(read)
     }
 
     /// Reloads when another process (the admin CLI) changed the database.

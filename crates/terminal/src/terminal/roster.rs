@@ -58,7 +58,11 @@ impl Terminal {
             }
             let op = match &c.op {
                 Op::Delete => ReadyOp::Delete,
-                Op::Enrol { name, faces } => {
+                Op::Enrol {
+                    name,
+                    faces,
+                    retire,
+                } => {
                     let ids: Vec<&str> = faces.iter().map(|f| f.face_id.as_str()).collect();
                     let known = self.store.known_faces(&ids)?;
                     let mut ready = Vec::new();
@@ -80,6 +84,7 @@ impl Terminal {
                     ReadyOp::Enrol(ReadyEnrol {
                         name: name.clone(),
                         faces: ready,
+                        retire: retire.clone(),
                     })
                 }
             };
@@ -97,20 +102,35 @@ impl Terminal {
         };
         let applied = self.store.apply_roster(&ready)?;
         if let Applied::Done { revision, steps } = &applied {
-            let ops: Vec<GalleryOp> = steps
-                .iter()
-                .map(|s| match s {
-                    Step::Removed { employee_id } => GalleryOp::Remove(employee_id.clone()),
-                    Step::Added { employee_id, faces } => GalleryOp::Add(
+            let mut ops: Vec<GalleryOp> = Vec::with_capacity(steps.len());
+            for s in steps {
+                match s {
+                    Step::Removed { employee_id } => {
+                        ops.push(GalleryOp::Remove(employee_id.clone()))
+                    }
+                    // A learned face retired: the person's templates as the store now
+                    // holds them (the faces just added among them).
+                    Step::Added {
+                        employee_id,
+                        retired: true,
+                        ..
+                    } => {
+                        ops.push(GalleryOp::Remove(employee_id.clone()));
+                        let rows = self.recognizer.rows_of(&self.store, employee_id)?;
+                        ops.push(GalleryOp::Add(employee_id.clone(), rows));
+                    }
+                    Step::Added {
+                        employee_id, faces, ..
+                    } => ops.push(GalleryOp::Add(
                         employee_id.clone(),
                         faces
                             .iter()
                             .filter_map(|id| made.iter().find(|(f, _)| f == id))
                             .flat_map(|(_, rows)| rows.iter().cloned())
                             .collect(),
-                    ),
-                })
-                .collect();
+                    )),
+                }
+            }
             self.recognizer.apply(&ops);
             info!(revision, changes = steps.len(), "roster page applied");
         }
@@ -151,6 +171,7 @@ fn ready(f: &Face, embedder: &str, npy: Vec<u8>, keep_crop: bool) -> ReadyFace {
         crop_png: f.crop.clone().filter(|_| keep_crop),
         quality: f.quality,
         device_id: f.device_id.clone(),
+        learned: f.learned,
     }
 }
 

@@ -15,6 +15,7 @@ use tracing::{debug, warn};
 
 use super::appearance::Appearance;
 use super::identification::Identification;
+use super::learn::Teachable;
 use super::{Deadline, PunchInput, Terminal, TerminalError, blocking};
 use crate::answer::MatchMode;
 use crate::camera::{Camera, LiveAnalysis};
@@ -186,7 +187,11 @@ impl Terminal {
             ts_client: None,
         };
         let me = self.clone();
+        let lesson = Teachable::of(&ident);
         blocking(move || me.record(ident, p, Source::Camera, &Deadline::none())).await??;
+        if let Some(t) = lesson {
+            self.learn_in_background(t);
+        }
         if chosen.chosen {
             // A way chosen on the screen is for one punch.
             self.modes.reset();

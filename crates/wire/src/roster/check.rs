@@ -58,15 +58,22 @@ impl Change {
             check_id("device_id", d)?;
         }
         crate::event::check_time(&self.ts).map_err(|why| invalid("ts", why))?;
-        if let Op::Enrol { name, faces } = &self.op {
+        if let Op::Enrol {
+            name,
+            faces,
+            retire,
+        } = &self.op
+        {
             check_name(name).map_err(|why| invalid("name", why))?;
-            if faces.len() > MAX_FACES {
-                return Err(invalid(
-                    "faces",
-                    format!("{} faces, at most {MAX_FACES}", faces.len()),
-                ));
+            for (field, n) in [("faces", faces.len()), ("retire", retire.len())] {
+                if n > MAX_FACES {
+                    return Err(invalid(field, format!("{n} faces, at most {MAX_FACES}")));
+                }
             }
             faces.iter().try_for_each(Face::validate)?;
+            for id in retire {
+                uuid::Uuid::parse_str(id).map_err(|e| invalid("retire", e.to_string()))?;
+            }
         }
         Ok(())
     }
@@ -165,6 +172,20 @@ mod tests {
             *name = "a\u{7}b".into();
         }
         assert_eq!(field_of(&c), "name");
+        // What a door retires: face ids, a bounded list of them.
+        let mut c = enrol("E1", "x");
+        if let Op::Enrol { retire, .. } = &mut c.op {
+            retire.push(uuid::Uuid::now_v7().to_string());
+        }
+        c.validate().unwrap();
+        if let Op::Enrol { retire, .. } = &mut c.op {
+            retire.push("'; DROP TABLE roster_faces; --".into());
+        }
+        assert_eq!(field_of(&c), "retire");
+        if let Op::Enrol { retire, .. } = &mut c.op {
+            *retire = vec![uuid::Uuid::now_v7().to_string(); MAX_FACES + 1];
+        }
+        assert_eq!(field_of(&c), "retire");
     }
 
     #[test]

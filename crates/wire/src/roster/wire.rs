@@ -53,6 +53,11 @@ pub struct Face {
     pub quality: f32,
     /// The terminal that enrolled it.
     pub device_id: Option<String>,
+    /// Learned at the door from a confident recognition (`attendance_face::learn`), not
+    /// an enrolment photo: bounded per person and replaced through [`Op::Enrol`]'s
+    /// `retire`. Added within v1: a reader that ignores it keeps it as an enrolment face.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub learned: bool,
 }
 
 impl Face {
@@ -66,8 +71,15 @@ impl Face {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum Op {
-    /// Creates the person (or renames them) and adds these faces.
-    Enrol { name: String, faces: Vec<Face> },
+    /// Creates the person (or renames them), adds these faces and drops the learned
+    /// faces named in `retire` (added within v1, empty when absent: a reader that
+    /// ignores it keeps them).
+    Enrol {
+        name: String,
+        faces: Vec<Face>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        retire: Vec<String>,
+    },
     /// Erases the person's faces and name everywhere; their attendance stays.
     Delete,
 }
@@ -258,6 +270,56 @@ mod tests {
             .find(|(k, _)| k.as_text() == Some("template"))
             .unwrap();
         assert!(template.1.is_bytes(), "{:?}", template.1);
+    }
+
+    /// A v1 change as readers before learning wrote and read it.
+    #[derive(Debug, Serialize, Deserialize)]
+    struct OldEnrol {
+        op: String,
+        name: String,
+        faces: Vec<OldFace>,
+    }
+    #[derive(Debug, Serialize, Deserialize)]
+    struct OldFace {
+        face_id: String,
+    }
+
+    #[test]
+    fn learned_faces_and_retirements_are_v1_additions_old_readers_skip() {
+        let mut c = enrol("E1", "x");
+        if let Op::Enrol { faces, retire, .. } = &mut c.op {
+            faces[0].learned = true;
+            retire.push("0193a1b2-0000-7000-8000-000000000001".into());
+        }
+        let bytes = encode(&c);
+        assert_eq!(ciborium::from_reader::<Change, _>(&bytes[..]).unwrap(), c);
+        // An old reader takes the change as an enrolment of the face.
+        let v: ciborium::Value = ciborium::from_reader(&bytes[..]).unwrap();
+        let op = v
+            .as_map()
+            .unwrap()
+            .iter()
+            .find(|(k, _)| k.as_text() == Some("op"))
+            .unwrap()
+            .1
+            .clone();
+        let old: OldEnrol = op.deserialized().unwrap();
+        assert_eq!((old.op.as_str(), old.faces.len()), ("enrol", 1));
+        // What an old writer sent still reads: nothing learned, nothing retired.
+        let old_bytes = encode(&Change {
+            op: Op::Enrol {
+                name: "x".into(),
+                faces: vec![crate::testing::face()],
+                retire: Vec::new(),
+            },
+            ..c.clone()
+        });
+        assert!(!old_bytes.windows(6).any(|w| w == b"retire"));
+        assert!(!old_bytes.windows(7).any(|w| w == b"learned"));
+        let read: Change = ciborium::from_reader(&old_bytes[..]).unwrap();
+        assert!(
+            matches!(&read.op, Op::Enrol { faces, retire, .. } if retire.is_empty() && !faces[0].learned)
+        );
     }
 
     #[test]
