@@ -16,7 +16,6 @@ use common::wait_until;
 use common::wire::{
     batch, cbor, change, changes, delete_op, enrol_op, event, face, map, template_bomb, text,
 };
-use mysql_async::prelude::Queryable;
 use rumqttc::QoS;
 
 const EVENTS: &str = "attendance/hq/R/events";
@@ -282,27 +281,11 @@ async fn a_rogue_door_harms_no_other_door_and_no_other_site() {
     // Retiring faces: only the person's own learned faces go. HQ7 learns a face, then a
     // change retires it together with HQ7's enrolment photo and another person's face:
     // those two stay, and only the learned one is passed on to the doors.
-    let photo: String = w
-        .pool
-        .get_conn()
-        .await
-        .unwrap()
-        .query_first("SELECT face_id FROM roster_faces WHERE employee_id = 'HQ7'")
-        .await
-        .unwrap()
-        .unwrap();
+    let photo = w.text("SELECT face_id FROM roster_faces WHERE employee_id = 'HQ7'");
+    let photo = photo.await.unwrap();
     let others = "SELECT COUNT(*) FROM roster_faces WHERE employee_id <> 'HQ7'";
-    let (other, other_faces): (String, i64) = (
-        w.pool
-            .get_conn()
-            .await
-            .unwrap()
-            .query_first("SELECT face_id FROM roster_faces WHERE employee_id <> 'HQ7'")
-            .await
-            .unwrap()
-            .unwrap(),
-        w.count(others).await,
-    );
+    let other = w.text("SELECT face_id FROM roster_faces WHERE employee_id <> 'HQ7'");
+    let (other, other_faces) = (other.await.unwrap(), w.count(others).await);
     let mut lesson = face("dlib-resnet-v1", dlib_template());
     if let Value::Map(m) = &mut lesson {
         m.push((text("learned"), Value::Bool(true)));
@@ -324,22 +307,17 @@ async fn a_rogue_door_harms_no_other_door_and_no_other_site() {
         3,
     )
     .await;
-    let faces = "SELECT face_id FROM roster_faces WHERE employee_id = 'HQ7'";
-    let hq7: Vec<String> = w.pool.get_conn().await.unwrap().query(faces).await.unwrap();
-    assert_eq!(hq7, [photo], "HQ7's faces");
+    let hq7 = "SELECT COUNT(*) FROM roster_faces WHERE employee_id = 'HQ7'";
+    assert_eq!(w.count(hq7).await, 1, "HQ7's faces");
+    let kept = "SELECT face_id FROM roster_faces WHERE employee_id = 'HQ7'";
+    assert_eq!(w.text(kept).await, Some(photo), "HQ7's enrolment photo");
     assert_eq!(
         w.count(others).await,
         other_faces,
         "another person's face retired"
     );
-    let retired: Option<String> = w
-        .pool
-        .get_conn()
-        .await
-        .unwrap()
-        .query_first("SELECT retire FROM roster_changes WHERE employee_id = 'HQ7' ORDER BY revision DESC LIMIT 1")
-        .await
-        .unwrap();
+    let last = "SELECT retire FROM roster_changes WHERE employee_id = 'HQ7' ORDER BY revision DESC";
+    let retired = w.text(last).await;
     assert_eq!(
         retired,
         Some(learned_id),

@@ -230,6 +230,12 @@ impl World {
         .await;
     }
 
+    /// The first column of the first row, as text.
+    pub async fn text(&self, sql: &str) -> Option<String> {
+        let mut c = self.pool.get_conn().await.unwrap();
+        c.query_first::<String, _>(sql).await.unwrap()
+    }
+
     pub async fn count(&self, sql: &str) -> i64 {
         let mut c = self.pool.get_conn().await.unwrap();
         c.query_first::<i64, _>(sql).await.unwrap().unwrap_or(0)
