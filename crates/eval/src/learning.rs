@@ -103,9 +103,12 @@ impl Learner {
         else {
             return;
         };
-        if let Some(i) = retire {
-            learned.remove(i);
-        }
+        *learned = std::mem::take(learned)
+            .into_iter()
+            .enumerate()
+            .filter(|(i, _)| !retire.contains(i))
+            .map(|(_, e)| e)
+            .collect();
         learned.push(probe.clone());
         self.learned += 1;
         self.learned_wrong += usize::from(wrong);

@@ -20,13 +20,15 @@ pub const LEARNED: usize = 4;
 const REDUNDANT: f32 = 0.5;
 
 /// What a confident recognition teaches.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Lesson {
     /// Not confident enough, or the face adds nothing: nothing is written.
     None,
-    /// Keep the probe as a learned template, retiring the learned one at this index
-    /// (of the `learned` given) to stay within [`LEARNED`].
-    Learn { retire: Option<usize> },
+    /// Keep the probe as a learned template, retiring the learned ones at these indices
+    /// (of the `learned` given) to stay within [`LEARNED`]: one at the bound, more when
+    /// two doors learned for the same person at the same moment and the site's copy
+    /// went past it.
+    Learn { retire: Vec<usize> },
 }
 
 /// Whether `probe`, which `rule` matched to `employee_id` with `nearest`, may teach
@@ -52,26 +54,34 @@ pub fn lesson(
     if closest < rule.threshold * REDUNDANT {
         return Lesson::None;
     }
-    if learned.len() < LEARNED {
-        return Lesson::Learn { retire: None };
+    // Past the bound, the most redundant learned template goes, one at a time: the one
+    // nearest to another of the person's templates still kept, the probe included (it
+    // will be one of them).
+    let mut retire: Vec<usize> = Vec::new();
+    while learned.len() - retire.len() >= LEARNED {
+        let kept = |i: usize| !retire.contains(&i);
+        let nearest_other = |i: usize| {
+            enrolled
+                .iter()
+                .chain(std::iter::once(probe))
+                .chain(
+                    learned
+                        .iter()
+                        .enumerate()
+                        .filter(|&(j, _)| j != i && kept(j))
+                        .map(|(_, e)| e),
+                )
+                .map(|e| e.distance(&learned[i]))
+                .fold(f32::INFINITY, f32::min)
+        };
+        let Some(most) = (0..learned.len())
+            .filter(|&i| kept(i))
+            .min_by(|&a, &b| nearest_other(a).total_cmp(&nearest_other(b)))
+        else {
+            break;
+        };
+        retire.push(most);
     }
-    // The most redundant learned template: the one nearest to another of the person's
-    // templates, the probe included (it will be one of them).
-    let nearest_other = |i: usize| {
-        enrolled
-            .iter()
-            .chain(std::iter::once(probe))
-            .chain(
-                learned
-                    .iter()
-                    .enumerate()
-                    .filter(|(j, _)| *j != i)
-                    .map(|(_, e)| e),
-            )
-            .map(|e| e.distance(&learned[i]))
-            .fold(f32::INFINITY, f32::min)
-    };
-    let retire = (0..learned.len()).min_by(|&a, &b| nearest_other(a).total_cmp(&nearest_other(b)));
     Lesson::Learn { retire }
 }
 
@@ -121,13 +131,25 @@ mod tests {
         assert_eq!(lesson(&r, &enrolled, &[], &e(0.2, 0.0)), Lesson::None);
         assert_eq!(
             lesson(&r, &enrolled, &[], &e(0.3, 0.0)),
-            Lesson::Learn { retire: None }
+            Lesson::Learn { retire: vec![] }
         );
         // Near a learned one counts too.
         assert_eq!(
             lesson(&r, &enrolled, &[e(0.4, 0.0)], &e(0.4, 0.1)),
             Lesson::None
         );
+    }
+
+    #[test]
+    fn a_person_past_the_bound_is_brought_back_within_it() {
+        // Six learned (two doors learned at once): three go, the new face makes four.
+        let r = rule();
+        let learned: Vec<Embedding> = (0..6).map(|k| e(k as f32, 5.0)).collect();
+        let Lesson::Learn { retire } = lesson(&r, &[e(0.0, 0.0)], &learned, &e(9.0, 9.0)) else {
+            panic!("a new face teaches");
+        };
+        assert_eq!(retire.len(), 3, "{retire:?}");
+        assert!(retire.iter().all(|&i| i < 6) && retire.windows(2).all(|w| w[0] != w[1]));
     }
 
     #[test]
@@ -138,12 +160,12 @@ mod tests {
         let learned = [e(0.0, 1.0), e(0.27, 0.0), e(1.0, 0.0), e(-1.0, 0.0)];
         assert_eq!(
             lesson(&r, &enrolled, &learned, &e(0.0, -1.0)),
-            Lesson::Learn { retire: Some(1) }
+            Lesson::Learn { retire: vec![1] }
         );
         // The probe counts as one of theirs: the learned face it nearly repeats goes.
         assert_eq!(
             lesson(&r, &enrolled, &learned, &e(0.0, 1.26)),
-            Lesson::Learn { retire: Some(0) }
+            Lesson::Learn { retire: vec![0] }
         );
     }
 }

@@ -18,8 +18,8 @@ pub(crate) struct NewLesson<'a> {
     /// The probe as `.npy` bytes (no crop: a learned face is this embedder's alone).
     pub(crate) template: &'a [u8],
     pub(crate) quality: f32,
-    /// The learned face it replaces, by face id.
-    pub(crate) retire: Option<&'a str>,
+    /// The learned faces it replaces, by face id.
+    pub(crate) retire: &'a [&'a str],
 }
 
 impl Store {
@@ -48,7 +48,7 @@ impl Store {
             let (row, face_id) =
                 self.insert_face(&tx, l.employee_id, l.embedder, device, &face, &now)?;
             tx.execute("UPDATE templates SET learned = 1 WHERE id = ?1", [row])?;
-            let retire: Vec<String> = l.retire.map(str::to_owned).into_iter().collect();
+            let retire: Vec<String> = l.retire.iter().map(|r| (*r).to_owned()).collect();
             let removed = self.retire(&tx, l.employee_id, &retire)?;
             if let Some(f) = &self.fleet {
                 let op = wire::Op::Enrol {
@@ -167,7 +167,7 @@ mod tests {
         .employee_id
     }
 
-    fn lesson<'a>(id: &'a str, retire: Option<&'a str>) -> NewLesson<'a> {
+    fn lesson<'a>(id: &'a str, retire: &'a [&'a str]) -> NewLesson<'a> {
         NewLesson {
             employee_id: id,
             embedder: "hog-v1",
@@ -182,7 +182,7 @@ mod tests {
         let t = temp_store();
         let s = &t.store;
         let id = enrol(s);
-        let first = s.learn(&lesson(&id, None)).unwrap();
+        let first = s.learn(&lesson(&id, &[])).unwrap();
         let rows = s.templates("hog-v1", Some(&id)).unwrap();
         assert_eq!(
             rows.iter().map(|r| r.learned).collect::<Vec<_>>(),
@@ -190,11 +190,11 @@ mod tests {
         );
         let photo = rows[0].face_id.clone().unwrap();
         // Naming the enrolment photo retires nothing; naming the first lesson does.
-        s.learn(&lesson(&id, Some(&photo))).unwrap();
+        s.learn(&lesson(&id, &[&photo])).unwrap();
         assert_eq!(s.templates("hog-v1", Some(&id)).unwrap().len(), 3);
         let files = || std::fs::read_dir(s.encoding_dir()).unwrap().count();
         let before = files();
-        s.learn(&lesson(&id, Some(&first))).unwrap();
+        s.learn(&lesson(&id, &[&first])).unwrap();
         let rows = s.templates("hog-v1", Some(&id)).unwrap();
         assert_eq!(rows.len(), 3);
         assert!(
@@ -211,7 +211,7 @@ mod tests {
         // Somebody deleted meanwhile learns nothing.
         s.delete_user(&id, false).unwrap();
         assert!(matches!(
-            s.learn(&lesson(&id, None)),
+            s.learn(&lesson(&id, &[])),
             Err(StoreError::UserNotFound(_))
         ));
     }
@@ -221,8 +221,8 @@ mod tests {
         let t = temp_fleet_store();
         let s = &t.store;
         let id = enrol(s);
-        let first = s.learn(&lesson(&id, None)).unwrap();
-        s.learn(&lesson(&id, Some(&first))).unwrap();
+        let first = s.learn(&lesson(&id, &[])).unwrap();
+        s.learn(&lesson(&id, &[&first])).unwrap();
         let changes: Vec<wire::Change> = s
             .outbox_next(10)
             .unwrap()

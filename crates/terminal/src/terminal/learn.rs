@@ -89,13 +89,17 @@ impl Terminal {
         };
         let npy = template::encode(std::slice::from_ref(&t.probe))
             .map_err(|e| TerminalError::Internal(format!("encoding a learned template: {e}")))?;
-        let retire = retire.and_then(|i| learned_ids.get(i)).map(String::as_str);
+        let retire: Vec<&str> = retire
+            .iter()
+            .filter_map(|&i| learned_ids.get(i))
+            .map(String::as_str)
+            .collect();
         let face_id = self.store.learn(&NewLesson {
             employee_id: &t.employee_id,
             embedder: self.recognizer.embedder().name(),
             template: &npy,
             quality: LEARNED_QUALITY,
-            retire,
+            retire: &retire,
         })?;
         let rows = self.recognizer.rows_of(&self.store, &t.employee_id)?;
         let id = t.employee_id.clone();
@@ -103,7 +107,7 @@ impl Terminal {
             .apply(&[GalleryOp::Remove(id.clone()), GalleryOp::Add(id, rows)]);
         info!(employee_id = %t.employee_id, face_id, retired = ?retire, "learned at the door");
         debug!(
-            learned = learned.len() + 1 - usize::from(retire.is_some()),
+            learned = learned.len() + 1 - retire.len(),
             "learned templates"
         );
         Ok("learned")
