@@ -20,6 +20,13 @@ async fn deleting_a_user_erases_face_data_and_keeps_history() {
     );
     let files = |sub: &str| std::fs::read_dir(dir.path().join(sub)).unwrap().count();
     assert_eq!((files("encodings"), files("images")), (1, 1));
+    // Erasing only what walk-ups taught: nothing here (an upload teaches nothing), the
+    // enrolment stays; nobody to erase for is a 404.
+    let r = c.delete("/users/EMP001/learned").await;
+    assert_eq!(r.json()["templates_deleted"], 0);
+    assert_eq!((files("encodings"), files("images")), (1, 1));
+    let r = c.delete("/users/EMP404/learned").await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
     let r = c.delete("/users/EMP001").await;
     assert_eq!(r.status, StatusCode::OK);
     assert_eq!(r.json()["templates_deleted"], 1);

@@ -132,7 +132,7 @@ async fn terminal_killed_while_publishing_then_restarted() {
 }
 
 #[tokio::test]
-async fn events_a_broker_drops_are_sent_again_after_the_receipt_timeout() {
+async fn events_a_broker_drops_are_sent_again() {
     let mut w = world(100).await;
     // With the uplink away, a broker restart loses its shared subscription (Mosquitto
     // 2.0): whatever the terminal publishes now is PUBACKed and dropped.
@@ -150,10 +150,14 @@ async fn events_a_broker_drops_are_sent_again_after_the_receipt_timeout() {
     .await;
     w.uplink.restart();
     assert_delivered(&w, &ids).await;
+    // Sent again by whichever comes first: the receipt timeout (3 s here), or the
+    // restarted uplink announcing itself (`attendance/uplink`), which on a loaded
+    // machine can beat the timeout. Either way they went twice, not once.
+    let log = w.terminal.log_text();
     assert!(
-        w.terminal.log_text().contains("sending again"),
-        "delivered without the resend path: {}",
-        w.terminal.log_text()
+        log.contains("no receipt from the uplink: sending again")
+            || log.contains("an uplink subscribed: sending what it has not confirmed again"),
+        "delivered without a resend: {log}"
     );
 }
 

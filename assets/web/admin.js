@@ -41,7 +41,25 @@ async function loadPeople() {
   for (const u of list.users) {
     const tr = document.createElement("tr");
     tr.dataset.employeeId = u.employee_id;
-    tr.append(cell(u.employee_id), cell(u.name), cell(u.templates), cell(u.created_at));
+    const templates = u.learned ? `${u.templates} (학습 ${u.learned} learned)` : u.templates;
+    tr.append(cell(u.employee_id), cell(u.name), cell(templates), cell(u.created_at));
+    const td = document.createElement("td");
+    if (u.learned) {
+      const unlearn = document.createElement("button");
+      unlearn.type = "button";
+      unlearn.textContent = "학습 삭제 · Unlearn";
+      unlearn.addEventListener("click", async () => {
+        if (!confirm(`${u.name} (${u.employee_id}): 학습된 얼굴을 삭제할까요? Erase learned faces?`)) return;
+        try {
+          const a = await api(`/users/${encodeURIComponent(u.employee_id)}/learned`, { method: "DELETE" });
+          notice("people-notice", "ok", `${u.employee_id}: ${a.message} (${a.templates_deleted})`);
+          loadPeople();
+        } catch (e) {
+          notice("people-notice", "error", e.message);
+        }
+      });
+      td.append(unlearn);
+    }
     const del = document.createElement("button");
     del.type = "button";
     del.textContent = "삭제 · Delete";
@@ -55,7 +73,6 @@ async function loadPeople() {
         notice("people-notice", "error", e.message);
       }
     });
-    const td = document.createElement("td");
     td.append(del);
     tr.append(td);
     body.append(tr);

@@ -64,6 +64,8 @@ pub enum Msg {
     Enrolled,
     Punched,
     UserDeleted,
+    /// A person's learned templates erased (`DELETE /users/{id}/learned`).
+    LearnedForgotten,
     UsersReset,
     /// Live guidance: face is centred, sharp and close enough.
     Ready,
@@ -175,6 +177,10 @@ fn texts(msg: Msg) -> (&'static str, &'static str) {
         Msg::Enrolled => ("등록 완료", "Enrolled"),
         Msg::Punched => ("출퇴근 기록이 저장되었습니다", "Attendance recorded"),
         Msg::UserDeleted => ("사용자가 삭제되었습니다", "User deleted"),
+        Msg::LearnedForgotten => (
+            "학습된 얼굴이 삭제되었습니다. 등록 사진은 유지됩니다",
+            "Learned faces erased; the enrolment stays",
+        ),
         Msg::UsersReset => ("모든 사용자가 삭제되었습니다", "All users deleted"),
         Msg::Ready => ("인식 준비 완료", "Ready"),
         Msg::Trying => (

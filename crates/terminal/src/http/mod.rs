@@ -386,6 +386,7 @@ async fn route(
         Op::ResetUsers => routes::users::reset(app, query, locale, deadline).await,
         Op::User => routes::users::get(app, id).await,
         Op::DeleteUser => routes::users::delete(app, id, locale, deadline).await,
+        Op::ForgetLearned => routes::users::forget_learned(app, id, locale, deadline).await,
         Op::Stream => routes::stream::get(app).await,
         Op::Capture => routes::capture::get(app, query).await,
         Op::Status => routes::status::get(app, &req, locale).await,

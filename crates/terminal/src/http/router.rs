@@ -19,6 +19,7 @@ pub(crate) enum Op {
     ResetUsers,
     User,
     DeleteUser,
+    ForgetLearned,
     Stream,
     Capture,
     Status,
@@ -93,6 +94,12 @@ const ROUTES: &[(&[Seg], Method, Op, Audience)] = &[
         &[Lit("users"), Id("employee_id")],
         Method::DELETE,
         Op::DeleteUser,
+        Audience::Admin,
+    ),
+    (
+        &[Lit("users"), Id("employee_id"), Lit("learned")],
+        Method::DELETE,
+        Op::ForgetLearned,
         Audience::Admin,
     ),
     (

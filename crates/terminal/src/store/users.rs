@@ -55,6 +55,8 @@ pub(crate) struct UserRow {
     pub(crate) profile_image: Option<String>,
     pub(crate) created_at: String,
     pub(crate) templates: i64,
+    /// Of those, learned at the door (`DELETE /users/{id}/learned` erases them).
+    pub(crate) learned: i64,
     /// Embedders the user's templates were made with.
     pub(crate) embedders: Vec<String>,
 }
@@ -175,7 +177,8 @@ impl Store {
         let c = self.conn();
         let mut stmt = c.prepare(
             "SELECT u.employee_id, u.name, u.profile_image, u.created_at,
-                    COUNT(t.id), COALESCE(GROUP_CONCAT(DISTINCT t.embedder), '')
+                    COUNT(t.id), COALESCE(GROUP_CONCAT(DISTINCT t.embedder), ''),
+                    COALESCE(SUM(t.learned), 0)
              FROM users u LEFT JOIN templates t ON t.employee_id = u.employee_id
              GROUP BY u.id ORDER BY u.id",
         )?;
@@ -187,7 +190,8 @@ impl Store {
         let c = self.conn();
         Ok(c.query_row(
             "SELECT u.employee_id, u.name, u.profile_image, u.created_at,
-                    COUNT(t.id), COALESCE(GROUP_CONCAT(DISTINCT t.embedder), '')
+                    COUNT(t.id), COALESCE(GROUP_CONCAT(DISTINCT t.embedder), ''),
+                    COALESCE(SUM(t.learned), 0)
              FROM users u LEFT JOIN templates t ON t.employee_id = u.employee_id
              WHERE u.employee_id = ?1 GROUP BY u.id",
             [employee_id],
@@ -292,6 +296,7 @@ fn user_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<UserRow> {
         profile_image: r.get(2)?,
         created_at: r.get(3)?,
         templates: r.get(4)?,
+        learned: r.get(6)?,
         embedders: embedders
             .split(',')
             .filter(|s| !s.is_empty())

@@ -56,6 +56,27 @@ impl Terminal {
         .await?
     }
 
+    /// Erases the templates a person's walk-ups taught (learning at the door); their
+    /// enrolment stays. Returns the number of templates removed.
+    pub(crate) async fn forget_learned(
+        self: &Arc<Self>,
+        employee_id: String,
+        deadline: &Deadline,
+    ) -> Result<usize, TerminalError> {
+        let writer = self.people_writer().await;
+        let (me, deadline) = (self.clone(), deadline.clone());
+        blocking(move || {
+            let _writer = writer;
+            deadline.begin_write()?;
+            let removed = me.store.forget_learned(&employee_id)?;
+            me.recorder.wake_outbox();
+            me.recognizer.reload_person(&me.store, &employee_id)?;
+            info!(employee_id = %employee_id, templates = removed, "learned templates erased");
+            Ok(removed)
+        })
+        .await?
+    }
+
     /// Deletes every user (attendance stays). Returns the number of users removed.
     pub(crate) async fn reset_users(
         self: &Arc<Self>,

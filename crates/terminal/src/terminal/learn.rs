@@ -10,7 +10,6 @@ use std::sync::Arc;
 use tracing::{debug, info, warn};
 
 use super::identification::Identification;
-use super::recognizer::GalleryOp;
 use super::{Terminal, TerminalError, blocking};
 use crate::store::learned::NewLesson;
 use attendance_face::learn::{self, Lesson};
@@ -101,10 +100,7 @@ impl Terminal {
             quality: LEARNED_QUALITY,
             retire: &retire,
         })?;
-        let rows = self.recognizer.rows_of(&self.store, &t.employee_id)?;
-        let id = t.employee_id.clone();
-        self.recognizer
-            .apply(&[GalleryOp::Remove(id.clone()), GalleryOp::Add(id, rows)]);
+        self.recognizer.reload_person(&self.store, &t.employee_id)?;
         info!(employee_id = %t.employee_id, face_id, retired = ?retire, "learned at the door");
         debug!(
             learned = learned.len() + 1 - retire.len(),

@@ -76,6 +76,15 @@ impl Recognizer {
         Ok(loaded)
     }
 
+    /// Makes the gallery hold one person's templates as the store does (after lessons
+    /// are kept or erased), under one write lock.
+    pub(crate) fn reload_person(&self, store: &Store, employee_id: &str) -> Result<(), StoreError> {
+        let rows = self.rows_of(store, employee_id)?;
+        let id = employee_id.to_owned();
+        self.apply(&[GalleryOp::Remove(id.clone()), GalleryOp::Add(id, rows)]);
+        Ok(())
+    }
+
     /// One person's templates as the store holds them.
     pub(crate) fn rows_of(
         &self,

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use tokio::sync::mpsc;
-use tracing::{error, info, warn};
+use tracing::{debug, error, info, warn};
 
 use super::recognizer::GalleryOp;
 use super::{Terminal, TerminalError, blocking};
@@ -72,6 +72,14 @@ impl Terminal {
                                 made.push((m.face.face_id.clone(), m.rows));
                                 ready.push(m.face);
                             }
+                            // A face learned at a door with another embedder has no
+                            // crop: expected, not worth a warning per lesson.
+                            Err(why) if f.learned => debug!(
+                                employee_id = %c.employee_id,
+                                face_id = %f.face_id,
+                                why,
+                                "learned face of another embedder skipped"
+                            ),
                             Err(why) => warn!(
                                 employee_id = %c.employee_id,
                                 face_id = %f.face_id,

@@ -1,5 +1,6 @@
 //! `GET /users`, `GET /users/{id}`, `DELETE /users/{id}` (erases templates and face
-//! images, keeps attendance) and `DELETE /users?confirm=yes` (all of them).
+//! images, keeps attendance), `DELETE /users/{id}/learned` (the templates walk-ups
+//! taught, the enrolment stays) and `DELETE /users?confirm=yes` (all of them).
 
 use std::sync::Arc;
 
@@ -40,6 +41,25 @@ pub(crate) async fn delete(
             "employee_id": id,
             "templates_deleted": templates,
             "message": locale.text(Msg::UserDeleted),
+        }),
+    ))
+}
+
+pub(crate) async fn forget_learned(
+    app: &Arc<App>,
+    id: &str,
+    locale: Locale,
+    deadline: &Deadline,
+) -> Result<Response<Body>, ApiError> {
+    let id = input::id("employee_id", id)?;
+    let templates = app.terminal.forget_learned(id.clone(), deadline).await?;
+    Ok(json(
+        StatusCode::OK,
+        &json!({
+            "success": true,
+            "employee_id": id,
+            "templates_deleted": templates,
+            "message": locale.text(Msg::LearnedForgotten),
         }),
     ))
 }

@@ -101,6 +101,15 @@ async fn walking_up_with_another_photo_teaches_the_person_a_bounded_set_of_templ
         )),
         "{metrics}"
     );
+    // Erasing the lessons alone leaves the enrolment, in the store and the gallery.
+    assert_eq!(
+        tm.forget_learned(id.clone(), &Deadline::none())
+            .await
+            .unwrap(),
+        seen.len()
+    );
+    assert!(learned(tm).is_empty());
+    assert_eq!(tm.recognizer.size().0, templates);
     // Erasure takes the lessons with the person.
     tm.delete_user(id, &Deadline::none()).await.unwrap();
     assert!(learned(tm).is_empty());
