@@ -6,7 +6,7 @@
 use chrono::Utc;
 use rusqlite::{OptionalExtension, Transaction, params};
 
-use super::users::{NewFace, Removed};
+use super::users::{NewFace, Removed, user_name};
 use super::{Store, StoreError, ts};
 use attendance_wire::roster::wire;
 
@@ -29,14 +29,8 @@ impl Store {
         let (face_id, removed) = {
             let mut c = self.conn();
             let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-            let name: Option<String> = tx
-                .query_row(
-                    "SELECT name FROM users WHERE employee_id = ?1",
-                    [l.employee_id],
-                    |r| r.get(0),
-                )
-                .optional()?;
-            let name = name.ok_or_else(|| StoreError::UserNotFound(l.employee_id.into()))?;
+            let name = user_name(&tx, l.employee_id)?
+                .ok_or_else(|| StoreError::UserNotFound(l.employee_id.into()))?;
             let now = ts(Utc::now());
             let device = self.fleet.as_ref().map(|f| f.device_id.as_str());
             let face = NewFace {
@@ -44,10 +38,10 @@ impl Store {
                 crop_png: None,
                 quality: l.quality,
                 face_id: None,
+                learned: true,
             };
-            let (row, face_id) =
+            let (_, face_id) =
                 self.insert_face(&tx, l.employee_id, l.embedder, device, &face, &now)?;
-            tx.execute("UPDATE templates SET learned = 1 WHERE id = ?1", [row])?;
             let retire: Vec<String> = l.retire.iter().map(|r| (*r).to_owned()).collect();
             let removed = self.retire(&tx, l.employee_id, &retire)?;
             if let Some(f) = &self.fleet {
@@ -81,14 +75,8 @@ impl Store {
         let removed = {
             let mut c = self.conn();
             let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-            let name: Option<String> = tx
-                .query_row(
-                    "SELECT name FROM users WHERE employee_id = ?1",
-                    [employee_id],
-                    |r| r.get(0),
-                )
-                .optional()?;
-            let name = name.ok_or_else(|| StoreError::UserNotFound(employee_id.into()))?;
+            let name = user_name(&tx, employee_id)?
+                .ok_or_else(|| StoreError::UserNotFound(employee_id.into()))?;
             let ids: Vec<String> = tx
                 .prepare(
                     "SELECT face_id FROM templates
@@ -154,6 +142,7 @@ mod tests {
             crop_png: Some(b"png"),
             quality: 0.9,
             face_id: None,
+            learned: false,
         };
         s.enrol(&NewTemplate {
             employee_id: None,

@@ -133,6 +133,7 @@ mod tests {
             crop_png: Some(b"the crop"),
             quality: 0.8,
             face_id: None,
+            learned: false,
         };
         let new = |publish| NewTemplate {
             employee_id: None,

@@ -188,8 +188,9 @@ impl Store {
                 crop_png: f.crop_png.as_deref(),
                 quality: f.quality,
                 face_id: Some(&f.face_id),
+                learned: f.learned,
             };
-            let (row, _) = self.insert_face(
+            self.insert_face(
                 tx,
                 employee_id,
                 &f.embedder,
@@ -197,9 +198,6 @@ impl Store {
                 &face,
                 now,
             )?;
-            if f.learned {
-                tx.execute("UPDATE templates SET learned = 1 WHERE id = ?1", [row])?;
-            }
             added.push(f.face_id.clone());
         }
         Ok(added)

@@ -107,9 +107,9 @@ impl Store {
         let vector_path = format!("{stem}.npy");
         let crop_path = face.crop_png.map(|_| format!("{stem}.png"));
         tx.execute(
-            "INSERT INTO templates (employee_id, vector_path, crop_path, embedder, quality_score, device_id, created_at, face_id)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-            params![employee_id, vector_path, crop_path, embedder, face.quality, device_id, now, face_id],
+            "INSERT INTO templates (employee_id, vector_path, crop_path, embedder, quality_score, device_id, created_at, face_id, learned)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            params![employee_id, vector_path, crop_path, embedder, face.quality, device_id, now, face_id, face.learned],
         )?;
         let row = tx.last_insert_rowid();
         tx.execute(

@@ -34,6 +34,8 @@ pub(crate) struct NewFace<'a> {
     pub(crate) quality: f32,
     /// The face's fleet-wide id when it came from the roster; a new one otherwise.
     pub(crate) face_id: Option<&'a str>,
+    /// Learned at the door (`store::learned`), not an enrolment photo.
+    pub(crate) learned: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -279,7 +281,10 @@ impl Store {
     }
 }
 
-fn user_name(tx: &Transaction<'_>, employee_id: &str) -> rusqlite::Result<Option<String>> {
+pub(super) fn user_name(
+    tx: &Transaction<'_>,
+    employee_id: &str,
+) -> rusqlite::Result<Option<String>> {
     tx.query_row(
         "SELECT name FROM users WHERE employee_id = ?1",
         [employee_id],
@@ -315,6 +320,7 @@ mod tests {
         crop_png: Some(b"png"),
         quality: 0.8,
         face_id: None,
+        learned: false,
     };
 
     fn t<'a>(id: Option<&'a str>, name: Option<&'a str>) -> NewTemplate<'a> {

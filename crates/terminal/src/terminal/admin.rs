@@ -35,6 +35,23 @@ impl Terminal {
         .await?
     }
 
+    /// Runs a change of people as their one writer (enrolments, deletions, roster pages
+    /// and lessons queue behind each other), within the request's deadline.
+    async fn write_people<T: Send + 'static>(
+        self: &Arc<Self>,
+        deadline: &Deadline,
+        f: impl FnOnce(&Terminal) -> Result<T, TerminalError> + Send + 'static,
+    ) -> Result<T, TerminalError> {
+        let writer = self.people_writer().await;
+        let (me, deadline) = (self.clone(), deadline.clone());
+        blocking(move || {
+            let _writer = writer;
+            deadline.begin_write()?;
+            f(&me)
+        })
+        .await?
+    }
+
     /// Deletes a user, their templates and face images; attendance history stays.
     /// Returns the number of templates removed.
     pub(crate) async fn delete_user(
@@ -42,18 +59,14 @@ impl Terminal {
         employee_id: String,
         deadline: &Deadline,
     ) -> Result<usize, TerminalError> {
-        let writer = self.people_writer().await;
-        let (me, deadline) = (self.clone(), deadline.clone());
-        blocking(move || {
-            let _writer = writer;
-            deadline.begin_write()?;
+        self.write_people(deadline, move |me| {
             let removed = me.store.delete_user(&employee_id, true)?;
             me.recorder.wake_outbox();
             me.recognizer.remove(&employee_id);
             info!(employee_id = %employee_id, templates = removed.templates, "user deleted");
             Ok(removed.templates)
         })
-        .await?
+        .await
     }
 
     /// Erases the templates a person's walk-ups taught (learning at the door); their
@@ -63,18 +76,14 @@ impl Terminal {
         employee_id: String,
         deadline: &Deadline,
     ) -> Result<usize, TerminalError> {
-        let writer = self.people_writer().await;
-        let (me, deadline) = (self.clone(), deadline.clone());
-        blocking(move || {
-            let _writer = writer;
-            deadline.begin_write()?;
+        self.write_people(deadline, move |me| {
             let removed = me.store.forget_learned(&employee_id)?;
             me.recorder.wake_outbox();
             me.recognizer.reload_person(&me.store, &employee_id)?;
             info!(employee_id = %employee_id, templates = removed, "learned templates erased");
             Ok(removed)
         })
-        .await?
+        .await
     }
 
     /// Deletes every user (attendance stays). Returns the number of users removed.
@@ -82,17 +91,13 @@ impl Terminal {
         self: &Arc<Self>,
         deadline: &Deadline,
     ) -> Result<usize, TerminalError> {
-        let writer = self.people_writer().await;
-        let (me, deadline) = (self.clone(), deadline.clone());
-        blocking(move || {
-            let _writer = writer;
-            deadline.begin_write()?;
+        self.write_people(deadline, move |me| {
             let removed = me.store.reset_users()?;
             me.recognizer.clear();
             info!(users = removed.users, "all users deleted");
             Ok(removed.users)
         })
-        .await?
+        .await
     }
 }
 

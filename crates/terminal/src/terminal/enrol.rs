@@ -188,6 +188,7 @@ impl Terminal {
                 crop_png: png.as_deref(),
                 quality: f.quality.score(),
                 face_id: None,
+                learned: false,
             })
             .collect();
         deadline.begin_write()?;

@@ -331,6 +331,7 @@ mod tests {
                     crop_png: None,
                     quality: 1.0,
                     face_id: None,
+                    learned: false,
                 }],
                 publish: false,
             })

@@ -73,6 +73,7 @@ pub(crate) fn reembed_missing(
                 crop_png: Some(&png),
                 quality: c.quality,
                 face_id: None,
+                learned: false,
             }],
             // The centre has the crop; a door re-embeds for itself.
             publish: false,

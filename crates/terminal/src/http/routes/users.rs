@@ -34,15 +34,7 @@ pub(crate) async fn delete(
 ) -> Result<Response<Body>, ApiError> {
     let id = input::id("employee_id", id)?;
     let templates = app.terminal.delete_user(id.clone(), deadline).await?;
-    Ok(json(
-        StatusCode::OK,
-        &json!({
-            "success": true,
-            "employee_id": id,
-            "templates_deleted": templates,
-            "message": locale.text(Msg::UserDeleted),
-        }),
-    ))
+    Ok(erased(&id, templates, locale.text(Msg::UserDeleted)))
 }
 
 pub(crate) async fn forget_learned(
@@ -53,15 +45,20 @@ pub(crate) async fn forget_learned(
 ) -> Result<Response<Body>, ApiError> {
     let id = input::id("employee_id", id)?;
     let templates = app.terminal.forget_learned(id.clone(), deadline).await?;
-    Ok(json(
+    Ok(erased(&id, templates, locale.text(Msg::LearnedForgotten)))
+}
+
+/// What an erasure answers (`UserDeleted` in the OpenAPI document, for both routes).
+fn erased(employee_id: &str, templates: usize, message: &str) -> Response<Body> {
+    json(
         StatusCode::OK,
         &json!({
             "success": true,
-            "employee_id": id,
+            "employee_id": employee_id,
             "templates_deleted": templates,
-            "message": locale.text(Msg::LearnedForgotten),
+            "message": message,
         }),
-    ))
+    )
 }
 
 pub(crate) async fn reset(
