@@ -340,13 +340,16 @@ async fn a_face_learned_at_one_door_is_learned_at_every_door_and_erasable_anywhe
         db: _db,
         uplink: _uplink,
     } = centre(dir.path()).await;
-    // Door A's camera: the same person in twelve other photos, an empty doorway between
-    // them (each a new appearance); door B has no camera.
+    // Door A's camera: the same person in five other photos, an empty doorway between
+    // them (each a new appearance); door B has no camera. caltech_p08: most of its
+    // photos are 0.28-0.33 from the enrolment photo, beyond half the threshold, so
+    // they teach (another person's photos all within 0.25 of theirs would each be
+    // redundant, and whether any teaches would be the replay's luck).
     let reel = dir.path().join("reel");
     std::fs::create_dir_all(&reel).unwrap();
     let chart = common::dev_photo("_negatives/no_face_chart.jpg");
-    for p in 3..=14 {
-        let photo = common::dev_photo(&format!("caltech_p02/{p}.jpg"));
+    for p in 3..=7 {
+        let photo = common::dev_photo(&format!("caltech_p08/{p}.jpg"));
         std::fs::copy(photo, reel.join(format!("{p:03}a.jpg"))).unwrap();
         std::fs::copy(&chart, reel.join(format!("{p:03}b.jpg"))).unwrap();
     }
@@ -356,7 +359,7 @@ async fn a_face_learned_at_one_door_is_learned_at_every_door_and_erasable_anywhe
     let spec = format!("replay:{}", reel.display());
     let a = Daemon::start_with(&dir.path().join("A"), &env, &["--camera", &spec]);
     let b = door(dir.path(), &mq, "B");
-    let alice = enrol(a.client(), "홍길동", P2.0).await;
+    let alice = enrol(a.client(), "홍길동", "caltech_p08/2.jpg").await;
 
     // A learns from the walk-ups; the centre and B follow, learned face for learned face.
     let central = |pool: mysql_async::Pool, id: String| async move {
@@ -422,7 +425,13 @@ async fn a_face_learned_at_one_door_is_learned_at_every_door_and_erasable_anywhe
             .then_some(())
     })
     .await;
-    until_recognised(&a, P2.1, Some(&alice), Duration::from_secs(5)).await;
+    until_recognised(
+        &a,
+        "caltech_p08/1.jpg",
+        Some(&alice),
+        Duration::from_secs(5),
+    )
+    .await;
 
     // Erased at B: the person goes, at A and centrally.
     let r = b.client().delete(&format!("/users/{alice}")).await;
