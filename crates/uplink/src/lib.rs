@@ -99,7 +99,8 @@ pub async fn run(cfg: UplinkConfig, mut stop: Shutdown) -> Result<(), UplinkErro
         .unwrap_or_else(|| "attendance-uplink".into());
     let mut opts = mqtt::options(&cfg.mqtt, &client_id, None)?;
     opts.set_manual_acks(true);
-    let (client, mut events) = AsyncClient::new(opts, 256);
+    let (client, events) = AsyncClient::new(opts, 256);
+    let mut events = mqtt::Events::new(events);
     // Bounded by the broker's in-flight window for unacknowledged QoS 1 deliveries.
     let (tx, rx) = mpsc::channel::<Publish>(1024);
     let (heads, heads_rx) = mpsc::channel::<Heads>(16);

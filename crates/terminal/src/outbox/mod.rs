@@ -124,7 +124,8 @@ impl Publisher {
             return;
         };
         let _ = self.link.send(LinkState::Connecting);
-        let (client, mut events) = AsyncClient::new(opts, 64);
+        let (client, events) = AsyncClient::new(opts, 64);
+        let mut events = mqtt::Events::new(events);
         let topic = |t| mqtt::device_topic(&self.site, &self.device_id, t);
         let status = topic(DeviceTopic::Status);
         let receipts = topic(DeviceTopic::Receipts);

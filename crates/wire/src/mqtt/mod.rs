@@ -9,15 +9,16 @@
 //!   the uplink to the terminal once MySQL has committed the events (or roster changes)
 //! - the roster topics, see [`crate::roster::wire`]
 
+mod events;
 mod settings;
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use rumqttc::{LastWill, MqttOptions, QoS, TlsConfiguration, Transport};
 use serde::{Deserialize, Serialize};
 
 use attendance_core::tls::{self, TlsError};
+pub use events::Events;
 pub use settings::MqttSettings;
 
 /// The uplink's subscription: every terminal's events. Not a shared subscription by
@@ -150,7 +151,7 @@ pub fn options(
 ) -> Result<MqttOptions, MqttConfigError> {
     let (host, port, tls) = parse_url(&s.url)?;
     let mut o = MqttOptions::new(client_id, host, port);
-    o.set_keep_alive(Duration::from_secs(30))
+    o.set_keep_alive(s.ping_interval())
         .set_clean_session(false)
         .set_max_packet_size(MAX_PACKET_BYTES, MAX_PACKET_BYTES);
     if let (Some(u), Some(p)) = (&s.username, &s.password) {
