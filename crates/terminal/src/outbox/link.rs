@@ -99,7 +99,9 @@ impl Default for Link {
             maybe_more: true,
             session_present: false,
             last_failure: None,
-            backoff: Backoff::new(Duration::from_millis(250), Duration::from_secs(30)),
+            // At most 10 s between attempts: with a 5 s connect timeout, a door is back
+            // within ~15 s of its link, and its queue drained well within 30 s.
+            backoff: Backoff::new(Duration::from_millis(250), Duration::from_secs(10)),
         }
     }
 }
@@ -307,7 +309,7 @@ mod tests {
         assert_eq!(f, Failure::New);
         for _ in 0..20 {
             let (_, after) = failure(&l.on(Input::ConnectionError("connection refused")));
-            assert!(after <= Duration::from_secs(30), "capped: {after:?}");
+            assert!(after <= Duration::from_secs(10), "capped: {after:?}");
         }
         // A CONNACK forgets the failure: the same one later is news again.
         l.on(Input::ConnAck {

@@ -31,6 +31,10 @@ pub struct MqttSettings {
     pub receipt_timeout_secs: u64,
     /// Seconds between stats messages.
     pub stats_interval_secs: u64,
+    /// A link that hears nothing from the broker for this long is declared down (the
+    /// kiosk shows offline) and reconnected. Pings go every third of it, so a dead link
+    /// (a cut cable, a half-open connection that never sees a RST) is found within it.
+    pub keep_alive_secs: u64,
     /// Share the site's roster with the other doors through the uplink: enrolments and
     /// deletions made here go to the centre, everyone enrolled at the site is recognised
     /// here, and generated ids become `{site}-{device_id}-NNN` (unique in the fleet).
@@ -51,12 +55,23 @@ impl Default for MqttSettings {
             receipts: true,
             receipt_timeout_secs: 300,
             stats_interval_secs: 60,
+            keep_alive_secs: 30,
             roster: true,
         }
     }
 }
 
+/// Below this the pings (a third of it, whole seconds as MQTT counts) come too close to
+/// a slow link's round trip.
+const KEEP_ALIVE_MIN_SECS: u64 = 6;
+
 impl MqttSettings {
+    /// How often to ping: a third of the keep-alive, so that the ping after a silent
+    /// failure goes unanswered and the next one finds it, both within the keep-alive.
+    pub fn ping_interval(&self) -> std::time::Duration {
+        std::time::Duration::from_secs((self.keep_alive_secs / 3).max(1))
+    }
+
     /// Whether a broker is configured at all.
     pub fn enabled(&self) -> bool {
         !self.url.is_empty()
@@ -81,6 +96,16 @@ impl MqttSettings {
             format!("must be in 1..=1000, got {}", self.batch_size)
         })?;
         check(
+            (KEEP_ALIVE_MIN_SECS..=3600).contains(&self.keep_alive_secs),
+            "keep_alive_secs",
+            || {
+                format!(
+                    "must be in {KEEP_ALIVE_MIN_SECS}..=3600, got {}",
+                    self.keep_alive_secs
+                )
+            },
+        )?;
+        check(
             self.client_cert_file.is_some() == self.client_key_file.is_some(),
             "client_key_file",
             || "client_cert_file and client_key_file go together".into(),
@@ -104,6 +129,29 @@ mod tests {
         for bad in ["mqtt://", "mqtt://h:x", "tcp://h:1883", "h:1883"] {
             assert_eq!(with(bad).validate().unwrap_err().key, "url", "{bad:?}");
         }
+    }
+
+    #[test]
+    fn a_dead_link_is_found_within_the_keep_alive() {
+        let with = |secs| MqttSettings {
+            keep_alive_secs: secs,
+            ..MqttSettings::default()
+        };
+        // rumqttc fails the link at the first ping after an unanswered one: at most two
+        // intervals after the link died, and the first ping answered within one.
+        for secs in [6, 10, 30, 31, 3600] {
+            let ping = with(secs).ping_interval();
+            assert!(
+                ping * 2 <= std::time::Duration::from_secs(secs),
+                "{secs}: {ping:?}"
+            );
+            assert!(
+                ping >= std::time::Duration::from_secs(secs / 4),
+                "{secs}: {ping:?}"
+            );
+        }
+        assert_eq!(with(5).validate().unwrap_err().key, "keep_alive_secs");
+        assert_eq!(with(3601).validate().unwrap_err().key, "keep_alive_secs");
     }
 
     #[test]
