@@ -25,7 +25,16 @@ impl Centre {
     /// Returns once the uplink announced itself: it announces after its schema is made
     /// and its subscription acknowledged, so nothing published after is dropped.
     pub async fn start(dir: &Path, database: &str, env: Vec<(String, String)>) -> Centre {
-        let mq = Mosquitto::start(&dir.join("mqtt"));
+        Self::on(Mosquitto::start(&dir.join("mqtt")), dir, database, env).await
+    }
+
+    /// The same with a broker the caller started (one listening on more addresses).
+    pub async fn on(
+        mq: Mosquitto,
+        dir: &Path,
+        database: &str,
+        env: Vec<(String, String)>,
+    ) -> Centre {
         let db = MariaDb::start(&dir.join("mysql"));
         // Subscribed before the uplink starts, so its announcement cannot be missed.
         let announced = first_message(&mq, ANNOUNCEMENT).await;

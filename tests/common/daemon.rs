@@ -12,6 +12,8 @@ use hyper::{Method, Request, StatusCode};
 use hyper_util::rt::TokioIo;
 use serde_json::Value;
 
+pub use super::multipart::Multipart;
+
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -27,6 +29,8 @@ pub struct Daemon {
     pub data_dir: PathBuf,
     env: Vec<(String, String)>,
     args: Vec<String>,
+    /// A command the daemon runs under (`ip netns exec NAME`), empty for none.
+    prefix: Vec<String>,
     pub log: PathBuf,
 }
 
@@ -38,15 +42,50 @@ impl Daemon {
     }
 
     pub fn start_with(data_dir: &Path, env: &[(&str, &str)], args: &[&str]) -> Daemon {
+        Self::launch(
+            data_dir,
+            env,
+            args,
+            SocketAddr::from(([127, 0, 0, 1], free_port())),
+            &[],
+        )
+    }
+
+    /// Starts the daemon in network namespace `netns`, listening on `ip` there (the
+    /// bad-link tests): `ip netns exec` execs, so the pid is the daemon's.
+    pub fn start_in_netns(
+        data_dir: &Path,
+        env: &[(&str, &str)],
+        netns: &str,
+        ip: std::net::Ipv4Addr,
+    ) -> Daemon {
+        let prefix = ["ip", "netns", "exec", netns];
+        Self::launch(
+            data_dir,
+            env,
+            &[],
+            SocketAddr::from((ip, free_port())),
+            &prefix,
+        )
+    }
+
+    fn launch(
+        data_dir: &Path,
+        env: &[(&str, &str)],
+        args: &[&str],
+        addr: SocketAddr,
+        prefix: &[&str],
+    ) -> Daemon {
         let mut d = Daemon {
             child: None,
-            addr: SocketAddr::from(([127, 0, 0, 1], free_port())),
+            addr,
             data_dir: data_dir.to_path_buf(),
             env: env
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
             args: args.iter().map(|s| s.to_string()).collect(),
+            prefix: prefix.iter().map(|s| s.to_string()).collect(),
             log: data_dir.with_extension("log"),
         };
         d.spawn();
@@ -65,7 +104,15 @@ impl Daemon {
                 .append(true)
                 .open(&self.log)
                 .unwrap();
-            let mut cmd = Command::new(env!("CARGO_BIN_EXE_attendanced"));
+            let bin = env!("CARGO_BIN_EXE_attendanced");
+            let mut cmd = match self.prefix.split_first() {
+                Some((first, rest)) => {
+                    let mut c = Command::new(first);
+                    c.args(rest).arg(bin);
+                    c
+                }
+                None => Command::new(bin),
+            };
             cmd.arg("serve")
                 .arg("--listen")
                 .arg(self.addr.to_string())
@@ -258,61 +305,6 @@ impl Reply {
     pub fn json(&self) -> Value {
         serde_json::from_slice(&self.body)
             .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
-    }
-}
-
-/// A multipart/form-data body.
-pub struct Multipart {
-    pub boundary: String,
-    pub body: Vec<u8>,
-}
-
-impl Multipart {
-    pub fn new() -> Self {
-        Multipart {
-            boundary: "xTestBoundary7MA4YWxkTrZu0gW".into(),
-            body: Vec::new(),
-        }
-    }
-
-    pub fn text(self, name: &str, value: &str) -> Self {
-        self.text_bytes(name, value.as_bytes())
-    }
-
-    /// A text field with raw bytes (invalid UTF-8 included).
-    pub fn text_bytes(mut self, name: &str, value: &[u8]) -> Self {
-        self.body.extend_from_slice(
-            format!(
-                "--{}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n",
-                self.boundary
-            )
-            .as_bytes(),
-        );
-        self.body.extend_from_slice(value);
-        self.body.extend_from_slice(b"\r\n");
-        self
-    }
-
-    pub fn file(mut self, name: &str, bytes: &[u8]) -> Self {
-        self.body.extend_from_slice(
-            format!(
-                "--{}\r\nContent-Disposition: form-data; name=\"{name}\"; filename=\"face.jpg\"\r\nContent-Type: image/jpeg\r\n\r\n",
-                self.boundary
-            )
-            .as_bytes(),
-        );
-        self.body.extend_from_slice(bytes);
-        self.body.extend_from_slice(b"\r\n");
-        self
-    }
-
-    pub fn finish(mut self) -> (String, Vec<u8>) {
-        self.body
-            .extend_from_slice(format!("--{}--\r\n", self.boundary).as_bytes());
-        (
-            format!("multipart/form-data; boundary={}", self.boundary),
-            self.body,
-        )
     }
 }
 

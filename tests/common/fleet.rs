@@ -60,6 +60,15 @@ pub async fn centre(dir: &Path) -> Centre {
     Centre::start(dir, DB, vec![models_env()]).await
 }
 
+/// The same on a broker the caller started, the uplink's metrics on a port it logs.
+pub async fn centre_on(mq: Mosquitto, dir: &Path) -> Centre {
+    let metrics = (
+        "ATTENDANCE_UPLINK_METRICS_LISTEN".into(),
+        "127.0.0.1:0".into(),
+    );
+    Centre::on(mq, dir, DB, vec![models_env(), metrics]).await
+}
+
 pub fn uplink(dir: &Path, mq: &Mosquitto, db: &MariaDb) -> Uplink {
     Uplink::start(&dir.join("uplink.log"), uplink_env(mq, db))
 }

@@ -2,15 +2,15 @@
 
 use hyper::StatusCode;
 
-/// The value of one series of a scrape (a counter not yet created is 0; a scrape that
-/// fails fails the test).
+/// The value of one series of a scrape, labelled or not (a counter not yet created is
+/// 0; a scrape that fails fails the test).
 pub fn series(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
     text.lines()
         .filter(|l| !l.starts_with('#'))
         .filter_map(|l| l.rsplit_once(' '))
         .find(|(s, _)| {
             s.strip_prefix(name).is_some_and(|rest| {
-                rest.starts_with('{')
+                (rest.is_empty() || rest.starts_with('{'))
                     && labels
                         .iter()
                         .all(|(k, v)| rest.contains(&format!("{k}=\"{v}\"")))

@@ -94,6 +94,9 @@ pub struct Mosquitto {
     /// Configuration after the listener's (anonymous access and persistence, unless a
     /// test gives the shipped configuration, see `common::shipped`).
     settings: String,
+    /// Further addresses the broker listens on, on the same port (a door's side of a
+    /// test network, see `common::netns`).
+    also_on: Vec<std::net::Ipv4Addr>,
 }
 
 /// What a test broker allows unless told otherwise.
@@ -118,7 +121,21 @@ impl Mosquitto {
         Self::configured(dir, None, settings)
     }
 
+    /// An open broker listening on `addrs` too (plain MQTT, same port).
+    pub fn start_also_on(dir: &Path, addrs: &[std::net::Ipv4Addr]) -> Mosquitto {
+        Self::listening(dir, None, OPEN.into(), addrs.to_vec())
+    }
+
     fn configured(dir: &Path, tls: Option<ServerTls>, settings: String) -> Mosquitto {
+        Self::listening(dir, tls, settings, Vec::new())
+    }
+
+    fn listening(
+        dir: &Path,
+        tls: Option<ServerTls>,
+        settings: String,
+        also_on: Vec<std::net::Ipv4Addr>,
+    ) -> Mosquitto {
         std::fs::create_dir_all(dir).unwrap();
         let mut m = Mosquitto {
             child: None,
@@ -126,6 +143,7 @@ impl Mosquitto {
             dir: dir.to_path_buf(),
             tls,
             settings,
+            also_on,
         };
         m.spawn();
         m
@@ -154,13 +172,18 @@ impl Mosquitto {
                 "user {user}\nlistener {port} 127.0.0.1\n{tls}{settings}\
                  persistence_location {dir}/\nautosave_interval 1\n\
                  log_dest file {dir}/mosquitto.log\nlog_type error\nlog_type warning\n\
-                 log_type notice\n",
+                 log_type notice\n{also}",
                 // Started as root, Mosquitto would drop to user `mosquitto`, which cannot
                 // write the persistence file in our temp dir.
                 user = whoami(),
                 port = self.port,
                 dir = self.dir.display(),
                 settings = self.settings,
+                also = self
+                    .also_on
+                    .iter()
+                    .map(|a| format!("listener {} {a}\n", self.port))
+                    .collect::<String>(),
             ),
         )
         .unwrap();
