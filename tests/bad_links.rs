@@ -21,9 +21,7 @@ use common::fleet::{self, P2, P3, P4, P5, P6};
 use common::netns::Netns;
 use common::services::Mosquitto;
 use common::wait_until;
-use hyper::StatusCode;
 use mysql_async::prelude::Queryable;
-use serde_json::json;
 
 /// Length of the punching run, and punches per door over it.
 const RUN: Duration = Duration::from_secs(220);
@@ -322,19 +320,7 @@ async fn punch_run(
             enrolled = Some(fleet::enrol(c, name, photo).await);
         }
         let kind = if i % 2 == 0 { "IN" } else { "OUT" };
-        let r = c
-            .post_json(
-                "/attendance",
-                &json!({ "employee_id": employee, "type": kind }),
-            )
-            .await;
-        assert_eq!(
-            r.status,
-            StatusCode::OK,
-            "{}",
-            String::from_utf8_lossy(&r.body)
-        );
-        let id = r.json()["event_id"].as_str().expect("event_id").to_owned();
+        let id = c.punch(employee, kind).await;
         out.push((id, now_ms()));
     }
     (out, enrolled.expect("enrolled during the run"))

@@ -412,6 +412,15 @@ impl Client {
         .await
     }
 
+    /// A manual punch (`kind` "IN" or "OUT") that must be answered 200: its event id.
+    pub async fn punch(&self, employee_id: &str, kind: &str) -> String {
+        let body = serde_json::json!({ "employee_id": employee_id, "type": kind });
+        let r = self.post_json("/attendance", &body).await;
+        let text = String::from_utf8_lossy(&r.body);
+        assert_eq!(r.status, StatusCode::OK, "{text}");
+        r.json()["event_id"].as_str().expect("event_id").to_owned()
+    }
+
     pub async fn post_form(&self, path: &str, form: Multipart) -> Reply {
         let (ct, body) = form.finish();
         self.post_raw(path, &ct, body).await

@@ -20,28 +20,25 @@ impl Multipart {
     }
 
     /// A text field with raw bytes (invalid UTF-8 included).
-    pub fn text_bytes(mut self, name: &str, value: &[u8]) -> Self {
-        self.body.extend_from_slice(
-            format!(
-                "--{}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n",
-                self.boundary
-            )
-            .as_bytes(),
-        );
-        self.body.extend_from_slice(value);
-        self.body.extend_from_slice(b"\r\n");
-        self
+    pub fn text_bytes(self, name: &str, value: &[u8]) -> Self {
+        self.part(&format!("name=\"{name}\"\r\n"), value)
     }
 
-    pub fn file(mut self, name: &str, bytes: &[u8]) -> Self {
-        self.body.extend_from_slice(
-            format!(
-                "--{}\r\nContent-Disposition: form-data; name=\"{name}\"; filename=\"face.jpg\"\r\nContent-Type: image/jpeg\r\n\r\n",
-                self.boundary
-            )
-            .as_bytes(),
+    pub fn file(self, name: &str, bytes: &[u8]) -> Self {
+        let head =
+            format!("name=\"{name}\"; filename=\"face.jpg\"\r\nContent-Type: image/jpeg\r\n");
+        self.part(&head, bytes)
+    }
+
+    /// One part: `head` is what follows `Content-Disposition: form-data; `, its lines
+    /// ended with CRLF.
+    fn part(mut self, head: &str, value: &[u8]) -> Self {
+        let start = format!(
+            "--{}\r\nContent-Disposition: form-data; {head}\r\n",
+            self.boundary
         );
-        self.body.extend_from_slice(bytes);
+        self.body.extend_from_slice(start.as_bytes());
+        self.body.extend_from_slice(value);
         self.body.extend_from_slice(b"\r\n");
         self
     }
