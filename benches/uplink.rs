@@ -9,6 +9,7 @@ mod common;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use attendance::clock::Stamp;
 use attendance::event::Source;
 use attendance::mqtt::{LinkState, MqttSettings};
 use attendance::outbox::Publisher;
@@ -70,7 +71,7 @@ async fn main() {
     let fill = Instant::now();
     for _ in 0..EVENTS {
         store
-            .record_attempt(&attempt(), &rules, chrono::Utc::now())
+            .record_attempt(&attempt(), &rules, &Stamp::synced(chrono::Utc::now()))
             .unwrap();
     }
     let fill = fill.elapsed();
@@ -107,7 +108,7 @@ async fn main() {
     for i in 0..50 {
         let t = Instant::now();
         store
-            .record_attempt(&attempt(), &rules, chrono::Utc::now())
+            .record_attempt(&attempt(), &rules, &Stamp::synced(chrono::Utc::now()))
             .unwrap();
         wake.notify_one();
         while rows(pool).await < EVENTS + i + 1 {

@@ -8,7 +8,7 @@
 //! the integration tests and the benchmarks; the library re-exports the layers under one
 //! name for them.
 
-pub use attendance_core::{config, logging, punch, reason, shutdown, tls};
+pub use attendance_core::{clock, config, logging, punch, reason, shutdown, tls};
 /// The face pipeline, with its evaluation tool beside it (`face::eval`).
 pub mod face {
     pub use attendance_eval as eval;

@@ -108,6 +108,7 @@ fn a_valid_batch_survives_the_event_target() {
         detail: None,
         ts_server: "2026-01-05T00:00:00.000Z".into(),
         ts_client: Some("2026-01-05T09:00:00+09:00".into()),
+        clock: None,
     };
     let batch = EventBatch {
         v: SCHEMA_VERSION,

@@ -6,6 +6,8 @@ use std::fmt;
 use chrono::{DateTime, FixedOffset, Local, Offset, TimeZone, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::clock::SyncSource;
+
 /// Direction of a recorded punch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum PunchKind {
@@ -111,6 +113,9 @@ pub struct PunchSettings {
     /// UTC offset that defines "today" for `AUTO` punches, e.g. `+09:00`; `local` uses
     /// the system time zone.
     pub timezone: DayZone,
+    /// How the door knows its clock is synchronised; punches taken before are marked
+    /// `unsynced` and corrected when it is (`crate::clock`).
+    pub clock_synced: SyncSource,
 }
 
 impl Default for PunchSettings {
@@ -118,6 +123,7 @@ impl Default for PunchSettings {
         Self {
             duplicate_window_secs: 60,
             timezone: DayZone::Local,
+            clock_synced: SyncSource::Kernel,
         }
     }
 }

@@ -10,6 +10,7 @@
 pub mod admin;
 mod answer;
 pub mod camera;
+mod clock;
 pub mod daemon;
 mod feed;
 #[cfg(feature = "fuzzing")]

@@ -62,6 +62,7 @@ mod tests {
             detail: None,
             ts_server: "2026-01-01T00:00:00.000+00:00".into(),
             ts_client: None,
+            clock: None,
         };
         let b = EventBatch {
             v: 1,

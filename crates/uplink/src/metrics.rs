@@ -26,6 +26,7 @@ pub(crate) struct UplinkMetrics {
     messages: Family<TopicLabels, Counter>,
     events_written: Counter,
     events_duplicate: Counter,
+    events_corrected: Counter,
     dead_letters: Counter,
     commit: Histogram,
     lag: Histogram,
@@ -52,6 +53,12 @@ impl Default for UplinkMetrics {
             "events_duplicate",
             "Attendance events received again and ignored (already in MySQL)",
             events_duplicate.clone(),
+        );
+        let events_corrected = Counter::default();
+        registry.register(
+            "events_corrected",
+            "Events stored with an unsynchronised clock whose door sent the corrected time",
+            events_corrected.clone(),
         );
         let dead_letters = Counter::default();
         registry.register(
@@ -93,6 +100,7 @@ impl Default for UplinkMetrics {
             messages,
             events_written,
             events_duplicate,
+            events_corrected,
             dead_letters,
             commit,
             lag,
@@ -115,11 +123,13 @@ impl UplinkMetrics {
         took: Duration,
         offered: usize,
         inserted: usize,
+        corrected: usize,
         dead: usize,
         lags: impl Iterator<Item = Duration>,
     ) {
         self.commit.observe(took.as_secs_f64());
         self.events_written.inc_by(inserted as u64);
+        self.events_corrected.inc_by(corrected as u64);
         self.events_duplicate
             .inc_by(offered.saturating_sub(inserted) as u64);
         self.dead_letters.inc_by(dead as u64);
@@ -158,6 +168,7 @@ mod tests {
             1,
             1,
             0,
+            0,
             [Duration::from_secs(1)].into_iter(),
         );
         let exposed = u.render();
@@ -181,6 +192,7 @@ mod tests {
             3,
             2,
             1,
+            1,
             [Duration::from_millis(200), Duration::from_secs(2)].into_iter(),
         );
         m.refused("rate_limited");
@@ -188,6 +200,7 @@ mod tests {
         for (series, want) in [
             (r#"attendance_uplink_messages_total{topic="events"} "#, "2"),
             ("attendance_uplink_events_written_total ", "2"),
+            ("attendance_uplink_events_corrected_total ", "1"),
             ("attendance_uplink_events_duplicate_total ", "1"),
             ("attendance_uplink_dead_letters_total ", "1"),
             ("attendance_uplink_mysql_commit_seconds_count ", "1"),

@@ -10,6 +10,7 @@ use super::decode::{Decoded, Message};
 use super::roster::{Outcome, write_change, write_revocation};
 pub use crate::mysql::SinkError;
 use crate::mysql::mysql_time;
+use attendance_core::clock::ClockSync;
 use attendance_wire::event::AttendanceEvent;
 use attendance_wire::roster::wire::Change;
 
@@ -25,9 +26,10 @@ pub(crate) const MIGRATIONS: &[(u32, &str)] = &[
         4,
         include_str!("../../../migrations/mysql/0004_learned.sql"),
     ),
+    (5, include_str!("../../../migrations/mysql/0005_clock.sql")),
 ];
 
-/// Rows per INSERT statement (15 parameters each, far under MySQL's 65535).
+/// Rows per INSERT statement (16 parameters each, far under MySQL's 65535).
 const ROWS_PER_INSERT: usize = 500;
 
 /// Result of one write.
@@ -37,6 +39,8 @@ pub(crate) struct Written {
     pub(crate) events: usize,
     /// Of which new (the rest were duplicates of already stored events).
     pub(crate) inserted: usize,
+    /// Stored `unsynced` and now corrected by their door.
+    pub(crate) corrected: usize,
     pub(crate) dead: usize,
     /// Roster changes about people another site owns, written as revocations at the
     /// sender's site: `(topic, employee_id, owner)`.
@@ -45,7 +49,8 @@ pub(crate) struct Written {
     pub(crate) receipts: Vec<(String, Vec<String>)>,
     /// Sites whose roster changed, with their new head revision.
     pub(crate) heads: Vec<(String, u64)>,
-    /// The events' `ts_server`, for the lag to their commit.
+    /// The events' `ts_server` (those taken on a synchronised clock), for the lag to
+    /// their commit.
     pub(crate) event_times: Vec<chrono::DateTime<chrono::Utc>>,
 }
 
@@ -208,6 +213,12 @@ impl Sink {
             // With ON DUPLICATE KEY UPDATE (no change), affected rows count only new ones.
             w.inserted += tx.affected_rows() as usize;
         }
+        for (terminal, e) in events
+            .iter()
+            .filter(|(_, e)| e.clock == Some(ClockSync::Corrected))
+        {
+            w.corrected += correct(&mut tx, e, terminal).await?;
+        }
         for (m, why) in &dead {
             let (site, device) = attendance_wire::mqtt::parse_device_topic(&m.topic)
                 .map_or((None, None), |(s, d, _)| (Some(s), Some(d)));
@@ -226,8 +237,10 @@ impl Sink {
         tx.commit().await?;
         w.events = events.len();
         w.dead = dead.len();
+        // An unsynchronised time says nothing of the delay.
         w.event_times = events
             .iter()
+            .filter(|(_, e)| e.judged_clock() != Some(ClockSync::Unsynced))
             .filter_map(|(_, e)| chrono::DateTime::parse_from_rfc3339(&e.ts_server).ok())
             .map(|t| t.to_utc())
             .collect();
@@ -263,6 +276,7 @@ impl Written {
     fn absorb(&mut self, o: Written) {
         self.events += o.events;
         self.inserted += o.inserted;
+        self.corrected += o.corrected;
         self.dead += o.dead;
         self.foreign.extend(o.foreign);
         for (topic, ids) in o.receipts {
@@ -280,20 +294,37 @@ fn fit(s: &str, max: usize) -> String {
     s.chars().take(max).collect()
 }
 
+/// The correction of an event stored `unsynced`, by the door that sent it, once
+/// (`attendance_core::clock`). Returns 1 when applied. Any other door's is ignored: a
+/// door corrects only its own events, as it could only have sent its own.
+async fn correct(
+    tx: &mut mysql_async::Transaction<'_>,
+    e: &AttendanceEvent,
+    terminal: &str,
+) -> Result<usize, SinkError> {
+    tx.exec_drop(
+        "UPDATE attendance SET ts_server = ?, clock = 'corrected'
+         WHERE event_id = ? AND terminal = ? AND clock = 'unsynced'",
+        (mysql_time(&e.ts_server), e.event_id.as_str(), terminal),
+    )
+    .await?;
+    Ok(tx.affected_rows() as usize)
+}
+
 fn insert_sql(rows: usize) -> String {
-    let one = "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
+    let one = "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
     let values = vec![one; rows].join(",");
     format!(
         "INSERT INTO attendance (event_id, employee_id, type, device_id, site, terminal, source,
                                  distance, threshold, embedder, reason, detail, ts_server,
-                                 ts_client, ts_client_raw)
+                                 ts_client, ts_client_raw, clock)
          VALUES {values}
          ON DUPLICATE KEY UPDATE event_id = event_id"
     )
 }
 
 /// The `attendance` row an event sent by door `terminal` becomes (pure).
-pub(crate) fn row(e: &AttendanceEvent, terminal: &str) -> [Value; 15] {
+pub(crate) fn row(e: &AttendanceEvent, terminal: &str) -> [Value; 16] {
     let opt = |s: Option<&str>| s.map_or(Value::NULL, Value::from);
     [
         Value::from(e.event_id.as_str()),
@@ -311,6 +342,7 @@ pub(crate) fn row(e: &AttendanceEvent, terminal: &str) -> [Value; 15] {
         opt(mysql_time(&e.ts_server).as_deref()),
         opt(e.ts_client.as_deref().and_then(mysql_time).as_deref()),
         opt(e.ts_client.as_deref()),
+        opt(e.judged_clock().map(ClockSync::as_str)),
     ]
 }
 
@@ -339,8 +371,8 @@ mod tests {
     #[test]
     fn insert_sql_has_one_placeholder_group_per_row() {
         let sql = insert_sql(3);
-        assert_eq!(sql.matches("(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)").count(), 3);
-        assert_eq!(sql.matches('?').count(), 45);
+        assert_eq!(sql.matches("(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)").count(), 3);
+        assert_eq!(sql.matches('?').count(), 48);
         assert_eq!(
             row(&attendance_wire::testing::sample(), "K9")[5],
             Value::from("K9")

@@ -154,6 +154,7 @@ impl Writer {
             took,
             w.events,
             w.inserted,
+            w.corrected,
             w.dead,
             w.event_times
                 .iter()

@@ -6,6 +6,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use attendance_core::clock::{ClockSync, floor};
 use attendance_core::punch::PunchKind;
 use attendance_core::reason::{QualityIssue, Reason};
 
@@ -74,6 +75,12 @@ pub struct AttendanceEvent {
     pub ts_server: String,
     /// Client time as the client sent it.
     pub ts_client: Option<String>,
+    /// Whether `ts_server` was taken on a synchronised clock: `unsynced` may be 1970 or
+    /// days old; `corrected` was unsynced and has been recomputed from the time since
+    /// boot when the clock synchronised (the same `event_id` sent again, which the
+    /// centre applies). Added within v1: absent from doors that do not say.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clock: Option<ClockSync>,
 }
 
 /// Several events in one MQTT message (the outbox publishes in batches).
@@ -188,6 +195,18 @@ impl AttendanceEvent {
     pub fn to_cbor(&self) -> Vec<u8> {
         to_cbor(self)
     }
+
+    /// What the centre records of the door's clock: what the door said, except that a
+    /// time before [`floor`] was never synchronised, whatever it says (`None`: a door
+    /// that does not say, with a believable time).
+    pub fn judged_clock(&self) -> Option<ClockSync> {
+        let before_floor = chrono::DateTime::parse_from_rfc3339(&self.ts_server)
+            .is_ok_and(|t| t.to_utc() < floor());
+        if before_floor {
+            return Some(ClockSync::Unsynced);
+        }
+        self.clock
+    }
 }
 
 pub fn to_cbor<T: Serialize>(v: &T) -> Vec<u8> {
@@ -260,9 +279,39 @@ mod tests {
                 "reason",
                 "detail",
                 "ts_server",
-                "ts_client"
+                "ts_client",
+                "clock"
             ]
         );
+    }
+
+    #[test]
+    fn the_clock_is_a_v1_addition_old_readers_skip() {
+        let mut e = sample();
+        e.clock = Some(ClockSync::Unsynced);
+        let bytes = e.to_cbor();
+        assert_eq!(
+            ciborium::from_reader::<AttendanceEvent, _>(&bytes[..]).unwrap(),
+            e
+        );
+        // What a door before it sent still reads: the clock not said.
+        e.clock = None;
+        let old = e.to_cbor();
+        assert!(!old.windows(5).any(|w| w == b"clock"));
+        let read: AttendanceEvent = ciborium::from_reader(&old[..]).unwrap();
+        assert_eq!(read.clock, None);
+        assert_eq!(e.judged_clock(), None);
+    }
+
+    #[test]
+    fn a_time_before_the_floor_is_unsynchronised_whatever_the_door_says() {
+        let mut e = sample();
+        assert_eq!(e.judged_clock(), Some(ClockSync::Synced));
+        e.ts_server = "1970-01-01T00:00:03.000+00:00".into();
+        for said in [None, Some(ClockSync::Synced), Some(ClockSync::Corrected)] {
+            e.clock = said;
+            assert_eq!(e.judged_clock(), Some(ClockSync::Unsynced), "{said:?}");
+        }
     }
 
     #[test]

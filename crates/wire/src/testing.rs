@@ -1,6 +1,7 @@
 //! Test support the crates above share (feature `testing`, on in their dev-dependencies):
 //! valid messages to start a test from.
 
+use attendance_core::clock::ClockSync;
 use attendance_core::punch::PunchKind;
 
 use crate::event::{AttendanceEvent, Source};
@@ -23,6 +24,7 @@ pub fn sample() -> AttendanceEvent {
         detail: None,
         ts_server: "2026-11-24T09:00:00.000+00:00".into(),
         ts_client: Some("2026-11-24T18:00:00+09:00".into()),
+        clock: Some(ClockSync::Synced),
     }
 }
 

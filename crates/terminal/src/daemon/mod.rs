@@ -123,6 +123,7 @@ pub async fn run(config: Config, stop: Shutdown, hooks: Hooks) -> Result<(), Dae
         config.mqtt.receipts,
         stop.clone(),
     ));
+    tokio::spawn(terminal.clone().watch_clock(stop.clone()));
     let outbox = tokio::spawn(publisher.run(mqtt, stop.clone()));
     let locale = SharedLocale::new(config.locale);
     let camera = Camera::start(

@@ -379,8 +379,11 @@ impl Publisher {
     /// Events the broker took but MySQL never confirmed go out again.
     async fn requeue_unconfirmed(&self, timeout: Duration) -> usize {
         let store = self.store.clone();
-        let cutoff = chrono::Utc::now() - chrono::Duration::from_std(timeout).unwrap_or_default();
-        match tokio::task::spawn_blocking(move || store.outbox_requeue_unconfirmed(cutoff)).await {
+        let now = chrono::Utc::now();
+        let cutoff = now - chrono::Duration::from_std(timeout).unwrap_or_default();
+        match tokio::task::spawn_blocking(move || store.outbox_requeue_unconfirmed(cutoff, now))
+            .await
+        {
             Ok(Ok(n)) => {
                 if n > 0 {
                     warn!(

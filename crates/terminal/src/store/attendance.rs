@@ -6,6 +6,7 @@ use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
 
 use super::{Store, StoreError, ts};
+use attendance_core::clock::{BootTime, ClockSync, Stamp};
 use attendance_core::punch::{self, LastPunch, PunchDecision, PunchKind, PunchRequest, PunchRules};
 use attendance_core::reason::{QualityIssue, Reason};
 use attendance_wire::event::{AttendanceEvent, SCHEMA_VERSION, Source, decimal};
@@ -56,11 +57,14 @@ pub struct AttendanceRow {
     pub(crate) ts_client: Option<String>,
     pub(crate) image_ref: Option<String>,
     pub(crate) published_at: Option<String>,
+    /// Whether `ts_server` was taken on a synchronised clock (`null`: recorded before
+    /// the terminal kept it).
+    pub(crate) clock: Option<ClockSync>,
 }
 
 impl AttendanceRow {
     /// The column names serde gives a row (the CSV export's header).
-    pub(crate) const CSV_HEADER: [&'static str; 14] = [
+    pub(crate) const CSV_HEADER: [&'static str; 15] = [
         "id",
         "event_id",
         "employee_id",
@@ -75,6 +79,7 @@ impl AttendanceRow {
         "ts_client",
         "image_ref",
         "published_at",
+        "clock",
     ];
 }
 
@@ -91,18 +96,22 @@ pub struct AttendanceQuery {
 impl Store {
     /// Applies the punch rules and writes the row and its outbox event, durably, before
     /// returning. Failed attempts are always written; only recognised ones can be repeats.
+    ///
+    /// The last punch is placed on `now`'s clock ([`Stamp::place`]): a repeat 20 s later
+    /// is a repeat though NTP stepped the clock by hours in between.
     pub fn record_attempt(
         &self,
         a: &NewAttempt,
         rules: &PunchRules,
-        now: DateTime<Utc>,
+        now: &Stamp,
     ) -> Result<PunchOutcome, StoreError> {
         let mut c = self.conn();
         let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let kind = match &a.employee_id {
             Some(emp) if a.reason.is_none() => {
-                let last = last_punch(&tx, emp)?;
-                match punch::decide(a.request, last, now, rules.duplicate_window, rules.zone) {
+                let last = last_punch(&tx, emp, now)?;
+                let (window, zone) = (rules.duplicate_window, rules.zone);
+                match punch::decide(a.request, last, now.wall, window, zone) {
                     PunchDecision::Duplicate(kind) => return Ok(PunchOutcome::Duplicate { kind }),
                     PunchDecision::Record(kind) => kind,
                 }
@@ -122,13 +131,15 @@ impl Store {
             embedder: a.embedder.clone(),
             reason: a.reason,
             detail: a.detail,
-            ts_server: ts(now),
+            ts_server: ts(now.wall),
             ts_client: a.ts_client.clone(),
+            clock: Some(now.sync),
         };
         tx.execute(
             "INSERT INTO attendance (event_id, employee_id, type, device_id, distance, threshold,
-                                     embedder, reason, source, ts_server, ts_client, image_ref)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                                     embedder, reason, source, ts_server, ts_client, image_ref,
+                                     clock, boot_id, since_boot_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
             params![
                 event.event_id,
                 event.employee_id,
@@ -142,6 +153,9 @@ impl Store {
                 event.ts_server,
                 event.ts_client,
                 a.image_ref,
+                now.sync.as_str(),
+                now.boot.as_ref().map(|b| b.boot.as_str()),
+                now.boot.as_ref().map(|b| b.since_boot.num_milliseconds()),
             ],
         )?;
         let id = tx.last_insert_rowid();
@@ -226,7 +240,7 @@ fn punch_kind(r: &rusqlite::Row<'_>, i: usize) -> rusqlite::Result<PunchKind> {
 }
 
 const COLUMNS: &str = "id, event_id, employee_id, type, device_id, distance, threshold, embedder,
-                       reason, source, ts_server, ts_client, image_ref, published_at";
+                       reason, source, ts_server, ts_client, image_ref, published_at, clock";
 
 fn attendance_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AttendanceRow> {
     Ok(AttendanceRow {
@@ -244,26 +258,40 @@ fn attendance_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AttendanceRow> {
         ts_client: r.get(11)?,
         image_ref: r.get(12)?,
         published_at: r.get(13)?,
+        clock: r
+            .get::<_, Option<String>>(14)?
+            .and_then(|c| ClockSync::parse(&c)),
     })
 }
 
-/// The employee's most recent recorded (recognised) punch.
+/// The employee's most recent recorded (recognised) punch, placed on `now`'s clock.
 fn last_punch(
     tx: &rusqlite::Transaction<'_>,
     employee_id: &str,
+    now: &Stamp,
 ) -> rusqlite::Result<Option<LastPunch>> {
-    let row: Option<(PunchKind, String)> = tx
+    let row = tx
         .query_row(
-            "SELECT type, ts_server FROM attendance
+            "SELECT type, ts_server, boot_id, since_boot_ms FROM attendance
              WHERE employee_id = ?1 AND reason IS NULL ORDER BY id DESC LIMIT 1",
             [employee_id],
-            |r| Ok((punch_kind(r, 0)?, r.get(1)?)),
+            |r| {
+                let boot: Option<String> = r.get(2)?;
+                let ms: Option<i64> = r.get(3)?;
+                let at: String = r.get(1)?;
+                Ok((punch_kind(r, 0)?, at, boot.zip(ms)))
+            },
         )
         .optional()?;
-    Ok(row.and_then(|(kind, at)| {
+    Ok(row.and_then(|(kind, at, boot)| {
+        let at = DateTime::parse_from_rfc3339(&at).ok()?.with_timezone(&Utc);
+        let boot = boot.map(|(boot, ms)| BootTime {
+            boot,
+            since_boot: chrono::Duration::milliseconds(ms),
+        });
         Some(LastPunch {
             kind,
-            at: DateTime::parse_from_rfc3339(&at).ok()?.with_timezone(&Utc),
+            at: now.place(at, boot.as_ref()),
         })
     }))
 }
@@ -271,7 +299,7 @@ fn last_punch(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::testing::temp_store;
+    use crate::store::testing::{attempt, temp_store};
 
     fn rules() -> PunchRules {
         PunchRules {
@@ -279,27 +307,6 @@ mod tests {
             zone: attendance_core::punch::DayZone::Fixed(
                 chrono::FixedOffset::east_opt(9 * 3600).unwrap(),
             ),
-        }
-    }
-
-    fn attempt(emp: Option<&str>, req: PunchRequest) -> NewAttempt {
-        NewAttempt {
-            employee_id: emp.map(str::to_owned),
-            request: req,
-            device_id: "K1".into(),
-            site: "hq".into(),
-            source: Source::Upload,
-            distance: Some(0.2),
-            threshold: Some(0.3),
-            embedder: Some("hog-v1".into()),
-            reason: if emp.is_some() {
-                None
-            } else {
-                Some(Reason::Unknown)
-            },
-            detail: None,
-            ts_client: None,
-            image_ref: None,
         }
     }
 
@@ -315,7 +322,7 @@ mod tests {
         let auto = PunchRequest::Auto;
         let t0 = at("2026-03-02T00:00:00Z");
         let first = st
-            .record_attempt(&attempt(Some("EMP001"), auto), &r, t0)
+            .record_attempt(&attempt(Some("EMP001"), auto), &r, &Stamp::synced(t0))
             .unwrap();
         let PunchOutcome::Recorded(row) = first else {
             panic!("{first:?}")
@@ -328,7 +335,7 @@ mod tests {
             .record_attempt(
                 &attempt(Some("EMP001"), auto),
                 &r,
-                t0 + chrono::Duration::seconds(20),
+                &Stamp::synced(t0 + chrono::Duration::seconds(20)),
             )
             .unwrap();
         assert_eq!(
@@ -339,7 +346,9 @@ mod tests {
         );
         // Unknown attempts are always written, employee NULL.
         for _ in 0..2 {
-            let u = st.record_attempt(&attempt(None, auto), &r, t0).unwrap();
+            let u = st
+                .record_attempt(&attempt(None, auto), &r, &Stamp::synced(t0))
+                .unwrap();
             assert!(matches!(u, PunchOutcome::Recorded(ref row) if row.employee_id.is_none()));
         }
         // Evening: AUTO alternates to OUT.
@@ -347,7 +356,7 @@ mod tests {
             .record_attempt(
                 &attempt(Some("EMP001"), auto),
                 &r,
-                at("2026-03-02T09:00:00Z"),
+                &Stamp::synced(at("2026-03-02T09:00:00Z")),
             )
             .unwrap();
         assert!(matches!(out, PunchOutcome::Recorded(ref row) if row.kind == PunchKind::Out));
@@ -379,7 +388,7 @@ mod tests {
         let mut a = attempt(None, PunchRequest::Auto);
         a.image_ref = Some("punch_a.jpg".into());
         let t0 = at("2026-03-02T00:00:00Z");
-        st.record_attempt(&a, &rules(), t0).unwrap();
+        st.record_attempt(&a, &rules(), &Stamp::synced(t0)).unwrap();
         assert_eq!(
             st.expire_punch_images(t0).unwrap(),
             0,

@@ -28,6 +28,10 @@ pub(crate) const MIGRATIONS: &[(u32, &str)] = &[
         5,
         include_str!("../../../../migrations/sqlite/0005_learned.sql"),
     ),
+    (
+        6,
+        include_str!("../../../../migrations/sqlite/0006_clock.sql"),
+    ),
 ];
 
 /// The schema version this binary expects.
@@ -61,7 +65,7 @@ mod tests {
     #[test]
     fn applies_once() {
         let mut c = Connection::open_in_memory().unwrap();
-        assert_eq!(apply(&mut c).unwrap(), vec![1, 2, 3, 4, 5]);
+        assert_eq!(apply(&mut c).unwrap(), vec![1, 2, 3, 4, 5, 6]);
         assert!(apply(&mut c).unwrap().is_empty());
         assert_eq!(version(&c).unwrap(), latest());
     }

@@ -6,6 +6,7 @@
 //! has reached the disk. All methods block; async callers use `spawn_blocking`.
 
 pub(crate) mod attendance;
+mod clock;
 pub(crate) mod files;
 pub(crate) mod learned;
 pub(crate) mod migrate;
@@ -269,6 +270,28 @@ pub(crate) mod testing {
 
     pub(crate) fn temp_store() -> TempStore {
         temp_store_with(None)
+    }
+
+    /// An attempt at door `K1` of `hq`: `emp` recognised, or nobody (`unknown`).
+    pub(crate) fn attempt(
+        emp: Option<&str>,
+        req: attendance_core::punch::PunchRequest,
+    ) -> NewAttempt {
+        use attendance_core::reason::Reason;
+        NewAttempt {
+            employee_id: emp.map(str::to_owned),
+            request: req,
+            device_id: "K1".into(),
+            site: "hq".into(),
+            source: attendance_wire::event::Source::Upload,
+            distance: Some(0.2),
+            threshold: Some(0.3),
+            embedder: Some("hog-v1".into()),
+            reason: emp.is_none().then_some(Reason::Unknown),
+            detail: None,
+            ts_client: None,
+            image_ref: None,
+        }
     }
 
     /// [`temp_store`] of a terminal in a fleet (`hq`, `K1`).

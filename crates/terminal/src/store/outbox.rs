@@ -122,16 +122,19 @@ impl Store {
     }
 
     /// Published but not confirmed since before `cutoff`: back to unpublished, to be sent
-    /// again. Returns how many.
+    /// again. Returns how many. Published after `now` means the clock was stepped back
+    /// since: those are sent again too, not in hours when the clock has caught up.
     pub(crate) fn outbox_requeue_unconfirmed(
         &self,
         cutoff: DateTime<Utc>,
+        now: DateTime<Utc>,
     ) -> Result<usize, StoreError> {
         let c = self.conn();
         Ok(c.execute(
             "UPDATE outbox SET published_at = NULL
-             WHERE published_at IS NOT NULL AND confirmed_at IS NULL AND published_at < ?1",
-            [ts(cutoff)],
+             WHERE published_at IS NOT NULL AND confirmed_at IS NULL
+               AND (published_at < ?1 OR published_at > ?2)",
+            [ts(cutoff), ts(now)],
         )?)
     }
 
@@ -168,6 +171,7 @@ mod tests {
     use super::*;
     use crate::store::NewAttempt;
     use crate::store::testing::temp_store;
+    use attendance_core::clock::Stamp;
     use attendance_core::punch::PunchRequest;
     use attendance_core::punch::PunchRules;
     use attendance_core::reason::Reason;
@@ -197,7 +201,7 @@ mod tests {
                 ts_client: None,
                 image_ref: None,
             };
-            st.record_attempt(&a, &rules, now).unwrap();
+            st.record_attempt(&a, &rules, &Stamp::synced(now)).unwrap();
         }
         assert_eq!(st.outbox_pending().unwrap(), 3);
         // Times are stored to the millisecond.
@@ -244,8 +248,15 @@ mod tests {
         assert_eq!(st.outbox_unconfirmed().unwrap(), 2);
         // Not confirmed in time: both go back to the queue.
         let later = now + chrono::Duration::seconds(1);
-        assert_eq!(st.outbox_requeue_unconfirmed(later).unwrap(), 2);
+        assert_eq!(st.outbox_requeue_unconfirmed(now, later).unwrap(), 0);
+        assert_eq!(st.outbox_requeue_unconfirmed(later, later).unwrap(), 2);
         assert_eq!(st.outbox_pending().unwrap(), 3);
+        st.outbox_mark_published(&[batch[0].seq, batch[1].seq], now)
+            .unwrap();
+        // The clock stepped back an hour: published "in the future" goes again now.
+        let back = now - chrono::Duration::hours(1);
+        let cutoff = back - chrono::Duration::seconds(30);
+        assert_eq!(st.outbox_requeue_unconfirmed(cutoff, back).unwrap(), 2);
         st.outbox_mark_published(&[batch[0].seq, batch[1].seq], now)
             .unwrap();
         let first = vec![batch[0].event_id.clone()];

@@ -11,6 +11,7 @@ mod admin;
 mod admission;
 mod appearance;
 mod claims;
+mod clock;
 mod deadline;
 mod enrol;
 mod error;

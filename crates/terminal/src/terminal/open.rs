@@ -11,6 +11,7 @@ use super::mode_switch::ModeSwitch;
 use super::recognizer::Recognizer;
 use super::record::{Recorder, RecorderParts};
 use super::{Terminal, TerminalError, TerminalSettings, reembed};
+use crate::clock::SystemClock;
 use crate::metrics::TerminalMetrics;
 use crate::store::Store;
 use attendance_face::{DecodeLimits, FacePipeline};
@@ -19,6 +20,7 @@ impl Terminal {
     /// Opens the store, picks the embedder and loads the gallery. Blocks (file and model
     /// reads): async callers use `spawn_blocking`.
     pub(crate) fn open(settings: TerminalSettings) -> Result<Terminal, TerminalError> {
+        let clock = SystemClock::shared(settings.punch.clock_synced.clone());
         let sealer = settings
             .storage
             .sealer()
@@ -143,6 +145,7 @@ impl Terminal {
             site: settings.site.clone(),
             embedder: recognizer.embedder().name(),
             metrics: metrics.clone(),
+            clock,
         });
         Ok(Terminal {
             store,

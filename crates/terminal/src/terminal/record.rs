@@ -11,6 +11,7 @@ use tracing::info;
 
 use super::identification::Identification;
 use super::{Deadline, IdentifyAnswer, PunchInput, TerminalError, blocking};
+use crate::clock::Clock;
 use crate::feed::{Decision, Decisions};
 use crate::metrics::{PunchResult, TerminalMetrics};
 use crate::store::{NewAttempt, PunchOutcome, StorageSettings, Store, ts};
@@ -39,6 +40,8 @@ pub(crate) struct Recorder {
     /// Every recorded decision, for the live feed (`/events`).
     decisions: Decisions,
     metrics: Arc<TerminalMetrics>,
+    /// What stamps each attempt (the system's clocks, or a test's).
+    clock: Arc<dyn Clock>,
 }
 
 /// Where a [`Recorder`] writes and what it stamps on each attempt.
@@ -50,6 +53,7 @@ pub(super) struct RecorderParts {
     pub(super) site: String,
     pub(super) embedder: &'static str,
     pub(super) metrics: Arc<TerminalMetrics>,
+    pub(super) clock: Arc<dyn Clock>,
 }
 
 impl Recorder {
@@ -64,6 +68,7 @@ impl Recorder {
             outbox_wake: Arc::new(Notify::new()),
             decisions: Decisions::default(),
             metrics: p.metrics,
+            clock: p.clock,
         }
     }
 
@@ -250,12 +255,22 @@ impl Recorder {
 
     /// Writes the attempt with its outbox event and wakes the publisher.
     fn commit(&self, a: &NewAttempt) -> Result<(PunchOutcome, DateTime<Utc>), TerminalError> {
-        let now = Utc::now();
-        let outcome = self.store.record_attempt(a, &self.rules, now)?;
+        let now = self.clock.now();
+        let outcome = self.store.record_attempt(a, &self.rules, &now)?;
         if matches!(outcome, PunchOutcome::Recorded(_)) {
             self.outbox_wake.notify_one();
         }
-        Ok((outcome, now))
+        Ok((outcome, now.wall))
+    }
+
+    /// Once the clock is synchronised, corrects the attempts of this boot taken before
+    /// and sends them again. Returns how many. Blocks.
+    pub(super) fn correct_clock(&self) -> Result<usize, TerminalError> {
+        let n = self.store.correct_clock(&self.clock.now())?;
+        if n > 0 {
+            self.outbox_wake.notify_one();
+        }
+        Ok(n)
     }
 
     /// The enrolled person's name, or `user_not_found`.

@@ -225,6 +225,7 @@ mod tests {
             ts_client: None,
             image_ref: None,
             published_at: None,
+            clock: Some(attendance_core::clock::ClockSync::Unsynced),
         };
         let text = |r: Response<Body>| async move {
             String::from_utf8(r.into_body().collect().await.unwrap().to_bytes().to_vec()).unwrap()
@@ -239,6 +240,10 @@ mod tests {
             "{with}"
         );
         assert!(with.lines().nth(1).unwrap().contains(",0.25,"), "{with}");
+        assert!(
+            with.lines().nth(1).unwrap().ends_with(",unsynced"),
+            "{with}"
+        );
         // A cell a spreadsheet would run as a formula is text.
         let hostile = AttendanceRow {
             device_id: Some("-A1-A1".into()),
