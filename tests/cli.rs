@@ -101,7 +101,7 @@ async fn users_commands_and_migrate() {
     let env = [("ATTENDANCED_DATA_DIR", data.to_str().unwrap())];
     let o = attendanced(&["migrate"], &env);
     assert!(o.status.success(), "{}", stderr(&o));
-    assert!(stdout(&o).contains("version 5"));
+    assert!(stdout(&o).contains("version 6"));
     // Enrol two people through a running daemon, then administer from the CLI while it runs.
     let d = Daemon::start(&data, &[]);
     let c = d.client();

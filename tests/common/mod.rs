@@ -16,6 +16,7 @@ pub mod relay;
 pub mod services;
 pub mod shipped;
 pub mod sites;
+pub mod soak;
 pub mod uplink;
 pub mod wire;
 pub mod world;

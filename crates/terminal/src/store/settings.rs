@@ -19,6 +19,9 @@ pub struct StorageSettings {
     pub(crate) keep_enrolment_crops: bool,
     /// Save a face thumbnail with each punch (`image_ref`).
     pub(crate) keep_punch_images: bool,
+    /// With `keep_punch_images`, at most this many thumbnails of failed attempts
+    /// (unknown, bad quality, ...) an hour; recognised punches always keep theirs.
+    pub(crate) failure_images_per_hour: u32,
     /// Days punch thumbnails are kept.
     pub(crate) punch_image_retention_days: u32,
     /// Days published outbox entries are kept before pruning.
@@ -42,6 +45,7 @@ impl Default for StorageSettings {
             encoding_dir: None,
             keep_enrolment_crops: true,
             keep_punch_images: false,
+            failure_images_per_hour: 60,
             punch_image_retention_days: 30,
             outbox_retention_days: 7,
             min_free_mb: 64,

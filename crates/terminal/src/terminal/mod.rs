@@ -29,6 +29,7 @@ mod recognizer;
 mod record;
 mod reembed;
 mod roster;
+mod thumbnails;
 mod walk_up;
 
 use std::sync::Arc;

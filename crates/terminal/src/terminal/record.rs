@@ -10,6 +10,7 @@ use tokio::sync::Notify;
 use tracing::info;
 
 use super::identification::Identification;
+use super::thumbnails::Thumbnails;
 use super::{Deadline, IdentifyAnswer, PunchInput, TerminalError, blocking};
 use crate::clock::Clock;
 use crate::feed::{Decision, Decisions};
@@ -17,12 +18,7 @@ use crate::metrics::{PunchResult, TerminalMetrics};
 use crate::store::{NewAttempt, PunchOutcome, StorageSettings, Store, ts};
 use attendance_core::punch::PunchRules;
 use attendance_core::reason::Reason;
-use attendance_face::FaceCrop;
-use attendance_face::encode;
 use attendance_wire::event::Source;
-
-/// Quality of the punch thumbnails (small, for a glance in an HR tool).
-const THUMBNAIL_QUALITY: u8 = 80;
 
 /// Writes attempts and tells who needs to know: the outbox publisher, the live feed,
 /// the metrics.
@@ -40,8 +36,9 @@ pub(crate) struct Recorder {
     /// Every recorded decision, for the live feed (`/events`).
     decisions: Decisions,
     metrics: Arc<TerminalMetrics>,
-    /// What stamps each attempt (the system's clocks, or a test's).
+    /// What stamps each attempt (`crate::clock`).
     clock: Arc<dyn Clock>,
+    thumbnails: Thumbnails,
 }
 
 /// Where a [`Recorder`] writes and what it stamps on each attempt.
@@ -58,6 +55,7 @@ pub(super) struct RecorderParts {
 
 impl Recorder {
     pub(super) fn new(p: RecorderParts) -> Recorder {
+        let thumbnails = Thumbnails::new(p.store.clone(), &p.storage);
         Recorder {
             store: p.store,
             rules: p.rules,
@@ -69,6 +67,7 @@ impl Recorder {
             decisions: Decisions::default(),
             metrics: p.metrics,
             clock: p.clock,
+            thumbnails,
         }
     }
 
@@ -126,10 +125,8 @@ impl Recorder {
             None => None,
         };
         deadline.begin_write()?;
-        let image_ref = match (&ident.thumbnail, self.storage.keep_punch_images) {
-            (Some(crop), true) => Some(self.save_thumbnail(crop)?),
-            _ => None,
-        };
+        let known = ident.employee_id.is_some();
+        let image_ref = self.thumbnails.keep(ident.thumbnail.as_ref(), known)?;
         let attempt = NewAttempt {
             employee_id: ident.employee_id.clone(),
             request: p.request,
@@ -279,14 +276,6 @@ impl Recorder {
             .user(employee_id)?
             .map(|u| u.name)
             .ok_or_else(|| TerminalError::UserNotFound(employee_id.to_owned()))
-    }
-
-    fn save_thumbnail(&self, crop: &FaceCrop) -> Result<String, TerminalError> {
-        let name = format!("punch_{}.jpg", uuid::Uuid::now_v7().simple());
-        let jpeg = encode::jpeg(&crop.rgb, THUMBNAIL_QUALITY)?;
-        self.store
-            .write_file(self.store.image_dir(), &name, &jpeg)?;
-        Ok(name)
     }
 }
 
