@@ -17,8 +17,9 @@ use std::time::Duration;
 use common::centre::Centre;
 use common::daemon::Daemon;
 use common::door::CHART;
+use common::fleet::enrol;
 use common::metrics::scrape;
-use common::soak::{door, enrol, written};
+use common::soak::{door, written};
 use common::wait_until;
 
 /// Someone never enrolled, shown for three frames (6 s: the door tries for a while
@@ -90,7 +91,7 @@ async fn main() {
     let enrolments = people.len();
     let bytes = bytes_of(&d, async {
         for p in people {
-            enrol(&c, &format!("사람{p}"), &format!("caltech_p{p:02}/2.jpg")).await;
+            enrol(c, &format!("사람{p}"), &format!("caltech_p{p:02}/2.jpg")).await;
         }
     })
     .await;
@@ -98,7 +99,7 @@ async fn main() {
         "enrolment (one photo: template, crop, roster change)".into(),
         format!("{:.1} kB", bytes as f64 / enrolments as f64 / 1e3),
     ));
-    let hong = enrol(&c, "홍길동", "caltech_p02/2.jpg").await;
+    let hong = enrol(c, "홍길동", "caltech_p02/2.jpg").await;
     let punches = 100;
     let bytes = bytes_of(&d, async {
         for i in 0..punches {

@@ -16,7 +16,7 @@ use attendance::event::{AttendanceEvent, EventBatch};
 use chrono::{DateTime, Utc};
 use common::centre::Centre;
 use common::daemon::{Client, Daemon};
-use common::metrics::series;
+use common::metrics::{scrape, series};
 use common::wait_until;
 use mysql_async::prelude::Queryable;
 use serde_json::json;
@@ -116,10 +116,6 @@ async fn step(clock: &DoorClock, c: &Client, hours: i64) {
     .await;
 }
 
-async fn metrics_text(metrics: &Client) -> String {
-    String::from_utf8_lossy(&metrics.get("/metrics").await.body).into_owned()
-}
-
 /// The event the door published for `event_id`, rebuilt from its `/attendance` row.
 async fn rows_event(c: &Client, event_id: &str) -> AttendanceEvent {
     let rows = c.list("/attendance", "records").await;
@@ -194,9 +190,7 @@ async fn punches_before_ntp_are_marked_then_corrected_and_repeats_hold_across_st
         ("김철수", "caltech_p03/2.jpg"),
         ("이영희", "caltech_p04/2.jpg"),
     ] {
-        let r = c.enrol(name, &common::read(photo)).await;
-        assert_eq!(r.status, hyper::StatusCode::OK, "{:?}", r.json());
-        people.push(r.json()["employee_id"].as_str().unwrap().to_owned());
+        people.push(common::fleet::enrol(c, name, photo).await);
     }
     let who = &people[0];
 
@@ -239,7 +233,7 @@ async fn punches_before_ntp_are_marked_then_corrected_and_repeats_hold_across_st
         (&rows[0]["clock"], &rows[0]["ts_server"]),
         (&json!("corrected"), &json!(ts_door(&ts)))
     );
-    let text = metrics_text(&metrics).await;
+    let text = scrape(&metrics).await;
     assert_eq!(
         series(&text, "attendance_uplink_events_corrected_total", &[]),
         1.0
@@ -261,14 +255,14 @@ async fn punches_before_ntp_are_marked_then_corrected_and_repeats_hold_across_st
         events: vec![forged],
     };
     let duplicates = |t: &str| series(t, "attendance_uplink_events_duplicate_total", &[]);
-    let before = duplicates(&metrics_text(&metrics).await);
+    let before = duplicates(&scrape(&metrics).await);
     centre
         .mq
         .publish("attendance/hq/OTHER/events", &batch.to_cbor());
     wait_until(
         "the forged correction read",
         Duration::from_secs(20),
-        || async { (duplicates(&metrics_text(&metrics).await) > before).then_some(()) },
+        || async { (duplicates(&scrape(&metrics).await) > before).then_some(()) },
     )
     .await;
     let (now_ts, _) = central(&centre.pool, &id).await.unwrap();

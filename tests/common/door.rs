@@ -38,11 +38,7 @@ pub async fn door(dir: &Path, photos: &[&str]) -> Daemon {
 
 /// [`door`] with more settings.
 pub async fn door_with(dir: &Path, photos: &[&str], env: &[(&str, &str)]) -> Daemon {
-    let reel = dir.join("reel");
-    std::fs::create_dir_all(&reel).unwrap();
-    for (i, p) in photos.iter().enumerate() {
-        std::fs::copy(super::dev_photo(p), reel.join(format!("{i:03}.jpg"))).unwrap();
-    }
+    let reel = reel(dir, photos);
     let cfg = config(dir, true);
     let hold = HOLD_MS.to_string();
     let base = [
@@ -66,6 +62,16 @@ pub async fn door_with(dir: &Path, photos: &[&str], env: &[(&str, &str)]) -> Dae
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     panic!("the replay camera did not start: {}", d.log_text());
+}
+
+/// A replay folder `dir/reel` of dev `photos`, in order.
+pub fn reel(dir: &Path, photos: &[&str]) -> PathBuf {
+    let reel = dir.join("reel");
+    std::fs::create_dir_all(&reel).unwrap();
+    for (i, p) in photos.iter().enumerate() {
+        std::fs::copy(super::dev_photo(p), reel.join(format!("{i:03}.jpg"))).unwrap();
+    }
+    reel
 }
 
 /// Enrols 홍길동 from a dev photo the camera never shows.

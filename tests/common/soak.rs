@@ -11,7 +11,8 @@ use std::time::{Duration, Instant};
 use hyper::StatusCode;
 
 use super::centre::Centre;
-use super::daemon::{Client, Daemon};
+use super::daemon::Daemon;
+use super::fleet::enrol;
 
 /// How long each replayed photo is shown: a walk-up every two of them.
 const HOLD_MS: u64 = 2000;
@@ -130,16 +131,6 @@ pub async fn sample(door: &Daemon, started: Instant) -> Sample {
     }
 }
 
-/// A replay folder of `photos`, in order.
-pub fn reel(dir: &Path, photos: &[&str]) -> std::path::PathBuf {
-    let reel = dir.join("reel");
-    std::fs::create_dir_all(&reel).unwrap();
-    for (i, p) in photos.iter().enumerate() {
-        std::fs::copy(super::dev_photo(p), reel.join(format!("{i:03}.jpg"))).unwrap();
-    }
-    reel
-}
-
 /// A door replaying `photos` with walk-up on, reporting to `centre` if any, with `more`
 /// settings, once its camera streams.
 pub async fn door(
@@ -148,7 +139,7 @@ pub async fn door(
     mqtt: Option<&Centre>,
     more: &[(&str, &str)],
 ) -> Daemon {
-    let reel = reel(dir, photos);
+    let reel = super::door::reel(dir, photos);
     let hold = HOLD_MS.to_string();
     let mut env = vec![
         ("ATTENDANCED_CAMERA__REPLAY_HOLD_MS", hold.clone()),
@@ -172,21 +163,14 @@ pub async fn door(
     d
 }
 
-/// Enrols `name` from a dev photo; the employee id.
-pub async fn enrol(c: &Client, name: &str, photo: &str) -> String {
-    let r = c.enrol(name, &super::read(photo)).await;
-    assert_eq!(r.status, StatusCode::OK, "{:?}", r.json());
-    r.json()["employee_id"].as_str().unwrap().to_owned()
-}
-
 /// Runs the door for `length`, sampling every `every`.
 pub async fn soak(dir: &Path, length: Duration, every: Duration) -> Run {
     let centre = Centre::start(dir, "soak", vec![("RUST_LOG".into(), "warn".into())]).await;
     // The door logs at its default level: what it writes, logs included, is sampled.
     let door = door(dir, &REEL, Some(&centre), &[]).await;
     let c = door.client();
-    let hong = enrol(&c, "홍길동", "caltech_p02/2.jpg").await;
-    enrol(&c, "김철수", "caltech_p03/2.jpg").await;
+    let hong = enrol(c, "홍길동", "caltech_p02/2.jpg").await;
+    enrol(c, "김철수", "caltech_p03/2.jpg").await;
     let (_, feed) = c.events("/events", &[]).await;
     let mut feed = feed.expect("the /events feed");
     let started = Instant::now();
@@ -206,7 +190,7 @@ pub async fn soak(dir: &Path, length: Duration, every: Duration) -> Run {
         manual_punches += 1;
         if n.is_multiple_of(10) {
             // A visitor enrolled and deleted again: the gallery comes back to its size.
-            let id = enrol(&c, "방문자", "caltech_p04/2.jpg").await;
+            let id = enrol(c, "방문자", "caltech_p04/2.jpg").await;
             let r = c.delete(&format!("/users/{id}")).await;
             assert_eq!(r.status, StatusCode::OK, "{:?}", r.json());
             enrolments += 1;

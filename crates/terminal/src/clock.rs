@@ -2,7 +2,7 @@
 //! (`CLOCK_BOOTTIME`), the kernel's boot id, and whether the wall clock is synchronised
 //! (`punch.clock_synced`). What is done with them is pure (`attendance_core::clock`).
 
-use std::path::PathBuf;
+use std::path::Path;
 use std::sync::Arc;
 
 use chrono::{Duration, Utc};
@@ -38,7 +38,7 @@ impl SystemClock {
         match &self.synced {
             SyncSource::Always => true,
             SyncSource::Kernel => kernel_synced(),
-            SyncSource::File(path) => PathBuf::from(path).exists(),
+            SyncSource::File(path) => Path::new(path).exists(),
         }
     }
 }

@@ -215,7 +215,7 @@ impl Sink {
         }
         for (terminal, e) in events
             .iter()
-            .filter(|(_, e)| e.clock == Some(ClockSync::Corrected))
+            .filter(|(_, e)| e.judged_clock() == Some(ClockSync::Corrected))
         {
             w.corrected += correct(&mut tx, e, terminal).await?;
         }
@@ -295,8 +295,10 @@ fn fit(s: &str, max: usize) -> String {
 }
 
 /// The correction of an event stored `unsynced`, by the door that sent it, once
-/// (`attendance_core::clock`). Returns 1 when applied. Any other door's is ignored: a
-/// door corrects only its own events, as it could only have sent its own.
+/// (`attendance_core::clock`). Only events whose judged clock is `corrected` come here:
+/// a "correction" to a time before 2025 is none. Returns 1 when applied. Any other
+/// door's is ignored: a door corrects only its own events, as it could only have sent
+/// its own.
 async fn correct(
     tx: &mut mysql_async::Transaction<'_>,
     e: &AttendanceEvent,

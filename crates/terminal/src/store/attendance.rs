@@ -299,16 +299,7 @@ fn last_punch(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::testing::{attempt, temp_store};
-
-    fn rules() -> PunchRules {
-        PunchRules {
-            duplicate_window: chrono::Duration::seconds(60),
-            zone: attendance_core::punch::DayZone::Fixed(
-                chrono::FixedOffset::east_opt(9 * 3600).unwrap(),
-            ),
-        }
-    }
+    use crate::store::testing::{attempt, rules, temp_store};
 
     fn at(s: &str) -> DateTime<Utc> {
         DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)

@@ -4,7 +4,7 @@
 //! centre applies a correction to the row it holds, once). Attempts of an earlier boot
 //! cannot be placed and stay `unsynced`.
 
-use rusqlite::params;
+use rusqlite::{OptionalExtension, params};
 
 use super::{Store, StoreError, ts};
 use attendance_core::clock::{BootTime, ClockSync, Stamp};
@@ -17,13 +17,20 @@ impl Store {
         let Some(boot) = now.boot.as_ref().filter(|_| now.sync == ClockSync::Synced) else {
             return Ok(0);
         };
+        const UNSYNCED: &str = "SELECT id, event_id, since_boot_ms FROM attendance
+             WHERE clock = 'unsynced' AND boot_id = ?1 AND since_boot_ms IS NOT NULL";
         let mut c = self.conn();
+        // Looked for first with a read (a partial index): a synchronised door asks every
+        // few seconds, and nothing to correct must not take the write lock each time.
+        let any: bool = c.query_row(&format!("SELECT EXISTS ({UNSYNCED})"), [&boot.boot], |r| {
+            r.get(0)
+        })?;
+        if !any {
+            return Ok(0);
+        }
         let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let rows: Vec<(i64, String, i64)> = {
-            let mut stmt = tx.prepare_cached(
-                "SELECT id, event_id, since_boot_ms FROM attendance
-                 WHERE clock = 'unsynced' AND boot_id = ?1 AND since_boot_ms IS NOT NULL",
-            )?;
+            let mut stmt = tx.prepare_cached(UNSYNCED)?;
             let rows = stmt.query_map([&boot.boot], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
             rows.collect::<Result<_, _>>()?
         };
@@ -47,7 +54,7 @@ impl Store {
                     [event_id],
                     |r| r.get(0),
                 )
-                .ok();
+                .optional()?;
             // Pruned from the outbox (delivered long ago): the row is corrected here only.
             let Some(mut event) =
                 payload.and_then(|p| ciborium::from_reader::<AttendanceEvent, _>(&p[..]).ok())
@@ -71,18 +78,11 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::testing::{attempt, temp_store};
+    use crate::store::testing::{attempt, rules, temp_store};
     use crate::store::{AttendanceQuery, PunchOutcome};
     use attendance_core::clock::FakeClock;
-    use attendance_core::punch::{DayZone, PunchKind, PunchRequest, PunchRules};
+    use attendance_core::punch::{PunchKind, PunchRequest};
     use chrono::{DateTime, Duration, Utc};
-
-    fn rules() -> PunchRules {
-        PunchRules {
-            duplicate_window: Duration::seconds(60),
-            zone: DayZone::Fixed(chrono::FixedOffset::east_opt(9 * 3600).unwrap()),
-        }
-    }
 
     fn t(s: &str) -> DateTime<Utc> {
         DateTime::parse_from_rfc3339(s).unwrap().to_utc()

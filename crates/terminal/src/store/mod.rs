@@ -272,6 +272,16 @@ pub(crate) mod testing {
         temp_store_with(None)
     }
 
+    /// A 60 s duplicate window, days in Korea.
+    pub(crate) fn rules() -> attendance_core::punch::PunchRules {
+        attendance_core::punch::PunchRules {
+            duplicate_window: chrono::Duration::seconds(60),
+            zone: attendance_core::punch::DayZone::Fixed(
+                chrono::FixedOffset::east_opt(9 * 3600).unwrap(),
+            ),
+        }
+    }
+
     /// An attempt at door `K1` of `hq`: `emp` recognised, or nobody (`unknown`).
     pub(crate) fn attempt(
         emp: Option<&str>,
