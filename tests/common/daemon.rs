@@ -12,6 +12,7 @@ use hyper::{Method, Request, StatusCode};
 use hyper_util::rt::TokioIo;
 use serde_json::Value;
 
+pub use super::feed::Feed;
 pub use super::multipart::Multipart;
 
 pub fn free_port() -> u16 {
@@ -212,14 +213,15 @@ pub struct Client {
     pub addr: SocketAddr,
 }
 
-/// Reads a whole answer and checks it against `docs/openapi.json`.
+/// Reads a whole answer and checks it against `docs/openapi.json`; None when the
+/// connection breaks first.
 async fn read_checked(
     method: &Method,
     path: &str,
     resp: hyper::Response<hyper::body::Incoming>,
-) -> Reply {
+) -> Option<Reply> {
     let (parts, body) = resp.into_parts();
-    let body = body.collect().await.expect("body").to_bytes();
+    let body = body.collect().await.ok()?.to_bytes();
     super::contract::check(
         method,
         path,
@@ -230,67 +232,11 @@ async fn read_checked(
             .and_then(|v| v.to_str().ok()),
         &body,
     );
-    Reply {
+    Some(Reply {
         status: parts.status,
         headers: parts.headers,
         body,
-    }
-}
-
-/// An open `/events` feed.
-pub struct Feed {
-    body: hyper::body::Incoming,
-    buf: String,
-}
-
-impl Feed {
-    /// The next event (name and JSON payload), checked against the document; None when
-    /// `within` passes first or the stream ends.
-    pub async fn next(&mut self, within: std::time::Duration) -> Option<(String, Value)> {
-        let end = tokio::time::Instant::now() + within;
-        loop {
-            while let Some(i) = self.buf.find("\n\n") {
-                let block: String = self.buf.drain(..i + 2).collect();
-                let (mut event, mut data) = (None, None);
-                for line in block.lines() {
-                    if let Some(v) = line.strip_prefix("event: ") {
-                        event = Some(v.to_owned());
-                    } else if let Some(v) = line.strip_prefix("data: ") {
-                        data = Some(v.to_owned());
-                    }
-                }
-                if let (Some(event), Some(data)) = (event, data) {
-                    let v: Value = serde_json::from_str(&data).expect("event data is JSON");
-                    super::contract::check_event(&event, &v);
-                    return Some((event, v));
-                }
-            }
-            let frame = tokio::time::timeout_at(end, self.body.frame())
-                .await
-                .ok()??;
-            if let Ok(data) = frame.expect("feed frame").into_data() {
-                self.buf
-                    .push_str(std::str::from_utf8(&data).expect("UTF-8 feed"));
-            }
-        }
-    }
-
-    /// Reads until an event named `name` whose payload satisfies `pred`.
-    pub async fn until(
-        &mut self,
-        name: &str,
-        within: std::time::Duration,
-        pred: impl Fn(&Value) -> bool,
-    ) -> Option<Value> {
-        let end = tokio::time::Instant::now() + within;
-        loop {
-            let left = end.saturating_duration_since(tokio::time::Instant::now());
-            let (event, v) = self.next(left).await?;
-            if event == name && pred(&v) {
-                return Some(v);
-            }
-        }
-    }
+    })
 }
 
 /// A response, with the body parsed as JSON when it is JSON.
@@ -317,12 +263,26 @@ impl Client {
         headers: &[(&str, &str)],
         body: Vec<u8>,
     ) -> hyper::Response<hyper::body::Incoming> {
+        self.try_send(method, path, headers, body)
+            .await
+            .unwrap_or_else(|e| panic!("{path}: {e}"))
+    }
+
+    /// As `send`, with an error when the daemon is not there or the connection breaks
+    /// before the answer's head (a killed daemon's requests in flight).
+    async fn try_send(
+        &self,
+        method: Method,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Vec<u8>,
+    ) -> Result<hyper::Response<hyper::body::Incoming>, String> {
         let stream = tokio::net::TcpStream::connect(self.addr)
             .await
-            .expect("connect");
+            .map_err(|e| format!("connect: {e}"))?;
         let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
             .await
-            .expect("handshake");
+            .map_err(|e| format!("handshake: {e}"))?;
         tokio::spawn(conn);
         let mut req = Request::builder()
             .method(method)
@@ -334,7 +294,7 @@ impl Client {
         sender
             .send_request(req.body(Full::new(Bytes::from(body))).unwrap())
             .await
-            .expect("send")
+            .map_err(|e| format!("send: {e}"))
     }
 
     pub async fn request(
@@ -345,6 +305,21 @@ impl Client {
         body: Vec<u8>,
     ) -> Reply {
         let resp = self.send(method.clone(), path, headers, body).await;
+        read_checked(&method, path, resp).await.expect("body")
+    }
+
+    /// As `request`, with None when the connection breaks before the whole answer.
+    pub async fn try_request(
+        &self,
+        method: Method,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Vec<u8>,
+    ) -> Option<Reply> {
+        let resp = self
+            .try_send(method.clone(), path, headers, body)
+            .await
+            .ok()?;
         read_checked(&method, path, resp).await
     }
 
@@ -354,7 +329,7 @@ impl Client {
         let resp = self.send(Method::GET, path, headers, Vec::new()).await;
         let status = resp.status();
         if status != StatusCode::OK {
-            read_checked(&Method::GET, path, resp).await;
+            read_checked(&Method::GET, path, resp).await.expect("body");
             return (status, None);
         }
         let ct = resp.headers().get(hyper::header::CONTENT_TYPE).cloned();
@@ -414,11 +389,26 @@ impl Client {
 
     /// A manual punch (`kind` "IN" or "OUT") that must be answered 200: its event id.
     pub async fn punch(&self, employee_id: &str, kind: &str) -> String {
+        self.try_punch(employee_id, kind)
+            .await
+            .expect("the daemon answered the punch")
+    }
+
+    /// As `punch`, with None when the connection breaks before the answer (any answer
+    /// but a 200 fails the test).
+    pub async fn try_punch(&self, employee_id: &str, kind: &str) -> Option<String> {
         let body = serde_json::json!({ "employee_id": employee_id, "type": kind });
-        let r = self.post_json("/attendance", &body).await;
+        let r = self
+            .try_request(
+                Method::POST,
+                "/attendance",
+                &[("content-type", "application/json")],
+                body.to_string().into_bytes(),
+            )
+            .await?;
         let text = String::from_utf8_lossy(&r.body);
         assert_eq!(r.status, StatusCode::OK, "{text}");
-        r.json()["event_id"].as_str().expect("event_id").to_owned()
+        Some(r.json()["event_id"].as_str().expect("event_id").to_owned())
     }
 
     pub async fn post_form(&self, path: &str, form: Multipart) -> Reply {
