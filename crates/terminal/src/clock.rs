@@ -55,9 +55,10 @@ impl Clock for SystemClock {
             } else {
                 ClockSync::Unsynced
             },
-            boot: self.boot.clone().zip(since_boot).map(|(boot, t)| BootTime {
-                boot,
-                since_boot: Duration::seconds(t.tv_sec()) + Duration::nanoseconds(t.tv_nsec()),
+            // Through std's Duration: `tv_sec` is 32 bits on armv7, 64 on aarch64.
+            boot: self.boot.clone().zip(since_boot).and_then(|(boot, t)| {
+                let since_boot = Duration::from_std(std::time::Duration::from(t)).ok()?;
+                Some(BootTime { boot, since_boot })
             }),
         }
     }
