@@ -1,23 +1,28 @@
-/* A power cut for one process, by LD_PRELOAD: every write to a regular file under
- * $POWERCUT_DIR first appends the bytes it overwrites (and the file's size) to an undo
- * log in $POWERCUT_LOG, one log per file (named by device and inode, so a rename keeps
- * it); fsync or fdatasync of the file empties its log. After SIGKILL, undoing the logs
- * (tests/common/powercut.rs) leaves each file as the disk held it at its last sync:
- * what a power cut does to data still in the page cache.
+/* A power cut for one process, by LD_PRELOAD. Under $POWERCUT_DIR:
+ * - every write to a regular file first appends the bytes it overwrites (and the file's
+ *   size) to an undo log in $POWERCUT_LOG, one log per file, named by device and inode so
+ *   a rename keeps it; fsync or fdatasync of the file empties its log;
+ * - every change of a name (a file or folder created, a rename, an unlink) is appended
+ *   to $POWERCUT_LOG/names, an unlinked or replaced file kept alive by a hard link there;
+ *   fsync of the folder holding the name forgets its entries.
+ * After SIGKILL, undoing the logs (tests/common/powercut.rs) leaves the folder as the
+ * disk held it at the last syncs: what a power cut does to what is still in the page
+ * cache.
  *
  * Written by hand, in C: no crate or Debian package does this (LazyFS and CharybdeFS
  * need FUSE and are not packaged, dm-log-writes needs a kernel module, SQLite's crash
  * VFS lives in its Tcl test harness). An interposer must call libc's own functions
  * through dlsym(RTLD_NEXT) and nothing else behind its back, which C makes plain.
  *
- * Not modelled: directory entries (a file created or renamed and never followed by a
- * directory fsync stays), writes through mmap (SQLite's -shm index, rebuilt on open),
- * torn sectors. */
+ * Not modelled: writes through mmap (SQLite's -shm index, rebuilt on open), torn
+ * sectors, a rename's source folder (only the target's sync counts). */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <dlfcn.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,6 +43,11 @@ static int (*real_fdatasync)(int);
 static int (*real_unlink)(const char *);
 static int (*real_unlinkat)(int, const char *, int);
 static int (*real_rename)(const char *, const char *);
+static int (*real_open)(const char *, int, ...);
+static int (*real_open64)(const char *, int, ...);
+static int (*real_openat)(int, const char *, int, ...);
+static int (*real_openat64)(int, const char *, int, ...);
+static int (*real_mkdir)(const char *, mode_t);
 
 static char dir[PATH_MAX];
 static size_t dir_len;
@@ -56,6 +66,11 @@ __attribute__((constructor)) static void init(void) {
     real_unlink = dlsym(RTLD_NEXT, "unlink");
     real_unlinkat = dlsym(RTLD_NEXT, "unlinkat");
     real_rename = dlsym(RTLD_NEXT, "rename");
+    real_open = dlsym(RTLD_NEXT, "open");
+    real_open64 = dlsym(RTLD_NEXT, "open64");
+    real_openat = dlsym(RTLD_NEXT, "openat");
+    real_openat64 = dlsym(RTLD_NEXT, "openat64");
+    real_mkdir = dlsym(RTLD_NEXT, "mkdir");
     const char *d = getenv("POWERCUT_DIR"), *l = getenv("POWERCUT_LOG");
     if (!d || !l || !realpath(d, dir) || !realpath(l, log_dir)) {
         /* Refuse to run half-armed: a test would believe in cuts that drop nothing. */
@@ -102,7 +117,7 @@ static void save(int fd, const struct stat *st, off_t off, uint64_t len) {
     if (saved && pread(fd, rec + 32, saved, off) != (ssize_t)saved) abort();
     char path[LOG_PATH_MAX];
     log_path(path, st->st_dev, st->st_ino);
-    int l = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    int l = real_open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
     if (l < 0 || real_write(l, rec, total) != (ssize_t)total) abort();
     close(l);
     free(rec);
@@ -161,14 +176,105 @@ static int truncate_with(int fd, off_t len, int (*real)(int, off_t)) {
 int ftruncate(int fd, off_t len) { return truncate_with(fd, len, real_ftruncate); }
 int ftruncate64(int fd, off_t len) { return truncate_with(fd, len, real_ftruncate64); }
 
+/* `path` made absolute against `at`; 0 when it cannot be. */
+static int resolve(int at, const char *path, char *out) {
+    char base[PATH_MAX];
+    if (path[0] == '/') return snprintf(out, PATH_MAX, "%s", path) < PATH_MAX;
+    if (at == AT_FDCWD) {
+        if (!getcwd(base, sizeof base)) return 0;
+    } else {
+        char link[64];
+        snprintf(link, sizeof link, "/proc/self/fd/%d", at);
+        ssize_t n = readlink(link, base, sizeof base - 1);
+        if (n <= 0) return 0;
+        base[n] = 0;
+    }
+    return snprintf(out, PATH_MAX, "%s/%s", base, path) < PATH_MAX;
+}
+
+/* The device and inode of the folder holding `path`, as the names log keys them. */
+static int folder_key(const char *path, char *key, size_t size) {
+    char dir_path[PATH_MAX];
+    snprintf(dir_path, sizeof dir_path, "%s", path);
+    char *slash = strrchr(dir_path, '/');
+    if (!slash) return 0;
+    *(slash == dir_path ? slash + 1 : slash) = 0;
+    struct stat st;
+    if (stat(dir_path, &st) != 0) return 0;
+    return snprintf(key, size, "%llu-%llu", (unsigned long long)st.st_dev,
+                    (unsigned long long)st.st_ino) < (int)size;
+}
+
+/* Keeps the file at `path` alive under a new name in the log folder: its new name. */
+static void keep_alive(const char *path, char *backup) {
+    static unsigned long n;
+    if (snprintf(backup, PATH_MAX, "%s/kept-%d-%lu", log_dir, (int)getpid(), n++) >= PATH_MAX ||
+        link(path, backup) != 0) {
+        static const char msg[] = "powercut: cannot hard-link into POWERCUT_LOG (same filesystem?)\n";
+        real_write(2, msg, sizeof msg - 1);
+        abort();
+    }
+}
+
+/* Appends "KEY\tOP\tA\tB\tKEPT\n" to the names log (one write(2), as the data logs). */
+static void name_change(char op, const char *a, const char *b, const char *kept) {
+    char key[64], line[3 * PATH_MAX + 96], path[LOG_PATH_MAX];
+    if (!folder_key(b[0] ? b : a, key, sizeof key)) return;
+    int n = snprintf(line, sizeof line, "%s\t%c\t%s\t%s\t%s\n", key, op, a, b, kept);
+    if (n <= 0 || n >= (int)sizeof line) abort();
+    snprintf(path, sizeof path, "%s/names", log_dir);
+    int l = real_open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    if (l < 0 || real_write(l, line, n) != n) abort();
+    close(l);
+}
+
+/* A folder's sync makes its name changes durable: their entries leave the names log,
+ * and the files they kept alive go (with their data logs). */
+static void folder_synced(const struct stat *st) {
+    char key[64], path[LOG_PATH_MAX], tmp[LOG_PATH_MAX];
+    int k = snprintf(key, sizeof key, "%llu-%llu\t", (unsigned long long)st->st_dev,
+                     (unsigned long long)st->st_ino);
+    snprintf(path, sizeof path, "%s/names", log_dir);
+    snprintf(tmp, sizeof tmp, "%s/names.tmp", log_dir);
+    FILE *in = fopen(path, "r");
+    if (!in) return;
+    FILE *out = fopen(tmp, "w");
+    if (!out) abort();
+    char line[3 * PATH_MAX + 96];
+    while (fgets(line, sizeof line, in)) {
+        if (strncmp(line, key, k) != 0) {
+            fputs(line, out);
+            continue;
+        }
+        char *kept = strrchr(line, '\t') + 1;
+        kept[strcspn(kept, "\n")] = 0;
+        struct stat ks;
+        if (strcmp(kept, "-") != 0 && stat(kept, &ks) == 0) {
+            forget(ks.st_dev, ks.st_ino);
+            real_unlink(kept);
+        }
+    }
+    fclose(in);
+    if (fclose(out) != 0 || real_rename(tmp, path) != 0) abort();
+}
+
 /* A sync makes every write so far durable, from whichever descriptor: the lock keeps a
  * write from landing between the sync and the log's removal. */
 static int sync_with(int fd, int (*real)(int)) {
     struct stat st;
-    if (!watched(fd, &st)) return real(fd);
+    memset(&st, 0, sizeof st);
+    int file = watched(fd, &st), folder = 0;
+    if (!file && S_ISDIR(st.st_mode)) {
+        char link[64], path[PATH_MAX];
+        snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+        ssize_t n = readlink(link, path, sizeof path - 1);
+        folder = n > 0 && (path[n] = 0, under_dir(path));
+    }
+    if (!file && !folder) return real(fd);
     pthread_mutex_lock(&lock);
     int r = real(fd);
-    if (r == 0) forget(st.st_dev, st.st_ino);
+    if (r == 0 && file) forget(st.st_dev, st.st_ino);
+    if (r == 0 && folder) folder_synced(&st);
     pthread_mutex_unlock(&lock);
     return r;
 }
@@ -176,34 +282,82 @@ static int sync_with(int fd, int (*real)(int)) {
 int fsync(int fd) { return sync_with(fd, real_fsync); }
 int fdatasync(int fd) { return sync_with(fd, real_fdatasync); }
 
-/* A file that goes away takes its log with it: its inode may be reused by another. (Only
- * a watched file has a log, so there is nothing to check about where it lives.) */
-static void gone(int at, const char *path) {
+/* Creating: the name is logged when the call made it. */
+#define CREATING(at, path, create, call)                                             \
+    do {                                                                             \
+        char full[PATH_MAX];                                                         \
+        struct stat st;                                                              \
+        if (!(create) || !resolve(at, path, full) || !under_dir(full)) return call;  \
+        pthread_mutex_lock(&lock);                                                   \
+        int existed = lstat(full, &st) == 0;                                         \
+        int r = call;                                                                \
+        if (r >= 0 && !existed) name_change('C', full, "", "-");                     \
+        pthread_mutex_unlock(&lock);                                                 \
+        return r;                                                                    \
+    } while (0)
+
+#define MODE(flags)                                                                  \
+    mode_t mode = 0;                                                                 \
+    if ((flags) & (O_CREAT | __O_TMPFILE)) {                                         \
+        va_list ap;                                                                  \
+        va_start(ap, flags);                                                         \
+        mode = va_arg(ap, mode_t);                                                   \
+        va_end(ap);                                                                  \
+    }
+
+int open(const char *path, int flags, ...) {
+    MODE(flags);
+    CREATING(AT_FDCWD, path, flags & O_CREAT, real_open(path, flags, mode));
+}
+
+int open64(const char *path, int flags, ...) {
+    MODE(flags);
+    CREATING(AT_FDCWD, path, flags & O_CREAT, real_open64(path, flags, mode));
+}
+
+int openat(int at, const char *path, int flags, ...) {
+    MODE(flags);
+    CREATING(at, path, flags & O_CREAT, real_openat(at, path, flags, mode));
+}
+
+int openat64(int at, const char *path, int flags, ...) {
+    MODE(flags);
+    CREATING(at, path, flags & O_CREAT, real_openat64(at, path, flags, mode));
+}
+
+int mkdir(const char *path, mode_t mode) { CREATING(AT_FDCWD, path, 1, real_mkdir(path, mode)); }
+
+/* Unlinking: the file stays alive in the log folder until its folder's sync. */
+static int removing(int at, const char *path, int flags) {
+    char full[PATH_MAX], kept[PATH_MAX];
     struct stat st;
-    if (fstatat(at, path, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode))
-        forget(st.st_dev, st.st_ino);
-}
-
-int unlink(const char *path) {
+    if ((flags & AT_REMOVEDIR) || !resolve(at, path, full) || !under_dir(full) ||
+        lstat(full, &st) != 0 || !S_ISREG(st.st_mode))
+        return real_unlinkat(at, path, flags);
     pthread_mutex_lock(&lock);
-    gone(AT_FDCWD, path);
-    int r = real_unlink(path);
-    pthread_mutex_unlock(&lock);
-    return r;
-}
-
-int unlinkat(int at, const char *path, int flags) {
-    pthread_mutex_lock(&lock);
-    if (!(flags & AT_REMOVEDIR)) gone(at, path);
+    keep_alive(full, kept);
     int r = real_unlinkat(at, path, flags);
+    if (r == 0) name_change('U', full, "", kept);
+    else real_unlink(kept);
     pthread_mutex_unlock(&lock);
     return r;
 }
 
+int unlink(const char *path) { return removing(AT_FDCWD, path, 0); }
+int unlinkat(int at, const char *path, int flags) { return removing(at, path, flags); }
+
+/* Renaming: a file it replaces stays alive in the log folder until the folder's sync. */
 int rename(const char *from, const char *to) {
+    char a[PATH_MAX], b[PATH_MAX], kept[PATH_MAX] = "-";
+    struct stat st;
+    if (!resolve(AT_FDCWD, from, a) || !resolve(AT_FDCWD, to, b) || !under_dir(b))
+        return real_rename(from, to);
     pthread_mutex_lock(&lock);
-    gone(AT_FDCWD, to);
+    int replaced = lstat(b, &st) == 0 && S_ISREG(st.st_mode);
+    if (replaced) keep_alive(b, kept);
     int r = real_rename(from, to);
+    if (r == 0) name_change('R', a, b, kept);
+    else if (replaced) real_unlink(kept);
     pthread_mutex_unlock(&lock);
     return r;
 }

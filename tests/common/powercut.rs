@@ -1,7 +1,7 @@
 //! Power cuts: a process run with [`PowerCut::env`] logs what each write under the
-//! watched folder overwrote (tests/common/powercut.c, built here with `cc`); once it is
-//! killed, [`PowerCut::cut`] undoes the writes no fsync covered, as losing the page cache
-//! would.
+//! watched folder overwrote and each name it changed (tests/common/powercut.c, built here
+//! with `cc`); once it is killed, [`PowerCut::cut`] undoes the writes and the name changes
+//! no fsync covered, as losing the page cache would.
 
 use std::collections::HashMap;
 use std::fs::{self, OpenOptions};
@@ -25,6 +25,17 @@ pub struct Undone {
     pub kept: usize,
     /// Bytes those lost writes had written.
     pub bytes: u64,
+    /// Names created, renamed or unlinked that never reached the disk.
+    pub names: usize,
+}
+
+impl std::ops::AddAssign for Undone {
+    fn add_assign(&mut self, o: Undone) {
+        self.writes += o.writes;
+        self.kept += o.kept;
+        self.bytes += o.bytes;
+        self.names += o.names;
+    }
 }
 
 /// The shim, compiled once per test binary (warnings are errors: a sloppy interposer
@@ -70,17 +81,22 @@ impl PowerCut {
 
     /// The power goes: call once the process is dead. Each file under the folder goes
     /// back to its last sync, except the first `reached(n)` of its `n` later writes
-    /// (a disk writes some of its cache back on its own, in order).
+    /// (a disk writes some of its cache back on its own, in order); then the names go
+    /// back to the folders' last syncs, except the first `reached(n)` changes.
     pub fn cut(&self, mut reached: impl FnMut(usize) -> usize) -> Undone {
-        let files = inodes(&self.dir);
+        let logs = self.logs.path();
+        let mut files = inodes(&self.dir);
+        files.extend(inodes(logs)); // unlinked or replaced files kept alive there
         let mut undone = Undone::default();
-        for entry in fs::read_dir(self.logs.path()).unwrap() {
+        for entry in fs::read_dir(logs).unwrap() {
             let log = entry.unwrap().path();
+            if log.extension().is_none_or(|e| e != "undo") {
+                continue;
+            }
             let records = records(&fs::read(&log).unwrap());
-            fs::remove_file(&log).unwrap();
             let name = log.file_stem().unwrap().to_string_lossy().into_owned();
             let Some(path) = files.get(&name) else {
-                continue; // deleted since (its log normally goes with it)
+                continue; // gone for good (its folder synced since)
             };
             let kept = reached(records.len()).min(records.len());
             let f = OpenOptions::new().write(true).open(path).unwrap();
@@ -93,7 +109,49 @@ impl PowerCut {
             undone.writes += records.len() - kept;
             undone.kept += kept;
         }
+        let names = fs::read_to_string(logs.join("names")).unwrap_or_default();
+        // A last line without its newline was cut short: its change never ran.
+        let changes: Vec<&str> = names
+            .split_inclusive('\n')
+            .filter(|l| l.ends_with('\n'))
+            .collect();
+        let kept = reached(changes.len()).min(changes.len());
+        for line in changes[kept..].iter().rev() {
+            undo_name_change(line.trim_end_matches('\n'));
+            undone.names += 1;
+        }
+        for entry in fs::read_dir(logs).unwrap() {
+            fs::remove_file(entry.unwrap().path()).unwrap();
+        }
         undone
+    }
+}
+
+/// Undoes one line of the names log: `folder TAB op TAB a TAB b TAB kept`.
+fn undo_name_change(line: &str) {
+    let f: Vec<&str> = line.split('\t').collect();
+    let [_, op, a, b, kept] = f[..] else {
+        panic!("names log line: {line:?}");
+    };
+    let (a, b) = (Path::new(a), Path::new(b));
+    match op {
+        // Created: gone (a folder with what it holds).
+        "C" if a.is_dir() => fs::remove_dir_all(a).unwrap(),
+        "C" if a.exists() => fs::remove_file(a).unwrap(),
+        "C" => {}
+        // Unlinked: back.
+        "U" if !a.exists() => fs::hard_link(kept, a).unwrap(),
+        "U" => {}
+        // Renamed: back to the old name, and what it replaced back in place.
+        "R" => {
+            if b.exists() {
+                fs::rename(b, a).unwrap();
+            }
+            if kept != "-" {
+                fs::hard_link(kept, b).unwrap();
+            }
+        }
+        _ => panic!("names log line: {line:?}"),
     }
 }
 
