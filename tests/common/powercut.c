@@ -17,7 +17,6 @@
  * Not modelled: writes through mmap (SQLite's -shm index, rebuilt on open), torn
  * sectors, a rename's source folder (only the target's sync counts). */
 #define _GNU_SOURCE
-#include <dirent.h>
 #include <dlfcn.h>
 #include <fcntl.h>
 #include <limits.h>
