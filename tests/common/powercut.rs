@@ -44,19 +44,25 @@ fn shim() -> &'static Path {
     static SO: OnceLock<PathBuf> = OnceLock::new();
     SO.get_or_init(|| {
         let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/common/powercut.c");
-        let out = Path::new(env!("CARGO_TARGET_TMPDIR"))
-            .join(format!("powercut-{}.so", std::process::id()));
+        // Built under this process's name, then renamed into place: another test
+        // binary's daemon may have the last one mapped.
+        let tmp = Path::new(env!("CARGO_TARGET_TMPDIR"));
+        let (building, out) = (
+            tmp.join(format!("powercut-{}.so", std::process::id())),
+            tmp.join("powercut.so"),
+        );
         let st = Command::new("cc")
             .args([
                 "-shared", "-fPIC", "-O2", "-Wall", "-Wextra", "-Werror", "-pthread",
             ])
             .arg("-o")
-            .arg(&out)
+            .arg(&building)
             .arg(&src)
             .arg("-ldl")
             .status()
             .expect("cc (the C compiler SQLite's build uses; apt install gcc)");
         assert!(st.success(), "cc failed to build {}", src.display());
+        fs::rename(&building, &out).unwrap();
         out
     })
 }
