@@ -99,20 +99,11 @@ fn the_layer_loses_what_no_fsync_covered() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_answered_punch_and_enrolment_survives_a_hundred_power_cuts() {
-    let seed = std::env::var("POWERCUT_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| fastrand::u64(..));
-    eprintln!("power cuts with POWERCUT_SEED={seed}");
-    let mut rng = fastrand::Rng::with_seed(seed);
+    let mut rng = seeded();
     let dir = data_dir();
     let power = PowerCut::new(dir.path());
     let power_env = power.env();
-    let mut env: Vec<(&str, &str)> = power_env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    env.extend([
-        ("ATTENDANCED_FACE__EMBEDDER", "hog"),
-        ("ATTENDANCED_PUNCH__DUPLICATE_WINDOW_SECS", "0"),
-    ]);
+    let env = door_env(&power_env);
     let mut d = Daemon::start(dir.path(), &env);
     let mut people = Vec::new();
     for (i, photo) in PEOPLE.iter().enumerate() {
@@ -184,6 +175,56 @@ async fn every_answered_punch_and_enrolment_survives_a_hundred_power_cuts() {
         .query_row("PRAGMA integrity_check", [], |r| r.get(0))
         .unwrap();
     assert_eq!(ok, "ok");
+}
+
+/// A door whose power goes during its first start (database made, schema migrated,
+/// folders created), at each of the start's writes and name changes in turn, starts the
+/// next time and takes an enrolment and a punch.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cut_at_any_point_of_a_first_start_leaves_a_door_that_starts() {
+    let mut undone = Undone::default();
+    let mut point = 1;
+    loop {
+        let dir = data_dir();
+        let power = PowerCut::new(dir.path());
+        let power_env = power.env();
+        let mut d = Daemon::unstarted(dir.path(), &door_env(&power_env));
+        let n = point.to_string();
+        let cut = d.run_until_cut_or_ready(&[("POWERCUT_KILL_AFTER", n.as_str())]);
+        undone += power.cut(|_| 0);
+        d.restart();
+        let who = fleet::enrol(d.client(), "A", PEOPLE[0]).await;
+        d.client().punch(&who, "IN").await;
+        if !cut {
+            break; // ready before change `point`: every point of the start was cut
+        }
+        point += 1;
+    }
+    eprintln!(
+        "cut before each of the {} changes of a first start: {undone:?}",
+        point - 1
+    );
+    assert!(point > 10, "a first start of {} changes", point - 1);
+}
+
+/// A random source, its seed printed (`POWERCUT_SEED` repeats a run).
+fn seeded() -> fastrand::Rng {
+    let seed = std::env::var("POWERCUT_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| fastrand::u64(..));
+    eprintln!("power cuts with POWERCUT_SEED={seed}");
+    fastrand::Rng::with_seed(seed)
+}
+
+/// The door's environment under `power`: HOG (quick to start), no duplicate window.
+fn door_env<'a>(power: &'a [(&'static str, String); 3]) -> Vec<(&'static str, &'a str)> {
+    let mut env: Vec<(&str, &str)> = power.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    env.extend([
+        ("ATTENDANCED_FACE__EMBEDDER", "hog"),
+        ("ATTENDANCED_PUNCH__DUPLICATE_WINDOW_SECS", "0"),
+    ]);
+    env
 }
 
 /// Punches IN and OUT for `who` until the daemon is gone, recording each event id

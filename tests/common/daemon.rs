@@ -1,4 +1,5 @@
-//! Starts the real `attendanced` binary on a free loopback port, and talks HTTP to it.
+//! Starts the real `attendanced` binary on a free loopback port (its client is
+//! `super::client`).
 #![allow(dead_code)]
 
 use std::net::{SocketAddr, TcpListener};
@@ -6,13 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
-use hyper::{Method, Request, StatusCode};
-use hyper_util::rt::TokioIo;
-use serde_json::Value;
-
-pub use super::feed::Feed;
+pub use super::client::{Client, Reply};
 pub use super::multipart::Multipart;
 
 pub fn free_port() -> u16 {
@@ -70,6 +65,17 @@ impl Daemon {
         )
     }
 
+    /// A daemon not started yet: `restart` starts it (the first start, or a cut one).
+    pub fn unstarted(data_dir: &Path, env: &[(&str, &str)]) -> Daemon {
+        Self::new(
+            data_dir,
+            env,
+            &[],
+            SocketAddr::from(([127, 0, 0, 1], free_port())),
+            &[],
+        )
+    }
+
     fn launch(
         data_dir: &Path,
         env: &[(&str, &str)],
@@ -77,7 +83,19 @@ impl Daemon {
         addr: SocketAddr,
         prefix: &[&str],
     ) -> Daemon {
-        let mut d = Daemon {
+        let mut d = Self::new(data_dir, env, args, addr, prefix);
+        d.spawn();
+        d
+    }
+
+    fn new(
+        data_dir: &Path,
+        env: &[(&str, &str)],
+        args: &[&str],
+        addr: SocketAddr,
+        prefix: &[&str],
+    ) -> Daemon {
+        Daemon {
             child: None,
             addr,
             data_dir: data_dir.to_path_buf(),
@@ -88,9 +106,44 @@ impl Daemon {
             args: args.iter().map(|s| s.to_string()).collect(),
             prefix: prefix.iter().map(|s| s.to_string()).collect(),
             log: data_dir.with_extension("log"),
+        }
+    }
+
+    /// The command line, environment and log of this daemon.
+    fn command(&self) -> Command {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .unwrap();
+        let bin = env!("CARGO_BIN_EXE_attendanced");
+        let mut cmd = match self.prefix.split_first() {
+            Some((first, rest)) => {
+                let mut c = Command::new(first);
+                c.args(rest).arg(bin);
+                c
+            }
+            None => Command::new(bin),
         };
-        d.spawn();
-        d
+        cmd.arg("serve")
+            .arg("--listen")
+            .arg(self.addr.to_string())
+            .arg("--data-dir")
+            .arg(&self.data_dir)
+            .args(&self.args)
+            .env("RUST_LOG", "info")
+            // The ready line is read from stderr, not the journal.
+            .env_remove("JOURNAL_STREAM")
+            // The models scripts/test fetches, wherever the test runs from. Checked:
+            // with them missing, `auto` would quietly run every daemon test on HOG.
+            .env("ATTENDANCED_FACE__MODELS_DIR", super::models_dir())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log);
+        for (k, v) in &self.env {
+            cmd.env(k, v);
+        }
+        cmd
     }
 
     /// Starts the process and waits for *its* "ready" line: connecting to the port is
@@ -100,39 +153,7 @@ impl Daemon {
         const READY: &str = "attendanced ready";
         for attempt in 0..5 {
             let ready_before = self.log_text().matches(READY).count();
-            let log = std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(&self.log)
-                .unwrap();
-            let bin = env!("CARGO_BIN_EXE_attendanced");
-            let mut cmd = match self.prefix.split_first() {
-                Some((first, rest)) => {
-                    let mut c = Command::new(first);
-                    c.args(rest).arg(bin);
-                    c
-                }
-                None => Command::new(bin),
-            };
-            cmd.arg("serve")
-                .arg("--listen")
-                .arg(self.addr.to_string())
-                .arg("--data-dir")
-                .arg(&self.data_dir)
-                .args(&self.args)
-                .env("RUST_LOG", "info")
-                // The ready line is read from stderr, not the journal.
-                .env_remove("JOURNAL_STREAM")
-                // The models scripts/test fetches, wherever the test runs from. Checked:
-                // with them missing, `auto` would quietly run every daemon test on HOG.
-                .env("ATTENDANCED_FACE__MODELS_DIR", super::models_dir())
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(log);
-            for (k, v) in &self.env {
-                cmd.env(k, v);
-            }
-            self.child = Some(cmd.spawn().expect("start attendanced"));
+            self.child = Some(self.command().spawn().expect("start attendanced"));
             let deadline = Instant::now() + Duration::from_secs(30);
             while Instant::now() < deadline {
                 if self.log_text().matches(READY).count() > ready_before {
@@ -197,6 +218,35 @@ impl Daemon {
         self.spawn();
     }
 
+    /// Starts again with `extra` environment until the process ends by itself (true: a
+    /// cut the power-cut layer made) or says it is ready (false: then SIGKILLed).
+    pub fn run_until_cut_or_ready(&mut self, extra: &[(&str, &str)]) -> bool {
+        const READY: &str = "attendanced ready";
+        self.kill();
+        let ready_before = self.log_text().matches(READY).count();
+        let mut cmd = self.command();
+        cmd.envs(extra.iter().copied());
+        let mut child = cmd.spawn().expect("start attendanced");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let cut = loop {
+            if child.try_wait().unwrap().is_some() {
+                break true;
+            }
+            if self.log_text().matches(READY).count() > ready_before {
+                break false;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "neither cut nor ready: {}",
+                self.log_text()
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        };
+        let _ = child.kill();
+        let _ = child.wait();
+        cut
+    }
+
     pub fn client(&self) -> Client {
         Client { addr: self.addr }
     }
@@ -205,236 +255,5 @@ impl Daemon {
 impl Drop for Daemon {
     fn drop(&mut self) {
         self.kill();
-    }
-}
-
-#[derive(Debug, Clone, Copy)]
-pub struct Client {
-    pub addr: SocketAddr,
-}
-
-/// Reads a whole answer and checks it against `docs/openapi.json`; None when the
-/// connection breaks first.
-async fn read_checked(
-    method: &Method,
-    path: &str,
-    resp: hyper::Response<hyper::body::Incoming>,
-) -> Option<Reply> {
-    let (parts, body) = resp.into_parts();
-    let body = body.collect().await.ok()?.to_bytes();
-    super::contract::check(
-        method,
-        path,
-        parts.status,
-        parts
-            .headers
-            .get(hyper::header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok()),
-        &body,
-    );
-    Some(Reply {
-        status: parts.status,
-        headers: parts.headers,
-        body,
-    })
-}
-
-/// A response, with the body parsed as JSON when it is JSON.
-#[derive(Debug)]
-pub struct Reply {
-    pub status: StatusCode,
-    pub headers: hyper::HeaderMap,
-    pub body: Bytes,
-}
-
-impl Reply {
-    pub fn json(&self) -> Value {
-        serde_json::from_slice(&self.body)
-            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
-    }
-}
-
-impl Client {
-    /// Sends one request on a new connection; the answer's head, its body unread.
-    async fn send(
-        &self,
-        method: Method,
-        path: &str,
-        headers: &[(&str, &str)],
-        body: Vec<u8>,
-    ) -> hyper::Response<hyper::body::Incoming> {
-        self.try_send(method, path, headers, body)
-            .await
-            .unwrap_or_else(|e| panic!("{path}: {e}"))
-    }
-
-    /// As `send`, with an error when the daemon is not there or the connection breaks
-    /// before the answer's head (a killed daemon's requests in flight).
-    async fn try_send(
-        &self,
-        method: Method,
-        path: &str,
-        headers: &[(&str, &str)],
-        body: Vec<u8>,
-    ) -> Result<hyper::Response<hyper::body::Incoming>, String> {
-        let stream = tokio::net::TcpStream::connect(self.addr)
-            .await
-            .map_err(|e| format!("connect: {e}"))?;
-        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-            .await
-            .map_err(|e| format!("handshake: {e}"))?;
-        tokio::spawn(conn);
-        let mut req = Request::builder()
-            .method(method)
-            .uri(path)
-            .header("host", self.addr.to_string());
-        for (k, v) in headers {
-            req = req.header(*k, *v);
-        }
-        sender
-            .send_request(req.body(Full::new(Bytes::from(body))).unwrap())
-            .await
-            .map_err(|e| format!("send: {e}"))
-    }
-
-    pub async fn request(
-        &self,
-        method: Method,
-        path: &str,
-        headers: &[(&str, &str)],
-        body: Vec<u8>,
-    ) -> Reply {
-        let resp = self.send(method.clone(), path, headers, body).await;
-        read_checked(&method, path, resp).await.expect("body")
-    }
-
-    /// As `request`, with None when the connection breaks before the whole answer.
-    pub async fn try_request(
-        &self,
-        method: Method,
-        path: &str,
-        headers: &[(&str, &str)],
-        body: Vec<u8>,
-    ) -> Option<Reply> {
-        let resp = self
-            .try_send(method.clone(), path, headers, body)
-            .await
-            .ok()?;
-        read_checked(&method, path, resp).await
-    }
-
-    /// Opens `/events` (with `headers`): the status and, if 200, the feed. Every event
-    /// read is checked against the document.
-    pub async fn events(&self, path: &str, headers: &[(&str, &str)]) -> (StatusCode, Option<Feed>) {
-        let resp = self.send(Method::GET, path, headers, Vec::new()).await;
-        let status = resp.status();
-        if status != StatusCode::OK {
-            read_checked(&Method::GET, path, resp).await.expect("body");
-            return (status, None);
-        }
-        let ct = resp.headers().get(hyper::header::CONTENT_TYPE).cloned();
-        assert_eq!(
-            ct.as_ref().and_then(|v| v.to_str().ok()),
-            Some("text/event-stream; charset=utf-8")
-        );
-        (
-            status,
-            Some(Feed {
-                body: resp.into_body(),
-                buf: String::new(),
-            }),
-        )
-    }
-
-    pub async fn get(&self, path: &str) -> Reply {
-        self.request(Method::GET, path, &[], Vec::new()).await
-    }
-
-    /// The list under `key` of a GET answer (`/users` → `users`, `/attendance` →
-    /// `records`). A failed read fails the test: it must never pass as "no rows".
-    pub async fn list(&self, path: &str, key: &str) -> Vec<Value> {
-        let r = self.get(path).await;
-        assert_eq!(
-            r.status,
-            StatusCode::OK,
-            "{path}: {}",
-            String::from_utf8_lossy(&r.body)
-        );
-        let j = r.json();
-        let list = j[key]
-            .as_array()
-            .unwrap_or_else(|| panic!("{path}: no {key} list in {j}"))
-            .clone();
-        assert_eq!(
-            j["count"],
-            list.len(),
-            "{path}: count disagrees with the list: {j}"
-        );
-        list
-    }
-
-    pub async fn delete(&self, path: &str) -> Reply {
-        self.request(Method::DELETE, path, &[], Vec::new()).await
-    }
-
-    pub async fn post_json(&self, path: &str, v: &Value) -> Reply {
-        self.request(
-            Method::POST,
-            path,
-            &[("content-type", "application/json")],
-            v.to_string().into_bytes(),
-        )
-        .await
-    }
-
-    /// A manual punch (`kind` "IN" or "OUT") that must be answered 200: its event id.
-    pub async fn punch(&self, employee_id: &str, kind: &str) -> String {
-        self.try_punch(employee_id, kind)
-            .await
-            .expect("the daemon answered the punch")
-    }
-
-    /// As `punch`, with None when the connection breaks before the answer (any answer
-    /// but a 200 fails the test).
-    pub async fn try_punch(&self, employee_id: &str, kind: &str) -> Option<String> {
-        let body = serde_json::json!({ "employee_id": employee_id, "type": kind });
-        let r = self
-            .try_request(
-                Method::POST,
-                "/attendance",
-                &[("content-type", "application/json")],
-                body.to_string().into_bytes(),
-            )
-            .await?;
-        let text = String::from_utf8_lossy(&r.body);
-        assert_eq!(r.status, StatusCode::OK, "{text}");
-        Some(r.json()["event_id"].as_str().expect("event_id").to_owned())
-    }
-
-    pub async fn post_form(&self, path: &str, form: Multipart) -> Reply {
-        let (ct, body) = form.finish();
-        self.post_raw(path, &ct, body).await
-    }
-
-    /// POST with this `Content-Type` and body as given (hand-made or broken forms).
-    pub async fn post_raw(&self, path: &str, content_type: &str, body: Vec<u8>) -> Reply {
-        self.request(Method::POST, path, &[("content-type", content_type)], body)
-            .await
-    }
-
-    pub async fn enrol(&self, name: &str, photo: &[u8]) -> Reply {
-        self.post_form(
-            "/enroll",
-            Multipart::new().text("name", name).file("image", photo),
-        )
-        .await
-    }
-
-    pub async fn identify(&self, kind: &str, photo: &[u8]) -> Reply {
-        self.post_form(
-            "/identify",
-            Multipart::new().text("type", kind).file("image", photo),
-        )
-        .await
     }
 }

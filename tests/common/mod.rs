@@ -4,6 +4,7 @@
 pub mod api;
 pub mod browser;
 pub mod centre;
+pub mod client;
 pub mod contract;
 pub mod daemon;
 pub mod door;

@@ -14,6 +14,9 @@
  * VFS lives in its Tcl test harness). An interposer must call libc's own functions
  * through dlsym(RTLD_NEXT) and nothing else behind its back, which C makes plain.
  *
+ * With $POWERCUT_KILL_AFTER=N the process SIGKILLs itself just before its Nth logged
+ * change: a cut at an exact point, to go through every point of a short run.
+ *
  * Not modelled: writes through mmap (SQLite's -shm index, rebuilt on open), torn
  * sectors, a rename's source folder (only the target's sync counts). */
 #define _GNU_SOURCE
@@ -21,6 +24,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -52,6 +56,7 @@ static char dir[PATH_MAX];
 static size_t dir_len;
 static char log_dir[PATH_MAX];
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static long kill_after, changes;
 
 __attribute__((constructor)) static void init(void) {
     real_write = dlsym(RTLD_NEXT, "write");
@@ -78,6 +83,13 @@ __attribute__((constructor)) static void init(void) {
         _exit(97);
     }
     dir_len = strlen(dir);
+    const char *k = getenv("POWERCUT_KILL_AFTER");
+    kill_after = k ? atol(k) : 0;
+}
+
+/* Called (under the lock) before each logged change: the cut at an exact point. */
+static void count_change(void) {
+    if (kill_after > 0 && ++changes >= kill_after) raise(SIGKILL);
 }
 
 static int under_dir(const char *path) {
@@ -106,6 +118,7 @@ static void log_path(char *out, dev_t dev, ino_t ino) {
  * the saved bytes (what [offset, offset + saved) held). One write(2), so a kill leaves
  * at most a truncated last record, which the reader ignores (its write never ran). */
 static void save(int fd, const struct stat *st, off_t off, uint64_t len) {
+    count_change();
     uint64_t size = (uint64_t)st->st_size, at = (uint64_t)off;
     uint64_t saved = at < size ? (size - at < len ? size - at : len) : 0;
     size_t total = 32 + saved;
@@ -217,6 +230,7 @@ static void keep_alive(const char *path, char *backup) {
 
 /* Appends "KEY\tOP\tA\tB\tKEPT\n" to the names log (one write(2), as the data logs). */
 static void name_change(char op, const char *a, const char *b, const char *kept) {
+    count_change();
     char key[64], line[3 * PATH_MAX + 96], path[LOG_PATH_MAX];
     if (!folder_key(b[0] ? b : a, key, sizeof key)) return;
     int n = snprintf(line, sizeof line, "%s\t%c\t%s\t%s\t%s\n", key, op, a, b, kept);
