@@ -218,9 +218,11 @@ impl Daemon {
         self.spawn();
     }
 
-    /// Starts again with `extra` environment until the process ends by itself (true: a
-    /// cut the power-cut layer made) or says it is ready (false: then SIGKILLed).
+    /// Starts again with `extra` environment until the process is SIGKILLed by itself
+    /// (true: a cut the power-cut layer made) or says it is ready (false: then
+    /// SIGKILLed). Any other end fails the test, but a port taken meanwhile is retried.
     pub fn run_until_cut_or_ready(&mut self, extra: &[(&str, &str)]) -> bool {
+        use std::os::unix::process::ExitStatusExt;
         const READY: &str = "attendanced ready";
         self.kill();
         let ready_before = self.log_text().matches(READY).count();
@@ -228,12 +230,23 @@ impl Daemon {
         cmd.envs(extra.iter().copied());
         let mut child = cmd.spawn().expect("start attendanced");
         let deadline = Instant::now() + Duration::from_secs(30);
-        let cut = loop {
-            if child.try_wait().unwrap().is_some() {
-                break true;
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                if status.signal() == Some(9) {
+                    return true;
+                }
+                assert!(
+                    self.log_text().contains("cannot listen"),
+                    "attendanced exited with {status}: {}",
+                    self.log_text()
+                );
+                self.addr.set_port(free_port());
+                return self.run_until_cut_or_ready(extra);
             }
             if self.log_text().matches(READY).count() > ready_before {
-                break false;
+                let _ = child.kill();
+                let _ = child.wait();
+                return false;
             }
             assert!(
                 Instant::now() < deadline,
@@ -241,10 +254,7 @@ impl Daemon {
                 self.log_text()
             );
             std::thread::sleep(Duration::from_millis(5));
-        };
-        let _ = child.kill();
-        let _ = child.wait();
-        cut
+        }
     }
 
     pub fn client(&self) -> Client {
