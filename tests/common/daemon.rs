@@ -10,6 +10,14 @@ use std::time::{Duration, Instant};
 pub use super::client::{Client, Reply};
 pub use super::multipart::Multipart;
 
+/// The line the daemon logs once it serves.
+const READY: &str = "attendanced ready";
+
+/// A free port on the loopback interface.
+fn loopback() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], free_port()))
+}
+
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -38,13 +46,7 @@ impl Daemon {
     }
 
     pub fn start_with(data_dir: &Path, env: &[(&str, &str)], args: &[&str]) -> Daemon {
-        Self::launch(
-            data_dir,
-            env,
-            args,
-            SocketAddr::from(([127, 0, 0, 1], free_port())),
-            &[],
-        )
+        Self::launch(data_dir, env, args, loopback(), &[])
     }
 
     /// Starts the daemon in network namespace `netns`, listening on `ip` there (the
@@ -67,13 +69,7 @@ impl Daemon {
 
     /// A daemon not started yet: `restart` starts it (the first start, or a cut one).
     pub fn unstarted(data_dir: &Path, env: &[(&str, &str)]) -> Daemon {
-        Self::new(
-            data_dir,
-            env,
-            &[],
-            SocketAddr::from(([127, 0, 0, 1], free_port())),
-            &[],
-        )
+        Self::new(data_dir, env, &[], loopback(), &[])
     }
 
     fn launch(
@@ -146,33 +142,52 @@ impl Daemon {
         cmd
     }
 
-    /// Starts the process and waits for *its* "ready" line: connecting to the port is
-    /// not enough, since another test's daemon may hold a port `free_port` handed out
-    /// twice (then ours fails to bind, and on a first start we try another port).
+    /// Starts the process and waits for *its* "ready" line.
     fn spawn(&mut self) {
-        const READY: &str = "attendanced ready";
+        assert!(
+            self.start_until_ready(&[]),
+            "attendanced was SIGKILLed while starting: {}",
+            self.log_text()
+        );
+    }
+
+    /// Starts the process with `extra` environment and waits for *its* "ready" line:
+    /// true once ready (the process kept running), false when it was SIGKILLed first
+    /// (the power-cut layer's cut). Connecting to the port is not enough, since another
+    /// test's daemon may hold a port `free_port` handed out twice (then ours fails to
+    /// bind, and on a first start we try another port). Any other end fails the test.
+    fn start_until_ready(&mut self, extra: &[(&str, &str)]) -> bool {
+        use std::os::unix::process::ExitStatusExt;
         for attempt in 0..5 {
             let ready_before = self.log_text().matches(READY).count();
-            self.child = Some(self.command().spawn().expect("start attendanced"));
+            let mut cmd = self.command();
+            cmd.envs(extra.iter().copied());
+            let mut child = cmd.spawn().expect("start attendanced");
             let deadline = Instant::now() + Duration::from_secs(30);
-            while Instant::now() < deadline {
+            let status = loop {
                 if self.log_text().matches(READY).count() > ready_before {
-                    return;
+                    self.child = Some(child);
+                    return true;
                 }
-                if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
-                    let text = self.log_text();
-                    let first_start = ready_before == 0;
-                    if first_start && attempt < 4 && text.contains("cannot listen") {
-                        self.addr.set_port(free_port());
-                        break;
-                    }
-                    panic!("attendanced exited with {status}: {text}");
+                if let Some(status) = child.try_wait().unwrap() {
+                    break status;
                 }
-                std::thread::sleep(Duration::from_millis(50));
+                assert!(
+                    Instant::now() < deadline,
+                    "attendanced did not become ready: {}",
+                    self.log_text()
+                );
+                std::thread::sleep(Duration::from_millis(10));
+            };
+            if status.signal() == Some(9) {
+                return false;
             }
-            if self.child.as_mut().unwrap().try_wait().unwrap().is_none() {
-                panic!("attendanced did not become ready: {}", self.log_text());
+            let text = self.log_text();
+            if ready_before == 0 && attempt < 4 && text.contains("cannot listen") {
+                self.addr.set_port(free_port());
+                continue;
             }
+            panic!("attendanced exited with {status}: {text}");
         }
         panic!("attendanced found no free port: {}", self.log_text());
     }
@@ -220,41 +235,12 @@ impl Daemon {
 
     /// Starts again with `extra` environment until the process is SIGKILLed by itself
     /// (true: a cut the power-cut layer made) or says it is ready (false: then
-    /// SIGKILLed). Any other end fails the test, but a port taken meanwhile is retried.
+    /// SIGKILLed).
     pub fn run_until_cut_or_ready(&mut self, extra: &[(&str, &str)]) -> bool {
-        use std::os::unix::process::ExitStatusExt;
-        const READY: &str = "attendanced ready";
         self.kill();
-        let ready_before = self.log_text().matches(READY).count();
-        let mut cmd = self.command();
-        cmd.envs(extra.iter().copied());
-        let mut child = cmd.spawn().expect("start attendanced");
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Some(status) = child.try_wait().unwrap() {
-                if status.signal() == Some(9) {
-                    return true;
-                }
-                assert!(
-                    self.log_text().contains("cannot listen"),
-                    "attendanced exited with {status}: {}",
-                    self.log_text()
-                );
-                self.addr.set_port(free_port());
-                return self.run_until_cut_or_ready(extra);
-            }
-            if self.log_text().matches(READY).count() > ready_before {
-                let _ = child.kill();
-                let _ = child.wait();
-                return false;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "neither cut nor ready: {}",
-                self.log_text()
-            );
-            std::thread::sleep(Duration::from_millis(5));
-        }
+        let ready = self.start_until_ready(extra);
+        self.kill();
+        !ready
     }
 
     pub fn client(&self) -> Client {

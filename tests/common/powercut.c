@@ -96,22 +96,37 @@ static int under_dir(const char *path) {
     return strncmp(path, dir, dir_len) == 0 && (path[dir_len] == '/' || path[dir_len] == 0);
 }
 
+/* The path `fd` was opened at (PATH_MAX bytes); 0 when unknown. */
+static int fd_path(int fd, char *out) {
+    char link[64];
+    snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+    ssize_t n = readlink(link, out, PATH_MAX - 1);
+    if (n <= 0) return 0;
+    out[n] = 0;
+    return 1;
+}
+
+static int fd_under_dir(int fd) {
+    char path[PATH_MAX];
+    return fd_path(fd, path) && under_dir(path);
+}
+
 /* Whether `fd` is a regular file under the watched directory; fills `st`. */
 static int watched(int fd, struct stat *st) {
-    if (fstat(fd, st) != 0 || !S_ISREG(st->st_mode)) return 0;
-    char link[64], path[PATH_MAX];
-    snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
-    ssize_t n = readlink(link, path, sizeof path - 1);
-    if (n <= 0) return 0;
-    path[n] = 0;
-    return under_dir(path);
+    return fstat(fd, st) == 0 && S_ISREG(st->st_mode) && fd_under_dir(fd);
+}
+
+/* "DEV-INO": how the logs name a file (its data log) or a folder (its names). */
+static void key_of(dev_t dev, ino_t ino, char *out, size_t size) {
+    snprintf(out, size, "%llu-%llu", (unsigned long long)dev, (unsigned long long)ino);
 }
 
 #define LOG_PATH_MAX (PATH_MAX + 48)
 
 static void log_path(char *out, dev_t dev, ino_t ino) {
-    snprintf(out, LOG_PATH_MAX, "%s/%llu-%llu.undo", log_dir, (unsigned long long)dev,
-             (unsigned long long)ino);
+    char key[48];
+    key_of(dev, ino, key, sizeof key);
+    if (snprintf(out, LOG_PATH_MAX, "%s/%s.undo", log_dir, key) >= LOG_PATH_MAX) abort();
 }
 
 /* Appends one record: offset, the file's size before, bytes written, bytes saved, then
@@ -194,12 +209,8 @@ static int resolve(int at, const char *path, char *out) {
     if (path[0] == '/') return snprintf(out, PATH_MAX, "%s", path) < PATH_MAX;
     if (at == AT_FDCWD) {
         if (!getcwd(base, sizeof base)) return 0;
-    } else {
-        char link[64];
-        snprintf(link, sizeof link, "/proc/self/fd/%d", at);
-        ssize_t n = readlink(link, base, sizeof base - 1);
-        if (n <= 0) return 0;
-        base[n] = 0;
+    } else if (!fd_path(at, base)) {
+        return 0;
     }
     return snprintf(out, PATH_MAX, "%s/%s", base, path) < PATH_MAX;
 }
@@ -213,8 +224,8 @@ static int folder_key(const char *path, char *key, size_t size) {
     *(slash == dir_path ? slash + 1 : slash) = 0;
     struct stat st;
     if (stat(dir_path, &st) != 0) return 0;
-    return snprintf(key, size, "%llu-%llu", (unsigned long long)st.st_dev,
-                    (unsigned long long)st.st_ino) < (int)size;
+    key_of(st.st_dev, st.st_ino, key, size);
+    return 1;
 }
 
 /* Keeps the file at `path` alive under a new name in the log folder: its new name. */
@@ -245,8 +256,10 @@ static void name_change(char op, const char *a, const char *b, const char *kept)
  * and the files they kept alive go (with their data logs). */
 static void folder_synced(const struct stat *st) {
     char key[64], path[LOG_PATH_MAX], tmp[LOG_PATH_MAX];
-    int k = snprintf(key, sizeof key, "%llu-%llu\t", (unsigned long long)st->st_dev,
-                     (unsigned long long)st->st_ino);
+    key_of(st->st_dev, st->st_ino, key, sizeof key - 1);
+    size_t k = strlen(key);
+    key[k++] = '\t';
+    key[k] = 0;
     snprintf(path, sizeof path, "%s/names", log_dir);
     snprintf(tmp, sizeof tmp, "%s/names.tmp", log_dir);
     FILE *in = fopen(path, "r");
@@ -276,13 +289,8 @@ static void folder_synced(const struct stat *st) {
 static int sync_with(int fd, int (*real)(int)) {
     struct stat st;
     memset(&st, 0, sizeof st);
-    int file = watched(fd, &st), folder = 0;
-    if (!file && S_ISDIR(st.st_mode)) {
-        char link[64], path[PATH_MAX];
-        snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
-        ssize_t n = readlink(link, path, sizeof path - 1);
-        folder = n > 0 && (path[n] = 0, under_dir(path));
-    }
+    int file = watched(fd, &st);
+    int folder = !file && S_ISDIR(st.st_mode) && fd_under_dir(fd);
     if (!file && !folder) return real(fd);
     pthread_mutex_lock(&lock);
     int r = real(fd);
