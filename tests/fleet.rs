@@ -397,7 +397,11 @@ async fn a_face_learned_at_one_door_is_learned_at_every_door_and_erasable_anywhe
         .filter(|l| l.starts_with("attendanced_walk_up_lessons_total"))
         .collect();
     println!("learned at A {at_a:?} (learned, all), centre {centre_has:?}; {lessons:?}");
-    assert!(at_a.0 <= 4, "at most 4 learned per person: {at_a:?}");
+    assert!(
+        at_a.0 <= attendance::face::learn::LEARNED as i64,
+        "at most {} learned per person: {at_a:?}",
+        attendance::face::learn::LEARNED
+    );
     let taught: i64 = lessons
         .iter()
         .find(|l| l.contains("state=\"learned\""))

@@ -129,7 +129,7 @@ pub struct CameraSettings {
     /// "Buddy punching": still photos stay under 0.045 on dev).
     pub(crate) liveness_min_turn: f64,
     /// Learning at the door: a walk-up punch whose face is recognised with room to spare
-    /// and differs from the person's templates is kept as one more of them (at most 4,
+    /// and differs from the person's templates is kept as one more of them (at most 6,
     /// the most redundant replaced; shared with the site's doors). Follows faces that
     /// change; `eval --learn` measures it (docs/book, "Learning at the door").
     pub(crate) learn_at_door: bool,
