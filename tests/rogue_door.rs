@@ -14,7 +14,8 @@ use ciborium::Value;
 use common::sites::{BR1, HQ1, Rogue, World};
 use common::wait_until;
 use common::wire::{
-    batch, cbor, change, changes, delete_op, enrol_op, event, face, map, template_bomb, text,
+    batch, cbor, change, changes, delete_op, dlib_template, enrol_op, event, face, learned_face,
+    map, template_bomb, text,
 };
 use rumqttc::QoS;
 
@@ -286,10 +287,7 @@ async fn a_rogue_door_harms_no_other_door_and_no_other_site() {
     let others = "SELECT COUNT(*) FROM roster_faces WHERE employee_id <> 'HQ7'";
     let other = w.text("SELECT face_id FROM roster_faces WHERE employee_id <> 'HQ7'");
     let (other, other_faces) = (other.await.unwrap(), w.count(others).await);
-    let mut lesson = face("dlib-resnet-v1", dlib_template());
-    if let Value::Map(m) = &mut lesson {
-        m.push((text("learned"), Value::Bool(true)));
-    }
+    let lesson = learned_face("dlib-resnet-v1", dlib_template());
     let learned_id = lesson.as_map().unwrap()[0].1.as_text().unwrap().to_owned();
     let mut retire = enrol_op("seven", vec![]);
     if let Value::Map(m) = &mut retire {
@@ -323,6 +321,24 @@ async fn a_rogue_door_harms_no_other_door_and_no_other_site() {
         Some(learned_id),
         "what the doors are told to retire"
     );
+
+    // A door that teaches without retiring: learned faces of HQ7 past twice the door's
+    // bound are refused whole (a dead letter), so no door's gallery grows without end.
+    let lessons = |n| {
+        let faces = (0..n).map(|_| learned_face("dlib-resnet-v1", dlib_template()));
+        let c = change("hq", "R", "HQ7", enrol_op("seven", faces.collect()));
+        changes(vec![c])
+    };
+    let door_bound = attendance::face::learn::LEARNED;
+    let learned = "SELECT COUNT(*) FROM roster_faces WHERE employee_id = 'HQ7' AND learned = 1";
+    for _ in 0..2 {
+        rogue.send(CHANGES, lessons(door_bound)).await;
+    }
+    let bound = 2 * door_bound as i64;
+    w.until_sql("lessons up to the bound written", learned, bound)
+        .await;
+    dead_lettered(&w, &rogue, "one lesson past it", CHANGES, lessons(1)).await;
+    assert_eq!(w.count(learned).await, bound, "HQ7's learned faces");
 
     // Roster requests out of order, beyond the head and backwards: answered for its own
     // site only; a request that does not decode is refused and counted.
@@ -422,14 +438,4 @@ async fn flood(w: &World, rogue: &Rogue, br: &str) {
         assert!(own.contains(&topic.as_str()), "the rogue heard {topic}");
     }
     let _ = HQ1;
-}
-
-/// A dlib-sized template (one row of 128 floats).
-fn dlib_template() -> Vec<u8> {
-    use ndarray_npy::WriteNpyExt;
-    let mut out = Vec::new();
-    ndarray::Array2::<f32>::from_elem((1, 128), 0.08)
-        .write_npy(&mut out)
-        .unwrap();
-    out
 }

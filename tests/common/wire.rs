@@ -86,6 +86,25 @@ pub fn face(embedder: &str, template: Vec<u8>) -> Value {
     ])
 }
 
+/// A face learned at the door (`learned`, contract 1.1).
+pub fn learned_face(embedder: &str, template: Vec<u8>) -> Value {
+    let mut f = face(embedder, template);
+    if let Value::Map(m) = &mut f {
+        m.push((text("learned"), Value::Bool(true)));
+    }
+    f
+}
+
+/// A dlib-sized template (one row of 128 floats).
+pub fn dlib_template() -> Vec<u8> {
+    use ndarray_npy::WriteNpyExt;
+    let mut out = Vec::new();
+    ndarray::Array2::<f32>::from_elem((1, 128), 0.08)
+        .write_npy(&mut out)
+        .unwrap();
+    out
+}
+
 pub fn changes(list: Vec<Value>) -> Vec<u8> {
     cbor(&map(vec![
         ("v", Value::Integer(1.into())),

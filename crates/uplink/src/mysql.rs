@@ -7,6 +7,10 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 pub enum SinkError {
     #[error("mysql: {0}")]
     Mysql(#[from] mysql_async::Error),
+    /// What a message holds breaks a rule of the roster of record (checked inside the
+    /// transaction, against what is stored): a dead letter, like MySQL's own refusals.
+    #[error("{0}")]
+    Refused(String),
 }
 
 impl SinkError {
@@ -15,8 +19,10 @@ impl SinkError {
     /// goes to `dead_letter` and the rest of its batch is written. Anything else (the
     /// connection, a lock, a full disk, a missing table) is retried.
     pub(crate) fn refusal(&self) -> Option<String> {
-        let SinkError::Mysql(mysql_async::Error::Server(e)) = self else {
-            return None;
+        let e = match self {
+            SinkError::Refused(why) => return Some(why.clone()),
+            SinkError::Mysql(mysql_async::Error::Server(e)) => e,
+            SinkError::Mysql(_) => return None,
         };
         const DATA: [u16; 14] = [
             1048, // column cannot be null

@@ -6,7 +6,15 @@ use mysql_async::prelude::*;
 use mysql_async::{Pool, Transaction};
 
 use crate::mysql::{SinkError, mysql_time};
+use attendance_face::learn::LEARNED;
 use attendance_wire::roster::wire::{Change, Op};
+
+/// Learned faces a person may have at a site. Each door keeps at most [`LEARNED`] and
+/// retires past it, but doors learning for one person at the same moment each add one
+/// before they hear of the other's; twice the bound leaves room for that, and stops a
+/// door that teaches without retiring (broken or hostile) from growing every door's
+/// gallery of the site without end.
+const LEARNED_AT_SITE: i64 = 2 * LEARNED as i64;
 
 mod page;
 pub(crate) use page::page;
@@ -149,6 +157,9 @@ pub(crate) async fn write_change(
                     retired.push(face_id.as_str());
                 }
             }
+            if faces.iter().any(|f| f.learned) {
+                learned_within_bound(tx, id, site).await?;
+            }
             Some(name.as_str())
         }
         Op::Delete => {
@@ -158,6 +169,28 @@ pub(crate) async fn write_change(
     };
     record(tx, c, revision, name, &retired).await?;
     Ok(Outcome::Written(revision))
+}
+
+/// Refuses (the whole change, as a dead letter) a change that leaves the person with more
+/// learned faces at the site than [`LEARNED_AT_SITE`].
+async fn learned_within_bound(
+    tx: &mut Transaction<'_>,
+    id: &str,
+    site: &str,
+) -> Result<(), SinkError> {
+    let learned: Option<i64> = tx
+        .exec_first(
+            "SELECT COUNT(*) FROM roster_faces WHERE employee_id = ? AND site = ? AND learned = 1",
+            (id, site),
+        )
+        .await?;
+    match learned.unwrap_or(0) {
+        n if n > LEARNED_AT_SITE => Err(SinkError::Refused(format!(
+            "{n} learned faces of {id} at {site}, at most {LEARNED_AT_SITE}: a door learns at \
+             most {LEARNED} and retires past them"
+        ))),
+        _ => Ok(()),
+    }
 }
 
 /// Erasure of a person of `site`: faces, name and the earlier changes that carried them
