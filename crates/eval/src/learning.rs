@@ -271,24 +271,24 @@ mod tests {
     fn a_person_keeps_at_most_the_bound_of_learned_templates() {
         let (ids, distractors) = world();
         let mut door = Learner::new(&ids, &distractors, &Gallery::new(3), DISTANCE_ONLY, true);
-        // Four lessons in four directions, then a fifth almost the same as the first.
-        let lessons = [
-            [1.0, 0.3, 0.0],
-            [1.0, -0.3, 0.0],
-            [1.0, 0.0, 0.3],
-            [1.0, 0.0, -0.3],
-            [1.0, 0.31, 0.0],
-        ];
-        for v in lessons {
-            assert_eq!(door.visit(Some("E"), &e(&v)).as_deref(), Some("E"));
+        // As many lessons as the bound, in directions around the enrolment photo (0.37
+        // from it, at least 0.28 apart), then one almost the same as the first.
+        let ring = |k: usize| {
+            let a = std::f32::consts::TAU * k as f32 / LEARNED as f32;
+            [1.0, 0.4 * a.cos(), 0.4 * a.sin()]
+        };
+        let mut lessons: Vec<[f32; 3]> = (0..LEARNED).map(ring).collect();
+        lessons.push([1.0, 0.41, 0.0]);
+        for v in &lessons {
+            assert_eq!(door.visit(Some("E"), &e(v)).as_deref(), Some("E"));
         }
         let (enrolled, learned) = &door.templates["E"];
         assert_eq!((enrolled.len(), learned.len()), (1, LEARNED));
         // The gallery holds exactly those, and the distractor.
         assert_eq!(door.gallery.len(), 1 + LEARNED + 1);
-        // The redundant pair lost one of its two; the other directions are all kept.
+        // The redundant pair is kept once; the other directions are all kept.
         let kept = |v: [f32; 3]| learned.iter().any(|l| l.distance(&e(&v)) < 1e-6);
-        assert!(lessons[1..4].iter().all(|v| kept(*v)), "{learned:?}");
-        assert!(kept(lessons[0]) != kept(lessons[4]), "{learned:?}");
+        assert!(lessons[1..LEARNED].iter().all(|v| kept(*v)), "{learned:?}");
+        assert!(kept(lessons[0]) != kept(lessons[LEARNED]), "{learned:?}");
     }
 }
