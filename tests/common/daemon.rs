@@ -46,7 +46,7 @@ impl Daemon {
     }
 
     pub fn start_with(data_dir: &Path, env: &[(&str, &str)], args: &[&str]) -> Daemon {
-        Self::launch(data_dir, env, args, loopback(), &[])
+        Self::new(data_dir, env, args, loopback(), &[]).started()
     }
 
     /// Starts the daemon in network namespace `netns`, listening on `ip` there (the
@@ -58,13 +58,14 @@ impl Daemon {
         ip: std::net::Ipv4Addr,
     ) -> Daemon {
         let prefix = ["ip", "netns", "exec", netns];
-        Self::launch(
+        Self::new(
             data_dir,
             env,
             &[],
             SocketAddr::from((ip, free_port())),
             &prefix,
         )
+        .started()
     }
 
     /// A daemon not started yet: `restart` starts it (the first start, or a cut one).
@@ -72,16 +73,10 @@ impl Daemon {
         Self::new(data_dir, env, &[], loopback(), &[])
     }
 
-    fn launch(
-        data_dir: &Path,
-        env: &[(&str, &str)],
-        args: &[&str],
-        addr: SocketAddr,
-        prefix: &[&str],
-    ) -> Daemon {
-        let mut d = Self::new(data_dir, env, args, addr, prefix);
-        d.spawn();
-        d
+    /// This daemon, started.
+    fn started(mut self) -> Daemon {
+        self.spawn();
+        self
     }
 
     fn new(
